@@ -1,0 +1,188 @@
+"""The expression IR, evaluated with pyarrow.compute.
+
+An expression is JSON: {"col": name}, {"lit": value, "type": t} or {"fn": name, "args": [...], …}.
+The compiler has already resolved types (it inserts casts so that CASE branches, IN lists and
+comparisons agree), so evaluation is a direct mapping onto pyarrow kernels. Semantics follow
+DuckDB, the project's oracle: '/' is floating-point division, '%' truncates toward zero, integer
+overflow and integer division by zero are errors, CAST to an integer rounds half away from zero,
+LIKE has no escape character, CONCAT skips NULLs while '||' propagates them.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .errors import EvaluationError
+from .types import arrow_type
+
+Datum = pa.Array | pa.ChunkedArray | pa.Scalar
+Expr = dict[str, Any]
+
+
+def literal(value: Any, type_name: str) -> pa.Scalar:
+    """A typed scalar from a JSON literal (dates travel as 'YYYY-MM-DD')."""
+    if type_name == "null":
+        return pa.scalar(None, pa.null())
+    if type_name == "date32" and isinstance(value, str):
+        value = datetime.date.fromisoformat(value)
+    return pa.scalar(value, arrow_type(type_name))
+
+
+def evaluate(expr: Expr, table: pa.Table) -> Datum:
+    """Evaluate one IR expression against a table."""
+    if "col" in expr:
+        return table.column(expr["col"])
+    if "lit" in expr:
+        return literal(expr["lit"], expr["type"])
+    fn = FUNCTIONS[expr["fn"]]
+    try:
+        return fn(expr, [evaluate(a, table) for a in expr.get("args", [])])
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as e:
+        raise EvaluationError(f"{expr['fn']}: {e}") from e
+
+
+def as_array(value: Datum, length: int) -> pa.Array | pa.ChunkedArray:
+    """Broadcast a scalar result (a constant expression) to a column."""
+    if isinstance(value, pa.Scalar):
+        return pa.repeat(value, length)
+    return value
+
+
+def _binary(kernel: str) -> Callable[[Expr, list[Datum]], Datum]:
+    return lambda _e, a: pc.call_function(kernel, a)
+
+
+def _divide(_e: Expr, a: list[Datum]) -> Datum:
+    # DuckDB's '/' always divides as DOUBLE: 1/0 is inf, 0/0 is nan.
+    x, y = (pc.cast(v, pa.float64()) for v in a)
+    return pc.divide(x, y)
+
+
+def _modulo(_e: Expr, a: list[Datum]) -> Datum:
+    x, y = a
+    if pa.types.is_integer(x.type) and pa.types.is_integer(y.type):
+        if pc.any(pc.equal(y, 0)).as_py():
+            raise EvaluationError("division by zero in '%'")
+        return pc.remainder_checked(x, y)
+    return pc.remainder(pc.cast(x, pa.float64()), pc.cast(y, pa.float64()))
+
+
+def _negate(_e: Expr, a: list[Datum]) -> Datum:
+    return pc.negate_checked(a[0])
+
+
+def _in(e: Expr, a: list[Datum]) -> Datum:
+    values = [v for v in e["values"]]
+    has_null = any(v is None for v in values)
+    value_set = pa.array([v for v in values if v is not None], a[0].type)
+    found = pc.is_in(a[0], value_set=value_set, skip_nulls=True)
+    # SQL three-valued logic: NULL IN (…) is NULL, and x IN (…, NULL) is NULL when not found.
+    null = pa.scalar(None, pa.bool_())
+    found = pc.if_else(pc.is_null(a[0]), null, found)
+    if has_null:
+        found = pc.if_else(found, True, null)
+    return found
+
+
+def _like(e: Expr, a: list[Datum]) -> Datum:
+    # pyarrow treats '\' as an escape character; DuckDB's LIKE has none unless ESCAPE is given.
+    pattern = e["pattern"].replace("\\", "\\\\")
+    return pc.match_like(a[0], pattern, ignore_case=bool(e.get("ignore_case", False)))
+
+
+def _substr(e: Expr, a: list[Datum]) -> Datum:
+    start, length = e["start"], e.get("length")
+    # DuckDB takes the 1-based window [start, start + length) (or [start + length, start) for a
+    # negative length) and clips it to the string; a negative start counts from the end.
+    lo = start - 1 if start >= 0 else start
+    hi = None if length is None else lo + length
+    if length is not None and length < 0:
+        lo, hi = hi, lo
+    if start >= 0:
+        if hi is not None and hi <= 0:
+            return pc.utf8_slice_codeunits(a[0], 0, 0)
+        lo = max(lo, 0)
+    elif hi is not None and hi >= 0:
+        hi = None  # an end-relative window that reaches past the end runs to the end
+    return pc.utf8_slice_codeunits(a[0], lo, hi)
+
+
+def _concat(e: Expr, a: list[Datum]) -> Datum:
+    strings = [pc.cast(v, pa.string()) for v in a]
+    handling = "emit_null" if e.get("strict") else "replace"
+    return pc.binary_join_element_wise(*strings, "", null_handling=handling, null_replacement="")
+
+
+def _case(_e: Expr, a: list[Datum]) -> Datum:
+    *pairs, default = a
+    conds, values = pairs[0::2], pairs[1::2]
+    length = max((len(v) for v in a if not isinstance(v, pa.Scalar)), default=1)
+    conds = [as_array(c, length) for c in conds]
+    values = [as_array(v, length) for v in [*values, default]]
+    names = [f"c{i}" for i in range(len(conds))]
+    return pc.case_when(pc.make_struct(*conds, field_names=names), *values)
+
+
+def _cast(e: Expr, a: list[Datum]) -> Datum:
+    target = arrow_type(e["to"])
+    value = a[0]
+    if pa.types.is_integer(target):
+        if pa.types.is_floating(value.type):
+            # DuckDB rounds half away from zero where Arrow would truncate.
+            value = pc.round(value, 0, round_mode="half_away_from_zero")
+            return pc.cast(value, target, safe=True)
+        if pa.types.is_string(value.type):
+            stripped = pc.utf8_trim_whitespace(value)
+            try:
+                return pc.cast(stripped, target)
+            except pa.ArrowInvalid:
+                as_float = pc.cast(stripped, pa.float64())
+                return pc.cast(pc.round(as_float, 0, round_mode="half_away_from_zero"), target)
+    if pa.types.is_string(target) and pa.types.is_floating(value.type):
+        return _float_to_string(value)
+    if pa.types.is_floating(target) and pa.types.is_string(value.type):
+        return pc.cast(pc.utf8_trim_whitespace(value), target)
+    return pc.cast(value, target)
+
+
+def _float_to_string(value: Datum) -> Datum:
+    text = pc.cast(value, pa.string())
+    # DuckDB writes integral doubles as '100.0' where Arrow writes '100'.
+    plain = pc.match_substring_regex(text, r"^-?[0-9]+$")
+    return pc.if_else(plain, pc.binary_join_element_wise(text, ".0", ""), text)
+
+
+FUNCTIONS: dict[str, Callable[[Expr, list[Datum]], Datum]] = {
+    "and": _binary("and_kleene"),
+    "or": _binary("or_kleene"),
+    "not": _binary("invert"),
+    "eq": _binary("equal"),
+    "ne": _binary("not_equal"),
+    "lt": _binary("less"),
+    "le": _binary("less_equal"),
+    "gt": _binary("greater"),
+    "ge": _binary("greater_equal"),
+    "add": _binary("add_checked"),
+    "sub": _binary("subtract_checked"),
+    "mul": _binary("multiply_checked"),
+    "div": _divide,
+    "mod": _modulo,
+    "neg": _negate,
+    "is_null": _binary("is_null"),
+    "is_not_null": _binary("is_valid"),
+    "in": _in,
+    "like": _like,
+    "substr": _substr,
+    "length": lambda _e, a: pc.cast(pc.utf8_length(a[0]), pa.int64()),
+    "upper": _binary("utf8_upper"),
+    "lower": _binary("utf8_lower"),
+    "concat": _concat,
+    "case": _case,
+    "cast": _cast,
+}
+"""Every function the IR may name. The plan validator refuses any other."""

@@ -1,0 +1,110 @@
+"""The relational operators a stage applies to its input table, in plan order."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .expressions import as_array, evaluate
+
+Op = dict[str, Any]
+
+# Arrow's grouped aggregate for each plan aggregate; count_all counts rows (COUNT(*)).
+_AGGREGATES = {
+    "sum": ("sum", pc.ScalarAggregateOptions(min_count=1)),
+    "count": ("count", pc.CountOptions(mode="only_valid")),
+    "count_all": ("count_all", None),
+    "min": ("min", None),
+    "max": ("max", None),
+}
+
+
+def apply(ops: list[Op], table: pa.Table) -> pa.Table:
+    """Run a stage's operators over a table."""
+    for op in ops:
+        table = OPERATORS[op["op"]](op, table)
+    return table
+
+
+def _filter(op: Op, table: pa.Table) -> pa.Table:
+    mask = evaluate(op["predicate"], table)
+    if isinstance(mask, pa.Scalar):
+        return table if mask.as_py() else table.slice(0, 0)
+    return table.filter(mask)  # NULL drops the row, as in SQL WHERE
+
+
+def _project(op: Op, table: pa.Table) -> pa.Table:
+    n = table.num_rows
+    columns = [as_array(evaluate(c["expr"], table), n) for c in op["columns"]]
+    names = [c["name"] for c in op["columns"]]
+    return pa.Table.from_arrays(columns, names=names)
+
+
+def _aggregate(op: Op, table: pa.Table) -> pa.Table:
+    keys = op["keys"]
+    specs, names = [], []
+    for agg in op["aggregates"]:
+        kernel, options = _AGGREGATES[agg["fn"]]
+        target = [] if agg["fn"] == "count_all" else agg["column"]
+        specs.append((target, kernel, options) if options else (target, kernel))
+        names.append(agg["name"])
+    if not keys and not specs:
+        specs = [([], "count_all")]
+    grouped = table.group_by(keys, use_threads=False).aggregate(specs)
+    # Arrow names aggregates "<col>_<fn>" and has put keys first or last across versions.
+    key_set = set(keys)
+    aggs = [c for name, c in zip(grouped.column_names, grouped.columns) if name not in key_set]
+    key_cols = [grouped.column(k) for k in keys]
+    return pa.Table.from_arrays([*key_cols, *aggs], names=[*keys, *names])
+
+
+def sort_indices(table: pa.Table, keys: list[dict[str, Any]]) -> pa.Array:
+    """Row order for SQL ORDER BY keys, with NULLS FIRST/LAST per key."""
+    helper, sort_keys = {}, []
+    for i, key in enumerate(keys):
+        col = table.column(key["column"])
+        order = "descending" if key.get("descending") else "ascending"
+        if col.null_count:
+            # One global null placement is all Arrow offers, so nulls get a leading flag key.
+            flag = f"__null{i}"
+            helper[flag] = pc.is_null(col)
+            sort_keys.append((flag, "descending" if key.get("nulls_first") else "ascending"))
+        helper[f"__key{i}"] = col
+        sort_keys.append((f"__key{i}", order))
+    if not sort_keys:
+        return pa.array(range(table.num_rows), pa.int64())
+    return pc.sort_indices(pa.table(helper), sort_keys=sort_keys)
+
+
+def _sort(op: Op, table: pa.Table) -> pa.Table:
+    if table.num_rows <= 1:
+        return table
+    limit = op.get("limit")
+    if limit is not None and limit < table.num_rows:
+        # A top-k keeps only `limit` rows; select_k_unstable is O(n) where sorting is O(n log n),
+        # but it has no per-key null placement, so use it only when the keys hold no nulls.
+        if all(table.column(k["column"]).null_count == 0 for k in op["keys"]):
+            sort_keys = [
+                (k["column"], "descending" if k.get("descending") else "ascending")
+                for k in op["keys"]
+            ]
+            top = pc.select_k_unstable(table, k=limit, sort_keys=sort_keys)
+            table = table.take(top)
+    return table.take(sort_indices(table, op["keys"]))
+
+
+def _limit(op: Op, table: pa.Table) -> pa.Table:
+    return table.slice(0, op["count"])
+
+
+OPERATORS: dict[str, Callable[[Op, pa.Table], pa.Table]] = {
+    "filter": _filter,
+    "project": _project,
+    "aggregate": _aggregate,
+    "sort": _sort,
+    "limit": _limit,
+}
+"""Every operator a plan may name. The plan validator refuses any other."""

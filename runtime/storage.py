@@ -1,0 +1,124 @@
+"""One storage interface for inputs, shuffle data and results, chosen by URL scheme.
+
+Local paths (or file:// URLs) are served by LocalStorage. Writes are atomic (temp file + rename),
+so a reader never sees a half-written object and a retried task simply replaces its own output.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from typing import Protocol
+
+from .errors import StorageError
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """A listed object: its URL and size in bytes."""
+
+    url: str
+    size: int
+
+
+class Storage(Protocol):
+    """What tasks and the driver need from an object store."""
+
+    def read_range(self, url: str, start: int, end: int) -> bytes:
+        """Bytes [start, end) of an object; shorter at the end of the object."""
+
+    def read(self, url: str) -> bytes:
+        """A whole object."""
+
+    def size(self, url: str) -> int:
+        """Size of an object in bytes."""
+
+    def write(self, url: str, data: bytes) -> None:
+        """Create or replace an object atomically."""
+
+    def list(self, prefix: str) -> list[ObjectInfo]:
+        """Every object below a folder-like prefix, sorted by URL."""
+
+    def delete_prefix(self, prefix: str) -> None:
+        """Remove every object below a prefix; a missing prefix is not an error."""
+
+
+def _local_path(url: str) -> str:
+    return url[len("file://") :] if url.startswith("file://") else url
+
+
+class LocalStorage:
+    """Storage on the local file system."""
+
+    def read_range(self, url: str, start: int, end: int) -> bytes:
+        path = _local_path(url)
+        try:
+            with open(path, "rb") as f:
+                f.seek(start)
+                return f.read(max(0, end - start))
+        except OSError as e:
+            raise StorageError(f"cannot read {path}: {e.strerror}") from e
+
+    def read(self, url: str) -> bytes:
+        path = _local_path(url)
+        try:
+            with open(path, "rb") as f:
+                return f.read()
+        except OSError as e:
+            raise StorageError(f"cannot read {path}: {e.strerror}") from e
+
+    def size(self, url: str) -> int:
+        path = _local_path(url)
+        try:
+            return os.path.getsize(path)
+        except OSError as e:
+            raise StorageError(f"cannot stat {path}: {e.strerror}") from e
+
+    def write(self, url: str, data: bytes) -> None:
+        path = _local_path(url)
+        folder = os.path.dirname(path) or "."
+        try:
+            os.makedirs(folder, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.replace(tmp, path)
+        except OSError as e:
+            raise StorageError(f"cannot write {path}: {e.strerror}") from e
+
+    def list(self, prefix: str) -> list[ObjectInfo]:
+        root = _local_path(prefix)
+        if os.path.isfile(root):
+            return [ObjectInfo(root, os.path.getsize(root))]
+        found = []
+        for folder, dirs, files in os.walk(root):
+            dirs[:] = [d for d in dirs if not d.startswith((".", "_"))]
+            for name in files:
+                # Hidden and underscore files are Hadoop/Spark markers (_SUCCESS, .crc), not data.
+                if name.startswith((".", "_")):
+                    continue
+                path = os.path.join(folder, name)
+                found.append(ObjectInfo(path, os.path.getsize(path)))
+        return sorted(found, key=lambda o: o.url)
+
+    def delete_prefix(self, prefix: str) -> None:
+        shutil.rmtree(_local_path(prefix), ignore_errors=True)
+
+
+_LOCAL = LocalStorage()
+
+
+def storage_for(url: str) -> Storage:
+    """The storage that serves a URL: s3://… for S3, anything else for the local file system."""
+    if url.startswith("s3://"):
+        from .s3 import S3Storage  # boto3 is imported only when S3 is used
+
+        return S3Storage.shared()
+    return _LOCAL
+
+
+def join(prefix: str, *parts: str) -> str:
+    """Join URL or path segments with '/'."""
+    return "/".join([prefix.rstrip("/"), *(p.strip("/") for p in parts)])

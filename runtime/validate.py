@@ -1,0 +1,152 @@
+"""Validation of plans and task events: the runtime owns this JSON schema, the compiler produces it.
+
+Anything unknown (a version, a field, an operator, a function, a type) is refused with a message
+that names it, so a newer client can never make an older runtime guess.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import PLAN_VERSION
+from .errors import PlanValidationError
+from .expressions import FUNCTIONS
+from .operators import OPERATORS
+from .types import ARROW_TYPES
+
+_OP_FIELDS = {
+    "filter": ({"op", "predicate"}, set()),
+    "project": ({"op", "columns"}, set()),
+    "aggregate": ({"op", "keys", "aggregates"}, {"phase"}),
+    "sort": ({"op", "keys"}, {"limit"}),
+    "limit": ({"op", "count"}, set()),
+}
+_FN_EXTRA = {
+    "in": {"values"},
+    "like": {"pattern", "ignore_case"},
+    "substr": {"start", "length"},
+    "concat": {"strict"},
+    "cast": {"to"},
+}
+_AGG_FNS = {"sum", "count", "count_all", "min", "max"}
+_STAGE_FIELDS = ({"id", "kind", "source", "ops", "sink"}, {"tasks", "depends_on"})
+_SOURCE_FIELDS = {
+    "scan": ({"type", "table", "format", "columns", "read"}, {"delimiter", "header", "quote"}),
+    "shuffle": ({"type", "stage"}, set()),
+    "gather": ({"type", "stage"}, set()),
+}
+_SINK_FIELDS = {
+    "shuffle": ({"type", "partitions", "keys"}, set()),
+    "result": ({"type"}, set()),
+}
+_EVENT_FIELDS = ({"version", "job", "job_store", "stage", "task", "attempt", "input"}, set())
+
+
+def _fields(obj: Any, allowed: tuple[set, set], where: str) -> None:
+    if not isinstance(obj, dict):
+        raise PlanValidationError(f"{where}: expected an object")
+    required, optional = allowed
+    missing = required - obj.keys()
+    if missing:
+        raise PlanValidationError(f"{where}: missing field(s) {', '.join(sorted(missing))}")
+    unknown = obj.keys() - required - optional
+    if unknown:
+        raise PlanValidationError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
+
+
+def validate_expr(expr: Any, where: str) -> None:
+    """Check one IR expression, recursively."""
+    if not isinstance(expr, dict):
+        raise PlanValidationError(f"{where}: expression must be an object")
+    if "col" in expr:
+        _fields(expr, ({"col"}, set()), where)
+    elif "lit" in expr:
+        _fields(expr, ({"lit", "type"}, set()), where)
+        if expr["type"] not in ARROW_TYPES:
+            raise PlanValidationError(f"{where}: unknown literal type {expr['type']!r}")
+    elif "fn" in expr:
+        fn = expr["fn"]
+        if fn not in FUNCTIONS:
+            raise PlanValidationError(f"{where}: unknown function {fn!r}")
+        _fields(expr, ({"fn", "args"}, _FN_EXTRA.get(fn, set())), f"{where} ({fn})")
+        if fn == "cast" and expr.get("to") not in ARROW_TYPES:
+            raise PlanValidationError(f"{where}: cannot cast to {expr.get('to')!r}")
+        for i, arg in enumerate(expr["args"]):
+            validate_expr(arg, f"{where} ({fn} argument {i + 1})")
+    else:
+        raise PlanValidationError(f"{where}: an expression needs 'col', 'lit' or 'fn'")
+
+
+def validate_op(op: Any, where: str) -> None:
+    """Check one operator and the expressions it holds."""
+    name = op.get("op") if isinstance(op, dict) else None
+    if name not in OPERATORS:
+        raise PlanValidationError(f"{where}: unknown operation {name!r}")
+    _fields(op, _OP_FIELDS[name], f"{where} ({name})")
+    if name == "filter":
+        validate_expr(op["predicate"], f"{where} (filter)")
+    elif name == "project":
+        for c in op["columns"]:
+            _fields(c, ({"name", "expr"}, set()), f"{where} (project)")
+            validate_expr(c["expr"], f"{where} (project {c['name']})")
+    elif name == "aggregate":
+        for a in op["aggregates"]:
+            _fields(a, ({"name", "fn"}, {"column"}), f"{where} (aggregate)")
+            if a["fn"] not in _AGG_FNS:
+                raise PlanValidationError(f"{where}: unknown aggregate {a['fn']!r}")
+    elif name == "sort":
+        for k in op["keys"]:
+            _fields(k, ({"column"}, {"descending", "nulls_first"}), f"{where} (sort key)")
+
+
+def validate_stage(stage: Any) -> None:
+    """Check a stage: its source, operators and sink."""
+    _fields(stage, _STAGE_FIELDS, "stage")
+    where = f"stage {stage['id']}"
+    source, sink = stage["source"], stage["sink"]
+    if not isinstance(source, dict) or source.get("type") not in _SOURCE_FIELDS:
+        raise PlanValidationError(f"{where}: unknown source {source!r:.80}")
+    _fields(source, _SOURCE_FIELDS[source["type"]], f"{where} source")
+    if source["type"] == "scan":
+        if source["format"] != "csv":
+            raise PlanValidationError(f"{where}: unknown input format {source['format']!r}")
+        for c in source["columns"]:
+            _fields(c, ({"name", "type"}, set()), f"{where} column")
+            if c["type"] not in ARROW_TYPES:
+                raise PlanValidationError(f"{where}: unknown column type {c['type']!r}")
+    if not isinstance(sink, dict) or sink.get("type") not in _SINK_FIELDS:
+        raise PlanValidationError(f"{where}: unknown sink {sink!r:.80}")
+    _fields(sink, _SINK_FIELDS[sink["type"]], f"{where} sink")
+    for i, op in enumerate(stage["ops"]):
+        validate_op(op, f"{where} op {i + 1}")
+
+
+def validate_plan(plan: Any) -> None:
+    """Check a whole plan document."""
+    _fields(plan, ({"version", "stages", "columns"}, {"query", "tables"}), "plan")
+    if plan["version"] != PLAN_VERSION:
+        raise PlanValidationError(
+            f"plan version {plan['version']!r} is not supported (this runtime reads {PLAN_VERSION})"
+        )
+    for stage in plan["stages"]:
+        validate_stage(stage)
+
+
+def validate_event(event: Any) -> None:
+    """Check a task event before running it."""
+    _fields(event, _EVENT_FIELDS, "task event")
+    if event["version"] != PLAN_VERSION:
+        raise PlanValidationError(
+            f"task event version {event['version']!r} is not supported "
+            f"(this runtime reads {PLAN_VERSION})"
+        )
+    validate_stage(event["stage"])
+    inp = event["input"]
+    if event["stage"]["source"]["type"] == "scan":
+        _fields(inp, ({"ranges"}, set()), "task input")
+        for r in inp["ranges"]:
+            _fields(r, ({"url", "start", "end"}, set()), "task input range")
+    else:
+        _fields(inp, ({"parts"}, set()), "task input")
+        for p in inp["parts"]:
+            _fields(p, ({"url", "offset", "length"}, set()), "task input part")

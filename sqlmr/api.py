@@ -1,0 +1,104 @@
+"""The library entry points: compile a query to a plan, run it, or both at once."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+from .catalog import Catalog, from_tables_dir, load_catalog_file
+from .compiler import analyze
+from .driver import Driver, JobResult, Listener
+from .executors.base import Executor
+from .plan import Plan
+from .planner import PlanOptions, build_plan
+from .splits import choose_split_size, list_objects, parse_size, plan_splits
+
+DEFAULT_TASK_MEMORY = 1536 << 20  # the reference architecture's Lambda size
+
+
+@dataclass(frozen=True)
+class QueryOptions:
+    """How to cut and run a query."""
+
+    workers: int | None = None
+    split_size: int | str | None = None
+    reducers: int | None = None
+    task_memory: int = DEFAULT_TASK_MEMORY
+    retries: int = 2
+    keep_intermediates: bool = False
+    job_store: str | None = None
+
+
+def resolve_catalog(tables: str | None = None, catalog: str | Catalog | None = None) -> Catalog:
+    """The catalog for a query: a tables folder (default: the embedded dataset) plus a catalog file."""
+    if isinstance(catalog, Catalog):
+        return catalog
+    if tables is None:
+        if catalog is not None:
+            return load_catalog_file(catalog)
+        from .embedded import default_tables_dir
+
+        tables = default_tables_dir()
+    result = from_tables_dir(tables)
+    if catalog is not None:
+        result = result.merged(load_catalog_file(catalog))
+    return result
+
+
+def compile_query(query: str, catalog: Catalog, options: QueryOptions = QueryOptions()) -> Plan:
+    """SQL text to a physical plan over the table's current objects."""
+    logical = analyze(query, catalog)
+    objects = list_objects(logical.table)
+    workers = options.workers or os.cpu_count() or 1
+    if options.split_size is None:
+        split = choose_split_size(sum(o.size for o in objects), workers, options.task_memory)
+    elif isinstance(options.split_size, str):
+        split = parse_size(options.split_size)
+    else:
+        split = options.split_size
+    splits = plan_splits(objects, split)
+    return build_plan(logical, splits, PlanOptions(workers=workers, reducers=options.reducers))
+
+
+def default_job_store() -> str:
+    """Where local jobs keep their intermediate objects."""
+    return os.path.join(tempfile.gettempdir(), "sqlmr-jobs")
+
+
+def run(
+    plan: Plan,
+    options: QueryOptions = QueryOptions(),
+    executor: Executor | None = None,
+    listener: Listener | None = None,
+) -> JobResult:
+    """Execute a plan; the caller reads the JobResult and then cleans it up (use `with`)."""
+    if executor is None:
+        from .executors.local import LocalExecutor
+
+        executor = LocalExecutor(options.workers)
+    driver = Driver(executor, options.job_store or default_job_store(), options.retries, listener)
+    return driver.run(plan, keep_intermediates=options.keep_intermediates)
+
+
+def sql(
+    query: str,
+    tables: str | None = None,
+    catalog: str | Catalog | None = None,
+    *,
+    workers: int | None = None,
+    split_size: int | str | None = None,
+    reducers: int | None = None,
+    executor: Executor | None = None,
+) -> pa.Table:
+    """Run a query and return its result as a pyarrow Table.
+
+    `tables` is a folder with one subfolder per table (default: the embedded Amplab dataset);
+    `catalog` a catalog file describing other tables.
+    """
+    options = QueryOptions(workers=workers, split_size=split_size, reducers=reducers)
+    plan = compile_query(query, resolve_catalog(tables, catalog), options)
+    with run(plan, options, executor) as result:
+        return result.read_all()

@@ -1,0 +1,185 @@
+"""Table schemas: the built-in Amplab tables, a tables folder, and user catalog files.
+
+A tables folder holds one subfolder per table (DIR/rankings/part-00000, …): the Amplab tables
+get their built-in schemas, and a `catalog.toml` or `catalog.json` inside the folder may describe
+others. A catalog file names, per table: location, format, delimiter, header and columns.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from dataclasses import dataclass
+
+from .errors import CatalogError
+
+# SQL type names accepted in catalogs and CASTs, and the plan type each maps to.
+SQL_TYPES: dict[str, str] = {
+    "VARCHAR": "string",
+    "TEXT": "string",
+    "STRING": "string",
+    "INT": "int32",
+    "INTEGER": "int32",
+    "BIGINT": "int64",
+    "DOUBLE": "float64",
+    "FLOAT": "float64",
+    "REAL": "float64",
+    "DATE": "date32",
+    "BOOLEAN": "bool",
+    "BOOL": "bool",
+}
+# The SQL name shown for each plan type (in explain and in DuckDB comparisons).
+TYPE_NAMES = {
+    "string": "VARCHAR",
+    "int32": "INTEGER",
+    "int64": "BIGINT",
+    "float64": "DOUBLE",
+    "date32": "DATE",
+    "bool": "BOOLEAN",
+    "null": "NULL",
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column: its name as declared and its plan type."""
+
+    name: str
+    type: str
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table of delimited text objects below one location (a folder, file or S3 prefix)."""
+
+    name: str
+    location: str
+    columns: tuple[Column, ...]
+    format: str = "csv"
+    delimiter: str = ","
+    header: bool = False
+
+    def column(self, name: str) -> Column | None:
+        """The column with this name, compared case-insensitively as DuckDB does."""
+        lowered = name.lower()
+        return next((c for c in self.columns if c.name.lower() == lowered), None)
+
+
+def _columns(spec: str) -> tuple[Column, ...]:
+    out = []
+    for item in spec.split(","):
+        name, typ = item.split()
+        out.append(Column(name, SQL_TYPES[typ]))
+    return tuple(out)
+
+
+AMPLAB_SCHEMAS: dict[str, tuple[Column, ...]] = {
+    "rankings": _columns("pageURL VARCHAR, pageRank INT, avgDuration INT"),
+    "uservisits": _columns(
+        "sourceIP VARCHAR, destURL VARCHAR, visitDate DATE, adRevenue DOUBLE, "
+        "userAgent VARCHAR, countryCode VARCHAR, languageCode VARCHAR, searchWord VARCHAR, "
+        "duration INT"
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """The tables a query may name."""
+
+    tables: tuple[Table, ...]
+
+    def table(self, name: str) -> Table:
+        """The table with this name (case-insensitive), or a CatalogError naming those that exist."""
+        lowered = name.lower()
+        for t in self.tables:
+            if t.name.lower() == lowered:
+                return t
+        known = ", ".join(sorted(t.name for t in self.tables)) or "none"
+        raise CatalogError(f"unknown table {name!r}; tables: {known}")
+
+    def merged(self, other: Catalog) -> Catalog:
+        """This catalog with the tables of another added (the other wins on a name clash)."""
+        names = {t.name.lower() for t in other.tables}
+        kept = tuple(t for t in self.tables if t.name.lower() not in names)
+        return Catalog(kept + other.tables)
+
+
+def from_tables_dir(root: str) -> Catalog:
+    """The catalog of a tables folder: Amplab subfolders, plus its own catalog file if any."""
+    if root.startswith("s3://"):
+        return Catalog(tuple(Table(n, f"{root.rstrip('/')}/{n}", c) for n, c in AMPLAB_SCHEMAS.items()))
+    if not os.path.isdir(root):
+        raise CatalogError(f"tables folder {root!r} does not exist; pass a folder with one subfolder per table")
+    tables = [
+        Table(name, os.path.join(root, name), cols)
+        for name, cols in AMPLAB_SCHEMAS.items()
+        if os.path.isdir(os.path.join(root, name))
+    ]
+    catalog = Catalog(tuple(tables))
+    for candidate in ("catalog.toml", "catalog.json"):
+        path = os.path.join(root, candidate)
+        if os.path.isfile(path):
+            catalog = catalog.merged(load_catalog_file(path))
+    return catalog
+
+
+def load_catalog_file(path: str) -> Catalog:
+    """Read a catalog file (TOML or JSON):
+
+    [tables.events]
+    location = "data/events"      # relative to the catalog file, or s3://…
+    format = "csv"                # the only format today
+    delimiter = ","
+    header = true
+    columns = "id BIGINT, name VARCHAR, day DATE"   # or a list of {name, type}
+    """
+    try:
+        with open(path, "rb") as f:
+            doc = json.load(f) if path.endswith(".json") else tomllib.load(f)
+    except OSError as e:
+        raise CatalogError(f"cannot read catalog file {path}: {e.strerror}") from e
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as e:
+        raise CatalogError(f"catalog file {path} is not valid: {e}") from e
+    base = os.path.dirname(os.path.abspath(path))
+    specs = doc.get("tables")
+    if not isinstance(specs, dict) or not specs:
+        raise CatalogError(f"catalog file {path} has no [tables.<name>] entries")
+    return Catalog(tuple(_table_from_spec(name, spec, base, path) for name, spec in specs.items()))
+
+
+def _table_from_spec(name: str, spec: dict, base: str, path: str) -> Table:
+    where = f"catalog file {path}, table {name}"
+    unknown = set(spec) - {"location", "format", "delimiter", "header", "columns"}
+    if unknown:
+        raise CatalogError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
+    if "location" not in spec or "columns" not in spec:
+        raise CatalogError(f"{where}: 'location' and 'columns' are required")
+    fmt = spec.get("format", "csv")
+    if fmt != "csv":
+        raise CatalogError(f"{where}: format {fmt!r} is not supported; use 'csv'")
+    delimiter = spec.get("delimiter", ",")
+    if len(delimiter) != 1:
+        raise CatalogError(f"{where}: the delimiter must be one character, not {delimiter!r}")
+    raw = spec["columns"]
+    items = (
+        [tuple(part.split(None, 1)) for part in raw.split(",")]
+        if isinstance(raw, str)
+        else [(c.get("name"), c.get("type")) for c in raw]
+    )
+    columns = []
+    for item in items:
+        if len(item) != 2 or not item[0] or not item[1]:
+            raise CatalogError(f"{where}: a column needs a name and a type, got {item!r}")
+        typ = str(item[1]).strip().upper()
+        if typ not in SQL_TYPES:
+            raise CatalogError(
+                f"{where}: column {item[0]} has unknown type {item[1]!r}; "
+                f"use one of {', '.join(sorted(SQL_TYPES))}"
+            )
+        columns.append(Column(str(item[0]).strip(), SQL_TYPES[typ]))
+    location = spec["location"]
+    if "://" not in location and not os.path.isabs(location):
+        location = os.path.join(base, location)
+    return Table(name, location, tuple(columns), fmt, delimiter, bool(spec.get("header", False)))

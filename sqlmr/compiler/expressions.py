@@ -1,0 +1,362 @@
+"""Translation of sqlglot expressions into the runtime's typed JSON IR.
+
+Types follow DuckDB, the oracle: INTEGER literals that fit are int32, '/' yields DOUBLE, numeric
+types widen int32 → int64 → float64, and CASE branches and IN lists are cast to one type here so
+the runtime never has to guess.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlglot import exp
+
+from ..catalog import SQL_TYPES, TYPE_NAMES
+from ..errors import SqlError, UnsupportedError
+from .parse import sql_error
+
+NUMERIC = ("int32", "int64", "float64")
+AGGREGATES = (exp.Sum, exp.Count, exp.Avg, exp.Min, exp.Max)
+
+
+@dataclass(frozen=True)
+class Typed:
+    """An IR expression and its plan type."""
+
+    ir: dict[str, Any]
+    type: str
+
+
+def lit(value: Any, type_name: str) -> Typed:
+    return Typed({"lit": value, "type": type_name}, type_name)
+
+
+def call(fn: str, type_name: str, *args: Typed, **extra: Any) -> Typed:
+    return Typed({"fn": fn, "args": [a.ir for a in args], **extra}, type_name)
+
+
+def cast(value: Typed, type_name: str) -> Typed:
+    if value.type == type_name:
+        return value
+    if "lit" in value.ir and value.ir["lit"] is None:
+        return lit(None, type_name)
+    return call("cast", type_name, value, to=type_name)
+
+
+def widest(types: list[str]) -> str | None:
+    """The common type of several values (NULL fits anything), or None if there is none."""
+    real = [t for t in types if t != "null"]
+    if not real:
+        return "null"
+    if all(t in NUMERIC for t in real):
+        return max(real, key=NUMERIC.index)
+    return real[0] if all(t == real[0] for t in real) else None
+
+
+# Hook: return a Typed to replace a node (group keys, aggregates after aggregation), else None.
+Hook = Callable[[exp.Expression], Typed | None]
+ColumnResolver = Callable[[exp.Column], Typed]
+
+
+class Translator:
+    """Translates one query's expressions, resolving columns through a callback."""
+
+    def __init__(self, sql: str, resolve: ColumnResolver, hook: Hook | None = None):
+        self.sql, self.resolve, self.hook = sql, resolve, hook
+
+    def error(self, message: str, node: exp.Expression) -> SqlError:
+        return sql_error(SqlError, message, self.sql, node)
+
+    def unsupported(self, construct: str, node: exp.Expression) -> UnsupportedError:
+        return sql_error(UnsupportedError, f"{construct} is not supported", self.sql, node)
+
+    def __call__(self, node: exp.Expression) -> Typed:
+        if self.hook is not None:
+            replaced = self.hook(node)
+            if replaced is not None:
+                return replaced
+        handler = _HANDLERS.get(type(node))
+        if handler is None:
+            raise self.unsupported(describe(node), node)
+        return handler(self, node)
+
+    def boolean(self, node: exp.Expression) -> Typed:
+        value = self(node)
+        if value.type not in ("bool", "null"):
+            raise self.error(f"expected a boolean condition, got {TYPE_NAMES[value.type]}", node)
+        return value
+
+    def numeric(self, node: exp.Expression) -> Typed:
+        value = self(node)
+        if value.type not in (*NUMERIC, "null"):
+            raise self.error(f"expected a number, got {TYPE_NAMES[value.type]}", node)
+        return value
+
+    def int_literal(self, node: exp.Expression, what: str) -> int:
+        value = self(node)
+        if "lit" not in value.ir or value.type not in ("int32", "int64"):
+            raise self.unsupported(f"a non-constant {what}", node)
+        return value.ir["lit"]
+
+
+def describe(node: exp.Expression) -> str:
+    """How an unsupported construct is named in errors."""
+    if isinstance(node, exp.Window):
+        return "window functions (OVER …)"
+    if isinstance(node, (exp.Subquery, exp.Select, exp.Exists)):
+        return "subqueries"
+    if isinstance(node, exp.Anonymous):
+        return f"function {node.name.upper()}()"
+    if isinstance(node, exp.Func):
+        return f"function {node.sql_name()}()"
+    if isinstance(node, exp.Star):
+        return "'*' here"
+    return f"{type(node).__name__.upper()} expressions"
+
+
+def _column(t: Translator, node: exp.Column) -> Typed:
+    return t.resolve(node)
+
+
+def _literal(t: Translator, node: exp.Literal) -> Typed:
+    if node.is_string:
+        return lit(node.this, "string")
+    text = node.this
+    try:
+        value = int(text)
+    except ValueError:
+        return lit(float(text), "float64")
+    return lit(value, "int32" if -(2**31) <= value < 2**31 else "int64")
+
+
+def _coerce_pair(t: Translator, a: Typed, b: Typed, node: exp.Expression) -> tuple[Typed, Typed]:
+    """Make two operands comparable: string literals become dates or numbers, as in DuckDB."""
+    if a.type == b.type or "null" in (a.type, b.type):
+        return a, b
+    if a.type in NUMERIC and b.type in NUMERIC:
+        return a, b
+    for x, y in ((a, b), (b, a)):
+        if "lit" in y.ir and y.type == "string" and x.type in (*NUMERIC, "date32"):
+            converted = _convert_literal(t, y.ir["lit"], x.type, node)
+            return (x, converted) if x is a else (converted, x)
+    raise t.error(f"cannot compare {TYPE_NAMES[a.type]} with {TYPE_NAMES[b.type]}", node)
+
+
+def _convert_literal(t: Translator, text: str, type_name: str, node: exp.Expression) -> Typed:
+    try:
+        if type_name == "date32":
+            return lit(datetime.date.fromisoformat(text.strip()).isoformat(), "date32")
+        if type_name == "float64":
+            return lit(float(text), "float64")
+        return lit(int(text), type_name)
+    except ValueError:
+        raise t.error(f"cannot convert {text!r} to {TYPE_NAMES[type_name]}", node) from None
+
+
+_COMPARISONS = {exp.EQ: "eq", exp.NEQ: "ne", exp.LT: "lt", exp.LTE: "le", exp.GT: "gt", exp.GTE: "ge"}
+
+
+def _comparison(t: Translator, node: exp.Binary) -> Typed:
+    a, b = _coerce_pair(t, t(node.this), t(node.expression), node)
+    return call(_COMPARISONS[type(node)], "bool", a, b)
+
+
+def _logical(t: Translator, node: exp.Connector) -> Typed:
+    fn = "and" if isinstance(node, exp.And) else "or"
+    return call(fn, "bool", t.boolean(node.this), t.boolean(node.expression))
+
+
+def _not(t: Translator, node: exp.Not) -> Typed:
+    inner = node.this
+    if isinstance(inner, exp.Is) and isinstance(inner.expression, exp.Null):
+        return call("is_not_null", "bool", t(inner.this))
+    return call("not", "bool", t.boolean(inner))
+
+
+def _arithmetic(t: Translator, node: exp.Binary) -> Typed:
+    a, b = t.numeric(node.this), t.numeric(node.expression)
+    if isinstance(node, exp.Div):
+        return call("div", "float64", a, b)
+    result = widest([a.type, b.type])
+    result = "int32" if result == "null" else result
+    fn = {exp.Add: "add", exp.Sub: "sub", exp.Mul: "mul", exp.Mod: "mod"}[type(node)]
+    if fn == "mod" and result == "float64":
+        return call("mod", "float64", a, b)
+    # Both sides share the result type, so Arrow's checked kernels overflow where DuckDB does.
+    return call(fn, result, cast(a, result), cast(b, result))
+
+
+def _neg(t: Translator, node: exp.Neg) -> Typed:
+    value = t.numeric(node.this)
+    if "lit" in value.ir and value.ir["lit"] is not None:
+        return _literal(t, exp.Literal.number(f"-{value.ir['lit']}"))
+    return call("neg", value.type, value)
+
+
+def _paren(t: Translator, node: exp.Paren) -> Typed:
+    return t(node.this)
+
+
+def _between(t: Translator, node: exp.Between) -> Typed:
+    value = t(node.this)
+    low = _coerce_pair(t, value, t(node.args["low"]), node)
+    high = _coerce_pair(t, value, t(node.args["high"]), node)
+    return call("and", "bool", call("ge", "bool", *low), call("le", "bool", *high))
+
+
+def _in(t: Translator, node: exp.In) -> Typed:
+    if node.args.get("query") or node.args.get("unnest") or node.args.get("field"):
+        raise t.unsupported("IN with a subquery", node)
+    value = t(node.this)
+    items = []
+    for item in node.expressions:
+        typed = t(item)
+        if "lit" not in typed.ir:
+            raise t.unsupported("IN with a non-constant value", item)
+        items.append(_coerce_pair(t, value, typed, item)[1])
+    common = widest([value.type, *(i.type for i in items)])
+    if common is None:
+        raise t.error("the values of IN do not match the type of its operand", node)
+    values = [None if i.ir["lit"] is None else _as_python(i.ir["lit"], common) for i in items]
+    return call("in", "bool", cast(value, common), values=values)
+
+
+def _as_python(value: Any, type_name: str) -> Any:
+    return float(value) if type_name == "float64" else value
+
+
+def _like(t: Translator, node: exp.Like | exp.ILike) -> Typed:
+    if node.args.get("escape"):
+        raise t.unsupported("LIKE … ESCAPE", node)
+    value, pattern = t(node.this), t(node.expression)
+    if "lit" not in pattern.ir or pattern.type != "string":
+        raise t.unsupported("LIKE with a non-constant pattern", node.expression)
+    if value.type not in ("string", "null"):
+        raise t.error(f"LIKE needs a VARCHAR, got {TYPE_NAMES[value.type]}", node)
+    ignore_case = isinstance(node, exp.ILike)
+    result = call("like", "bool", value, pattern=pattern.ir["lit"], ignore_case=ignore_case)
+    return call("not", "bool", result) if node.args.get("negate") else result
+
+
+def _escape(t: Translator, node: exp.Escape) -> Typed:
+    raise t.unsupported("LIKE … ESCAPE", node)
+
+
+def _is(t: Translator, node: exp.Is) -> Typed:
+    if not isinstance(node.expression, exp.Null):
+        raise t.unsupported("IS other than IS [NOT] NULL", node)
+    return call("is_null", "bool", t(node.this))
+
+
+def _string(t: Translator, node: exp.Expression) -> Typed:
+    value = t(node)
+    if value.type not in ("string", "null"):
+        raise t.error(f"expected a VARCHAR, got {TYPE_NAMES[value.type]}", node)
+    return value
+
+
+def _substring(t: Translator, node: exp.Substring) -> Typed:
+    value = _string(t, node.this)
+    start = t.int_literal(node.args["start"], "SUBSTR start") if node.args.get("start") else 1
+    length_node = node.args.get("length")
+    length = t.int_literal(length_node, "SUBSTR length") if length_node is not None else None
+    extra = {"start": start} if length is None else {"start": start, "length": length}
+    return call("substr", "string", value, **extra)
+
+
+def _length(t: Translator, node: exp.Length) -> Typed:
+    return call("length", "int64", _string(t, node.this))
+
+
+def _case_fn(fn: str) -> Callable[[Translator, exp.Expression], Typed]:
+    return lambda t, node: call(fn, "string", _string(t, node.this))
+
+
+def _concat(t: Translator, node: exp.Concat | exp.DPipe) -> Typed:
+    parts = node.expressions if isinstance(node, exp.Concat) else [node.this, node.expression]
+    strict = isinstance(node, exp.DPipe)
+    return call("concat", "string", *(t(p) for p in parts), strict=strict)
+
+
+def _case(t: Translator, node: exp.Case) -> Typed:
+    subject = t(node.this) if node.this else None
+    conds, values = [], []
+    for branch in node.args.get("ifs") or []:
+        if subject is not None:
+            a, b = _coerce_pair(t, subject, t(branch.this), branch)
+            conds.append(call("eq", "bool", a, b))
+        else:
+            conds.append(t.boolean(branch.this))
+        values.append(t(branch.args["true"]))
+    default = t(node.args["default"]) if node.args.get("default") else lit(None, "null")
+    values.append(default)
+    common = widest([v.type for v in values])
+    if common is None:
+        raise t.error("the branches of CASE have incompatible types", node)
+    args: list[Typed] = []
+    for cond, value in zip(conds, values):
+        args += [cond, cast(value, common)]
+    args.append(cast(default, common))
+    return call("case", common, *args)
+
+
+def _cast(t: Translator, node: exp.Cast) -> Typed:
+    target_name = node.to.this.name if hasattr(node.to.this, "name") else str(node.to.this)
+    target_sql = {"TEXT": "VARCHAR"}.get(target_name, target_name)
+    # FLOAT and REAL are 4-byte in DuckDB; a DOUBLE result would differ in the low digits.
+    if target_sql not in SQL_TYPES or target_sql in ("FLOAT", "REAL"):
+        raise t.unsupported(f"CAST to {node.to.sql(dialect='duckdb')}", node)
+    target = SQL_TYPES[target_sql]
+    value = t(node.this)
+    if target == "date32" and "lit" in value.ir and value.type == "string":
+        return _convert_literal(t, value.ir["lit"], "date32", node)
+    return cast(value, target)
+
+
+def _null(t: Translator, node: exp.Null) -> Typed:
+    return lit(None, "null")
+
+
+def _boolean(t: Translator, node: exp.Boolean) -> Typed:
+    return lit(bool(node.this), "bool")
+
+
+def _aggregate_misplaced(t: Translator, node: exp.Expression) -> Typed:
+    raise t.error(f"aggregate function {node.sql_name()}() is not allowed here", node)
+
+
+_HANDLERS: dict[type, Callable[[Translator, Any], Typed]] = {
+    exp.Column: _column,
+    exp.Literal: _literal,
+    exp.Null: _null,
+    exp.Boolean: _boolean,
+    exp.Paren: _paren,
+    exp.And: _logical,
+    exp.Or: _logical,
+    exp.Not: _not,
+    exp.Add: _arithmetic,
+    exp.Sub: _arithmetic,
+    exp.Mul: _arithmetic,
+    exp.Div: _arithmetic,
+    exp.Mod: _arithmetic,
+    exp.Neg: _neg,
+    exp.Between: _between,
+    exp.In: _in,
+    exp.Like: _like,
+    exp.ILike: _like,
+    exp.Escape: _escape,
+    exp.Is: _is,
+    exp.Substring: _substring,
+    exp.Length: _length,
+    exp.Upper: _case_fn("upper"),
+    exp.Lower: _case_fn("lower"),
+    exp.Concat: _concat,
+    exp.DPipe: _concat,
+    exp.Case: _case,
+    exp.Cast: _cast,
+    **{c: _comparison for c in _COMPARISONS},
+    **{a: _aggregate_misplaced for a in AGGREGATES},
+}

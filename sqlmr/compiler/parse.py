@@ -1,0 +1,68 @@
+"""Parsing SQL with sqlglot (DuckDB dialect), and turning its errors into SqlError with a caret."""
+
+from __future__ import annotations
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ParseError, TokenError
+
+from ..errors import SqlError, UnsupportedError
+
+
+def parse(sql: str) -> exp.Expression:
+    """Parse one SQL statement."""
+    if not sql.strip():
+        raise SqlError("the query is empty")
+    try:
+        statements = [s for s in sqlglot.parse(sql, read="duckdb") if s is not None]
+    except ParseError as e:
+        first = e.errors[0] if e.errors else {}
+        message = first.get("description") or str(e)
+        message = message.replace("Invalid expression / Unexpected token", "unexpected token")
+        highlight = first.get("highlight") or ""
+        line, col = first.get("line"), first.get("col")
+        if line is not None and col is not None and highlight:
+            col = col - len(highlight) + 1  # sqlglot points at the token's last character
+            message = f"{message} near {highlight!r}"
+        raise SqlError(f"syntax error: {message}", sql, line, col) from e
+    except TokenError as e:
+        raise SqlError(f"syntax error: {_token_message(e)}", sql) from e
+    if not statements:
+        raise SqlError("the query is empty")
+    if len(statements) > 1:
+        raise UnsupportedError("more than one statement; run one query at a time")
+    return statements[0]
+
+
+def _token_message(error: TokenError) -> str:
+    text = str(error)
+    if "'" in text:
+        return "unterminated string or quoted identifier"
+    return text
+
+
+def position(sql: str, node: exp.Expression) -> tuple[int | None, int | None]:
+    """Line and column (1-based) where a node starts, when sqlglot recorded it."""
+    starts = [
+        n.meta["start"]
+        for n in node.walk()
+        if isinstance(n, exp.Expression) and n.meta and "start" in n.meta
+    ]
+    if not starts:
+        return None, None
+    offset = min(starts)
+    if isinstance(node, exp.Func):
+        # sqlglot records where identifiers are, not keywords: step back to the function name.
+        name = node.sql_name() if not isinstance(node, exp.Anonymous) else node.name
+        found = sql.lower().rfind(name.lower(), 0, offset)
+        if found >= 0 and offset - found <= len(name) + 40:
+            offset = found
+    line = sql.count("\n", 0, offset) + 1
+    col = offset - (sql.rfind("\n", 0, offset) + 1) + 1
+    return line, col
+
+
+def sql_error(cls: type[SqlError], message: str, sql: str, node: exp.Expression | None) -> SqlError:
+    """An error of the given class located at a node."""
+    line, col = position(sql, node) if node is not None else (None, None)
+    return cls(message, sql, line, col)

@@ -1,0 +1,230 @@
+"""The driver: runs a plan's stages in order through an executor, retrying failed tasks.
+
+The driver sees every task's outcome, so it knows exactly which attempt of each task won and
+hands reducers only those outputs: a retried or duplicated task can never be counted twice.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import pyarrow as pa
+from sqlmr_runtime import PLAN_VERSION
+from sqlmr_runtime.errors import PlanValidationError
+from sqlmr_runtime.shuffle import decode_table
+from sqlmr_runtime.storage import join, storage_for
+from sqlmr_runtime.validate import validate_plan
+
+from .errors import PlanError, TaskError
+from .executors.base import Executor, Outcome
+from .plan import Plan, Stage
+
+# Errors that would fail again on a retry: the input or the plan is at fault, not the worker.
+DETERMINISTIC_ERRORS = {"BadInputError", "PlanValidationError", "EvaluationError"}
+
+
+@dataclass
+class StageStats:
+    """What one stage did."""
+
+    id: str
+    tasks: int
+    attempts: int = 0
+    rows_in: int = 0
+    rows_out: int = 0
+    bytes_in: int = 0
+    bytes_out: int = 0
+    seconds: float = 0.0
+    task_seconds: list[float] = field(default_factory=list)
+
+
+class Listener(Protocol):
+    """Progress callbacks (the CLI draws progress bars with them)."""
+
+    def stage_started(self, stage: Stage) -> None: ...
+    def task_finished(self, stage: Stage, summary: dict[str, Any]) -> None: ...
+    def stage_finished(self, stage: Stage, stats: StageStats) -> None: ...
+
+
+@dataclass
+class JobResult:
+    """The outcome of a job: result objects to stream, stats, and the cleanup duty."""
+
+    plan: Plan
+    job: str
+    job_store: str
+    results: list[dict[str, Any]]
+    stages: list[StageStats]
+    seconds: float
+    keep_intermediates: bool = False
+
+    def tables(self) -> Iterator[pa.Table]:
+        """The result, one committed output at a time, with user-facing column names."""
+        names = [n for n, _ in self.plan.columns]
+        for summary in self.results:
+            url = summary["output"]["url"]
+            table = decode_table(storage_for(url).read(url)).select(list(self.plan.internal))
+            yield table.rename_columns(names)
+
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        """The result as a stream of record batches."""
+        for table in self.tables():
+            yield from table.to_batches()
+
+    def read_all(self) -> pa.Table:
+        """The whole result as one table."""
+        return pa.concat_tables(list(self.tables()))
+
+    @property
+    def rows(self) -> int:
+        return sum(s["rows_out"] for s in self.results)
+
+    def cleanup(self) -> None:
+        """Remove the job's intermediate and result objects, unless asked to keep them."""
+        if not self.keep_intermediates:
+            root = join(self.job_store, self.job)
+            storage_for(root).delete_prefix(root)
+
+    def __enter__(self) -> JobResult:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.cleanup()
+
+
+def new_job_id() -> str:
+    """A job id that sorts by start time."""
+    return time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
+
+
+def _event(job: str, job_store: str, stage: Stage, task: int, attempt: int, inp: dict) -> dict:
+    return {
+        "version": PLAN_VERSION,
+        "job": job,
+        "job_store": job_store,
+        "stage": stage.definition(),
+        "task": task,
+        "attempt": attempt,
+        "input": inp,
+    }
+
+
+def _inputs(stage: Stage, committed: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    source = stage.source
+    if source["type"] == "scan":
+        return [{"ranges": t["ranges"]} for t in stage.tasks]
+    upstream = committed[source["stage"]]
+    if source["type"] == "gather":
+        return [
+            {"parts": [{"url": s["output"]["url"], "offset": 0, "length": s["output"]["length"]} for s in upstream]}
+        ]
+    inputs = []
+    for task in stage.tasks:
+        p = task["partition"]
+        parts = []
+        for s in upstream:
+            offset, length, _rows = s["output"]["partitions"][p]
+            parts.append({"url": s["output"]["url"], "offset": offset, "length": length})
+        inputs.append({"parts": parts})
+    return inputs
+
+
+class Driver:
+    """Runs plans through one executor."""
+
+    def __init__(self, executor: Executor, job_store: str, retries: int = 2, listener: Listener | None = None):
+        self.executor, self.job_store, self.retries, self.listener = executor, job_store, retries, listener
+
+    def run(self, plan: Plan, keep_intermediates: bool = False) -> JobResult:
+        """Run every stage; return the committed outputs of the last one."""
+        try:
+            validate_plan(plan.to_json())
+        except PlanValidationError as e:
+            raise PlanError(f"the runtime refuses this plan: {e}") from e
+        job = new_job_id()
+        started = time.perf_counter()
+        committed: dict[str, list[dict[str, Any]]] = {}
+        all_stats = []
+        try:
+            for stage in plan.stages:
+                summaries, stats = self._run_stage(job, stage, _inputs(stage, committed))
+                committed[stage.id] = summaries
+                all_stats.append(stats)
+        except BaseException:
+            if not keep_intermediates:
+                root = join(self.job_store, job)
+                storage_for(root).delete_prefix(root)
+            raise
+        return JobResult(
+            plan,
+            job,
+            self.job_store,
+            committed[plan.stages[-1].id],
+            all_stats,
+            time.perf_counter() - started,
+            keep_intermediates,
+        )
+
+    def _run_stage(self, job: str, stage: Stage, inputs: list[dict]) -> tuple[list[dict], StageStats]:
+        stats = StageStats(stage.id, len(inputs))
+        if self.listener:
+            self.listener.stage_started(stage)
+        started = time.perf_counter()
+        winners: dict[int, dict[str, Any]] = {}
+        pending: dict[Future[Outcome], tuple[int, int]] = {}
+
+        def submit(task: int, attempt: int) -> None:
+            event = _event(job, self.job_store, stage, task, attempt, inputs[task])
+            pending[self.executor.submit(event)] = (task, attempt)
+            stats.attempts += 1
+
+        for task in range(len(inputs)):
+            submit(task, 0)
+        try:
+            while pending:
+                done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+                for future in done:
+                    task, attempt = pending.pop(future)
+                    outcome = future.result()
+                    if "result" in outcome:
+                        # The first attempt to succeed wins; a late duplicate is ignored.
+                        if task not in winners:
+                            winners[task] = outcome["result"]
+                            self._account(stage, stats, outcome["result"])
+                        continue
+                    error = outcome["error"]
+                    retryable = error.get("errorType") not in DETERMINISTIC_ERRORS
+                    if retryable and attempt < self.retries and task not in winners:
+                        submit(task, attempt + 1)
+                        continue
+                    raise self._task_error(stage, task, attempt, error)
+        finally:
+            for future in pending:
+                future.cancel()
+        stats.seconds = time.perf_counter() - started
+        if self.listener:
+            self.listener.stage_finished(stage, stats)
+        return [winners[t] for t in range(len(inputs))], stats
+
+    def _account(self, stage: Stage, stats: StageStats, summary: dict[str, Any]) -> None:
+        stats.rows_in += summary["rows_in"]
+        stats.rows_out += summary["rows_out"]
+        stats.bytes_in += summary["bytes_in"]
+        stats.bytes_out += summary["bytes_out"]
+        stats.task_seconds.append(summary["timings"]["total"])
+        if self.listener:
+            self.listener.task_finished(stage, summary)
+
+    @staticmethod
+    def _task_error(stage: Stage, task: int, attempt: int, error: dict[str, Any]) -> Exception:
+        kind = error.get("errorType", "Error")
+        message = error.get("errorMessage", "")
+        if kind == "PlanValidationError":
+            return PlanError(f"the runtime refuses this plan: {message}")
+        shown = message if kind in DETERMINISTIC_ERRORS else f"{kind}: {message}"
+        return TaskError(shown, stage.id, task, attempt, kind, error.get("stackTrace", ""))

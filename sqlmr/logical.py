@@ -1,0 +1,62 @@
+"""The logical query: what the compiler understood, before the planner cuts it into stages.
+
+Column names with a double underscore are internal: __k* group keys, __a* aggregate inputs,
+__p* partial and __f* final aggregates, __c* output columns, __o* hidden ORDER BY columns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .catalog import Table
+
+IR = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    """One aggregate computed in two phases: `partial` per map task, `final` per reducer."""
+
+    partial_name: str
+    partial_fn: str  # sum | count | count_all | min | max
+    input: str | None  # the __a* column it reads (None for count_all)
+    final_name: str
+    final_fn: str  # sum (of partial sums and counts) | min | max
+
+
+@dataclass(frozen=True)
+class SortKey:
+    """One ORDER BY key over an output or hidden column."""
+
+    column: str
+    descending: bool = False
+    nulls_first: bool = False
+
+
+@dataclass(frozen=True)
+class OutputColumn:
+    """A result column: internal name, the name shown to users, and its plan type."""
+
+    internal: str
+    name: str
+    type: str
+
+
+@dataclass(frozen=True)
+class LogicalQuery:
+    """A single-table SELECT, analysed and typed."""
+
+    sql: str
+    table: Table
+    read_columns: tuple[str, ...]
+    where: IR | None
+    grouped: bool
+    keys: tuple[tuple[str, IR], ...] = ()
+    agg_inputs: tuple[tuple[str, IR], ...] = ()
+    aggregates: tuple[Aggregate, ...] = ()
+    having: IR | None = None
+    projections: tuple[tuple[str, IR], ...] = ()
+    order: tuple[SortKey, ...] = ()
+    limit: int | None = None
+    outputs: tuple[OutputColumn, ...] = field(default_factory=tuple)

@@ -1,0 +1,57 @@
+"""The physical plan: stages of tasks, serialised to the JSON that sqlmr_runtime validates."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlmr_runtime import PLAN_VERSION
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A set of identical tasks over different inputs: map, reduce or merge."""
+
+    id: str
+    kind: str  # map | reduce | merge
+    source: dict[str, Any]
+    ops: tuple[dict[str, Any], ...]
+    sink: dict[str, Any]
+    tasks: tuple[dict[str, Any], ...]
+    depends_on: tuple[str, ...] = ()
+
+    def definition(self) -> dict[str, Any]:
+        """The stage as a task event carries it: everything but the task list."""
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "source": self.source,
+            "ops": list(self.ops),
+            "sink": self.sink,
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **self.definition(),
+            "depends_on": list(self.depends_on),
+            "tasks": list(self.tasks),
+        }
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A query's stages in dependency order, and the result columns (name, type)."""
+
+    query: str
+    columns: tuple[tuple[str, str], ...]
+    stages: tuple[Stage, ...]
+    internal: tuple[str, ...]  # the final stage's column names, renamed to `columns` at the end
+    version: int = PLAN_VERSION
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "query": self.query,
+            "columns": [{"name": n, "type": t, "internal": i} for (n, t), i in zip(self.columns, self.internal)],
+            "stages": [s.to_json() for s in self.stages],
+        }

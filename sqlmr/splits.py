@@ -1,0 +1,80 @@
+"""Listing a table's objects and cutting them into splits: byte ranges, one task each.
+
+One large object is cut into several ranges; many small objects are packed into one task. The
+runtime aligns each range to row boundaries, so any cut point is correct.
+"""
+
+from __future__ import annotations
+
+import math
+
+from sqlmr_runtime.storage import ObjectInfo, storage_for
+from sqlmr_runtime.errors import StorageError
+
+from .catalog import Table
+from .errors import CatalogError, UsageError
+
+MB = 1 << 20
+_UNITS = {"": 1, "B": 1, "KB": 1 << 10, "K": 1 << 10, "MB": MB, "M": MB, "GB": 1 << 30, "G": 1 << 30}
+
+
+def parse_size(text: str) -> int:
+    """'64KB', '16MB', '1GB' or a plain byte count, as bytes."""
+    raw = text.strip().upper().replace(" ", "")
+    digits = raw.rstrip("KMGB")
+    unit = raw[len(digits) :]
+    try:
+        value = float(digits)
+    except ValueError:
+        value = -1
+    if unit not in _UNITS or value <= 0:
+        raise UsageError(f"bad size {text!r}; use a number with an optional unit, like 64KB, 16MB or 1GB")
+    return int(value * _UNITS[unit])
+
+
+def list_objects(table: Table) -> list[ObjectInfo]:
+    """The data objects of a table, sorted; a missing location is a CatalogError."""
+    try:
+        objects = storage_for(table.location).list(table.location)
+    except StorageError as e:
+        raise CatalogError(f"table {table.name}: {e}") from e
+    if not objects:
+        raise CatalogError(f"table {table.name} has no data files under {table.location}")
+    return objects
+
+
+def choose_split_size(total_bytes: int, workers: int, task_memory: int) -> int:
+    """A split size that keeps a task within its memory budget and every worker busy.
+
+    Parsed text takes several times its size in memory (Arrow columns, the filtered copy, the
+    partial aggregate), so a split is at most a tenth of the budget; below that, aim for four
+    tasks per worker so that the last wave is short.
+    """
+    cap = max(MB, min(128 * MB, task_memory // 10))
+    balanced = math.ceil(total_bytes / max(1, 4 * workers))
+    return max(4 * MB, min(cap, balanced))
+
+
+def plan_splits(objects: list[ObjectInfo], split_size: int) -> list[list[dict]]:
+    """Task inputs: lists of {url, start, end} ranges, each task about split_size bytes."""
+    tasks: list[list[dict]] = []
+    packed: list[dict] = []
+    packed_bytes = 0
+    for obj in objects:
+        if obj.size == 0:
+            continue
+        if obj.size >= split_size:
+            pieces = math.ceil(obj.size / split_size)
+            step = math.ceil(obj.size / pieces)
+            for start in range(0, obj.size, step):
+                tasks.append([{"url": obj.url, "start": start, "end": min(start + step, obj.size)}])
+            continue
+        if packed and packed_bytes + obj.size > split_size:
+            tasks.append(packed)
+            packed, packed_bytes = [], 0
+        packed.append({"url": obj.url, "start": 0, "end": obj.size})
+        packed_bytes += obj.size
+    if packed:
+        tasks.append(packed)
+    # An empty table still gets one (empty) task, so that later stages learn the schema.
+    return tasks or [[]]
