@@ -15,12 +15,12 @@ from typing import Any, Protocol
 
 import pyarrow as pa
 from sqlmr_runtime import PLAN_VERSION
-from sqlmr_runtime.errors import PlanValidationError
+from sqlmr_runtime.errors import PlanValidationError, RuntimeTaskError
 from sqlmr_runtime.shuffle import decode_table
 from sqlmr_runtime.storage import join, storage_for
 from sqlmr_runtime.validate import validate_plan
 
-from .errors import PlanError, TaskError
+from .errors import PlanError, SqlmrError, TaskError
 from .executors.base import Executor, Outcome
 from .plan import Plan, Stage
 
@@ -68,7 +68,11 @@ class JobResult:
         names = [n for n, _ in self.plan.columns]
         for summary in self.results:
             url = summary["output"]["url"]
-            table = decode_table(storage_for(url).read(url)).select(list(self.plan.internal))
+            try:
+                data = storage_for(url).read(url)
+            except RuntimeTaskError as e:
+                raise SqlmrError(f"cannot read the result of job {self.job}: {e}") from e
+            table = decode_table(data).select(list(self.plan.internal))
             yield table.rename_columns(names)
 
     def batches(self) -> Iterator[pa.RecordBatch]:

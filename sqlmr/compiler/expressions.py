@@ -105,16 +105,16 @@ class Translator:
 def describe(node: exp.Expression) -> str:
     """How an unsupported construct is named in errors."""
     if isinstance(node, exp.Window):
-        return "window functions (OVER …)"
+        return "a window function (OVER …)"
     if isinstance(node, (exp.Subquery, exp.Select, exp.Exists)):
-        return "subqueries"
+        return "a subquery"
     if isinstance(node, exp.Anonymous):
         return f"function {node.name.upper()}()"
     if isinstance(node, exp.Func):
         return f"function {node.sql_name()}()"
     if isinstance(node, exp.Star):
         return "'*' here"
-    return f"{type(node).__name__.upper()} expressions"
+    return f"the {type(node).__name__.upper()} expression"
 
 
 def _column(t: Translator, node: exp.Column) -> Typed:

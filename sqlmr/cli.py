@@ -1,0 +1,228 @@
+"""The sqlmr command line. The only module that prints, reads flags or exits."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+import traceback
+from collections.abc import Iterator
+from typing import IO, Any
+
+from . import __version__
+from .api import QueryOptions, compile_query, resolve_catalog, run
+from .errors import SqlmrError, TaskError, UsageError
+from .explain import render_plan
+from .output import TABLE_ROWS, check_format, format_cell, write_csv, write_json_lines, write_parquet
+from .splits import parse_size
+
+_EXTENSIONS = {".csv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
+    return value
+
+
+def _size(text: str) -> int:
+    try:
+        return parse_size(text)
+    except UsageError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _add_source_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--tables", metavar="DIR", help="folder with one subfolder per table (default: the embedded Amplab dataset)")
+    p.add_argument("--catalog", metavar="FILE", help="catalog file (TOML or JSON) describing more tables")
+    p.add_argument("--workers", type=_positive, metavar="N", help="worker processes (default: CPU count)")
+    p.add_argument("--split-size", type=_size, metavar="SIZE", help="bytes per map task, e.g. 64KB, 16MB, 1GB (default: from the task memory budget)")
+    p.add_argument("--reducers", type=_positive, metavar="N", help="reduce tasks (default: one per worker)")
+    p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every sqlmr command."""
+    parser = argparse.ArgumentParser(prog="sqlmr", description="Ad hoc SQL over big files as serverless MapReduce.")
+    parser.add_argument("--version", action="version", version=f"sqlmr {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    q = sub.add_parser("query", help="run a SQL query", description="Run a SQL query and print or write its result.")
+    q.add_argument("sql", help="the query")
+    _add_source_flags(q)
+    q.add_argument("--format", choices=["table", "csv", "json", "parquet"], help="output format (default: table, or from the -o extension)")
+    q.add_argument("-o", "--output", metavar="FILE", help="write the result to FILE instead of standard output")
+    q.add_argument("--retries", type=int, default=2, metavar="N", help="retries of a failed task (default: 2)")
+    q.add_argument("--keep-intermediates", action="store_true", help="keep the job's shuffle and result objects")
+    q.add_argument("--job-store", metavar="DIR", help="where intermediate objects go (default: a temp folder)")
+    q.add_argument("--stats", action="store_true", help="print per-stage statistics to standard error")
+    q.set_defaults(handler=_query)
+
+    e = sub.add_parser("explain", help="show the plan of a query", description="Show the stages a query compiles to.")
+    e.add_argument("sql", help="the query")
+    _add_source_flags(e)
+    e.add_argument("--json", action="store_true", help="print the exact plan JSON that the runtime executes")
+    e.set_defaults(handler=_explain)
+
+    from .bench_cli import add_commands  # gen and bench live beside their code
+
+    add_commands(sub)
+    return parser
+
+
+def _options(args: argparse.Namespace) -> QueryOptions:
+    return QueryOptions(
+        workers=args.workers,
+        split_size=args.split_size,
+        reducers=args.reducers,
+        retries=getattr(args, "retries", 2),
+        keep_intermediates=getattr(args, "keep_intermediates", False),
+        job_store=getattr(args, "job_store", None),
+    )
+
+
+def _explain(args: argparse.Namespace) -> int:
+    options = _options(args)
+    plan = compile_query(args.sql, resolve_catalog(args.tables, args.catalog), options)
+    if args.json:
+        print(json.dumps(plan.to_json(), indent=2))
+    else:
+        print(render_plan(plan))
+    return 0
+
+
+class _Progress:
+    """Rich progress bars on standard error, one per stage."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.bars = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        )
+        self.ids: dict[str, Any] = {}
+
+    def stage_started(self, stage) -> None:
+        self.ids[stage.id] = self.bars.add_task(f"{stage.id} ({stage.kind})", total=len(stage.tasks))
+
+    def task_finished(self, stage, summary) -> None:
+        self.bars.advance(self.ids[stage.id])
+
+    def stage_finished(self, stage, stats) -> None:
+        self.bars.update(self.ids[stage.id], completed=len(stage.tasks))
+
+
+@contextlib.contextmanager
+def _sink(path: str | None) -> Iterator[IO[bytes]]:
+    if path is None:
+        yield sys.stdout.buffer
+        sys.stdout.buffer.flush()
+        return
+    try:
+        with open(path, "wb") as f:
+            yield f
+    except OSError as e:
+        raise UsageError(f"cannot write {path}: {e.strerror}") from e
+
+
+def _query(args: argparse.Namespace) -> int:
+    fmt = args.format
+    if fmt is None:
+        ext = os.path.splitext(args.output or "")[1].lower()
+        fmt = _EXTENSIONS.get(ext, "table")
+    check_format(fmt)
+    if fmt == "parquet" and args.output is None and sys.stdout.isatty():
+        raise UsageError("--format parquet writes binary data; give -o FILE or redirect the output")
+    options = _options(args)
+    plan = compile_query(args.sql, resolve_catalog(args.tables, args.catalog), options)
+    progress = _Progress() if sys.stderr.isatty() else None
+    with progress.bars if progress is not None else contextlib.nullcontext():
+        result = run(plan, options, listener=progress)
+    with result:
+        rows = _write(result, fmt, args.output)
+    if args.stats or sys.stderr.isatty():
+        _print_stats(result, rows)
+    return 0
+
+
+def _write(result, fmt: str, path: str | None) -> int:
+    if fmt == "table":
+        return _print_table(result, path)
+    with _sink(path) as out:
+        if fmt == "csv":
+            return write_csv(result.tables(), out)
+        if fmt == "json":
+            return write_json_lines(result.tables(), out)
+        return write_parquet(result.tables(), out)
+
+
+def _print_table(result, path: str | None) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    names = [n for n, _ in result.plan.columns]
+    table = Table(*names, show_edge=True, header_style="bold")
+    shown = total = 0
+    for batch in result.batches():
+        total += batch.num_rows
+        for row in batch.to_pylist()[: max(0, TABLE_ROWS - shown)]:
+            table.add_row(*(format_cell(v) for v in row.values()))
+            shown += 1
+    out = open(path, "w") if path else None  # noqa: SIM115 - closed below
+    try:
+        Console(file=out or sys.stdout, width=None if out is None else 200).print(table)
+    finally:
+        if out:
+            out.close()
+    if shown < total:
+        print(f"({shown} of {total} rows shown; use --format csv or -o FILE for all)", file=sys.stderr)
+    return total
+
+
+def _print_stats(result, rows: int) -> None:
+    parts = [f"{s.id}: {s.tasks} task(s), {s.rows_in:,} rows in, {s.rows_out:,} out, {s.seconds:.2f}s" for s in result.stages]
+    print(f"{rows:,} row(s) in {result.seconds:.2f}s  [" + "; ".join(parts) + "]", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `sqlmr` command."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args)
+    except SqlmrError as e:
+        if args.debug:
+            traceback.print_exc()
+            if isinstance(e, TaskError) and e.remote_traceback:
+                print("\nremote traceback:\n" + e.remote_traceback, file=sys.stderr)
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except (OSError, RuntimeError, ValueError, TypeError, KeyError) as e:
+        # A bug or an unexpected environment failure: still one line, the traceback on --debug.
+        if args.debug:
+            traceback.print_exc()
+        print(f"error: internal error: {type(e).__name__}: {e} (rerun with --debug for details)", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # The reader went away (`sqlmr query … | head`): not an error of ours.
+        sys.stderr.close()
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,128 @@
+"""A readable rendering of a plan: stages, inputs, splits, columns, filters, keys, aggregates."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .catalog import TYPE_NAMES
+from .plan import Plan, Stage
+
+_INFIX = {
+    "and": "AND", "or": "OR", "eq": "=", "ne": "<>", "lt": "<", "le": "<=", "gt": ">", "ge": ">=",
+    "add": "+", "sub": "-", "mul": "*", "div": "/", "mod": "%",
+}
+
+
+def render_expr(ir: dict[str, Any]) -> str:
+    """An IR expression as SQL-like text."""
+    if "col" in ir:
+        return ir["col"]
+    if "lit" in ir:
+        value = ir["lit"]
+        if value is None:
+            return "NULL"
+        if ir["type"] == "date32":
+            return f"DATE '{value}'"
+        if ir["type"] == "string":
+            return "'" + str(value).replace("'", "''") + "'"
+        return str(value).upper() if isinstance(value, bool) else str(value)
+    fn, args = ir["fn"], [render_expr(a) for a in ir["args"]]
+    if fn in _INFIX:
+        return f"({f' {_INFIX[fn]} '.join(args)})"
+    if fn == "not":
+        return f"NOT {args[0]}"
+    if fn == "neg":
+        return f"-{args[0]}"
+    if fn in ("is_null", "is_not_null"):
+        return f"{args[0]} IS {'NOT ' if fn == 'is_not_null' else ''}NULL"
+    if fn == "in":
+        values = ", ".join(render_expr({"lit": v, "type": "string" if isinstance(v, str) else "x"}) for v in ir["values"])
+        return f"{args[0]} IN ({values})"
+    if fn == "like":
+        return f"{args[0]} {'ILIKE' if ir.get('ignore_case') else 'LIKE'} '{ir['pattern']}'"
+    if fn == "substr":
+        extra = f", {ir['length']}" if "length" in ir else ""
+        return f"SUBSTR({args[0]}, {ir['start']}{extra})"
+    if fn == "cast":
+        return f"CAST({args[0]} AS {TYPE_NAMES.get(ir['to'], ir['to'])})"
+    if fn == "concat" and ir.get("strict"):
+        return "(" + " || ".join(args) + ")"
+    if fn == "case":
+        *pairs, default = args
+        whens = " ".join(f"WHEN {c} THEN {v}" for c, v in zip(pairs[0::2], pairs[1::2]))
+        return f"CASE {whens} ELSE {default} END"
+    return f"{fn.upper()}({', '.join(args)})"
+
+
+def _op_lines(op: dict[str, Any]) -> list[str]:
+    kind = op["op"]
+    if kind == "filter":
+        return [f"filter     {render_expr(op['predicate'])}"]
+    if kind == "project":
+        cols = ", ".join(
+            c["name"] if c["expr"] == {"col": c["name"]} else f"{render_expr(c['expr'])} AS {c['name']}"
+            for c in op["columns"]
+        )
+        return [f"project    {cols}"]
+    if kind == "aggregate":
+        aggs = ", ".join(
+            f"{a['fn'].upper()}({a.get('column', '*')}) AS {a['name']}" for a in op["aggregates"]
+        )
+        keys = ", ".join(op["keys"]) or "(none: one group)"
+        return [f"aggregate  {op.get('phase', '')} by {keys}: {aggs}"]
+    if kind == "sort":
+        keys = ", ".join(
+            f"{k['column']} {'DESC' if k.get('descending') else 'ASC'}"
+            f"{' NULLS FIRST' if k.get('nulls_first') else ''}"
+            for k in op["keys"]
+        )
+        top = f" (top {op['limit']})" if "limit" in op else ""
+        return [f"sort       {keys}{top}"]
+    if kind == "limit":
+        return [f"limit      {op['count']}"]
+    return [kind]
+
+
+def _source_lines(stage: Stage) -> list[str]:
+    src = stage.source
+    if src["type"] != "scan":
+        how = "its partition of every" if src["type"] == "shuffle" else "all"
+        return [f"input      {how} {src['stage']} output"]
+    ranges = [r for t in stage.tasks for r in t["ranges"]]
+    objects = len({r["url"] for r in ranges})
+    nbytes = sum(r["end"] - r["start"] for r in ranges)
+    return [
+        f"input      table {src['table']}: {objects} object(s), {_size(nbytes)}, "
+        f"{len(stage.tasks)} split(s)",
+        f"read       {', '.join(src['read'])} (of {len(src['columns'])} columns)",
+    ]
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if n < 1024 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+def render_plan(plan: Plan) -> str:
+    """The plan as indented text, one block per stage."""
+    lines = [f"query: {' '.join(plan.query.split())}", ""]
+    for stage in plan.stages:
+        after = f" after {', '.join(stage.depends_on)}" if stage.depends_on else ""
+        lines.append(f"stage {stage.id} ({stage.kind}, {len(stage.tasks)} task(s)){after}")
+        body = _source_lines(stage)
+        for op in stage.ops:
+            body += _op_lines(op)
+        sink = stage.sink
+        if sink["type"] == "shuffle":
+            keys = ", ".join(sink["keys"]) or "(all rows)"
+            body.append(f"output     shuffle by hash({keys}) into {sink['partitions']} partition(s)")
+        else:
+            body.append("output     result")
+        lines += [f"  {line}" for line in body]
+        lines.append("")
+    cols = ", ".join(f"{n} {TYPE_NAMES.get(t, t)}" for n, t in plan.columns)
+    lines.append(f"result columns: {cols}")
+    return "\n".join(lines)
