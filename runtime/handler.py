@@ -8,6 +8,8 @@ the outputs of attempts it recorded as committed, so nothing is ever counted twi
 
 from __future__ import annotations
 
+import resource
+import sys
 import time
 from typing import Any
 
@@ -83,6 +85,7 @@ def run_task(event: dict[str, Any]) -> dict[str, Any]:
         "rows_out": table.num_rows,
         "bytes_out": len(data),
         "output": {"url": url, "length": len(data), "partitions": index},
+        "max_rss_mb": _max_rss_mb(),
         "timings": {
             "read": round(t1 - t0, 6),
             "compute": round(t2 - t1, 6),
@@ -90,3 +93,9 @@ def run_task(event: dict[str, Any]) -> dict[str, Any]:
             "total": round(t3 - t0, 6),
         },
     }
+
+
+def _max_rss_mb() -> float:
+    """Peak resident memory of this process so far (Lambda reports the same as Max Memory Used)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (1 << 20 if sys.platform == "darwin" else 1 << 10), 1)

@@ -40,6 +40,7 @@ class StageStats:
     bytes_in: int = 0
     bytes_out: int = 0
     seconds: float = 0.0
+    max_rss_mb: float = 0.0
     task_seconds: list[float] = field(default_factory=list)
 
 
@@ -221,6 +222,7 @@ class Driver:
         stats.bytes_in += summary["bytes_in"]
         stats.bytes_out += summary["bytes_out"]
         stats.task_seconds.append(summary["timings"]["total"])
+        stats.max_rss_mb = max(stats.max_rss_mb, summary.get("max_rss_mb", 0.0))
         if self.listener:
             self.listener.task_finished(stage, summary)
 

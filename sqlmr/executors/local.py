@@ -1,8 +1,11 @@
 """The local executor: a pool of worker processes, each running the Lambda handler.
 
-Workers come from a forkserver that has already imported pyarrow and the runtime, so starting
-them is cheap and no worker inherits the driver's threads. Pools are kept per size for the life
-of the process, so repeated queries (the Python API, tests) do not pay for start-up again.
+Workers are forked, all at once, when the pool is created: that costs milliseconds where a
+spawned or forkserver worker re-imports pyarrow, and, unlike those, it never re-runs the
+caller's main module (so `python - <<EOF` scripts and unguarded scripts work). The pool is
+created before the driver starts any thread of its own (progress bars), and Arrow and jemalloc
+reinitialise their thread pools after a fork. Pools are kept per size for the life of the
+process, so repeated queries (the Python API, tests) do not pay for start-up again.
 """
 
 from __future__ import annotations
@@ -35,9 +38,10 @@ def _pool(workers: int) -> ProcessPoolExecutor:
     with _LOCK:
         pool = _POOLS.get(workers)
         if pool is None or getattr(pool, "_broken", False):
-            context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(["pyarrow", "pyarrow.csv", "sqlmr_runtime.handler"])
-            pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+            import sqlmr_runtime.handler  # noqa: F401 - imported once here, inherited by every worker
+
+            pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"))
+            pool.submit(int).result()  # a fork pool starts all its workers on the first task
             _POOLS[workers] = pool
         return pool
 
@@ -54,6 +58,7 @@ class LocalExecutor:
 
     def __init__(self, workers: int | None = None):
         self.workers = workers or os.cpu_count() or 1
+        _pool(self.workers)  # start workers now, before the caller starts threads
 
     def submit(self, event: dict[str, Any]) -> Future[Outcome]:
         outer: Future[Outcome] = Future()

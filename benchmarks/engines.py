@@ -1,0 +1,100 @@
+"""One benchmark run of one engine, in its own process: `python -m sqlmr_benchmarks.engines`.
+
+It writes the result rows to an Arrow file for verification and prints one JSON line with the
+wall time and the peak RSS of the process and of its workers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import time
+
+import pyarrow as pa
+
+from .queries import QUERIES, BenchQuery
+
+AMPLAB_DUCKDB_COLUMNS = {
+    "rankings": "{'pageURL': 'VARCHAR', 'pageRank': 'INTEGER', 'avgDuration': 'INTEGER'}",
+    "uservisits": (
+        "{'sourceIP': 'VARCHAR', 'destURL': 'VARCHAR', 'visitDate': 'DATE', 'adRevenue': 'DOUBLE', "
+        "'userAgent': 'VARCHAR', 'countryCode': 'VARCHAR', 'languageCode': 'VARCHAR', "
+        "'searchWord': 'VARCHAR', 'duration': 'INTEGER'}"
+    ),
+}
+
+
+def _rss_mb(who: int) -> float:
+    return resource.getrusage(who).ru_maxrss / 1024
+
+
+def run_duckdb(query: BenchQuery, data_dir: str, workers: int) -> tuple[pa.Table, float]:
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute(f"SET threads = {workers}")
+    for table, columns in AMPLAB_DUCKDB_COLUMNS.items():
+        path = os.path.join(data_dir, table, "part-*")
+        con.execute(
+            f"CREATE VIEW {table} AS SELECT * FROM read_csv('{path}', header = false, "
+            f"delim = ',', quote = '', escape = '', columns = {columns})"
+        )
+    result = con.execute(query.sql)
+    # DuckDB 2 renamed fetch_arrow_table to to_arrow_table.
+    fetch = getattr(result, "to_arrow_table", None) or result.fetch_arrow_table
+    return fetch(), 0.0
+
+
+def run_sqlmr(query: BenchQuery, data_dir: str, workers: int) -> tuple[pa.Table, float]:
+    from sqlmr.api import QueryOptions, compile_query, resolve_catalog, run
+
+    options = QueryOptions(workers=workers)
+    plan = compile_query(query.sql, resolve_catalog(data_dir), options)
+    with run(plan, options) as result:
+        table = result.read_all()
+        worker_rss = max(s.max_rss_mb for s in result.stages)
+    return table, worker_rss
+
+
+def run_classic(query: BenchQuery, data_dir: str, workers: int) -> tuple[pa.Table, float]:
+    from . import classic
+
+    names, columns = classic.run(query, data_dir, workers)
+    return pa.table(dict(zip(names, columns))), 0.0
+
+
+ENGINES = {"sqlmr": run_sqlmr, "duckdb": run_duckdb, "classic": run_classic}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--engine", choices=sorted(ENGINES), required=True)
+    parser.add_argument("--query", choices=sorted(QUERIES), required=True)
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--out", required=True, help="Arrow IPC file for the result rows")
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    table, worker_rss = ENGINES[args.engine](QUERIES[args.query], args.data, args.workers)
+    seconds = time.perf_counter() - started
+    with pa.OSFile(args.out, "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
+    children = _rss_mb(resource.RUSAGE_CHILDREN)
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "rows": table.num_rows,
+                "rss_mb": round(_rss_mb(resource.RUSAGE_SELF), 1),
+                "worker_rss_mb": round(max(worker_rss, children), 1),
+            }
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

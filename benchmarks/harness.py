@@ -1,0 +1,171 @@
+"""`sqlmr bench amplab`: interleaved runs of every engine, verification, and the report."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+
+import pyarrow as pa
+
+from .queries import QUERIES
+
+ENGINE_QUERIES = {"classic": set(QUERIES), "duckdb": set(QUERIES), "sqlmr": set(QUERIES)}
+
+
+class BenchError(Exception):
+    """The benchmark could not run, or engines disagreed (the message names the query)."""
+
+
+@dataclass
+class Measurement:
+    """All runs of one engine on one query."""
+
+    query: str
+    engine: str
+    seconds: list[float] = field(default_factory=list)
+    rows: int = 0
+    rss_mb: float = 0.0
+    worker_rss_mb: float = 0.0
+    input_bytes: int = 0
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.seconds)
+
+    def summary(self) -> dict:
+        return {
+            **asdict(self),
+            "median": self.median,
+            "min": min(self.seconds),
+            "max": max(self.seconds),
+            "mb_per_s": self.input_bytes / 1e6 / self.median,
+        }
+
+
+def _run_once(engine: str, query: str, data: str, workers: int, out: str) -> dict:
+    cmd = [sys.executable, "-m", "sqlmr_benchmarks.engines", "--engine", engine, "--query", query,
+           "--data", data, "--workers", str(workers), "--out", out]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        tail = proc.stderr.strip().splitlines()[-1:] or ["(no output)"]
+        raise BenchError(f"{engine} failed on query {query}: {tail[0]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _rows(path: str) -> list[tuple]:
+    with pa.memory_map(path) as source:
+        table = pa.ipc.open_file(source).read_all()
+    # The first column is unique in every benchmark result (a pageURL, or a sourceIP prefix).
+    return sorted((tuple(r.values()) for r in table.to_pylist()), key=lambda r: str(r[0]))
+
+
+def _close(a: object, b: object) -> bool:
+    if isinstance(a, float) or isinstance(b, float):
+        if a is None or b is None:
+            return a is b
+        return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-9)
+    return a == b
+
+
+def verify(query: str, results: dict[str, str]) -> None:
+    """Every engine's rows equal, as multisets, floats to 1e-9 relative; else BenchError."""
+    engines = list(results)
+    reference = _rows(results[engines[0]])
+    for engine in engines[1:]:
+        other = _rows(results[engine])
+        if len(other) != len(reference):
+            raise BenchError(
+                f"query {query}: {engine} returned {len(other)} rows, {engines[0]} {len(reference)}"
+            )
+        for x, y in zip(reference, other):
+            if len(x) != len(y) or not all(_close(a, b) for a, b in zip(x, y)):
+                raise BenchError(f"query {query}: {engine} disagrees with {engines[0]}: {y!r} vs {x!r}")
+
+
+def _table_bytes(data: str, table: str) -> int:
+    folder = os.path.join(data, table)
+    return sum(os.path.getsize(os.path.join(folder, f)) for f in os.listdir(folder))
+
+
+def run_bench(
+    data: str,
+    queries: list[str],
+    engines: list[str],
+    runs: int,
+    workers: int,
+    progress: Callable[[str], None] = lambda _m: None,
+) -> list[Measurement]:
+    """Warm up once, then run every (query, engine) `runs` times, interleaved A B C A B C."""
+    measurements: dict[tuple[str, str], Measurement] = {}
+    with tempfile.TemporaryDirectory(prefix="sqlmr-bench-") as tmp:
+        for query in queries:
+            active = [e for e in engines if query in ENGINE_QUERIES[e]]
+            nbytes = _table_bytes(data, QUERIES[query].table)
+            outs = {e: os.path.join(tmp, f"{query}-{e}.arrow") for e in active}
+            for e in active:
+                measurements[(query, e)] = Measurement(query, e, input_bytes=nbytes)
+            for run in range(runs + 1):
+                for engine in active:
+                    progress(f"{query} {engine} {'warm-up' if run == 0 else f'run {run}/{runs}'}")
+                    got = _run_once(engine, query, data, workers, outs[engine])
+                    m = measurements[(query, engine)]
+                    if run > 0:
+                        m.seconds.append(got["seconds"])
+                    m.rows = got["rows"]
+                    m.rss_mb = max(m.rss_mb, got["rss_mb"])
+                    m.worker_rss_mb = max(m.worker_rss_mb, got["worker_rss_mb"])
+            verify(query, outs)
+    return list(measurements.values())
+
+
+def machine_info() -> dict:
+    """What the numbers were measured on."""
+    info = {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+    try:
+        pages, size = os.sysconf("SC_PHYS_PAGES"), os.sysconf("SC_PAGE_SIZE")
+        info["memory_gb"] = round(pages * size / 2**30, 1)
+    except (ValueError, OSError):
+        pass
+    for package in ("sqlmr", "pyarrow", "duckdb", "sqlglot"):
+        try:
+            info[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            info[package] = None
+    return info
+
+
+def ratios(measurements: list[Measurement]) -> dict[str, dict[str, float]]:
+    """Per query: sqlmr/duckdb and classic/sqlmr median-time ratios, where both ran."""
+    by = {(m.query, m.engine): m for m in measurements}
+    out: dict[str, dict[str, float]] = {}
+    for query in dict.fromkeys(m.query for m in measurements):
+        r = {}
+        if (query, "sqlmr") in by and (query, "duckdb") in by:
+            r["sqlmr/duckdb"] = by[(query, "sqlmr")].median / by[(query, "duckdb")].median
+        if (query, "classic") in by and (query, "sqlmr") in by:
+            r["classic/sqlmr"] = by[(query, "classic")].median / by[(query, "sqlmr")].median
+        out[query] = r
+    return out
+
+
+def to_json(measurements: list[Measurement], meta: dict) -> dict:
+    """The benchmark document written by --json."""
+    return {
+        "machine": machine_info(),
+        **meta,
+        "results": [m.summary() for m in measurements],
+        "ratios": ratios(measurements),
+    }
