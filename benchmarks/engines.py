@@ -63,7 +63,7 @@ def run_classic(query: BenchQuery, data_dir: str, workers: int) -> tuple[pa.Tabl
     from . import classic
 
     names, columns = classic.run(query, data_dir, workers)
-    return pa.table(dict(zip(names, columns))), 0.0
+    return pa.table(dict(zip(names, columns, strict=True))), 0.0
 
 
 ENGINES = {"sqlmr": run_sqlmr, "duckdb": run_duckdb, "classic": run_classic}

@@ -52,8 +52,21 @@ class Measurement:
 
 
 def _run_once(engine: str, query: str, data: str, workers: int, out: str) -> dict:
-    cmd = [sys.executable, "-m", "sqlmr_benchmarks.engines", "--engine", engine, "--query", query,
-           "--data", data, "--workers", str(workers), "--out", out]
+    cmd = [
+        sys.executable,
+        "-m",
+        "sqlmr_benchmarks.engines",
+        "--engine",
+        engine,
+        "--query",
+        query,
+        "--data",
+        data,
+        "--workers",
+        str(workers),
+        "--out",
+        out,
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         tail = proc.stderr.strip().splitlines()[-1:] or ["(no output)"]
@@ -86,9 +99,11 @@ def verify(query: str, results: dict[str, str]) -> None:
             raise BenchError(
                 f"query {query}: {engine} returned {len(other)} rows, {engines[0]} {len(reference)}"
             )
-        for x, y in zip(reference, other):
-            if len(x) != len(y) or not all(_close(a, b) for a, b in zip(x, y)):
-                raise BenchError(f"query {query}: {engine} disagrees with {engines[0]}: {y!r} vs {x!r}")
+        for x, y in zip(reference, other, strict=True):
+            if len(x) != len(y) or not all(_close(a, b) for a, b in zip(x, y, strict=True)):
+                raise BenchError(
+                    f"query {query}: {engine} disagrees with {engines[0]}: {y!r} vs {x!r}"
+                )
 
 
 def _table_bytes(data: str, table: str) -> int:

@@ -56,7 +56,11 @@ def _aggregate(op: Op, table: pa.Table) -> pa.Table:
     grouped = table.group_by(keys, use_threads=False).aggregate(specs)
     # Arrow names aggregates "<col>_<fn>" and has put keys first or last across versions.
     key_set = set(keys)
-    aggs = [c for name, c in zip(grouped.column_names, grouped.columns) if name not in key_set]
+    aggs = [
+        c
+        for name, c in zip(grouped.column_names, grouped.columns, strict=True)
+        if name not in key_set
+    ]
     key_cols = [grouped.column(k) for k in keys]
     return pa.Table.from_arrays([*key_cols, *aggs], names=[*keys, *names])
 

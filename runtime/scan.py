@@ -47,7 +47,9 @@ def read_range_aligned(storage: Storage, url: str, start: int, end: int) -> tupl
     return data + b"".join(tail), first
 
 
-def read_split(storage: Storage, source: dict[str, Any], ranges: list[dict[str, Any]]) -> tuple[pa.Table, int]:
+def read_split(
+    storage: Storage, source: dict[str, Any], ranges: list[dict[str, Any]]
+) -> tuple[pa.Table, int]:
     """Read every range of a task into one table of the source's `read` columns.
 
     Returns the table and the number of bytes read.
@@ -108,7 +110,7 @@ def _locate_bad_row(data: bytes, schema, delimiter: str, url: str, offset: int, 
                 f"{url}: malformed row at byte offset {row_offset}: expected {width} fields, "
                 f"found {len(fields)}: {_preview(line)}"
             )
-        for (name, typ), field in zip(schema, fields):
+        for (name, typ), field in zip(schema, fields, strict=True):
             if not _parses(field, typ):
                 return BadInputError(
                     f"{url}: malformed row at byte offset {row_offset}: column {name} "

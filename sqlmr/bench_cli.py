@@ -10,12 +10,22 @@ from .errors import UsageError
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
     """Register `gen` and `bench` on the main parser."""
-    g = sub.add_parser("gen", help="generate benchmark data", description="Generate Amplab Big Data Benchmark tables.")
+    g = sub.add_parser(
+        "gen",
+        help="generate benchmark data",
+        description="Generate Amplab Big Data Benchmark tables.",
+    )
     g.add_argument("dataset", choices=["amplab"], help="which benchmark's data")
-    g.add_argument("--scale", default="tiny", help="tiny, 1node, 5nodes, or a fraction of 1node such as 0.05")
-    g.add_argument("--out", required=True, metavar="DIR", help="output folder (gets rankings/ and uservisits/)")
+    g.add_argument(
+        "--scale", default="tiny", help="tiny, 1node, 5nodes, or a fraction of 1node such as 0.05"
+    )
+    g.add_argument(
+        "--out", required=True, metavar="DIR", help="output folder (gets rankings/ and uservisits/)"
+    )
     g.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    g.add_argument("--workers", type=int, default=None, metavar="N", help="processes (default: CPU count)")
+    g.add_argument(
+        "--workers", type=int, default=None, metavar="N", help="processes (default: CPU count)"
+    )
     g.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     g.set_defaults(handler=_gen)
     add_bench(sub)
@@ -49,12 +59,24 @@ def add_bench(sub: argparse._SubParsersAction) -> None:
     )
     b.add_argument("dataset", choices=["amplab"], help="which benchmark")
     b.add_argument("--scale", default="0.01", help="data scale (default 0.01; see sqlmr gen)")
-    b.add_argument("--data", metavar="DIR", help="existing data folder (default: generated and cached by scale and seed)")
+    b.add_argument(
+        "--data",
+        metavar="DIR",
+        help="existing data folder (default: generated and cached by scale and seed)",
+    )
     b.add_argument("--seed", type=int, default=0, help="generator seed (default 0)")
     b.add_argument("--queries", default="1a,1b,1c,2a,2b,2c", help="comma-separated query names")
     b.add_argument("--engines", default="sqlmr,duckdb,classic", help="comma-separated engines")
-    b.add_argument("--runs", type=int, default=3, metavar="N", help="timed runs after one warm-up (default 3)")
-    b.add_argument("--workers", type=int, default=None, metavar="N", help="processes or threads per engine (default: CPU count)")
+    b.add_argument(
+        "--runs", type=int, default=3, metavar="N", help="timed runs after one warm-up (default 3)"
+    )
+    b.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="processes or threads per engine (default: CPU count)",
+    )
     b.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     b.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     b.set_defaults(handler=_bench)
@@ -64,7 +86,9 @@ def _split_names(text: str, known: list[str], what: str) -> list[str]:
     names = [n.strip() for n in text.split(",") if n.strip()]
     unknown = [n for n in names if n not in known]
     if unknown or not names:
-        raise UsageError(f"unknown {what} {', '.join(unknown) or '(none given)'}; choose from {', '.join(known)}")
+        raise UsageError(
+            f"unknown {what} {', '.join(unknown) or '(none given)'}; choose from {', '.join(known)}"
+        )
     return names
 
 
@@ -86,14 +110,29 @@ def _bench(args: argparse.Namespace) -> int:
     if args.data is None and not os.path.isdir(os.path.join(data, "uservisits")):
         print(f"generating Amplab data at scale {args.scale} into {data} …", file=sys.stderr)
         _gen(argparse.Namespace(scale=args.scale, out=data, seed=args.seed, workers=workers))
-    if not os.path.isdir(os.path.join(data, "rankings")) or not os.path.isdir(os.path.join(data, "uservisits")):
-        raise UsageError(f"{data} has no rankings/ and uservisits/ folders; generate them with sqlmr gen amplab")
-    progress = (lambda m: print(f"  {m}", file=sys.stderr)) if sys.stderr.isatty() else (lambda m: None)
+    if not os.path.isdir(os.path.join(data, "rankings")) or not os.path.isdir(
+        os.path.join(data, "uservisits")
+    ):
+        raise UsageError(
+            f"{data} has no rankings/ and uservisits/ folders; generate them with sqlmr gen amplab"
+        )
+    progress = (
+        (lambda m: print(f"  {m}", file=sys.stderr)) if sys.stderr.isatty() else (lambda m: None)
+    )
     try:
         measurements = run_bench(data, queries, engines, args.runs, workers, progress)
     except BenchError as e:
         raise UsageError(f"benchmark failed: {e}") from e
-    doc = to_json(measurements, {"scale": args.scale, "seed": args.seed, "data": data, "runs": args.runs, "workers": workers})
+    doc = to_json(
+        measurements,
+        {
+            "scale": args.scale,
+            "seed": args.seed,
+            "data": data,
+            "runs": args.runs,
+            "workers": workers,
+        },
+    )
     _print_report(doc)
     if args.json:
         with open(args.json, "w") as f:
@@ -110,20 +149,37 @@ def _print_report(doc: dict) -> None:
     engines = list(dict.fromkeys(r["engine"] for r in results))
     by = {(r["query"], r["engine"]): r for r in results}
     console = Console()
-    summary = Table(title=f"Amplab benchmark, scale {doc['scale']}: median seconds ({doc['runs']} runs)")
+    summary = Table(
+        title=f"Amplab benchmark, scale {doc['scale']}: median seconds ({doc['runs']} runs)"
+    )
     summary.add_column("engine")
     for q in queries:
         summary.add_column(q, justify="right")
     for e in engines:
-        summary.add_row(e, *(f"{by[(q, e)]['median']:.2f}" if (q, e) in by else "n/a" for q in queries))
+        summary.add_row(
+            e, *(f"{by[(q, e)]['median']:.2f}" if (q, e) in by else "n/a" for q in queries)
+        )
     console.print(summary)
     detail = Table(title="per query and engine")
-    for name in ("query", "engine", "median s", "min–max s", "rows", "MB/s", "peak RSS MB (driver / worker)"):
+    for name in (
+        "query",
+        "engine",
+        "median s",
+        "min–max s",
+        "rows",
+        "MB/s",
+        "peak RSS MB (driver / worker)",
+    ):
         detail.add_column(name, justify="right" if name not in ("query", "engine") else "left")
     for r in results:
         detail.add_row(
-            r["query"], r["engine"], f"{r['median']:.3f}", f"{r['min']:.3f}–{r['max']:.3f}",
-            f"{r['rows']:,}", f"{r['mb_per_s']:,.0f}", f"{r['rss_mb']:.0f} / {r['worker_rss_mb']:.0f}",
+            r["query"],
+            r["engine"],
+            f"{r['median']:.3f}",
+            f"{r['min']:.3f}–{r['max']:.3f}",
+            f"{r['rows']:,}",
+            f"{r['mb_per_s']:,.0f}",
+            f"{r['rss_mb']:.0f} / {r['worker_rss_mb']:.0f}",
         )
     console.print(detail)
     ratio = Table(title="ratios of median times")
@@ -131,5 +187,7 @@ def _print_report(doc: dict) -> None:
     ratio.add_column("sqlmr / DuckDB", justify="right")
     ratio.add_column("classic / sqlmr", justify="right")
     for q, r in doc["ratios"].items():
-        ratio.add_row(q, *(f"{r[k]:.2f}×" if k in r else "n/a" for k in ("sqlmr/duckdb", "classic/sqlmr")))
+        ratio.add_row(
+            q, *(f"{r[k]:.2f}×" if k in r else "n/a" for k in ("sqlmr/duckdb", "classic/sqlmr"))
+        )
     console.print(ratio)

@@ -91,7 +91,7 @@ class Catalog:
     tables: tuple[Table, ...]
 
     def table(self, name: str) -> Table:
-        """The table with this name (case-insensitive), or a CatalogError naming those that exist."""
+        """The table of this name (case-insensitive), or a CatalogError naming those that exist."""
         lowered = name.lower()
         for t in self.tables:
             if t.name.lower() == lowered:
@@ -109,9 +109,13 @@ class Catalog:
 def from_tables_dir(root: str) -> Catalog:
     """The catalog of a tables folder: Amplab subfolders, plus its own catalog file if any."""
     if root.startswith("s3://"):
-        return Catalog(tuple(Table(n, f"{root.rstrip('/')}/{n}", c) for n, c in AMPLAB_SCHEMAS.items()))
+        return Catalog(
+            tuple(Table(n, f"{root.rstrip('/')}/{n}", c) for n, c in AMPLAB_SCHEMAS.items())
+        )
     if not os.path.isdir(root):
-        raise CatalogError(f"tables folder {root!r} does not exist; pass a folder with one subfolder per table")
+        raise CatalogError(
+            f"tables folder {root!r} does not exist; pass a folder with one subfolder per table"
+        )
     tables = [
         Table(name, os.path.join(root, name), cols)
         for name, cols in AMPLAB_SCHEMAS.items()

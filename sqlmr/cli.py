@@ -15,7 +15,14 @@ from . import __version__
 from .api import QueryOptions, compile_query, resolve_catalog, run
 from .errors import SqlmrError, TaskError, UsageError
 from .explain import render_plan
-from .output import TABLE_ROWS, check_format, format_cell, write_csv, write_json_lines, write_parquet
+from .output import (
+    TABLE_ROWS,
+    check_format,
+    format_cell,
+    write_csv,
+    write_json_lines,
+    write_parquet,
+)
 from .splits import parse_size
 
 _EXTENSIONS = {".csv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
@@ -39,35 +46,78 @@ def _size(text: str) -> int:
 
 
 def _add_source_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--tables", metavar="DIR", help="folder with one subfolder per table (default: the embedded Amplab dataset)")
-    p.add_argument("--catalog", metavar="FILE", help="catalog file (TOML or JSON) describing more tables")
-    p.add_argument("--workers", type=_positive, metavar="N", help="worker processes (default: CPU count)")
-    p.add_argument("--split-size", type=_size, metavar="SIZE", help="bytes per map task, e.g. 64KB, 16MB, 1GB (default: from the task memory budget)")
-    p.add_argument("--reducers", type=_positive, metavar="N", help="reduce tasks (default: one per worker)")
+    p.add_argument(
+        "--tables",
+        metavar="DIR",
+        help="folder with one subfolder per table (default: the embedded Amplab dataset)",
+    )
+    p.add_argument(
+        "--catalog", metavar="FILE", help="catalog file (TOML or JSON) describing more tables"
+    )
+    p.add_argument(
+        "--workers", type=_positive, metavar="N", help="worker processes (default: CPU count)"
+    )
+    p.add_argument(
+        "--split-size",
+        type=_size,
+        metavar="SIZE",
+        help="bytes per map task, e.g. 64KB, 16MB, 1GB (default: from the task memory budget)",
+    )
+    p.add_argument(
+        "--reducers", type=_positive, metavar="N", help="reduce tasks (default: one per worker)"
+    )
     p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every sqlmr command."""
-    parser = argparse.ArgumentParser(prog="sqlmr", description="Ad hoc SQL over big files as serverless MapReduce.")
+    parser = argparse.ArgumentParser(
+        prog="sqlmr", description="Ad hoc SQL over big files as serverless MapReduce."
+    )
     parser.add_argument("--version", action="version", version=f"sqlmr {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    q = sub.add_parser("query", help="run a SQL query", description="Run a SQL query and print or write its result.")
+    q = sub.add_parser(
+        "query",
+        help="run a SQL query",
+        description="Run a SQL query and print or write its result.",
+    )
     q.add_argument("sql", help="the query")
     _add_source_flags(q)
-    q.add_argument("--format", choices=["table", "csv", "json", "parquet"], help="output format (default: table, or from the -o extension)")
-    q.add_argument("-o", "--output", metavar="FILE", help="write the result to FILE instead of standard output")
-    q.add_argument("--retries", type=int, default=2, metavar="N", help="retries of a failed task (default: 2)")
-    q.add_argument("--keep-intermediates", action="store_true", help="keep the job's shuffle and result objects")
-    q.add_argument("--job-store", metavar="DIR", help="where intermediate objects go (default: a temp folder)")
-    q.add_argument("--stats", action="store_true", help="print per-stage statistics to standard error")
+    q.add_argument(
+        "--format",
+        choices=["table", "csv", "json", "parquet"],
+        help="output format (default: table, or from the -o extension)",
+    )
+    q.add_argument(
+        "-o", "--output", metavar="FILE", help="write the result to FILE instead of standard output"
+    )
+    q.add_argument(
+        "--retries", type=int, default=2, metavar="N", help="retries of a failed task (default: 2)"
+    )
+    q.add_argument(
+        "--keep-intermediates",
+        action="store_true",
+        help="keep the job's shuffle and result objects",
+    )
+    q.add_argument(
+        "--job-store", metavar="DIR", help="where intermediate objects go (default: a temp folder)"
+    )
+    q.add_argument(
+        "--stats", action="store_true", help="print per-stage statistics to standard error"
+    )
     q.set_defaults(handler=_query)
 
-    e = sub.add_parser("explain", help="show the plan of a query", description="Show the stages a query compiles to.")
+    e = sub.add_parser(
+        "explain",
+        help="show the plan of a query",
+        description="Show the stages a query compiles to.",
+    )
     e.add_argument("sql", help="the query")
     _add_source_flags(e)
-    e.add_argument("--json", action="store_true", help="print the exact plan JSON that the runtime executes")
+    e.add_argument(
+        "--json", action="store_true", help="print the exact plan JSON that the runtime executes"
+    )
     e.set_defaults(handler=_explain)
 
     from .bench_cli import add_commands  # gen and bench live beside their code
@@ -102,7 +152,13 @@ class _Progress:
 
     def __init__(self) -> None:
         from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
 
         self.bars = Progress(
             TextColumn("{task.description}"),
@@ -115,7 +171,9 @@ class _Progress:
         self.ids: dict[str, Any] = {}
 
     def stage_started(self, stage) -> None:
-        self.ids[stage.id] = self.bars.add_task(f"{stage.id} ({stage.kind})", total=len(stage.tasks))
+        self.ids[stage.id] = self.bars.add_task(
+            f"{stage.id} ({stage.kind})", total=len(stage.tasks)
+        )
 
     def task_finished(self, stage, summary) -> None:
         self.bars.advance(self.ids[stage.id])
@@ -187,12 +245,17 @@ def _print_table(result, path: str | None) -> int:
         if out:
             out.close()
     if shown < total:
-        print(f"({shown} of {total} rows shown; use --format csv or -o FILE for all)", file=sys.stderr)
+        print(
+            f"({shown} of {total} rows shown; use --format csv or -o FILE for all)", file=sys.stderr
+        )
     return total
 
 
 def _print_stats(result, rows: int) -> None:
-    parts = [f"{s.id}: {s.tasks} task(s), {s.rows_in:,} rows in, {s.rows_out:,} out, {s.seconds:.2f}s" for s in result.stages]
+    parts = [
+        f"{s.id}: {s.tasks} task(s), {s.rows_in:,} rows in, {s.rows_out:,} out, {s.seconds:.2f}s"
+        for s in result.stages
+    ]
     print(f"{rows:,} row(s) in {result.seconds:.2f}s  [" + "; ".join(parts) + "]", file=sys.stderr)
 
 
@@ -213,7 +276,10 @@ def main(argv: list[str] | None = None) -> int:
         # A bug or an unexpected environment failure: still one line, the traceback on --debug.
         if args.debug:
             traceback.print_exc()
-        print(f"error: internal error: {type(e).__name__}: {e} (rerun with --debug for details)", file=sys.stderr)
+        print(
+            f"error: internal error: {type(e).__name__}: {e} (rerun with --debug for details)",
+            file=sys.stderr,
+        )
         return 1
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)

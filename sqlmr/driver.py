@@ -126,7 +126,12 @@ def _inputs(stage: Stage, committed: dict[str, list[dict[str, Any]]]) -> list[di
     upstream = committed[source["stage"]]
     if source["type"] == "gather":
         return [
-            {"parts": [{"url": s["output"]["url"], "offset": 0, "length": s["output"]["length"]} for s in upstream]}
+            {
+                "parts": [
+                    {"url": s["output"]["url"], "offset": 0, "length": s["output"]["length"]}
+                    for s in upstream
+                ]
+            }
         ]
     inputs = []
     for task in stage.tasks:
@@ -142,8 +147,15 @@ def _inputs(stage: Stage, committed: dict[str, list[dict[str, Any]]]) -> list[di
 class Driver:
     """Runs plans through one executor."""
 
-    def __init__(self, executor: Executor, job_store: str, retries: int = 2, listener: Listener | None = None):
-        self.executor, self.job_store, self.retries, self.listener = executor, job_store, retries, listener
+    def __init__(
+        self, executor: Executor, job_store: str, retries: int = 2, listener: Listener | None = None
+    ):
+        self.executor, self.job_store, self.retries, self.listener = (
+            executor,
+            job_store,
+            retries,
+            listener,
+        )
 
     def run(self, plan: Plan, keep_intermediates: bool = False) -> JobResult:
         """Run every stage; return the committed outputs of the last one."""
@@ -175,7 +187,9 @@ class Driver:
             keep_intermediates,
         )
 
-    def _run_stage(self, job: str, stage: Stage, inputs: list[dict]) -> tuple[list[dict], StageStats]:
+    def _run_stage(
+        self, job: str, stage: Stage, inputs: list[dict]
+    ) -> tuple[list[dict], StageStats]:
         stats = StageStats(stage.id, len(inputs))
         if self.listener:
             self.listener.stage_started(stage)

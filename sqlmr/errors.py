@@ -10,7 +10,9 @@ class SqlmrError(Exception):
 class SqlError(SqlmrError):
     """The SQL text is not valid: carries the line, the column and a caret under the spot."""
 
-    def __init__(self, message: str, sql: str = "", line: int | None = None, col: int | None = None):
+    def __init__(
+        self, message: str, sql: str = "", line: int | None = None, col: int | None = None
+    ):
         self.message, self.sql, self.line, self.col = message, sql, line, col
         super().__init__(self._render())
 

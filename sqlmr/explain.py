@@ -8,8 +8,19 @@ from .catalog import TYPE_NAMES
 from .plan import Plan, Stage
 
 _INFIX = {
-    "and": "AND", "or": "OR", "eq": "=", "ne": "<>", "lt": "<", "le": "<=", "gt": ">", "ge": ">=",
-    "add": "+", "sub": "-", "mul": "*", "div": "/", "mod": "%",
+    "and": "AND",
+    "or": "OR",
+    "eq": "=",
+    "ne": "<>",
+    "lt": "<",
+    "le": "<=",
+    "gt": ">",
+    "ge": ">=",
+    "add": "+",
+    "sub": "-",
+    "mul": "*",
+    "div": "/",
+    "mod": "%",
 }
 
 
@@ -36,7 +47,10 @@ def render_expr(ir: dict[str, Any]) -> str:
     if fn in ("is_null", "is_not_null"):
         return f"{args[0]} IS {'NOT ' if fn == 'is_not_null' else ''}NULL"
     if fn == "in":
-        values = ", ".join(render_expr({"lit": v, "type": "string" if isinstance(v, str) else "x"}) for v in ir["values"])
+        values = ", ".join(
+            render_expr({"lit": v, "type": "string" if isinstance(v, str) else "x"})
+            for v in ir["values"]
+        )
         return f"{args[0]} IN ({values})"
     if fn == "like":
         return f"{args[0]} {'ILIKE' if ir.get('ignore_case') else 'LIKE'} '{ir['pattern']}'"
@@ -49,7 +63,9 @@ def render_expr(ir: dict[str, Any]) -> str:
         return "(" + " || ".join(args) + ")"
     if fn == "case":
         *pairs, default = args
-        whens = " ".join(f"WHEN {c} THEN {v}" for c, v in zip(pairs[0::2], pairs[1::2]))
+        whens = " ".join(
+            f"WHEN {c} THEN {v}" for c, v in zip(pairs[0::2], pairs[1::2], strict=True)
+        )
         return f"CASE {whens} ELSE {default} END"
     return f"{fn.upper()}({', '.join(args)})"
 
@@ -60,7 +76,9 @@ def _op_lines(op: dict[str, Any]) -> list[str]:
         return [f"filter     {render_expr(op['predicate'])}"]
     if kind == "project":
         cols = ", ".join(
-            c["name"] if c["expr"] == {"col": c["name"]} else f"{render_expr(c['expr'])} AS {c['name']}"
+            c["name"]
+            if c["expr"] == {"col": c["name"]}
+            else f"{render_expr(c['expr'])} AS {c['name']}"
             for c in op["columns"]
         )
         return [f"project    {cols}"]
@@ -118,7 +136,9 @@ def render_plan(plan: Plan) -> str:
         sink = stage.sink
         if sink["type"] == "shuffle":
             keys = ", ".join(sink["keys"]) or "(all rows)"
-            body.append(f"output     shuffle by hash({keys}) into {sink['partitions']} partition(s)")
+            body.append(
+                f"output     shuffle by hash({keys}) into {sink['partitions']} partition(s)"
+            )
         else:
             body.append("output     result")
         lines += [f"  {line}" for line in body]

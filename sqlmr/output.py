@@ -49,7 +49,9 @@ def write_json_lines(tables: Iterable[pa.Table], out: IO[bytes]) -> int:
         for batch in table.to_batches():
             buf = io.StringIO()
             for row in batch.to_pylist():
-                buf.write(json.dumps({k: _json_value(v) for k, v in row.items()}, ensure_ascii=False))
+                buf.write(
+                    json.dumps({k: _json_value(v) for k, v in row.items()}, ensure_ascii=False)
+                )
                 buf.write("\n")
             out.write(buf.getvalue().encode())
         rows += table.num_rows

@@ -52,6 +52,9 @@ class Plan:
         return {
             "version": self.version,
             "query": self.query,
-            "columns": [{"name": n, "type": t, "internal": i} for (n, t), i in zip(self.columns, self.internal)],
+            "columns": [
+                {"name": n, "type": t, "internal": i}
+                for (n, t), i in zip(self.columns, self.internal, strict=True)
+            ],
             "stages": [s.to_json() for s in self.stages],
         }

@@ -92,12 +92,18 @@ def build_plan(q: LogicalQuery, splits: list[list[dict]], options: PlanOptions) 
                 "phase": "partial",
                 "keys": keys,
                 "aggregates": [
-                    {"name": a.partial_name, "fn": a.partial_fn, **({"column": a.input} if a.input else {})}
+                    {
+                        "name": a.partial_name,
+                        "fn": a.partial_fn,
+                        **({"column": a.input} if a.input else {}),
+                    }
                     for a in q.aggregates
                 ],
             }
         )
-        partitions = 1 if not keys else options.reducers or default_reducers(len(map_tasks), options.workers)
+        partitions = (
+            1 if not keys else options.reducers or default_reducers(len(map_tasks), options.workers)
+        )
         stages.append(
             Stage(
                 "map",
@@ -157,4 +163,6 @@ def build_plan(q: LogicalQuery, splits: list[list[dict]], options: PlanOptions) 
 
 
 def _with_ops(stage: Stage, ops: list[dict[str, Any]]) -> Stage:
-    return Stage(stage.id, stage.kind, stage.source, tuple(ops), stage.sink, stage.tasks, stage.depends_on)
+    return Stage(
+        stage.id, stage.kind, stage.source, tuple(ops), stage.sink, stage.tasks, stage.depends_on
+    )

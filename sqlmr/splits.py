@@ -8,14 +8,23 @@ from __future__ import annotations
 
 import math
 
-from sqlmr_runtime.storage import ObjectInfo, storage_for
 from sqlmr_runtime.errors import StorageError
+from sqlmr_runtime.storage import ObjectInfo, storage_for
 
 from .catalog import Table
 from .errors import CatalogError, UsageError
 
 MB = 1 << 20
-_UNITS = {"": 1, "B": 1, "KB": 1 << 10, "K": 1 << 10, "MB": MB, "M": MB, "GB": 1 << 30, "G": 1 << 30}
+_UNITS = {
+    "": 1,
+    "B": 1,
+    "KB": 1 << 10,
+    "K": 1 << 10,
+    "MB": MB,
+    "M": MB,
+    "GB": 1 << 30,
+    "G": 1 << 30,
+}
 
 
 def parse_size(text: str) -> int:
@@ -28,7 +37,9 @@ def parse_size(text: str) -> int:
     except ValueError:
         value = -1
     if unit not in _UNITS or value <= 0:
-        raise UsageError(f"bad size {text!r}; use a number with an optional unit, like 64KB, 16MB or 1GB")
+        raise UsageError(
+            f"bad size {text!r}; use a number with an optional unit, like 64KB, 16MB or 1GB"
+        )
     return int(value * _UNITS[unit])
 
 

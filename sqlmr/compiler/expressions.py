@@ -156,7 +156,14 @@ def _convert_literal(t: Translator, text: str, type_name: str, node: exp.Express
         raise t.error(f"cannot convert {text!r} to {TYPE_NAMES[type_name]}", node) from None
 
 
-_COMPARISONS = {exp.EQ: "eq", exp.NEQ: "ne", exp.LT: "lt", exp.LTE: "le", exp.GT: "gt", exp.GTE: "ge"}
+_COMPARISONS = {
+    exp.EQ: "eq",
+    exp.NEQ: "ne",
+    exp.LT: "lt",
+    exp.LTE: "le",
+    exp.GT: "gt",
+    exp.GTE: "ge",
+}
 
 
 def _comparison(t: Translator, node: exp.Binary) -> Typed:
@@ -297,7 +304,7 @@ def _case(t: Translator, node: exp.Case) -> Typed:
     if common is None:
         raise t.error("the branches of CASE have incompatible types", node)
     args: list[Typed] = []
-    for cond, value in zip(conds, values):
+    for cond, value in zip(conds, values, strict=False):
         args += [cond, cast(value, common)]
     args.append(cast(default, common))
     return call("case", common, *args)

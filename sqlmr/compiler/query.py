@@ -17,7 +17,18 @@ from ..logical import Aggregate, LogicalQuery, OutputColumn, SortKey
 from .expressions import AGGREGATES, NUMERIC, TYPE_NAMES, Translator, Typed, call
 from .parse import parse, position, sql_error
 
-_SELECT_ARGS = {"expressions", "from", "from_", "where", "group", "having", "order", "limit", "distinct", "kind"}
+_SELECT_ARGS = {
+    "expressions",
+    "from",
+    "from_",
+    "where",
+    "group",
+    "having",
+    "order",
+    "limit",
+    "distinct",
+    "kind",
+}
 _CLAUSE_NAMES = {
     "joins": "JOIN",
     "with": "WITH (common table expressions)",
@@ -51,7 +62,9 @@ class _Analysis:
     # -- names ---------------------------------------------------------------------------
     def _resolve(self, node: exp.Column) -> Typed:
         if isinstance(node.this, exp.Star):
-            raise sql_error(UnsupportedError, "'t.*' inside an expression is not supported", self.sql, node)
+            raise sql_error(
+                UnsupportedError, "'t.*' inside an expression is not supported", self.sql, node
+            )
         qualifier = node.table
         if qualifier and qualifier.lower() not in self.qualifiers:
             line, col = position(self.sql, node)
@@ -92,19 +105,28 @@ class _Analysis:
             return Typed({"col": self._add("count_all", None)}, "int64")
         arg = node.this
         if isinstance(arg, exp.Distinct):
-            raise sql_error(UnsupportedError, f"{name}(DISTINCT …) is not supported yet", self.sql, node)
+            raise sql_error(
+                UnsupportedError, f"{name}(DISTINCT …) is not supported yet", self.sql, node
+            )
         if arg is None or node.expressions:
             raise sql_error(SqlError, f"{name}() takes exactly one argument", self.sql, node)
         typed = self.pre(arg)
         if isinstance(node, (exp.Sum, exp.Avg)) and typed.type not in NUMERIC:
-            raise sql_error(SqlError, f"{name}() needs a numeric argument, got {TYPE_NAMES[typed.type]}", self.sql, node)
+            raise sql_error(
+                SqlError,
+                f"{name}() needs a numeric argument, got {TYPE_NAMES[typed.type]}",
+                self.sql,
+                node,
+            )
         if typed.type == "null":
             raise sql_error(UnsupportedError, f"{name}(NULL) is not supported", self.sql, node)
         col = self._input(typed)
         if isinstance(node, exp.Count):
             return Typed({"col": self._add("count", col)}, "int64")
         if isinstance(node, exp.Sum):
-            return Typed({"col": self._add("sum", col)}, "float64" if typed.type == "float64" else "int64")
+            return Typed(
+                {"col": self._add("sum", col)}, "float64" if typed.type == "float64" else "int64"
+            )
         if isinstance(node, exp.Avg):
             total = Typed({"col": self._add("sum", col)}, "float64")
             count = Typed({"col": self._add("count", col)}, "int64")
@@ -147,7 +169,12 @@ def _check_clauses(sql: str, select: exp.Select) -> None:
             continue
         construct = _CLAUSE_NAMES.get(name, name.upper())
         node = value[0] if isinstance(value, list) else value
-        raise sql_error(UnsupportedError, f"{construct} is not supported", sql, node if isinstance(node, exp.Expression) else None)
+        raise sql_error(
+            UnsupportedError,
+            f"{construct} is not supported",
+            sql,
+            node if isinstance(node, exp.Expression) else None,
+        )
     distinct = select.args.get("distinct")
     if distinct is not None and distinct.args.get("on"):
         raise sql_error(UnsupportedError, "DISTINCT ON is not supported", sql, distinct)
@@ -155,7 +182,12 @@ def _check_clauses(sql: str, select: exp.Select) -> None:
     if group is not None:
         for extra in ("rollup", "cube", "grouping_sets", "totals"):
             if group.args.get(extra):
-                raise sql_error(UnsupportedError, f"GROUP BY {extra.upper().replace('_', ' ')} is not supported", sql, group)
+                raise sql_error(
+                    UnsupportedError,
+                    f"GROUP BY {extra.upper().replace('_', ' ')} is not supported",
+                    sql,
+                    group,
+                )
 
 
 def _from_table(sql: str, select: exp.Select, catalog: Catalog) -> tuple[Table, str | None]:
@@ -166,18 +198,29 @@ def _from_table(sql: str, select: exp.Select, catalog: Catalog) -> tuple[Table, 
     if isinstance(node, exp.Subquery) or isinstance(node, exp.Select):
         raise sql_error(UnsupportedError, "subqueries in FROM are not supported yet", sql, node)
     if not isinstance(node, exp.Table) or not isinstance(node.this, exp.Identifier):
-        raise sql_error(UnsupportedError, f"FROM {node.sql(dialect='duckdb')} is not supported; name a table", sql, node)
+        raise sql_error(
+            UnsupportedError,
+            f"FROM {node.sql(dialect='duckdb')} is not supported; name a table",
+            sql,
+            node,
+        )
     if node.args.get("db") or node.args.get("catalog"):
-        raise sql_error(UnsupportedError, "qualified table names (schema.table) are not supported", sql, node)
+        raise sql_error(
+            UnsupportedError, "qualified table names (schema.table) are not supported", sql, node
+        )
     return catalog.table(node.name), node.alias or None
 
 
 def _select_items(sql: str, select: exp.Select, table: Table) -> list[tuple[str, exp.Expression]]:
     items = []
     for node in select.expressions:
-        star = isinstance(node, exp.Star) or (isinstance(node, exp.Column) and isinstance(node.this, exp.Star))
+        star = isinstance(node, exp.Star) or (
+            isinstance(node, exp.Column) and isinstance(node.this, exp.Star)
+        )
         if star:
-            if isinstance(node, exp.Star) and any(node.args.get(k) for k in ("except", "replace", "rename")):
+            if isinstance(node, exp.Star) and any(
+                node.args.get(k) for k in ("except", "replace", "rename")
+            ):
                 raise sql_error(UnsupportedError, "* EXCLUDE/REPLACE is not supported", sql, node)
             items += [(c.name, exp.column(c.name)) for c in table.columns]
         elif isinstance(node, exp.Alias):
@@ -193,7 +236,12 @@ def _ordinal(sql: str, node: exp.Expression, count: int, clause: str) -> int | N
     if isinstance(node, exp.Literal) and not node.is_string:
         index = int(node.this)
         if not 1 <= index <= count:
-            raise sql_error(SqlError, f"{clause} position {index} is not in the select list (1 to {count})", sql, node)
+            raise sql_error(
+                SqlError,
+                f"{clause} position {index} is not in the select list (1 to {count})",
+                sql,
+                node,
+            )
         return index - 1
     return None
 
@@ -202,7 +250,12 @@ def analyze(sql: str, catalog: Catalog) -> LogicalQuery:
     """Parse, check and analyse a query against a catalog."""
     statement = parse(sql)
     if isinstance(statement, exp.SetOperation):
-        raise sql_error(UnsupportedError, f"set operations ({statement.key.upper()}) are not supported", sql, statement)
+        raise sql_error(
+            UnsupportedError,
+            f"set operations ({statement.key.upper()}) are not supported",
+            sql,
+            statement,
+        )
     if not isinstance(statement, exp.Select):
         raise UnsupportedError(f"only SELECT queries are supported, not {statement.key.upper()}")
     _check_clauses(sql, statement)
@@ -230,11 +283,17 @@ def analyze(sql: str, catalog: Catalog) -> LogicalQuery:
     order_nodes = list(order.expressions) if order is not None else []
     has_aggs = any(
         n.find(*AGGREGATES)
-        for n in [*(node for _, node in items), *(o.this for o in order_nodes), *([having.this] if having else [])]
+        for n in [
+            *(node for _, node in items),
+            *(o.this for o in order_nodes),
+            *([having.this] if having else []),
+        ]
     )
     grouped = bool(group_nodes) or has_aggs or distinct or group is not None
     if distinct and (has_aggs or group is not None):
-        raise UnsupportedError("SELECT DISTINCT together with GROUP BY or aggregates is not supported yet")
+        raise UnsupportedError(
+            "SELECT DISTINCT together with GROUP BY or aggregates is not supported yet"
+        )
     if distinct:
         group_nodes = [node for _, node in items]
     if having is not None and not grouped:
@@ -260,7 +319,12 @@ def analyze(sql: str, catalog: Catalog) -> LogicalQuery:
     for ordered in order_nodes:
         node = ordered.this
         index = _ordinal(sql, node, len(items), "ORDER BY")
-        if index is None and isinstance(node, exp.Column) and not node.table and node.name.lower() in aliases:
+        if (
+            index is None
+            and isinstance(node, exp.Column)
+            and not node.table
+            and node.name.lower() in aliases
+        ):
             index = aliases[node.name.lower()]
         if index is None:
             index = next((i for i, (_, item) in enumerate(items) if item == node), None)
@@ -277,7 +341,9 @@ def analyze(sql: str, catalog: Catalog) -> LogicalQuery:
     if limit_node is not None:
         expr = limit_node.expression
         if not isinstance(expr, exp.Literal) or expr.is_string or not expr.this.isdigit():
-            raise sql_error(UnsupportedError, "LIMIT must be a non-negative integer constant", sql, limit_node)
+            raise sql_error(
+                UnsupportedError, "LIMIT must be a non-negative integer constant", sql, limit_node
+            )
         limit = int(expr.this)
 
     read = tuple(a.read) or (table.columns[0].name,)  # COUNT(*) still reads one column

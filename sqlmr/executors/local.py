@@ -40,7 +40,9 @@ def _pool(workers: int) -> ProcessPoolExecutor:
         if pool is None or getattr(pool, "_broken", False):
             import sqlmr_runtime.handler  # noqa: F401 - imported once here, inherited by every worker
 
-            pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"))
+            pool = ProcessPoolExecutor(
+                max_workers=workers, mp_context=multiprocessing.get_context("fork")
+            )
             pool.submit(int).result()  # a fork pool starts all its workers on the first task
             _POOLS[workers] = pool
         return pool

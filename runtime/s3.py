@@ -1,0 +1,158 @@
+"""S3 storage with boto3 (imported only here, only when an s3:// URL is used).
+
+Credentials come from boto3's standard chain; endpoints from AWS_ENDPOINT_URL_S3 or
+AWS_ENDPOINT_URL, which boto3 reads itself, so SeaweedFS or MinIO on 127.0.0.1 work unchanged.
+Listings are paginated, so a prefix may hold any number of objects. Provider errors become
+StorageError with a one-line reason; credentials never appear in messages.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import ClassVar
+
+from .errors import StorageError
+from .storage import ObjectInfo
+
+_MULTIPART_THRESHOLD = 64 << 20
+
+
+def split_url(url: str) -> tuple[str, str]:
+    """('bucket', 'key') of an s3:// URL."""
+    rest = url[len("s3://") :]
+    bucket, _, key = rest.partition("/")
+    if not bucket:
+        raise StorageError(f"bad S3 URL {url!r}; expected s3://bucket/key")
+    return bucket, key
+
+
+def _reason(error: Exception, url: str) -> StorageError:
+    from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
+
+    if isinstance(error, NoCredentialsError):
+        return StorageError(
+            f"no AWS credentials for {url}; "
+            "set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+        )
+    if isinstance(error, EndpointConnectionError):
+        return StorageError(f"cannot reach the S3 endpoint for {url}: {error}")
+    if isinstance(error, ClientError):
+        code = error.response.get("Error", {}).get("Code", "")
+        if code in ("NoSuchKey", "404", "NotFound"):
+            return StorageError(f"{url} does not exist")
+        if code == "NoSuchBucket":
+            return StorageError(f"bucket of {url} does not exist")
+        if code in ("AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
+            return StorageError(
+                f"access to {url} denied ({code}); check the credentials and policy"
+            )
+        return StorageError(f"S3 error on {url}: {code or error}")
+    return StorageError(f"S3 error on {url}: {error}")
+
+
+class S3Storage:
+    """Storage on S3 or an S3-compatible server."""
+
+    _shared: ClassVar[S3Storage | None] = None
+    _lock = threading.Lock()
+
+    def __init__(self, client=None):
+        if client is None:
+            import boto3
+            from botocore.config import Config
+
+            config = Config(
+                retries={"max_attempts": 8, "mode": "adaptive"}, max_pool_connections=64
+            )
+            client = boto3.session.Session().client("s3", config=config)
+        self.client = client
+
+    @classmethod
+    def shared(cls) -> S3Storage:
+        """One client per process (boto3 clients are thread-safe and costly to create)."""
+        with cls._lock:
+            if cls._shared is None:
+                cls._shared = cls()
+            return cls._shared
+
+    def read_range(self, url: str, start: int, end: int) -> bytes:
+        if end <= start:
+            return b""
+        bucket, key = split_url(url)
+        try:
+            response = self.client.get_object(
+                Bucket=bucket, Key=key, Range=f"bytes={start}-{end - 1}"
+            )
+            return response["Body"].read()
+        except Exception as e:
+            if getattr(e, "response", {}).get("Error", {}).get("Code") == "InvalidRange":
+                return b""  # reading past the end, as a local read would
+            raise _reason(e, url) from None
+
+    def read(self, url: str) -> bytes:
+        bucket, key = split_url(url)
+        try:
+            return self.client.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except Exception as e:
+            raise _reason(e, url) from None
+
+    def size(self, url: str) -> int:
+        bucket, key = split_url(url)
+        try:
+            return self.client.head_object(Bucket=bucket, Key=key)["ContentLength"]
+        except Exception as e:
+            raise _reason(e, url) from None
+
+    def write(self, url: str, data: bytes) -> None:
+        bucket, key = split_url(url)
+        try:
+            if len(data) < _MULTIPART_THRESHOLD:
+                self.client.put_object(Bucket=bucket, Key=key, Body=data)
+            else:
+                import io
+
+                from boto3.s3.transfer import TransferConfig
+
+                config = TransferConfig(
+                    multipart_threshold=_MULTIPART_THRESHOLD, multipart_chunksize=16 << 20
+                )
+                self.client.upload_fileobj(io.BytesIO(data), bucket, key, Config=config)
+        except Exception as e:
+            raise _reason(e, url) from None
+
+    def list(self, prefix: str) -> list[ObjectInfo]:
+        bucket, key = split_url(prefix)
+        folder = key if not key or key.endswith("/") else key + "/"
+        found = []
+        try:
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=bucket, Prefix=folder
+            )
+            for page in pages:
+                for item in page.get("Contents", []):
+                    name = item["Key"].rsplit("/", 1)[-1]
+                    if name and not name.startswith((".", "_")):
+                        found.append(ObjectInfo(f"s3://{bucket}/{item['Key']}", item["Size"]))
+            if not found and key and not key.endswith("/"):
+                found = [ObjectInfo(prefix, self.size(prefix))]  # the prefix names one object
+        except StorageError:
+            return []
+        except Exception as e:
+            raise _reason(e, prefix) from None
+        return sorted(found, key=lambda o: o.url)
+
+    def delete_prefix(self, prefix: str) -> None:
+        bucket, key = split_url(prefix)
+        folder = key if key.endswith("/") else key + "/"
+        try:
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=bucket, Prefix=folder
+            )
+            for page in pages:
+                keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+                if keys:  # one page holds at most 1,000 keys, the DeleteObjects limit
+                    self.client.delete_objects(
+                        Bucket=bucket, Delete={"Objects": keys, "Quiet": True}
+                    )
+        except Exception as e:
+            raise _reason(e, prefix) from None
