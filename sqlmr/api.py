@@ -33,7 +33,7 @@ class QueryOptions:
 
 
 def resolve_catalog(tables: str | None = None, catalog: str | Catalog | None = None) -> Catalog:
-    """The catalog for a query: a tables folder (default: the embedded dataset) and a catalog file."""
+    """The catalog for a query: a tables folder (default: embedded dataset) and a catalog file."""
     if isinstance(catalog, Catalog):
         return catalog
     if tables is None:
