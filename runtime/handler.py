@@ -8,6 +8,7 @@ the outputs of attempts it recorded as committed, so nothing is ever counted twi
 
 from __future__ import annotations
 
+import json
 import resource
 import sys
 import time
@@ -21,7 +22,14 @@ from .validate import validate_event
 
 
 def lambda_handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
-    """AWS Lambda entry point: run one task event and return its JSON summary."""
+    """AWS Lambda entry point: run one task event and return its JSON summary.
+
+    An event over Lambda's 6 MB payload limit travels through storage: the invocation then
+    carries only {"event_url": URL} and the task reads its event from there.
+    """
+    if isinstance(event, dict) and set(event) == {"event_url"}:
+        url = event["event_url"]
+        event = json.loads(storage_for(url).read(url))
     return run_task(event)
 
 
