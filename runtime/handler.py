@@ -45,16 +45,20 @@ def output_url(event: dict[str, Any], name: str) -> str:
     )
 
 
-def _read_input(event: dict[str, Any]) -> tuple[pa.Table, int]:
-    source = event["stage"]["source"]
-    if source["type"] == "scan":
-        ranges = event["input"]["ranges"]
-        storage = storage_for(ranges[0]["url"]) if ranges else None
-        if storage is None:
-            return scan.read_split(storage_for("."), source, [])
-        return scan.read_split(storage, source, ranges)
+def read_source(source: dict[str, Any], inp: dict[str, Any]) -> tuple[pa.Table, int]:
+    """A stage's input table and the bytes read: a split, shuffle partitions, or a join of two."""
+    kind = source["type"]
+    if kind == "scan":
+        return scan.read_split(source, inp["ranges"])
+    if kind == "join":
+        sides, nbytes = [], 0
+        for side in ("left", "right"):
+            table, n = read_source(source[side]["source"], inp[side])
+            sides.append(operators.apply(source[side]["ops"], table))
+            nbytes += n
+        return operators.hash_join(sides[0], sides[1], source["left_keys"], source["right_keys"]), nbytes
     tables, nbytes = [], 0
-    for part in event["input"]["parts"]:
+    for part in inp["parts"]:
         storage = storage_for(part["url"])
         data = storage.read_range(part["url"], part["offset"], part["offset"] + part["length"])
         nbytes += len(data)
@@ -69,7 +73,7 @@ def run_task(event: dict[str, Any]) -> dict[str, Any]:
     t0 = time.perf_counter()
     validate_event(event)
     stage = event["stage"]
-    table, bytes_in = _read_input(event)
+    table, bytes_in = read_source(stage["source"], event["input"])
     t1 = time.perf_counter()
     rows_in = table.num_rows
     table = operators.apply(stage["ops"], table)

@@ -65,6 +65,19 @@ def _aggregate(op: Op, table: pa.Table) -> pa.Table:
     return pa.Table.from_arrays([*key_cols, *aggs], names=[*keys, *names])
 
 
+def hash_join(left: pa.Table, right: pa.Table, left_keys: list[str], right_keys: list[str]) -> pa.Table:
+    """SQL inner equi-join: rows whose keys are equal and not NULL, all columns of both sides."""
+    joined = left.join(
+        right,
+        keys=left_keys,
+        right_keys=right_keys,
+        join_type="inner",
+        coalesce_keys=False,
+        use_threads=False,
+    )
+    return joined
+
+
 def sort_indices(table: pa.Table, keys: list[dict[str, Any]]) -> pa.Array:
     """Row order for SQL ORDER BY keys, with NULLS FIRST/LAST per key."""
     helper, sort_keys = {}, []

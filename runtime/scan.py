@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from .errors import BadInputError
-from .storage import Storage
+from .storage import Storage, storage_for
 from .types import arrow_type
 
 _OVERREAD = 64 * 1024
@@ -47,9 +47,7 @@ def read_range_aligned(storage: Storage, url: str, start: int, end: int) -> tupl
     return data + b"".join(tail), first
 
 
-def read_split(
-    storage: Storage, source: dict[str, Any], ranges: list[dict[str, Any]]
-) -> tuple[pa.Table, int]:
+def read_split(source: dict[str, Any], ranges: list[dict[str, Any]]) -> tuple[pa.Table, int]:
     """Read every range of a task into one table of the source's `read` columns.
 
     Returns the table and the number of bytes read.
@@ -58,7 +56,7 @@ def read_split(
     wanted = source["read"]
     tables, nbytes = [], 0
     for r in ranges:
-        data, offset = read_range_aligned(storage, r["url"], r["start"], r["end"])
+        data, offset = read_range_aligned(storage_for(r["url"]), r["url"], r["start"], r["end"])
         nbytes += len(data)
         if source.get("header") and r["start"] == 0 and data:
             cut = data.find(b"\n")

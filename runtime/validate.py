@@ -34,6 +34,7 @@ _SOURCE_FIELDS = {
     "scan": ({"type", "table", "format", "columns", "read"}, {"delimiter", "header", "quote"}),
     "shuffle": ({"type", "stage"}, set()),
     "gather": ({"type", "stage"}, set()),
+    "join": ({"type", "left", "right", "left_keys", "right_keys"}, {"how"}),
 }
 _SINK_FIELDS = {
     "shuffle": ({"type", "partitions", "keys"}, set()),
@@ -99,11 +100,8 @@ def validate_op(op: Any, where: str) -> None:
             _fields(k, ({"column"}, {"descending", "nulls_first"}), f"{where} (sort key)")
 
 
-def validate_stage(stage: Any) -> None:
-    """Check a stage: its source, operators and sink."""
-    _fields(stage, _STAGE_FIELDS, "stage")
-    where = f"stage {stage['id']}"
-    source, sink = stage["source"], stage["sink"]
+def validate_source(source: Any, where: str) -> None:
+    """Check a stage source, and both sides of a join."""
     if not isinstance(source, dict) or source.get("type") not in _SOURCE_FIELDS:
         raise PlanValidationError(f"{where}: unknown source {source!r:.80}")
     _fields(source, _SOURCE_FIELDS[source["type"]], f"{where} source")
@@ -114,6 +112,41 @@ def validate_stage(stage: Any) -> None:
             _fields(c, ({"name", "type"}, set()), f"{where} column")
             if c["type"] not in ARROW_TYPES:
                 raise PlanValidationError(f"{where}: unknown column type {c['type']!r}")
+    elif source["type"] == "join":
+        if source.get("how", "inner") != "inner":
+            raise PlanValidationError(f"{where}: unknown join type {source['how']!r}")
+        if len(source["left_keys"]) != len(source["right_keys"]) or not source["left_keys"]:
+            raise PlanValidationError(f"{where}: a join needs as many left keys as right keys")
+        for side in ("left", "right"):
+            _fields(source[side], ({"source", "ops"}, set()), f"{where} {side} side")
+            validate_source(source[side]["source"], f"{where} {side} side")
+            for i, op in enumerate(source[side]["ops"]):
+                validate_op(op, f"{where} {side} side op {i + 1}")
+
+
+def validate_input(source: dict[str, Any], inp: Any, where: str) -> None:
+    """Check a task's input against its stage's source."""
+    kind = source["type"]
+    if kind == "scan":
+        _fields(inp, ({"ranges"}, set()), where)
+        for r in inp["ranges"]:
+            _fields(r, ({"url", "start", "end"}, set()), f"{where} range")
+    elif kind == "join":
+        _fields(inp, ({"left", "right"}, set()), where)
+        validate_input(source["left"]["source"], inp["left"], f"{where} (left)")
+        validate_input(source["right"]["source"], inp["right"], f"{where} (right)")
+    else:
+        _fields(inp, ({"parts"}, set()), where)
+        for p in inp["parts"]:
+            _fields(p, ({"url", "offset", "length"}, set()), f"{where} part")
+
+
+def validate_stage(stage: Any) -> None:
+    """Check a stage: its source, operators and sink."""
+    _fields(stage, _STAGE_FIELDS, "stage")
+    where = f"stage {stage['id']}"
+    sink = stage["sink"]
+    validate_source(stage["source"], where)
     if not isinstance(sink, dict) or sink.get("type") not in _SINK_FIELDS:
         raise PlanValidationError(f"{where}: unknown sink {sink!r:.80}")
     _fields(sink, _SINK_FIELDS[sink["type"]], f"{where} sink")
@@ -141,12 +174,4 @@ def validate_event(event: Any) -> None:
             f"(this runtime reads {PLAN_VERSION})"
         )
     validate_stage(event["stage"])
-    inp = event["input"]
-    if event["stage"]["source"]["type"] == "scan":
-        _fields(inp, ({"ranges"}, set()), "task input")
-        for r in inp["ranges"]:
-            _fields(r, ({"url", "start", "end"}, set()), "task input range")
-    else:
-        _fields(inp, ({"parts"}, set()), "task input")
-        for p in inp["parts"]:
-            _fields(p, ({"url", "offset", "length"}, set()), "task input part")
+    validate_input(event["stage"]["source"], event["input"], "task input")
