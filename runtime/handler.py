@@ -56,7 +56,9 @@ def read_source(source: dict[str, Any], inp: dict[str, Any]) -> tuple[pa.Table, 
             table, n = read_source(source[side]["source"], inp[side])
             sides.append(operators.apply(source[side]["ops"], table))
             nbytes += n
-        return operators.hash_join(sides[0], sides[1], source["left_keys"], source["right_keys"]), nbytes
+        return operators.hash_join(
+            sides[0], sides[1], source["left_keys"], source["right_keys"]
+        ), nbytes
     tables, nbytes = [], 0
     for part in inp["parts"]:
         storage = storage_for(part["url"])

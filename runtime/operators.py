@@ -65,7 +65,9 @@ def _aggregate(op: Op, table: pa.Table) -> pa.Table:
     return pa.Table.from_arrays([*key_cols, *aggs], names=[*keys, *names])
 
 
-def hash_join(left: pa.Table, right: pa.Table, left_keys: list[str], right_keys: list[str]) -> pa.Table:
+def hash_join(
+    left: pa.Table, right: pa.Table, left_keys: list[str], right_keys: list[str]
+) -> pa.Table:
     """SQL inner equi-join: rows whose keys are equal and not NULL, all columns of both sides."""
     joined = left.join(
         right,

@@ -13,7 +13,7 @@ from .compiler import analyze
 from .driver import Driver, JobResult, Listener
 from .executors.base import Executor
 from .plan import Plan
-from .planner import PlanOptions, build_plan
+from .planner import PlanOptions, SideInput, build_plan
 from .splits import choose_split_size, list_objects, parse_size, plan_splits
 
 DEFAULT_TASK_MEMORY = 1536 << 20  # the reference architecture's Lambda size
@@ -27,6 +27,7 @@ class QueryOptions:
     split_size: int | str | None = None
     reducers: int | None = None
     task_memory: int = DEFAULT_TASK_MEMORY
+    broadcast_threshold: int | str = 64 << 20
     retries: int = 2
     keep_intermediates: bool = False
     job_store: str | None = None
@@ -51,16 +52,25 @@ def resolve_catalog(tables: str | None = None, catalog: str | Catalog | None = N
 def compile_query(query: str, catalog: Catalog, options: QueryOptions = QueryOptions()) -> Plan:
     """SQL text to a physical plan over the table's current objects."""
     logical = analyze(query, catalog)
-    objects = list_objects(logical.table)
     workers = options.workers or os.cpu_count() or 1
-    if options.split_size is None:
-        split = choose_split_size(sum(o.size for o in objects), workers, options.task_memory)
-    elif isinstance(options.split_size, str):
-        split = parse_size(options.split_size)
-    else:
-        split = options.split_size
-    splits = plan_splits(objects, split)
-    return build_plan(logical, splits, PlanOptions(workers=workers, reducers=options.reducers))
+    inputs = []
+    for side in logical.sides:
+        objects = list_objects(side.table)
+        total = sum(o.size for o in objects)
+        if options.split_size is None:
+            split = choose_split_size(total, workers, options.task_memory)
+        elif isinstance(options.split_size, str):
+            split = parse_size(options.split_size)
+        else:
+            split = options.split_size
+        inputs.append(SideInput(plan_splits(objects, split), total))
+    threshold = options.broadcast_threshold
+    if isinstance(threshold, str):
+        threshold = parse_size(threshold)
+    plan_options = PlanOptions(
+        workers=workers, reducers=options.reducers, broadcast_threshold=threshold
+    )
+    return build_plan(logical, inputs, plan_options)
 
 
 def default_job_store() -> str:

@@ -119,29 +119,33 @@ def _event(job: str, job_store: str, stage: Stage, task: int, attempt: int, inp:
     }
 
 
-def _inputs(stage: Stage, committed: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
-    source = stage.source
-    if source["type"] == "scan":
-        return [{"ranges": t["ranges"]} for t in stage.tasks]
+def _input(source: dict, task: dict, committed: dict[str, list[dict[str, Any]]]) -> dict:
+    """A task's input: its ranges, or the committed outputs (or partitions of them) it reads."""
+    kind = source["type"]
+    if kind == "scan":
+        return {"ranges": task["ranges"]}
+    if kind == "join":
+        return {
+            side: _input(source[side]["source"], task[side], committed)
+            for side in ("left", "right")
+        }
     upstream = committed[source["stage"]]
-    if source["type"] == "gather":
-        return [
-            {
-                "parts": [
-                    {"url": s["output"]["url"], "offset": 0, "length": s["output"]["length"]}
-                    for s in upstream
-                ]
-            }
-        ]
-    inputs = []
-    for task in stage.tasks:
-        p = task["partition"]
-        parts = []
-        for s in upstream:
-            offset, length, _rows = s["output"]["partitions"][p]
-            parts.append({"url": s["output"]["url"], "offset": offset, "length": length})
-        inputs.append({"parts": parts})
-    return inputs
+    if kind == "gather":
+        return {
+            "parts": [
+                {"url": s["output"]["url"], "offset": 0, "length": s["output"]["length"]}
+                for s in upstream
+            ]
+        }
+    parts = []
+    for s in upstream:
+        offset, length, _rows = s["output"]["partitions"][task["partition"]]
+        parts.append({"url": s["output"]["url"], "offset": offset, "length": length})
+    return {"parts": parts}
+
+
+def _inputs(stage: Stage, committed: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    return [_input(stage.source, task, committed) for task in stage.tasks]
 
 
 class Driver:

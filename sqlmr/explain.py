@@ -101,19 +101,42 @@ def _op_lines(op: dict[str, Any]) -> list[str]:
     return [kind]
 
 
-def _source_lines(stage: Stage) -> list[str]:
-    src = stage.source
-    if src["type"] != "scan":
-        how = "its partition of every" if src["type"] == "shuffle" else "all"
-        return [f"input      {how} {src['stage']} output"]
-    ranges = [r for t in stage.tasks for r in t["ranges"]]
-    objects = len({r["url"] for r in ranges})
-    nbytes = sum(r["end"] - r["start"] for r in ranges)
-    return [
-        f"input      table {src['table']}: {objects} object(s), {_size(nbytes)}, "
-        f"{len(stage.tasks)} split(s)",
-        f"read       {', '.join(src['read'])} (of {len(src['columns'])} columns)",
-    ]
+def _source_lines(src: dict[str, Any], tasks: list[dict[str, Any]]) -> list[str]:
+    if src["type"] == "scan":
+        ranges = [r for t in tasks for r in t["ranges"]]
+        objects = len({r["url"] for r in ranges})
+        nbytes = sum(r["end"] - r["start"] for r in ranges)
+        splits = len({(r["url"], r["start"]) for r in ranges})
+        return [
+            f"input      table {src['table']}: {objects} object(s), {_size(nbytes)}, "
+            f"{splits} range(s)",
+            f"read       {', '.join(src['read'])} (of {len(src['columns'])} columns)",
+        ]
+    if src["type"] == "join":
+        sides = {side: src[side]["source"] for side in ("left", "right")}
+        broadcast = [s for s, inner in sides.items() if inner["type"] == "scan"]
+        if broadcast:
+            small = (
+                next(s for s in ("left", "right") if len({str(t[s]) for t in tasks}) == 1)
+                if len(tasks) > 1
+                else "right"
+            )
+            strategy = f"broadcast hash join: every task reads all of the {small} side"
+        else:
+            strategy = "shuffle hash join: task p joins partition p of both sides"
+        keys = ", ".join(
+            f"{a} = {b}" for a, b in zip(src["left_keys"], src["right_keys"], strict=True)
+        )
+        lines = [f"join       inner on {keys}", f"strategy   {strategy}"]
+        for side in ("left", "right"):
+            lines.append(f"{side} side:")
+            inner_lines = _source_lines(sides[side], [t[side] for t in tasks])
+            for op in src[side]["ops"]:
+                inner_lines += _op_lines(op)
+            lines += [f"  {line}" for line in inner_lines]
+        return lines
+    how = "its partition of every" if src["type"] == "shuffle" else "all"
+    return [f"input      {how} {src['stage']} output"]
 
 
 def _size(n: int) -> str:
@@ -130,7 +153,7 @@ def render_plan(plan: Plan) -> str:
     for stage in plan.stages:
         after = f" after {', '.join(stage.depends_on)}" if stage.depends_on else ""
         lines.append(f"stage {stage.id} ({stage.kind}, {len(stage.tasks)} task(s)){after}")
-        body = _source_lines(stage)
+        body = _source_lines(stage.source, list(stage.tasks))
         for op in stage.ops:
             body += _op_lines(op)
         sink = stage.sink

@@ -44,12 +44,27 @@ class OutputColumn:
 
 
 @dataclass(frozen=True)
-class LogicalQuery:
-    """A single-table SELECT, analysed and typed."""
+class ScanSide:
+    """One table a query reads: the columns, the filter pushed into its scan, and (when the query
+    joins) the projection that qualifies its column names and computes its join keys."""
 
-    sql: str
     table: Table
     read_columns: tuple[str, ...]
+    filter: IR | None = None
+    rename: tuple[tuple[str, IR], ...] = ()
+
+
+@dataclass(frozen=True)
+class LogicalQuery:
+    """A SELECT over one table or an inner equi-join of two, analysed and typed.
+
+    `where` is what remains of WHERE after pushing filters into the scans (with one table,
+    nothing). `post_filter` and `post_projections` come from an outer query over a FROM
+    subquery and apply to the inner query's projections.
+    """
+
+    sql: str
+    sides: tuple[ScanSide, ...]
     where: IR | None
     grouped: bool
     keys: tuple[tuple[str, IR], ...] = ()
@@ -60,3 +75,6 @@ class LogicalQuery:
     order: tuple[SortKey, ...] = ()
     limit: int | None = None
     outputs: tuple[OutputColumn, ...] = field(default_factory=tuple)
+    join_keys: tuple[tuple[str, str], ...] = ()
+    post_filter: IR | None = None
+    post_projections: tuple[tuple[str, IR], ...] = ()

@@ -1,6 +1,11 @@
-"""Cutting a logical query into stages: map (scan, filter, project, partial aggregate or top-k),
-reduce (final aggregate, HAVING, projection, top-k) and, when several tasks produce ordered or
-limited output, a single-task merge.
+"""Cutting a logical query into stages.
+
+- map: scan a split, filter, project, then a partial aggregate (shuffled by the group keys) or
+  result rows (with a per-task top-k for ORDER BY … LIMIT);
+- a join of two tables either broadcasts the small side into every map task of the big side, or
+  shuffles both sides by the join key into a join stage;
+- reduce: final aggregate, HAVING, projection, per-task top-k;
+- merge: one task that orders and limits the outputs of several tasks.
 """
 
 from __future__ import annotations
@@ -8,8 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .logical import LogicalQuery
+from .logical import LogicalQuery, ScanSide
 from .plan import Plan, Stage
+
+MB = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -18,10 +25,19 @@ class PlanOptions:
 
     workers: int = 2
     reducers: int | None = None
+    broadcast_threshold: int = 64 * MB
 
 
-def _scan_source(q: LogicalQuery) -> dict[str, Any]:
-    t = q.table
+@dataclass(frozen=True)
+class SideInput:
+    """The splits of one table and its size in bytes."""
+
+    splits: list[list[dict]]
+    bytes: int
+
+
+def _scan_source(side: ScanSide) -> dict[str, Any]:
+    t = side.table
     return {
         "type": "scan",
         "table": t.name,
@@ -29,7 +45,7 @@ def _scan_source(q: LogicalQuery) -> dict[str, Any]:
         "delimiter": t.delimiter,
         "header": t.header,
         "columns": [{"name": c.name, "type": c.type} for c in t.columns],
-        "read": list(q.read_columns),
+        "read": list(side.read_columns),
     }
 
 
@@ -37,17 +53,24 @@ def _project(columns) -> dict[str, Any]:
     return {"op": "project", "columns": [{"name": n, "expr": e} for n, e in columns]}
 
 
+def _side_ops(side: ScanSide) -> list[dict[str, Any]]:
+    ops: list[dict[str, Any]] = []
+    if side.filter is not None:
+        ops.append({"op": "filter", "predicate": side.filter})
+    if side.rename:
+        ops.append(_project(side.rename))
+    return ops
+
+
 def _tail_ops(q: LogicalQuery) -> list[dict[str, Any]]:
     """ORDER BY and LIMIT: run per task (a top-k) and again in the merge."""
     ops: list[dict[str, Any]] = []
     if q.order:
-        sort: dict[str, Any] = {
-            "op": "sort",
-            "keys": [
-                {"column": k.column, "descending": k.descending, "nulls_first": k.nulls_first}
-                for k in q.order
-            ],
-        }
+        keys = [
+            {"column": k.column, "descending": k.descending, "nulls_first": k.nulls_first}
+            for k in q.order
+        ]
+        sort: dict[str, Any] = {"op": "sort", "keys": keys}
         if q.limit is not None:
             sort["limit"] = q.limit
         ops.append(sort)
@@ -56,9 +79,20 @@ def _tail_ops(q: LogicalQuery) -> list[dict[str, Any]]:
     return ops
 
 
+def _shape_ops(q: LogicalQuery) -> list[dict[str, Any]]:
+    """The select list, then an outer query's filter and select list over it."""
+    ops = [_project(q.projections)]
+    if q.post_filter is not None:
+        ops.append({"op": "filter", "predicate": q.post_filter})
+    if q.post_projections:
+        ops.append(_project(q.post_projections))
+    return ops
+
+
 def _final_ops(q: LogicalQuery) -> list[dict[str, Any]]:
     """Drop hidden ORDER BY columns once the last sort is done."""
-    if len(q.projections) == len(q.outputs):
+    last = q.post_projections or q.projections
+    if len(last) == len(q.outputs):
         return []
     return [_project((o.internal, {"col": o.internal}) for o in q.outputs)]
 
@@ -68,76 +102,109 @@ def default_reducers(map_tasks: int, workers: int) -> int:
     return max(1, min(workers, map_tasks))
 
 
-def build_plan(q: LogicalQuery, splits: list[list[dict]], options: PlanOptions) -> Plan:
-    """The stages that compute a logical query over the given splits."""
-    map_tasks = tuple({"ranges": ranges} for ranges in splits)
-    map_ops: list[dict[str, Any]] = []
-    if q.where is not None:
-        map_ops.append({"op": "filter", "predicate": q.where})
-    tail, final = _tail_ops(q), _final_ops(q)
-    stages: list[Stage] = []
-
-    if not q.grouped:
-        map_ops.append(_project(q.projections))
-        last = Stage("map", "map", _scan_source(q), (), {"type": "result"}, map_tasks)
-        producing_ops = map_ops
-    else:
-        pre = [*q.keys, *q.agg_inputs]
-        if pre:
-            map_ops.append(_project(pre))
-        keys = [name for name, _ in q.keys]
-        map_ops.append(
-            {
-                "op": "aggregate",
-                "phase": "partial",
-                "keys": keys,
-                "aggregates": [
-                    {
-                        "name": a.partial_name,
-                        "fn": a.partial_fn,
-                        **({"column": a.input} if a.input else {}),
-                    }
-                    for a in q.aggregates
-                ],
-            }
-        )
-        partitions = (
-            1 if not keys else options.reducers or default_reducers(len(map_tasks), options.workers)
-        )
+def _input_stage(q: LogicalQuery, inputs: list[SideInput], options: PlanOptions):
+    """Stages before the first operator over whole rows, and that operator stage's input:
+    (earlier stages, stage id, kind, source, tasks, first ops)."""
+    if len(q.sides) == 1:
+        side = q.sides[0]
+        tasks = tuple({"ranges": ranges} for ranges in inputs[0].splits)
+        return [], "map", "map", _scan_source(side), tasks, _side_ops(side)
+    left_keys = [k for k, _ in q.join_keys]
+    right_keys = [k for _, k in q.join_keys]
+    residual = [{"op": "filter", "predicate": q.where}] if q.where is not None else []
+    small = 0 if inputs[0].bytes <= inputs[1].bytes else 1
+    if inputs[small].bytes <= options.broadcast_threshold:
+        # Broadcast: every map task of the big side reads the whole small side; no shuffle.
+        big = 1 - small
+        whole = [r for split in inputs[small].splits for r in split]
+        source = {
+            "type": "join",
+            "how": "inner",
+            "left": {"source": _scan_source(q.sides[0]), "ops": _side_ops(q.sides[0])},
+            "right": {"source": _scan_source(q.sides[1]), "ops": _side_ops(q.sides[1])},
+            "left_keys": left_keys,
+            "right_keys": right_keys,
+        }
+        tasks = []
+        for split in inputs[big].splits:
+            task = {("left", "right")[big]: {"ranges": split}}
+            task[("left", "right")[small]] = {"ranges": whole}
+            tasks.append(task)
+        return [], "map", "map", source, tuple(tasks), residual
+    # Shuffle join: both sides are partitioned by the join key; join task p joins partition p.
+    partitions = options.reducers or default_reducers(
+        max(len(i.splits) for i in inputs), options.workers
+    )
+    stages = []
+    for name, side, split_input, keys in (
+        ("map_left", q.sides[0], inputs[0], left_keys),
+        ("map_right", q.sides[1], inputs[1], right_keys),
+    ):
         stages.append(
             Stage(
+                name,
                 "map",
-                "map",
-                _scan_source(q),
-                tuple(map_ops),
+                _scan_source(side),
+                tuple(_side_ops(side)),
                 {"type": "shuffle", "partitions": partitions, "keys": keys},
-                map_tasks,
+                tuple({"ranges": ranges} for ranges in split_input.splits),
             )
         )
-        reduce_ops: list[dict[str, Any]] = [
-            {
-                "op": "aggregate",
-                "phase": "final",
-                "keys": keys,
-                "aggregates": [
-                    {"name": a.final_name, "fn": a.final_fn, "column": a.partial_name}
-                    for a in q.aggregates
-                ],
-            }
+    source = {
+        "type": "join",
+        "how": "inner",
+        "left": {"source": {"type": "shuffle", "stage": "map_left"}, "ops": []},
+        "right": {"source": {"type": "shuffle", "stage": "map_right"}, "ops": []},
+        "left_keys": left_keys,
+        "right_keys": right_keys,
+    }
+    tasks = tuple({"left": {"partition": p}, "right": {"partition": p}} for p in range(partitions))
+    return stages, "join", "join", source, tasks, residual
+
+
+def build_plan(q: LogicalQuery, inputs: list[SideInput], options: PlanOptions) -> Plan:
+    """The stages that compute a logical query over the given splits."""
+    stages, first_id, first_kind, source, tasks, first_ops = _input_stage(q, inputs, options)
+    deps = tuple(s.id for s in stages)
+    tail, final = _tail_ops(q), _final_ops(q)
+
+    if not q.grouped:
+        producing_ops = [*first_ops, *_shape_ops(q)]
+        last = Stage(first_id, first_kind, source, (), {"type": "result"}, tasks, deps)
+    else:
+        ops = list(first_ops)
+        pre = [*q.keys, *q.agg_inputs]
+        if pre:
+            ops.append(_project(pre))
+        keys = [name for name, _ in q.keys]
+        partial = [
+            {"name": a.partial_name, "fn": a.partial_fn, **({"column": a.input} if a.input else {})}
+            for a in q.aggregates
+        ]
+        ops.append({"op": "aggregate", "phase": "partial", "keys": keys, "aggregates": partial})
+        partitions = (
+            1 if not keys else options.reducers or default_reducers(len(tasks), options.workers)
+        )
+        sink = {"type": "shuffle", "partitions": partitions, "keys": keys}
+        stages.append(Stage(first_id, first_kind, source, tuple(ops), sink, tasks, deps))
+        final_aggs = [
+            {"name": a.final_name, "fn": a.final_fn, "column": a.partial_name} for a in q.aggregates
+        ]
+        producing_ops = [
+            {"op": "aggregate", "phase": "final", "keys": keys, "aggregates": final_aggs}
         ]
         if q.having is not None:
-            reduce_ops.append({"op": "filter", "predicate": q.having})
-        reduce_ops.append(_project(q.projections))
+            producing_ops.append({"op": "filter", "predicate": q.having})
+        producing_ops += _shape_ops(q)
         last = Stage(
             "reduce",
             "reduce",
-            {"type": "shuffle", "stage": "map"},
+            {"type": "shuffle", "stage": first_id},
             (),
             {"type": "result"},
             tuple({"partition": p} for p in range(partitions)),
-            ("map",),
+            (first_id,),
         )
-        producing_ops = reduce_ops
 
     if len(last.tasks) == 1 or not tail:
         stages.append(_with_ops(last, [*producing_ops, *tail, *final]))

@@ -1,36 +1,27 @@
-"""Analysis of one SELECT: resolve names, split aggregates into partial and final phases.
+"""Analysis of a SELECT: names, filters pushed into scans, join keys, grouping, ordering.
 
-The result is a LogicalQuery; the supported subset is whatever this module and the expression
-translator accept, and everything else raises UnsupportedError naming the construct.
+The result is a LogicalQuery. The supported subset is whatever this module, scope.py,
+aggregates.py and the expression translator accept; everything else raises UnsupportedError
+naming the construct.
 """
 
 from __future__ import annotations
 
-import json
-from typing import Any
+import dataclasses
 
 from sqlglot import exp
 
-from ..catalog import Catalog, Table
+from ..catalog import Catalog
 from ..errors import CatalogError, SqlError, UnsupportedError
-from ..logical import Aggregate, LogicalQuery, OutputColumn, SortKey
-from .expressions import AGGREGATES, NUMERIC, TYPE_NAMES, Translator, Typed, call
+from ..logical import LogicalQuery, OutputColumn, ScanSide, SortKey
+from .aggregates import Grouping
+from .expressions import AGGREGATES, TYPE_NAMES, Translator, Typed, cast, widest
 from .parse import parse, position, sql_error
+from .scope import Scope, conjuncts, sources_of
 
-_SELECT_ARGS = {
-    "expressions",
-    "from",
-    "from_",
-    "where",
-    "group",
-    "having",
-    "order",
-    "limit",
-    "distinct",
-    "kind",
-}
+_SELECT_ARGS = {"expressions", "from", "from_", "where", "group", "having", "order", "limit"}
+_SELECT_ARGS |= {"distinct", "kind", "joins"}
 _CLAUSE_NAMES = {
-    "joins": "JOIN",
     "with": "WITH (common table expressions)",
     "with_": "WITH (common table expressions)",
     "offset": "OFFSET",
@@ -44,137 +35,14 @@ _CLAUSE_NAMES = {
 }
 
 
-def _key(ir: dict[str, Any]) -> str:
-    return json.dumps(ir, sort_keys=True)
-
-
-class _Analysis:
-    def __init__(self, sql: str, select: exp.Select, table: Table, alias: str | None):
-        self.sql, self.select, self.table = sql, select, table
-        self.qualifiers = {table.name.lower(), (alias or table.name).lower()}
-        self.read: dict[str, None] = {}
-        self.pre = Translator(sql, self._resolve)
-        self.keys: list[tuple[str, Typed, str]] = []  # (name, typed, canonical)
-        self.agg_inputs: dict[str, tuple[str, Typed]] = {}
-        self.aggregates: list[Aggregate] = []
-        self.agg_results: dict[str, Typed] = {}
-
-    # -- names ---------------------------------------------------------------------------
-    def _resolve(self, node: exp.Column) -> Typed:
-        if isinstance(node.this, exp.Star):
-            raise sql_error(
-                UnsupportedError, "'t.*' inside an expression is not supported", self.sql, node
-            )
-        qualifier = node.table
-        if qualifier and qualifier.lower() not in self.qualifiers:
-            line, col = position(self.sql, node)
-            raise CatalogError(
-                f"unknown table or alias {qualifier!r} at line {line}, column {col}; "
-                f"the query reads {self.table.name}"
-            )
-        column = self.table.column(node.name)
-        if column is None:
-            line, col = position(self.sql, node)
-            names = ", ".join(c.name for c in self.table.columns)
-            raise CatalogError(
-                f"unknown column {node.name!r} at line {line}, column {col}; "
-                f"{self.table.name} has: {names}"
-            )
-        self.read[column.name] = None
-        return Typed({"col": column.name}, column.type)
-
-    # -- aggregation ---------------------------------------------------------------------
-    def _input(self, typed: Typed) -> str:
-        canon = _key(typed.ir)
-        if canon not in self.agg_inputs:
-            self.agg_inputs[canon] = (f"__a{len(self.agg_inputs)}", typed)
-        return self.agg_inputs[canon][0]
-
-    def _add(self, fn: str, input_name: str | None) -> str:
-        for a in self.aggregates:
-            if a.partial_fn == fn and a.input == input_name:
-                return a.final_name
-        n = len(self.aggregates)
-        final_fn = {"count": "sum", "count_all": "sum"}.get(fn, fn)
-        self.aggregates.append(Aggregate(f"__p{n}", fn, input_name, f"__f{n}", final_fn))
-        return f"__f{n}"
-
-    def aggregate(self, node: exp.Expression) -> Typed:
-        name = node.sql_name()
-        if isinstance(node, exp.Count) and isinstance(node.this, exp.Star):
-            return Typed({"col": self._add("count_all", None)}, "int64")
-        arg = node.this
-        if isinstance(arg, exp.Distinct):
-            raise sql_error(
-                UnsupportedError, f"{name}(DISTINCT …) is not supported yet", self.sql, node
-            )
-        if arg is None or node.expressions:
-            raise sql_error(SqlError, f"{name}() takes exactly one argument", self.sql, node)
-        typed = self.pre(arg)
-        if isinstance(node, (exp.Sum, exp.Avg)) and typed.type not in NUMERIC:
-            raise sql_error(
-                SqlError,
-                f"{name}() needs a numeric argument, got {TYPE_NAMES[typed.type]}",
-                self.sql,
-                node,
-            )
-        if typed.type == "null":
-            raise sql_error(UnsupportedError, f"{name}(NULL) is not supported", self.sql, node)
-        col = self._input(typed)
-        if isinstance(node, exp.Count):
-            return Typed({"col": self._add("count", col)}, "int64")
-        if isinstance(node, exp.Sum):
-            return Typed(
-                {"col": self._add("sum", col)}, "float64" if typed.type == "float64" else "int64"
-            )
-        if isinstance(node, exp.Avg):
-            total = Typed({"col": self._add("sum", col)}, "float64")
-            count = Typed({"col": self._add("count", col)}, "int64")
-            return call("div", "float64", total, count)
-        fn = "min" if isinstance(node, exp.Min) else "max"
-        return Typed({"col": self._add(fn, col)}, typed.type)
-
-    def key_for(self, node: exp.Expression) -> Typed | None:
-        if not self.keys or isinstance(node, (exp.Literal, exp.Null, exp.Boolean)):
-            return None
-        try:
-            canon = _key(Translator(self.sql, self._resolve)(node).ir)
-        except SqlError:
-            return None
-        for name, typed, key_canon in self.keys:
-            if key_canon == canon:
-                return Typed({"col": name}, typed.type)
-        return None
-
-    def post_hook(self, node: exp.Expression) -> Typed | None:
-        if isinstance(node, AGGREGATES):
-            return self.aggregate(node)
-        found = self.key_for(node)
-        if found is not None:
-            return found
-        if isinstance(node, exp.Column):
-            raise sql_error(
-                SqlError,
-                f"column {node.name!r} must appear in the GROUP BY clause or be used in an "
-                "aggregate function",
-                self.sql,
-                node,
-            )
-        return None
-
-
 def _check_clauses(sql: str, select: exp.Select) -> None:
     for name, value in select.args.items():
         if name in _SELECT_ARGS or not value:
             continue
         construct = _CLAUSE_NAMES.get(name, name.upper())
         node = value[0] if isinstance(value, list) else value
-        raise sql_error(
-            UnsupportedError,
-            f"{construct} is not supported",
-            sql,
-            node if isinstance(node, exp.Expression) else None,
-        )
+        located = node if isinstance(node, exp.Expression) else None
+        raise sql_error(UnsupportedError, f"{construct} is not supported", sql, located)
     distinct = select.args.get("distinct")
     if distinct is not None and distinct.args.get("on"):
         raise sql_error(UnsupportedError, "DISTINCT ON is not supported", sql, distinct)
@@ -182,36 +50,11 @@ def _check_clauses(sql: str, select: exp.Select) -> None:
     if group is not None:
         for extra in ("rollup", "cube", "grouping_sets", "totals"):
             if group.args.get(extra):
-                raise sql_error(
-                    UnsupportedError,
-                    f"GROUP BY {extra.upper().replace('_', ' ')} is not supported",
-                    sql,
-                    group,
-                )
+                what = extra.upper().replace("_", " ")
+                raise sql_error(UnsupportedError, f"GROUP BY {what} is not supported", sql, group)
 
 
-def _from_table(sql: str, select: exp.Select, catalog: Catalog) -> tuple[Table, str | None]:
-    source = select.args.get("from_") or select.args.get("from")
-    if source is None:
-        raise UnsupportedError("SELECT without FROM is not supported; name a table")
-    node = source.this
-    if isinstance(node, exp.Subquery) or isinstance(node, exp.Select):
-        raise sql_error(UnsupportedError, "subqueries in FROM are not supported yet", sql, node)
-    if not isinstance(node, exp.Table) or not isinstance(node.this, exp.Identifier):
-        raise sql_error(
-            UnsupportedError,
-            f"FROM {node.sql(dialect='duckdb')} is not supported; name a table",
-            sql,
-            node,
-        )
-    if node.args.get("db") or node.args.get("catalog"):
-        raise sql_error(
-            UnsupportedError, "qualified table names (schema.table) are not supported", sql, node
-        )
-    return catalog.table(node.name), node.alias or None
-
-
-def _select_items(sql: str, select: exp.Select, table: Table) -> list[tuple[str, exp.Expression]]:
+def _select_items(sql: str, select: exp.Select, columns: list[tuple[str, exp.Expression]]):
     items = []
     for node in select.expressions:
         star = isinstance(node, exp.Star) or (
@@ -222,7 +65,8 @@ def _select_items(sql: str, select: exp.Select, table: Table) -> list[tuple[str,
                 node.args.get(k) for k in ("except", "replace", "rename")
             ):
                 raise sql_error(UnsupportedError, "* EXCLUDE/REPLACE is not supported", sql, node)
-            items += [(c.name, exp.column(c.name)) for c in table.columns]
+            qualifier = node.table.lower() if isinstance(node, exp.Column) else ""
+            items += [(n, c) for n, c in columns if not qualifier or c.table.lower() == qualifier]
         elif isinstance(node, exp.Alias):
             items.append((node.alias, node.this))
         elif isinstance(node, exp.Column):
@@ -236,37 +80,35 @@ def _ordinal(sql: str, node: exp.Expression, count: int, clause: str) -> int | N
     if isinstance(node, exp.Literal) and not node.is_string:
         index = int(node.this)
         if not 1 <= index <= count:
-            raise sql_error(
-                SqlError,
-                f"{clause} position {index} is not in the select list (1 to {count})",
-                sql,
-                node,
-            )
+            message = f"{clause} position {index} is not in the select list (1 to {count})"
+            raise sql_error(SqlError, message, sql, node)
         return index - 1
     return None
 
 
-def analyze(sql: str, catalog: Catalog) -> LogicalQuery:
-    """Parse, check and analyse a query against a catalog."""
-    statement = parse(sql)
-    if isinstance(statement, exp.SetOperation):
-        raise sql_error(
-            UnsupportedError,
-            f"set operations ({statement.key.upper()}) are not supported",
-            sql,
-            statement,
-        )
-    if not isinstance(statement, exp.Select):
-        raise UnsupportedError(f"only SELECT queries are supported, not {statement.key.upper()}")
-    _check_clauses(sql, statement)
-    table, alias = _from_table(sql, statement, catalog)
-    a = _Analysis(sql, statement, table, alias)
-    items = _select_items(sql, statement, table)
-    aliases = {name.lower(): i for i, (name, _) in enumerate(items)}
-    where = statement.args.get("where")
-    where_ir = a.pre.boolean(where.this).ir if where is not None else None
+@dataclasses.dataclass
+class _Shaped:
+    """What the select-list part of the analysis produces (shared by inner and outer queries)."""
 
-    group = statement.args.get("group")
+    grouped: bool
+    grouping: Grouping
+    having: dict | None
+    projections: list[tuple[str, dict]]
+    order: list[SortKey]
+    limit: int | None
+    outputs: list[OutputColumn]
+
+
+def _shape(
+    sql: str, select: exp.Select, pre: Translator, columns, prefix: tuple[str, str]
+) -> _Shaped:
+    """Select list, GROUP BY, HAVING, ORDER BY and LIMIT over already-resolvable columns."""
+    out_p, hidden_p = prefix
+    items = _select_items(sql, select, columns)
+    aliases = {name.lower(): i for i, (name, _) in enumerate(items)}
+    grouping = Grouping(sql, pre)
+
+    group = select.args.get("group")
     group_nodes: list[exp.Expression] = []
     if group is not None and group.args.get("all"):
         group_nodes = [node for _, node in items if not node.find(*AGGREGATES)]
@@ -274,21 +116,15 @@ def analyze(sql: str, catalog: Catalog) -> LogicalQuery:
         for node in group.expressions:
             index = _ordinal(sql, node, len(items), "GROUP BY")
             if index is None and isinstance(node, exp.Column) and not node.table:
-                if table.column(node.name) is None and node.name.lower() in aliases:
+                if not _resolvable(pre, node) and node.name.lower() in aliases:
                     index = aliases[node.name.lower()]
             group_nodes.append(items[index][1] if index is not None else node)
-    distinct = statement.args.get("distinct") is not None
-    having = statement.args.get("having")
-    order = statement.args.get("order")
+    distinct = select.args.get("distinct") is not None
+    having = select.args.get("having")
+    order = select.args.get("order")
     order_nodes = list(order.expressions) if order is not None else []
-    has_aggs = any(
-        n.find(*AGGREGATES)
-        for n in [
-            *(node for _, node in items),
-            *(o.this for o in order_nodes),
-            *([having.this] if having else []),
-        ]
-    )
+    scanned = [node for _, node in items] + [o.this for o in order_nodes]
+    has_aggs = any(n.find(*AGGREGATES) for n in scanned + ([having.this] if having else []))
     grouped = bool(group_nodes) or has_aggs or distinct or group is not None
     if distinct and (has_aggs or group is not None):
         raise UnsupportedError(
@@ -298,67 +134,232 @@ def analyze(sql: str, catalog: Catalog) -> LogicalQuery:
         group_nodes = [node for _, node in items]
     if having is not None and not grouped:
         raise sql_error(SqlError, "HAVING needs GROUP BY or an aggregate", sql, having)
+    for node in group_nodes:
+        grouping.add_key(node)
 
-    for i, node in enumerate(group_nodes):
-        if node.find(*AGGREGATES):
-            raise sql_error(SqlError, "aggregate functions are not allowed in GROUP BY", sql, node)
-        typed = a.pre(node)
-        canon = _key(typed.ir)
-        if all(canon != k[2] for k in a.keys):
-            a.keys.append((f"__k{i}", typed, canon))
-
-    translate = Translator(sql, a._resolve, a.post_hook) if grouped else a.pre
+    translate = Translator(sql, pre.resolve, grouping.hook) if grouped else pre
     outputs, projections = [], []
     for i, (name, node) in enumerate(items):
         typed = translate(node)
-        outputs.append(OutputColumn(f"__c{i}", name, typed.type))
-        projections.append((f"__c{i}", typed.ir))
+        outputs.append(OutputColumn(f"__{out_p}{i}", name, typed.type))
+        projections.append((f"__{out_p}{i}", typed.ir))
     having_ir = translate.boolean(having.this).ir if having is not None else None
 
     sort_keys = []
     for ordered in order_nodes:
         node = ordered.this
         index = _ordinal(sql, node, len(items), "ORDER BY")
-        if (
-            index is None
-            and isinstance(node, exp.Column)
-            and not node.table
-            and node.name.lower() in aliases
-        ):
-            index = aliases[node.name.lower()]
+        if index is None and isinstance(node, exp.Column) and not node.table:
+            index = aliases.get(node.name.lower())
         if index is None:
             index = next((i for i, (_, item) in enumerate(items) if item == node), None)
         if index is not None:
-            column = f"__c{index}"
+            column = f"__{out_p}{index}"
         else:
-            column = f"__o{len(projections) - len(items)}"
+            column = f"__{hidden_p}{len(projections) - len(items)}"
             projections.append((column, translate(node).ir))
         nulls_first = bool(ordered.args.get("nulls_first"))
         sort_keys.append(SortKey(column, bool(ordered.args.get("desc")), nulls_first))
 
     limit = None
-    limit_node = statement.args.get("limit")
+    limit_node = select.args.get("limit")
     if limit_node is not None:
-        expr = limit_node.expression
-        if not isinstance(expr, exp.Literal) or expr.is_string or not expr.this.isdigit():
-            raise sql_error(
-                UnsupportedError, "LIMIT must be a non-negative integer constant", sql, limit_node
-            )
-        limit = int(expr.this)
+        value = limit_node.expression
+        if not isinstance(value, exp.Literal) or value.is_string or not value.this.isdigit():
+            message = "LIMIT must be a non-negative integer constant"
+            raise sql_error(UnsupportedError, message, sql, limit_node)
+        limit = int(value.this)
+    return _Shaped(grouped, grouping, having_ir, projections, sort_keys, limit, outputs)
 
-    read = tuple(a.read) or (table.columns[0].name,)  # COUNT(*) still reads one column
+
+def _resolvable(pre: Translator, node: exp.Column) -> bool:
+    try:
+        pre.resolve(node)
+        return True
+    except (CatalogError, SqlError):
+        return False
+
+
+def _join_keys(scope: Scope, pushed, sql: str, conditions: list[exp.Expression]):
+    """Split conditions into per-side filters, equi-join key pairs and a residual filter."""
+    pairs, residual = [], []
+    for cond in conditions:
+        used = scope.tables_used(cond)
+        if len(used) <= 1:
+            pushed[min(used) if used else 0].append(cond)
+            continue
+        if isinstance(cond, exp.EQ):
+            left, right = scope.tables_used(cond.this), scope.tables_used(cond.expression)
+            if len(left) == 1 and len(right) == 1 and left != right:
+                a, b = (cond.this, cond.expression) if left == {0} else (cond.expression, cond.this)
+                pairs.append((a, b, cond))
+                continue
+        residual.append(cond)
+    return pairs, residual
+
+
+def _side_translator(sql: str, scope: Scope, index: int) -> Translator:
+    """Translates expressions of one side with its raw column names (before qualification)."""
+    source = scope.sources[index]
+
+    def resolve(node: exp.Column) -> Typed:
+        if scope.source_of(node) != index:
+            raise sql_error(SqlError, f"column {node.name!r} is not in this table", sql, node)
+        column = source.table.column(node.name)
+        source.read[column.name] = None  # read by the scan, not necessarily kept after it
+        return Typed({"col": column.name}, column.type)
+
+    return Translator(sql, resolve)
+
+
+def _and(parts: list[dict]) -> dict | None:
+    result = None
+    for part in parts:
+        result = part if result is None else {"fn": "and", "args": [result, part]}
+    return result
+
+
+def _analyze_tables(sql: str, select: exp.Select, catalog: Catalog) -> LogicalQuery:
+    sources, on_conditions = sources_of(sql, select, catalog)
+    scope = Scope(sql, sources)
+    pre = Translator(sql, scope.resolve)
+    where = select.args.get("where")
+    conditions = conjuncts(where.this if where is not None else None)
+    for cond in on_conditions:
+        conditions += conjuncts(cond)
+    pushed: list[list[exp.Expression]] = [[] for _ in sources]
+    keys: list[tuple[str, str]] = []
+    residual: list[exp.Expression] = []
+    side_keys: list[list[tuple[str, dict]]] = [[] for _ in sources]
+    if len(sources) == 1:
+        pushed[0] = conditions
+        for cond in conditions:
+            pre.boolean(cond)  # type-check WHERE (and refuse aggregates in it) before the rest
+    else:
+        pairs, residual = _join_keys(scope, pushed, sql, conditions)
+        if not pairs:
+            raise sql_error(
+                UnsupportedError,
+                "a join without an equality between the two tables (a cross join) is not supported",
+                sql,
+                select,
+            )
+        for n, (a, b, cond) in enumerate(pairs):
+            left, right = _side_translator(sql, scope, 0)(a), _side_translator(sql, scope, 1)(b)
+            common = widest([left.type, right.type])
+            if common is None:
+                message = f"cannot join {TYPE_NAMES[left.type]} with {TYPE_NAMES[right.type]}"
+                raise sql_error(SqlError, message, sql, cond)
+            side_keys[0].append((f"__jl{n}", cast(left, common).ir))
+            side_keys[1].append((f"__jr{n}", cast(right, common).ir))
+            keys.append((f"__jl{n}", f"__jr{n}"))
+
+    columns = [
+        (c.name, exp.column(c.name, table=s.alias if scope.qualified else None))
+        for s in sources
+        for c in s.table.columns
+    ]
+    shaped = _shape(sql, select, pre, columns, ("c", "o"))
+    residual_ir = _and([pre.boolean(c).ir for c in residual])
+    side_filters = []
+    for i in range(len(sources)):
+        translate = _side_translator(sql, scope, i) if scope.qualified else pre
+        side_filters.append(_and([translate.boolean(c).ir for c in pushed[i]]))
+    sides = []
+    for i, source in enumerate(sources):
+        read = tuple(source.read) or (source.table.columns[0].name,)  # COUNT(*) reads one column
+        rename: tuple = ()
+        if scope.qualified:
+            rename = tuple((scope.name(source, c), {"col": c}) for c in source.exposed)
+            rename += tuple(side_keys[i])
+        sides.append(ScanSide(source.table, read, side_filters[i], rename))
+    return _logical(sql, tuple(sides), residual_ir, shaped, tuple(keys))
+
+
+def _logical(sql, sides, where, shaped: _Shaped, join_keys=()) -> LogicalQuery:
+    g = shaped.grouping
     return LogicalQuery(
         sql=sql,
-        table=table,
-        read_columns=read,
-        where=where_ir,
-        grouped=grouped,
-        keys=tuple((name, typed.ir) for name, typed, _ in a.keys),
-        agg_inputs=tuple((name, typed.ir) for name, typed in a.agg_inputs.values()),
-        aggregates=tuple(a.aggregates),
-        having=having_ir,
-        projections=tuple(projections),
-        order=tuple(sort_keys),
-        limit=limit,
-        outputs=tuple(outputs),
+        sides=sides,
+        where=where,
+        grouped=shaped.grouped,
+        keys=tuple((name, typed.ir) for name, typed, _ in g.keys),
+        agg_inputs=tuple((name, typed.ir) for name, typed in g.inputs.values()),
+        aggregates=tuple(g.aggregates),
+        having=shaped.having,
+        projections=tuple(shaped.projections),
+        order=tuple(shaped.order),
+        limit=shaped.limit,
+        outputs=tuple(shaped.outputs),
+        join_keys=join_keys,
     )
+
+
+def _analyze_over_subquery(
+    sql: str, select: exp.Select, subquery: exp.Subquery, catalog
+) -> LogicalQuery:
+    """An outer query over a FROM subquery, merged into the inner query's last stage."""
+    inner_select = subquery.this
+    if not isinstance(inner_select, exp.Select):
+        raise sql_error(UnsupportedError, "set operations in FROM are not supported", sql, subquery)
+    if select.args.get("joins"):
+        raise sql_error(UnsupportedError, "joining a subquery is not supported", sql, subquery)
+    inner = _analyze_select(sql, inner_select, catalog)
+    if inner.order or inner.limit is not None or inner.post_projections:
+        raise sql_error(
+            UnsupportedError, "ORDER BY, LIMIT or nesting inside a FROM subquery", sql, subquery
+        )
+    alias = (subquery.alias or "").lower()
+    by_name = {o.name.lower(): o for o in inner.outputs}
+
+    def resolve(node: exp.Column) -> Typed:
+        if node.table and node.table.lower() != alias:
+            raise CatalogError(f"unknown table or alias {node.table!r}; the subquery is {alias!r}")
+        found = by_name.get(node.name.lower())
+        if found is None:
+            line, col = position(sql, node)
+            names = ", ".join(o.name for o in inner.outputs)
+            raise CatalogError(
+                f"unknown column {node.name!r} at line {line}, column {col}; "
+                f"the subquery has: {names}"
+            )
+        return Typed({"col": found.internal}, found.type)
+
+    pre = Translator(sql, resolve)
+    columns = [(o.name, exp.column(o.name)) for o in inner.outputs]
+    shaped = _shape(sql, select, pre, columns, ("d", "e"))
+    if shaped.grouped:
+        raise sql_error(
+            UnsupportedError, "aggregation over a FROM subquery is not supported yet", sql, select
+        )
+    where = select.args.get("where")
+    post_filter = pre.boolean(where.this).ir if where is not None else None
+    return dataclasses.replace(
+        inner,
+        post_filter=post_filter,
+        post_projections=tuple(shaped.projections),
+        order=tuple(shaped.order),
+        limit=shaped.limit,
+        outputs=tuple(shaped.outputs),
+    )
+
+
+def _analyze_select(sql: str, select: exp.Select, catalog: Catalog) -> LogicalQuery:
+    _check_clauses(sql, select)
+    from_ = select.args.get("from_") or select.args.get("from")
+    if from_ is not None and isinstance(from_.this, exp.Subquery):
+        return _analyze_over_subquery(sql, select, from_.this, catalog)
+    return _analyze_tables(sql, select, catalog)
+
+
+def analyze(sql: str, catalog: Catalog) -> LogicalQuery:
+    """Parse, check and analyse a query against a catalog."""
+    statement = parse(sql)
+    if isinstance(statement, exp.SetOperation):
+        what = statement.key.upper()
+        raise sql_error(
+            UnsupportedError, f"set operations ({what}) are not supported", sql, statement
+        )
+    if not isinstance(statement, exp.Select):
+        raise UnsupportedError(f"only SELECT queries are supported, not {statement.key.upper()}")
+    return _analyze_select(sql, statement, catalog)

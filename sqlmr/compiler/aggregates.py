@@ -1,0 +1,119 @@
+"""Grouping: group keys, and aggregates split into a partial (map) and a final (reduce) phase.
+
+SUM and MIN/MAX combine with themselves, COUNT combines by SUM, and AVG is planned as SUM and
+COUNT divided after the final phase. After aggregation an expression may only read group keys
+and aggregates; the hook below rewrites both into references to the reduce stage's columns.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlglot import exp
+
+from ..errors import SqlError, UnsupportedError
+from ..logical import Aggregate
+from .expressions import AGGREGATES, NUMERIC, TYPE_NAMES, Translator, Typed, call
+from .parse import sql_error
+
+
+def canonical(ir: dict[str, Any]) -> str:
+    """A key under which equal IR expressions compare equal."""
+    return json.dumps(ir, sort_keys=True)
+
+
+class Grouping:
+    """The group keys and aggregates of one SELECT."""
+
+    def __init__(self, sql: str, pre: Translator):
+        self.sql, self.pre = sql, pre
+        self.keys: list[tuple[str, Typed, str]] = []  # (name, typed, canonical)
+        self.inputs: dict[str, tuple[str, Typed]] = {}
+        self.aggregates: list[Aggregate] = []
+
+    def add_key(self, node: exp.Expression) -> None:
+        if node.find(*AGGREGATES):
+            raise sql_error(
+                SqlError, "aggregate functions are not allowed in GROUP BY", self.sql, node
+            )
+        typed = self.pre(node)
+        canon = canonical(typed.ir)
+        if all(canon != k[2] for k in self.keys):
+            self.keys.append((f"__k{len(self.keys)}", typed, canon))
+
+    def _input(self, typed: Typed) -> str:
+        canon = canonical(typed.ir)
+        if canon not in self.inputs:
+            self.inputs[canon] = (f"__a{len(self.inputs)}", typed)
+        return self.inputs[canon][0]
+
+    def _add(self, fn: str, input_name: str | None) -> str:
+        for a in self.aggregates:
+            if a.partial_fn == fn and a.input == input_name:
+                return a.final_name
+        n = len(self.aggregates)
+        final_fn = {"count": "sum", "count_all": "sum"}.get(fn, fn)
+        self.aggregates.append(Aggregate(f"__p{n}", fn, input_name, f"__f{n}", final_fn))
+        return f"__f{n}"
+
+    def aggregate(self, node: exp.Expression) -> Typed:
+        """The final-phase expression of one aggregate call."""
+        name = node.sql_name()
+        if isinstance(node, exp.Count) and isinstance(node.this, exp.Star):
+            return Typed({"col": self._add("count_all", None)}, "int64")
+        arg = node.this
+        if isinstance(arg, exp.Distinct):
+            raise sql_error(
+                UnsupportedError, f"{name}(DISTINCT …) is not supported yet", self.sql, node
+            )
+        if arg is None or node.expressions:
+            raise sql_error(SqlError, f"{name}() takes exactly one argument", self.sql, node)
+        typed = self.pre(arg)
+        if isinstance(node, (exp.Sum, exp.Avg)) and typed.type not in NUMERIC:
+            message = f"{name}() needs a numeric argument, got {TYPE_NAMES[typed.type]}"
+            raise sql_error(SqlError, message, self.sql, node)
+        if typed.type == "null":
+            raise sql_error(UnsupportedError, f"{name}(NULL) is not supported", self.sql, node)
+        col = self._input(typed)
+        if isinstance(node, exp.Count):
+            return Typed({"col": self._add("count", col)}, "int64")
+        if isinstance(node, exp.Sum):
+            result_type = "float64" if typed.type == "float64" else "int64"
+            return Typed({"col": self._add("sum", col)}, result_type)
+        if isinstance(node, exp.Avg):
+            total = Typed({"col": self._add("sum", col)}, "float64")
+            count = Typed({"col": self._add("count", col)}, "int64")
+            return call("div", "float64", total, count)
+        fn = "min" if isinstance(node, exp.Min) else "max"
+        return Typed({"col": self._add(fn, col)}, typed.type)
+
+    def key_for(self, node: exp.Expression) -> Typed | None:
+        """The group key an expression equals, if any."""
+        if not self.keys or isinstance(node, (exp.Literal, exp.Null, exp.Boolean)):
+            return None
+        try:
+            canon = canonical(Translator(self.sql, self.pre.resolve)(node).ir)
+        except SqlError:
+            return None
+        for name, typed, key_canon in self.keys:
+            if key_canon == canon:
+                return Typed({"col": name}, typed.type)
+        return None
+
+    def hook(self, node: exp.Expression) -> Typed | None:
+        """Translator hook for expressions evaluated after aggregation."""
+        if isinstance(node, AGGREGATES):
+            return self.aggregate(node)
+        found = self.key_for(node)
+        if found is not None:
+            return found
+        if isinstance(node, exp.Column):
+            raise sql_error(
+                SqlError,
+                f"column {node.name!r} must appear in the GROUP BY clause or be used in an "
+                "aggregate function",
+                self.sql,
+                node,
+            )
+        return None
