@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .catalog import TYPE_NAMES
-from .plan import Plan, Stage
+from .plan import Plan
 
 _INFIX = {
     "and": "AND",
