@@ -43,6 +43,13 @@ def _project(op: Op, table: pa.Table) -> pa.Table:
     return pa.Table.from_arrays(columns, names=names)
 
 
+def _expand(op: Op, table: pa.Table) -> pa.Table:
+    """Several projections of the same rows, stacked (one copy of the rows per projection)."""
+    parts = [_project({"columns": columns}, table) for columns in op["projections"]]
+    # NULL placeholders are of type null; permissive promotion gives them their column's type.
+    return pa.concat_tables(parts, promote_options="permissive")
+
+
 def _aggregate(op: Op, table: pa.Table) -> pa.Table:
     keys = op["keys"]
     specs, names = [], []
@@ -123,6 +130,7 @@ OPERATORS: dict[str, Callable[[Op, pa.Table], pa.Table]] = {
     "filter": _filter,
     "project": _project,
     "aggregate": _aggregate,
+    "expand": _expand,
     "sort": _sort,
     "limit": _limit,
 }

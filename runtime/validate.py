@@ -20,6 +20,7 @@ _OP_FIELDS = {
     "aggregate": ({"op", "keys", "aggregates"}, {"phase"}),
     "sort": ({"op", "keys"}, {"limit"}),
     "limit": ({"op", "count"}, set()),
+    "expand": ({"op", "projections"}, set()),
 }
 _FN_EXTRA = {
     "in": {"values"},
@@ -95,6 +96,9 @@ def validate_op(op: Any, where: str) -> None:
             _fields(a, ({"name", "fn"}, {"column"}), f"{where} (aggregate)")
             if a["fn"] not in _AGG_FNS:
                 raise PlanValidationError(f"{where}: unknown aggregate {a['fn']!r}")
+    elif name == "expand":
+        for columns in op["projections"]:
+            validate_op({"op": "project", "columns": columns}, f"{where} (expand)")
     elif name == "sort":
         for k in op["keys"]:
             _fields(k, ({"column"}, {"descending", "nulls_first"}), f"{where} (sort key)")

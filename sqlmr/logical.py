@@ -26,6 +26,20 @@ class Aggregate:
 
 
 @dataclass(frozen=True)
+class DistinctArg:
+    """The argument of COUNT/SUM/AVG(DISTINCT …): deduplicated per group before it is aggregated.
+
+    `count` and `sum` name the final columns that hold COUNT(DISTINCT x) and SUM(DISTINCT x).
+    """
+
+    name: str  # the __dv* column holding the argument in the deduplication stage
+    input: str  # the __a* column it is computed in
+    type: str
+    count: str
+    sum: str
+
+
+@dataclass(frozen=True)
 class SortKey:
     """One ORDER BY key over an output or hidden column."""
 
@@ -76,5 +90,6 @@ class LogicalQuery:
     limit: int | None = None
     outputs: tuple[OutputColumn, ...] = field(default_factory=tuple)
     join_keys: tuple[tuple[str, str], ...] = ()
+    distinct: tuple[DistinctArg, ...] = ()
     post_filter: IR | None = None
     post_projections: tuple[tuple[str, IR], ...] = ()

@@ -17,6 +17,7 @@ from .logical import LogicalQuery, ScanSide
 from .plan import Plan, Stage
 
 MB = 1 << 20
+NUMERIC = ("int32", "int64", "float64")
 
 
 @dataclass(frozen=True)
@@ -177,19 +178,28 @@ def build_plan(q: LogicalQuery, inputs: list[SideInput], options: PlanOptions) -
         if pre:
             ops.append(_project(pre))
         keys = [name for name, _ in q.keys]
-        partial = [
-            {"name": a.partial_name, "fn": a.partial_fn, **({"column": a.input} if a.input else {})}
-            for a in q.aggregates
-        ]
-        ops.append({"op": "aggregate", "phase": "partial", "keys": keys, "aggregates": partial})
-        partitions = (
-            1 if not keys else options.reducers or default_reducers(len(tasks), options.workers)
-        )
-        sink = {"type": "shuffle", "partitions": partitions, "keys": keys}
-        stages.append(Stage(first_id, first_kind, source, tuple(ops), sink, tasks, deps))
+        reducers = options.reducers or default_reducers(len(tasks), options.workers)
+        partitions = 1 if not keys else reducers
+        if q.distinct:
+            first = (first_id, first_kind, source, tasks, deps)
+            upstream = _distinct_stages(q, stages, first, ops, reducers, partitions)
+        else:
+            partial = [
+                {"name": a.partial_name, "fn": a.partial_fn}
+                | ({"column": a.input} if a.input else {})
+                for a in q.aggregates
+            ]
+            ops.append({"op": "aggregate", "phase": "partial", "keys": keys, "aggregates": partial})
+            sink = {"type": "shuffle", "partitions": partitions, "keys": keys}
+            stages.append(Stage(first_id, first_kind, source, tuple(ops), sink, tasks, deps))
+            upstream = first_id
         final_aggs = [
             {"name": a.final_name, "fn": a.final_fn, "column": a.partial_name} for a in q.aggregates
         ]
+        for i, d in enumerate(q.distinct):
+            final_aggs.append({"name": d.count, "fn": "sum", "column": f"__dc{i}"})
+            if d.type in NUMERIC:
+                final_aggs.append({"name": d.sum, "fn": "sum", "column": f"__ds{i}"})
         producing_ops = [
             {"op": "aggregate", "phase": "final", "keys": keys, "aggregates": final_aggs}
         ]
@@ -199,11 +209,11 @@ def build_plan(q: LogicalQuery, inputs: list[SideInput], options: PlanOptions) -
         last = Stage(
             "reduce",
             "reduce",
-            {"type": "shuffle", "stage": first_id},
+            {"type": "shuffle", "stage": upstream},
             (),
             {"type": "result"},
             tuple({"partition": p} for p in range(partitions)),
-            (first_id,),
+            (upstream,),
         )
 
     if len(last.tasks) == 1 or not tail:
@@ -227,6 +237,82 @@ def build_plan(q: LogicalQuery, inputs: list[SideInput], options: PlanOptions) -
         stages=tuple(stages),
         internal=tuple(o.internal for o in q.outputs),
     )
+
+
+def _distinct_stages(
+    q: LogicalQuery, stages: list, first: tuple, ops: list, reducers: int, partitions: int
+) -> str:
+    """Two-level aggregation for DISTINCT aggregates; returns the id of the stage to reduce.
+
+    The map stage stacks one copy of each row per DISTINCT argument (tagged, with only that
+    argument set) under the copy that carries the ordinary aggregates, and aggregates by group
+    keys, tag and arguments, which deduplicates each argument per group. It shuffles by all of
+    them; the dedup stage merges duplicates across map tasks, then counts and sums each argument
+    per group and shuffles by the group keys alone to the usual reduce.
+    """
+    first_id, first_kind, source, tasks, deps = first
+    keys = [name for name, _ in q.keys]
+    dvs = [d.name for d in q.distinct]
+    null = {"lit": None, "type": "null"}
+    inputs = [name for name, _ in q.agg_inputs]
+
+    def copy(tag: int, distinct_index: int | None) -> list[dict[str, Any]]:
+        columns = [{"name": k, "expr": {"col": k}} for k in keys]
+        columns.append({"name": "__tag", "expr": {"lit": tag, "type": "int32"}})
+        for i, d in enumerate(q.distinct):
+            expr = {"col": d.input} if i == distinct_index else null
+            columns.append({"name": d.name, "expr": expr})
+        regular = distinct_index is None
+        columns += [{"name": a, "expr": {"col": a} if regular else null} for a in inputs]
+        one = {"lit": 1, "type": "int64"} if regular else null
+        columns.append({"name": "__one", "expr": one})
+        return columns
+
+    copies = [copy(-1, None)] if q.aggregates else []
+    copies += [copy(i, i) for i in range(len(q.distinct))]
+    group = [*keys, "__tag", *dvs]
+    # COUNT(*) counts the ordinary copy of each row only.
+    partial = [
+        {"name": a.partial_name, "fn": "count", "column": "__one"}
+        if a.partial_fn == "count_all"
+        else {"name": a.partial_name, "fn": a.partial_fn, "column": a.input}
+        for a in q.aggregates
+    ]
+    map_ops = [
+        *ops,
+        {"op": "expand", "projections": copies},
+        {"op": "aggregate", "phase": "partial", "keys": group, "aggregates": partial},
+    ]
+    sink = {"type": "shuffle", "partitions": reducers, "keys": group}
+    stages.append(Stage(first_id, first_kind, source, tuple(map_ops), sink, tasks, deps))
+    merged = [
+        {"name": f"__q{n}", "fn": a.final_fn, "column": a.partial_name}
+        for n, a in enumerate(q.aggregates)
+    ]
+    per_group = [
+        {"name": a.partial_name, "fn": a.final_fn, "column": f"__q{n}"}
+        for n, a in enumerate(q.aggregates)
+    ]
+    for i, d in enumerate(q.distinct):
+        per_group.append({"name": f"__dc{i}", "fn": "count", "column": d.name})
+        if d.type in NUMERIC:
+            per_group.append({"name": f"__ds{i}", "fn": "sum", "column": d.name})
+    dedup_ops = (
+        {"op": "aggregate", "phase": "final", "keys": group, "aggregates": merged},
+        {"op": "aggregate", "phase": "partial", "keys": keys, "aggregates": per_group},
+    )
+    stages.append(
+        Stage(
+            "dedup",
+            "reduce",
+            {"type": "shuffle", "stage": first_id},
+            dedup_ops,
+            {"type": "shuffle", "partitions": partitions, "keys": keys},
+            tuple({"partition": p} for p in range(reducers)),
+            (first_id,),
+        )
+    )
+    return "dedup"
 
 
 def _with_ops(stage: Stage, ops: list[dict[str, Any]]) -> Stage:

@@ -13,7 +13,7 @@ from typing import Any
 from sqlglot import exp
 
 from ..errors import SqlError, UnsupportedError
-from ..logical import Aggregate
+from ..logical import Aggregate, DistinctArg
 from .expressions import AGGREGATES, NUMERIC, TYPE_NAMES, Translator, Typed, call
 from .parse import sql_error
 
@@ -31,6 +31,7 @@ class Grouping:
         self.keys: list[tuple[str, Typed, str]] = []  # (name, typed, canonical)
         self.inputs: dict[str, tuple[str, Typed]] = {}
         self.aggregates: list[Aggregate] = []
+        self.distinct: list[DistinctArg] = []
 
     def add_key(self, node: exp.Expression) -> None:
         if node.find(*AGGREGATES):
@@ -64,9 +65,7 @@ class Grouping:
             return Typed({"col": self._add("count_all", None)}, "int64")
         arg = node.this
         if isinstance(arg, exp.Distinct):
-            raise sql_error(
-                UnsupportedError, f"{name}(DISTINCT …) is not supported yet", self.sql, node
-            )
+            return self._distinct(node, arg)
         if arg is None or node.expressions:
             raise sql_error(SqlError, f"{name}() takes exactly one argument", self.sql, node)
         typed = self.pre(arg)
@@ -87,6 +86,33 @@ class Grouping:
             return call("div", "float64", total, count)
         fn = "min" if isinstance(node, exp.Min) else "max"
         return Typed({"col": self._add(fn, col)}, typed.type)
+
+    def _distinct(self, node: exp.Expression, arg: exp.Distinct) -> Typed:
+        name = node.sql_name()
+        if len(arg.expressions) != 1:
+            message = f"{name}(DISTINCT …) of several values is not supported"
+            raise sql_error(UnsupportedError, message, self.sql, node)
+        if isinstance(node, (exp.Min, exp.Max)):
+            inner = node.copy()
+            inner.set("this", arg.expressions[0])
+            return self.aggregate(inner)  # MIN/MAX ignore duplicates anyway
+        typed = self.pre(arg.expressions[0])
+        if isinstance(node, (exp.Sum, exp.Avg)) and typed.type not in NUMERIC:
+            message = f"{name}() needs a numeric argument, got {TYPE_NAMES[typed.type]}"
+            raise sql_error(SqlError, message, self.sql, node)
+        col = self._input(typed)
+        found = next((d for d in self.distinct if d.input == col), None)
+        if found is None:
+            i = len(self.distinct)
+            found = DistinctArg(f"__dv{i}", col, typed.type, f"__fdc{i}", f"__fds{i}")
+            self.distinct.append(found)
+        count = Typed({"col": found.count}, "int64")
+        total = Typed({"col": found.sum}, "float64" if typed.type == "float64" else "int64")
+        if isinstance(node, exp.Count):
+            return count
+        if isinstance(node, exp.Sum):
+            return total
+        return call("div", "float64", total, count)
 
     def key_for(self, node: exp.Expression) -> Typed | None:
         """The group key an expression equals, if any."""

@@ -292,6 +292,7 @@ def _logical(sql, sides, where, shaped: _Shaped, join_keys=()) -> LogicalQuery:
         limit=shaped.limit,
         outputs=tuple(shaped.outputs),
         join_keys=join_keys,
+        distinct=tuple(g.distinct),
     )
 
 
