@@ -68,7 +68,10 @@ def compile_query(query: str, catalog: Catalog, options: QueryOptions = QueryOpt
     if isinstance(threshold, str):
         threshold = parse_size(threshold)
     plan_options = PlanOptions(
-        workers=workers, reducers=options.reducers, broadcast_threshold=threshold
+        workers=workers,
+        reducers=options.reducers,
+        broadcast_threshold=threshold,
+        task_memory=options.task_memory,
     )
     return build_plan(logical, inputs, plan_options)
 

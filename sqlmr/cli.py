@@ -11,6 +11,8 @@ import traceback
 from collections.abc import Iterator
 from typing import IO, Any
 
+from sqlmr_runtime.errors import RuntimeTaskError
+
 from . import __version__
 from .api import QueryOptions, compile_query, resolve_catalog, run
 from .errors import SqlmrError, TaskError, UsageError
@@ -19,9 +21,12 @@ from .output import (
     TABLE_ROWS,
     check_format,
     format_cell,
+    is_folder_target,
     write_csv,
     write_json_lines,
+    write_object,
     write_parquet,
+    write_parts,
 )
 from .splits import parse_size
 
@@ -64,7 +69,24 @@ def _add_source_flags(p: argparse.ArgumentParser) -> None:
         help="bytes per map task, e.g. 64KB, 16MB, 1GB (default: from the task memory budget)",
     )
     p.add_argument(
-        "--reducers", type=_positive, metavar="N", help="reduce tasks (default: one per worker)"
+        "--reducers",
+        type=_positive,
+        metavar="N",
+        help="reduce tasks (default: from the estimated shuffle size, at least one per worker)",
+    )
+    p.add_argument(
+        "--task-memory",
+        type=_size,
+        metavar="SIZE",
+        default=None,
+        help="memory budget of one task, which sizes splits and reducers (default: 1536MB)",
+    )
+    p.add_argument(
+        "--broadcast-threshold",
+        type=_size,
+        metavar="SIZE",
+        default=None,
+        help="join by broadcasting the smaller table when it is at most SIZE (default: 64MB)",
     )
     p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
 
@@ -127,7 +149,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _options(args: argparse.Namespace) -> QueryOptions:
+    extra = {}
+    if args.task_memory is not None:
+        extra["task_memory"] = args.task_memory
+    if args.broadcast_threshold is not None:
+        extra["broadcast_threshold"] = args.broadcast_threshold
     return QueryOptions(
+        **extra,
         workers=args.workers,
         split_size=args.split_size,
         reducers=args.reducers,
@@ -199,7 +227,8 @@ def _query(args: argparse.Namespace) -> int:
     fmt = args.format
     if fmt is None:
         ext = os.path.splitext(args.output or "")[1].lower()
-        fmt = _EXTENSIONS.get(ext, "table")
+        folder = args.output is not None and is_folder_target(args.output)
+        fmt = "parquet" if folder else _EXTENSIONS.get(ext, "table")
     check_format(fmt)
     if fmt == "parquet" and args.output is None and sys.stdout.isatty():
         raise UsageError("--format parquet writes binary data; give -o FILE or redirect the output")
@@ -216,6 +245,13 @@ def _query(args: argparse.Namespace) -> int:
 
 
 def _write(result, fmt: str, path: str | None) -> int:
+    try:
+        if path is not None and is_folder_target(path):
+            return write_parts(result.tables(), fmt, path)[1]
+        if path is not None and path.startswith("s3://"):
+            return write_object(result.tables(), fmt, path)
+    except RuntimeTaskError as e:
+        raise UsageError(f"cannot write the result: {e}") from e
     if fmt == "table":
         return _print_table(result, path)
     with _sink(path) as out:

@@ -89,3 +89,51 @@ def format_cell(value: object) -> str:
     if isinstance(value, datetime.date):
         return value.isoformat()
     return str(value)
+
+
+_EXT = {"csv": "csv", "json": "jsonl", "parquet": "parquet"}
+
+
+def _encode(tables: Iterable[pa.Table], fmt: str) -> tuple[bytes, int]:
+    buf = io.BytesIO()
+    if fmt == "csv":
+        rows = write_csv(tables, buf)
+    elif fmt == "json":
+        rows = write_json_lines(tables, buf)
+    else:
+        rows = write_parquet(tables, buf)
+    return buf.getvalue(), rows
+
+
+def is_folder_target(target: str) -> bool:
+    """-o DIR/ (or an existing folder) asks for one part per result object."""
+    import os
+
+    return target.endswith("/") or (not target.startswith("s3://") and os.path.isdir(target))
+
+
+def write_parts(tables: Iterable[pa.Table], fmt: str, target: str) -> tuple[int, int]:
+    """Write each result object as its own part (part-00000.csv, …) under a folder or S3 prefix.
+
+    Returns (parts, rows). Only one part is held in memory at a time.
+    """
+    from sqlmr_runtime.storage import join, storage_for
+
+    if fmt == "table":
+        raise UsageError("a folder output needs --format csv, json or parquet")
+    parts = rows = 0
+    for i, table in enumerate(tables):
+        data, n = _encode([table], fmt)
+        url = join(target, f"part-{i:05d}.{_EXT[fmt]}")
+        storage_for(url).write(url, data)
+        parts, rows = parts + 1, rows + n
+    return parts, rows
+
+
+def write_object(tables: Iterable[pa.Table], fmt: str, url: str) -> int:
+    """Write the whole result as one object (an s3:// URL); returns the row count."""
+    from sqlmr_runtime.storage import storage_for
+
+    data, rows = _encode(tables, fmt)
+    storage_for(url).write(url, data)
+    return rows

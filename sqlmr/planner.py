@@ -27,6 +27,7 @@ class PlanOptions:
     workers: int = 2
     reducers: int | None = None
     broadcast_threshold: int = 64 * MB
+    task_memory: int = 1536 * MB
 
 
 @dataclass(frozen=True)
@@ -98,9 +99,28 @@ def _final_ops(q: LogicalQuery) -> list[dict[str, Any]]:
     return [_project((o.internal, {"col": o.internal}) for o in q.outputs)]
 
 
-def default_reducers(map_tasks: int, workers: int) -> int:
-    """Reducers when --reducers is not given: one per worker, never more than map tasks."""
-    return max(1, min(workers, map_tasks))
+MAX_REDUCERS = 1000
+
+
+def default_reducers(
+    map_tasks: int, workers: int, shuffle_bytes: int = 0, task_memory: int = 1536 * MB
+) -> int:
+    """Reducers when --reducers is not given.
+
+    Enough that each reducer's share of the shuffle (estimated from the bytes of the columns the
+    map reads, an upper bound on what partial aggregation leaves) stays within an eighth of the
+    task memory budget, and at least one per worker while there are that many map tasks.
+    """
+    by_memory = -(-shuffle_bytes // max(1, task_memory // 8))
+    return max(1, min(MAX_REDUCERS, max(by_memory, min(workers, map_tasks))))
+
+
+def shuffle_estimate(q: LogicalQuery, inputs: list[SideInput]) -> int:
+    """Bytes the map stage may shuffle: the input, scaled by the share of columns it reads."""
+    total = 0
+    for side, inp in zip(q.sides, inputs, strict=True):
+        total += inp.bytes * len(side.read_columns) // max(1, len(side.table.columns))
+    return total
 
 
 def _input_stage(q: LogicalQuery, inputs: list[SideInput], options: PlanOptions):
@@ -134,7 +154,10 @@ def _input_stage(q: LogicalQuery, inputs: list[SideInput], options: PlanOptions)
         return [], "map", "map", source, tuple(tasks), residual
     # Shuffle join: both sides are partitioned by the join key; join task p joins partition p.
     partitions = options.reducers or default_reducers(
-        max(len(i.splits) for i in inputs), options.workers
+        max(len(i.splits) for i in inputs),
+        options.workers,
+        shuffle_estimate(q, inputs),
+        options.task_memory,
     )
     stages = []
     for name, side, split_input, keys in (
@@ -178,7 +201,9 @@ def build_plan(q: LogicalQuery, inputs: list[SideInput], options: PlanOptions) -
         if pre:
             ops.append(_project(pre))
         keys = [name for name, _ in q.keys]
-        reducers = options.reducers or default_reducers(len(tasks), options.workers)
+        reducers = options.reducers or default_reducers(
+            len(tasks), options.workers, shuffle_estimate(q, inputs), options.task_memory
+        )
         partitions = 1 if not keys else reducers
         if q.distinct:
             first = (first_id, first_kind, source, tasks, deps)

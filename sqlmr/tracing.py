@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 DAEMON_ENV = "AWS_XRAY_DAEMON_ADDRESS"
 _MAX_UDP_DOCUMENT = 60_000  # a UDP datagram holds 64 KB; larger segments go in pieces
 _KEY_BAD = re.compile(r"[^A-Za-z0-9_]")
-_NAME_BAD = re.compile(r"[^\w.:/%&#=+\\\-@ ]", re.UNICODE)
+_NAME_BAD = re.compile(r"[?;*()!$~^<>]")  # characters X-Ray removes from names
 
 
 def new_trace_id(now: float | None = None) -> str:
@@ -266,7 +266,7 @@ def _entities(document: dict[str, Any], service: str):
             entity.put_metadata(key, value)
         if doc.get("error"):
             entity.add_error_flag()
-            entity.cause = doc.get("cause", {})
+            entity.put_metadata("cause", doc.get("cause", {}))
         for child in doc.get("subsegments", []):
             sub = Subsegment(child["name"], "local", segment)
             sub.id = child["id"]
