@@ -18,7 +18,12 @@ import pyarrow as pa
 
 from .queries import QUERIES
 
-ENGINE_QUERIES = {"classic": set(QUERIES), "duckdb": set(QUERIES), "sqlmr": set(QUERIES)}
+# The classic mapper has no join: query 3 is n/a for it, as it was for the reference.
+ENGINE_QUERIES = {
+    "classic": {n for n, q in QUERIES.items() if q.kind != "join"},
+    "duckdb": set(QUERIES),
+    "sqlmr": set(QUERIES),
+}
 
 
 class BenchError(Exception):
@@ -124,7 +129,7 @@ def run_bench(
     with tempfile.TemporaryDirectory(prefix="sqlmr-bench-") as tmp:
         for query in queries:
             active = [e for e in engines if query in ENGINE_QUERIES[e]]
-            nbytes = _table_bytes(data, QUERIES[query].table)
+            nbytes = sum(_table_bytes(data, t) for t in QUERIES[query].tables)
             outs = {e: os.path.join(tmp, f"{query}-{e}.arrow") for e in active}
             for e in active:
                 measurements[(query, e)] = Measurement(query, e, input_bytes=nbytes)

@@ -65,7 +65,11 @@ def add_bench(sub: argparse._SubParsersAction) -> None:
         help="existing data folder (default: generated and cached by scale and seed)",
     )
     b.add_argument("--seed", type=int, default=0, help="generator seed (default 0)")
-    b.add_argument("--queries", default="1a,1b,1c,2a,2b,2c", help="comma-separated query names")
+    b.add_argument(
+        "--queries",
+        default="1a,1b,1c,2a,2b,2c,3a,3b,3c",
+        help="comma-separated query names (default: all)",
+    )
     b.add_argument("--engines", default="sqlmr,duckdb,classic", help="comma-separated engines")
     b.add_argument(
         "--runs", type=int, default=3, metavar="N", help="timed runs after one warm-up (default 3)"
