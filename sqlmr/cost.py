@@ -102,12 +102,15 @@ def lambda_cost(
     s3_get: int = 0,
     s3_put: int = 0,
     s3_list: int = 0,
+    memory_mb: int | None = None,
 ) -> CostReport:
     """The cost of a Lambda job from its invocations (dicts with billed_ms and memory_mb, as the
     Lambda executor records them) and the S3 requests the job made.
 
     Billed GB-seconds = sum(billed_ms / 1000 × memory_mb / 1024); every invocation, retries
-    included, is one request.
+    included, is one request. An invocation without a memory figure (its log tail had no REPORT
+    line) counts at `memory_mb`, the function's configured memory, when given; one without a
+    billed duration counts as a request only.
     """
     _check_arch(arch)
     count, billed, gb_seconds = 0, 0, 0.0
@@ -115,7 +118,7 @@ def lambda_cost(
         count += 1
         ms = int(inv.get("billed_ms") or 0)
         billed += ms
-        gb_seconds += ms / 1000 * float(inv.get("memory_mb") or 0) / 1024
+        gb_seconds += ms / 1000 * float(inv.get("memory_mb") or memory_mb or 0) / 1024
     return CostReport(
         arch=arch,
         invocations=count,
@@ -139,8 +142,8 @@ def _quantity(value: float, unit: str) -> str:
 
 
 def _price(value: float, per: str) -> str:
-    text = f"{value:.10f}".rstrip("0").rstrip(".")
-    return f"${text}/{per}"
+    whole, _, fraction = f"{value:.10f}".partition(".")
+    return f"${whole}.{fraction.rstrip('0').ljust(2, '0')}/{per}"
 
 
 def format_cost_table(report: CostReport) -> str:

@@ -56,7 +56,12 @@ _sleep: Callable[[float], None] = time.sleep  # replaced in tests
 
 
 class DeployError(SqlmrError):
-    """Deploying or destroying the Lambda function failed; the message says what to do."""
+    """Deploying or destroying the Lambda function failed; the message says what to do.
+
+    Raised by deploy after it changed something, it carries the DeployReport of those changes
+    as `report` (None otherwise)."""
+
+    report: DeployReport | None = None
 
 
 class AwsCredentialsError(DeployError):
@@ -698,6 +703,8 @@ def deploy(
         dry_run=dry_run,
         notes=notes,
     )
+    if not inputs:
+        report.notes.append("no inputs given: the function can read only the job store")
     if not live:
         report.role_arn = _role_arn(report)
         report.changes += [
@@ -719,6 +726,7 @@ def deploy(
             step()
         except DeployError as e:
             if not dry_run:
+                e.report = report  # what was changed before the failure
                 raise
             # A dry run that may not read something still plans the rest.
             report.notes.append(str(e))
@@ -731,8 +739,16 @@ def _role_arn(report: DeployReport) -> str:
     return f"arn:{report.partition}:iam::{report.account_id}:role/{report.role_name}"
 
 
+def _change(report: DeployReport, text: str, action: Callable[[], Any]) -> Any:
+    """Make one change (not in a dry run), then record it, so that a change that failed is
+    never reported as made."""
+    result = None if report.dry_run else action()
+    report.changes.append(text)
+    return result
+
+
 def _ensure_role(iam, report: DeployReport) -> None:
-    name, dry = report.role_name, report.dry_run
+    name = report.role_name
     role = None
     with _aws(f"read IAM role {name}", "iam"):
         try:
@@ -741,10 +757,10 @@ def _ensure_role(iam, report: DeployReport) -> None:
             if not _is_missing(e):
                 raise
     if role is None:
-        report.changes.append(f"create IAM role {name} (trusted by lambda.amazonaws.com)")
-        if not dry:
+
+        def create() -> dict[str, Any]:
             with _aws(f"create IAM role {name}", "iam"):
-                role = iam.create_role(
+                created = iam.create_role(
                     RoleName=name,
                     AssumeRolePolicyDocument=json.dumps(trust_policy()),
                     Description=f"sqlmr: role of the Lambda function {report.function_name}",
@@ -752,21 +768,23 @@ def _ensure_role(iam, report: DeployReport) -> None:
                 iam.get_waiter("role_exists").wait(
                     RoleName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 30}
                 )
+            return created
+
+        role = _change(report, f"create IAM role {name} (trusted by lambda.amazonaws.com)", create)
+        current = None
     else:
-        trust = _as_dict(role.get("AssumeRolePolicyDocument"))
-        if trust != trust_policy():
-            report.changes.append(f"update the trust policy of IAM role {name}")
-            if not dry:
+        if _as_dict(role.get("AssumeRolePolicyDocument")) == trust_policy():
+            report.unchanged.append(f"IAM role {name}")
+        else:
+
+            def trust() -> None:
                 with _aws(f"update the trust policy of IAM role {name}", "iam"):
                     iam.update_assume_role_policy(
                         RoleName=name, PolicyDocument=json.dumps(trust_policy())
                     )
-        else:
-            report.unchanged.append(f"IAM role {name}")
-    report.role_arn = role["Arn"] if role else _role_arn(report)
 
-    current = None
-    if role is not None and role.get("RoleName"):
+            _change(report, f"update the trust policy of IAM role {name}", trust)
+        current = None
         with _aws(f"read inline policy {report.policy_name} of role {name}", "iam"):
             try:
                 current = _as_dict(
@@ -777,18 +795,21 @@ def _ensure_role(iam, report: DeployReport) -> None:
             except Exception as e:
                 if not _is_missing(e):
                     raise
+    report.role_arn = role["Arn"] if role else _role_arn(report)
     if current == report.policy:
         report.unchanged.append(f"inline policy {report.policy_name}")
         return
-    verb = "put" if current is None else "update"
-    report.changes.append(f"{verb} inline policy {report.policy_name} on role {name}")
-    if not dry:
+
+    def put() -> None:
         with _aws(f"put inline policy {report.policy_name} on role {name}", "iam"):
             iam.put_role_policy(
                 RoleName=name,
                 PolicyName=report.policy_name,
                 PolicyDocument=json.dumps(report.policy),
             )
+
+    verb = "put" if current is None else "update"
+    _change(report, f"{verb} inline policy {report.policy_name} on role {name}", put)
 
 
 def _as_dict(document: Any) -> Any:
@@ -819,50 +840,49 @@ def _ensure_function(lam, report: DeployReport, zip_bytes: bytes) -> None:
         except Exception as e:
             if not _is_missing(e):
                 raise
+    upload = f"upload code ({report.code_size:,} bytes, CodeSha256 {report.code_sha256}"
     if current is None:
-        report.changes.append(
-            f"create function {name} ({RUNTIME}, {report.arch}, {report.memory} MB, "
-            f"{report.timeout} s, tracing Active, layer {report.layer})"
-        )
-        report.changes.append(
-            f"upload code ({report.code_size:,} bytes, CodeSha256 {report.code_sha256})"
-        )
-        report.code_uploaded = not dry
-        if dry:
-            return
-        with _aws(f"create function {name}", "lambda"):
-            created = _retry_role_propagation(
-                lambda: lam.create_function(
-                    FunctionName=name,
-                    Role=report.role_arn,
-                    Code={"ZipFile": zip_bytes},
-                    Architectures=[report.arch],
-                    Description="sqlmr task runtime (sqlmr_runtime)",
-                    **_function_config(report),
+
+        def create() -> dict[str, Any]:
+            with _aws(f"create function {name}", "lambda"):
+                return _retry_role_propagation(
+                    lambda: lam.create_function(
+                        FunctionName=name,
+                        Role=report.role_arn,
+                        Code={"ZipFile": zip_bytes},
+                        Architectures=[report.arch],
+                        Description="sqlmr task runtime (sqlmr_runtime)",
+                        **_function_config(report),
+                    )
                 )
-            )
-        report.function_arn = created["FunctionArn"]
-        _wait(lam, "function_active_v2", name, "Active")
+
+        created = _change(
+            report,
+            f"create function {name} ({RUNTIME}, {report.arch}, {report.memory} MB, "
+            f"{report.timeout} s, tracing Active, layer {report.layer})",
+            create,
+        )
+        report.changes.append(upload + ")")
+        if not dry:
+            report.code_uploaded = True
+            report.function_arn = created["FunctionArn"]
+            _wait(lam, "function_active_v2", name, "Active")
         return
 
     report.function_arn = current["FunctionArn"]
-    if not dry and current.get("LastUpdateStatus") == "InProgress":
-        _wait(lam, "function_updated_v2", name, "done with its previous update")
     if current.get("PackageType", "Zip") != "Zip":
         raise DeployError(
             f"function {name} exists as a {current.get('PackageType')} function; "
             "delete it (sqlmr destroy) or choose another --function-name"
         )
+    if not dry and current.get("LastUpdateStatus") == "InProgress":
+        _wait(lam, "function_updated_v2", name, "done with its previous update")
     have_arch = (current.get("Architectures") or ["x86_64"])[0]
     if current.get("CodeSha256") == report.code_sha256 and have_arch == report.arch:
         report.unchanged.append(f"code of {name} (CodeSha256 {report.code_sha256})")
     else:
-        why = "architecture" if have_arch != report.arch else "code"
-        report.changes.append(
-            f"upload code ({report.code_size:,} bytes, CodeSha256 {report.code_sha256}; "
-            f"{why} changed)"
-        )
-        if not dry:
+
+        def update_code() -> None:
             # The architecture travels with the code: UpdateFunctionCode sets both.
             with _aws(f"upload the code of function {name}", "lambda"):
                 lam.update_function_code(
@@ -870,12 +890,15 @@ def _ensure_function(lam, report: DeployReport, zip_bytes: bytes) -> None:
                 )
             report.code_uploaded = True
             _wait(lam, "function_updated_v2", name, "updated")
+
+        why = "architecture" if have_arch != report.arch else "code"
+        _change(report, f"{upload}; {why} changed)", update_code)
     diffs = _config_differences(current, report)
     if not diffs:
         report.unchanged.append(f"configuration of {name}")
     else:
-        report.changes.append(f"update configuration of {name}: " + "; ".join(diffs))
-        if not dry:
+
+        def update_config() -> None:
             with _aws(f"update the configuration of function {name}", "lambda"):
                 _retry_role_propagation(
                     lambda: lam.update_function_configuration(
@@ -883,6 +906,8 @@ def _ensure_function(lam, report: DeployReport, zip_bytes: bytes) -> None:
                     )
                 )
             _wait(lam, "function_updated_v2", name, "updated")
+
+        _change(report, f"update configuration of {name}: " + "; ".join(diffs), update_config)
     if not dry:
         _wait(lam, "function_active_v2", name, "Active")
 

@@ -169,6 +169,36 @@ class Tracer:
             with self._lock:
                 doc["end_time"] = time.time()
 
+    def record(
+        self,
+        name: str,
+        start_time: float,
+        end_time: float,
+        parent: Span | None = None,
+        error: bool = False,
+        **annotations: Any,
+    ) -> Span | None:
+        """Add a finished subsegment with known times (a task whose outcome arrived from an
+        executor) under `parent`, else under the innermost open (sub)segment of this thread or
+        the current segment. Without any open segment nothing is recorded and None returned."""
+        stack = self._stack()
+        node = parent.doc if parent is not None else (stack[-1] if stack else self._current)
+        if node is None:
+            return None
+        doc = {
+            "id": new_id(),
+            "name": _name(name),
+            "start_time": float(start_time),
+            "end_time": float(end_time),
+            "annotations": {_key(k): _annotation(v) for k, v in annotations.items()},
+            "subsegments": [],
+        }
+        if error:
+            doc["error"] = True
+        with self._lock:
+            node["subsegments"].append(doc)
+        return Span(doc, self._lock)
+
     def trace_header(self) -> str | None:
         """The X-Amzn-Trace-Id header value for a call made inside the current (sub)segment,
         so that Lambda (with active tracing) joins its segments to this trace; None outside

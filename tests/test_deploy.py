@@ -1,0 +1,639 @@
+"""deploy/destroy against moto's in-memory AWS (IAM, Lambda control plane, S3, CloudWatch Logs),
+the least-privilege policy, the deterministic package and the translation of AWS errors.
+
+No test reaches a real AWS endpoint: credentials are fake, the instance metadata service is off,
+and botocore's HTTP sender is replaced by one that fails the test if it is ever called (moto
+answers every request before it would be).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import zipfile
+
+import boto3
+import botocore.httpsession
+import pytest
+from botocore.exceptions import ClientError
+from moto import mock_aws
+from moto.s3.models import s3_backends
+
+from sqlmr import deploy as dp
+from sqlmr.errors import SqlmrError
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"  # moto's default account
+JOB_STORE = "s3://jobs-bucket/sqlmr/jobs"
+INPUTS = ["s3://data-bucket/amplab/rankings/", "s3://data-bucket/amplab/uservisits"]
+_AWS_VARS = [
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_ROLE_ARN",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_ENDPOINT_URL_LAMBDA",
+    "AWS_ENDPOINT_URL_IAM",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+]
+
+
+@pytest.fixture
+def no_aws(monkeypatch, tmp_path):
+    """An environment with no AWS credentials or config at all, and no network to AWS."""
+    for var in _AWS_VARS:
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    sent = []
+
+    def refuse(self, request):
+        sent.append(request.url)
+        raise AssertionError(f"a test tried to reach {request.url}")
+
+    monkeypatch.setattr(botocore.httpsession.URLLib3Session, "send", refuse)
+    monkeypatch.setattr(dp, "_sleep", lambda seconds: None)
+    return sent
+
+
+@pytest.fixture
+def aws(no_aws, monkeypatch):
+    """moto's AWS with fake credentials; yields a session whose API calls are recorded."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing-secret")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    with mock_aws():
+        session = boto3.session.Session(region_name=REGION)
+        calls: list[str] = []
+        session.events.register(
+            "before-call", lambda model, **kw: calls.append(model.name), unique_id="record"
+        )
+        session.calls = calls
+        s3 = session.client("s3")
+        for bucket in ("jobs-bucket", "data-bucket"):
+            s3.create_bucket(Bucket=bucket)
+        yield session
+    assert not no_aws, "a request left for a real endpoint"
+
+
+@pytest.fixture
+def layer(aws):
+    """A layer that exists in moto (moto only accepts layers it knows)."""
+    lam = aws.client("lambda")
+    out = lam.publish_layer_version(
+        LayerName="pyarrow-test",
+        Content={"ZipFile": _zip({"python/x.py": b""})},
+        CompatibleRuntimes=["python3.12"],
+    )
+    return out["LayerVersionArn"]
+
+
+def _zip(files: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, data in files.items():
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+def _deploy(session, layer, **kw):
+    args = dict(job_store=JOB_STORE, inputs=INPUTS, layer=layer, session=session)
+    args.update(kw)
+    return dp.deploy(**args)
+
+
+# -- the policy -----------------------------------------------------------------------------------
+
+
+def test_policy_is_least_privilege():
+    doc = dp.policy_document(JOB_STORE, INPUTS, REGION, ACCOUNT, "sqlmr")
+    by_sid = {s["Sid"]: s for s in doc["Statement"]}
+    assert doc["Version"] == "2012-10-17"
+    assert by_sid["ReadInputs"]["Action"] == ["s3:GetObject"]
+    assert by_sid["ReadInputs"]["Resource"] == [
+        "arn:aws:s3:::data-bucket/amplab/rankings/*",  # a folder URL: only below it
+        "arn:aws:s3:::data-bucket/amplab/uservisits",  # may be one object ...
+        "arn:aws:s3:::data-bucket/amplab/uservisits/*",  # ... or a folder
+    ]
+    assert by_sid["ListInputs1"] == {
+        "Sid": "ListInputs1",
+        "Effect": "Allow",
+        "Action": ["s3:ListBucket"],
+        "Resource": "arn:aws:s3:::data-bucket",
+        "Condition": {
+            "StringLike": {
+                "s3:prefix": [
+                    "amplab/rankings",
+                    "amplab/rankings/*",
+                    "amplab/uservisits",
+                    "amplab/uservisits/*",
+                ]
+            }
+        },
+    }
+    assert by_sid["JobStoreObjects"]["Action"] == [
+        "s3:GetObject",
+        "s3:PutObject",
+        "s3:DeleteObject",
+    ]
+    assert by_sid["JobStoreObjects"]["Resource"] == ["arn:aws:s3:::jobs-bucket/sqlmr/jobs/*"]
+    assert by_sid["JobStoreList"]["Resource"] == "arn:aws:s3:::jobs-bucket"
+    assert by_sid["JobStoreList"]["Condition"] == {
+        "StringLike": {"s3:prefix": ["sqlmr/jobs", "sqlmr/jobs/*"]}
+    }
+    group = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/sqlmr"
+    assert by_sid["LogGroup"]["Action"] == ["logs:CreateLogGroup"]
+    assert by_sid["LogGroup"]["Resource"] == [group, f"{group}:*"]
+    assert by_sid["LogEvents"]["Action"] == ["logs:CreateLogStream", "logs:PutLogEvents"]
+    assert by_sid["LogEvents"]["Resource"] == [f"{group}:*"]
+    assert by_sid["XRay"]["Action"] == ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+    assert set(by_sid) == {
+        "ReadInputs",
+        "ListInputs1",
+        "JobStoreObjects",
+        "JobStoreList",
+        "LogGroup",
+        "LogEvents",
+        "XRay",
+    }
+    for statement in doc["Statement"]:
+        assert statement["Effect"] == "Allow"
+        actions = statement["Action"]
+        assert all(not a.endswith("*") for a in actions), actions
+        resources = statement["Resource"]
+        resources = [resources] if isinstance(resources, str) else resources
+        if statement["Sid"] == "XRay":
+            assert resources == ["*"]
+        else:
+            assert "*" not in resources
+            assert all(r.startswith("arn:aws:") for r in resources)
+
+
+def test_policy_buckets_roots_and_partitions():
+    doc = dp.policy_document(
+        "s3://jobs-bucket", ["s3://a-bucket", "s3://b-bucket/x/y/"], "cn-north-1", ACCOUNT, "f"
+    )
+    by_sid = {s["Sid"]: s for s in doc["Statement"]}
+    assert by_sid["ReadInputs"]["Resource"] == [
+        "arn:aws-cn:s3:::a-bucket/*",
+        "arn:aws-cn:s3:::b-bucket/x/y/*",
+    ]
+    assert "Condition" not in by_sid["ListInputs1"]  # a whole bucket was asked for
+    assert by_sid["ListInputs2"]["Condition"]["StringLike"]["s3:prefix"] == ["x/y", "x/y/*"]
+    assert "Condition" not in by_sid["JobStoreList"]
+    assert by_sid["JobStoreObjects"]["Resource"] == ["arn:aws-cn:s3:::jobs-bucket/*"]
+    assert by_sid["LogEvents"]["Resource"] == [
+        f"arn:aws-cn:logs:cn-north-1:{ACCOUNT}:log-group:/aws/lambda/f:*"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("job_store", "inputs", "message"),
+    [
+        ("/tmp/jobs", [], "must be an s3:// URL"),
+        ("s3://", [], "has no bucket"),
+        ("s3://Bad_Bucket/x", [], "not a valid S3 bucket name"),
+        (JOB_STORE, ["s3://data-bucket/logs/*"], "wildcard"),
+        (JOB_STORE, ["s3://data-bucket/${aws:username}/"], "wildcard"),
+        (JOB_STORE, ["s3://data-bucket/a//b"], "empty"),
+        (JOB_STORE, ["https://data-bucket/a"], "must be an s3:// URL"),
+        (JOB_STORE, [JOB_STORE + "/table/"], "inside the job store"),
+        ("s3://data-bucket", ["s3://data-bucket/t/"], "inside the job store"),
+    ],
+)
+def test_policy_rejects_bad_urls(job_store, inputs, message):
+    with pytest.raises(dp.DeployError, match=message) as info:
+        dp.policy_document(job_store, inputs, REGION, ACCOUNT, "sqlmr")
+    assert isinstance(info.value, SqlmrError)
+    assert "\n" not in str(info.value)
+
+
+def test_trust_policy():
+    assert dp.trust_policy() == {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "lambda.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+
+
+def test_default_layer_arn():
+    assert dp.default_layer_arn("eu-west-1", "x86_64") == (
+        "arn:aws:lambda:eu-west-1:336392948345:layer:AWSSDKPandas-Python312:"
+        f"{dp.SDK_PANDAS_LAYER_VERSION}"
+    )
+    assert ":layer:AWSSDKPandas-Python312-Arm64:" in dp.default_layer_arn("us-east-1", "arm64")
+    with pytest.raises(dp.DeployError, match="x86_64 or arm64"):
+        dp.default_layer_arn("us-east-1", "sparc")
+
+
+# -- the package ----------------------------------------------------------------------------------
+
+
+def test_package_is_deterministic_and_holds_only_the_runtime(tmp_path):
+    first, digest = dp.build_package()
+    second, again = dp.build_package(tmp_path)
+    assert first == second and digest == again == hashlib.sha256(first).hexdigest()
+    assert (tmp_path / "sqlmr_runtime.zip").read_bytes() == first
+    with zipfile.ZipFile(io.BytesIO(first)) as zf:
+        infos = zf.infolist()
+        names = [i.filename for i in infos]
+        assert "sqlmr_runtime/handler.py" in names
+        assert "sqlmr_runtime/__init__.py" in names
+        assert names == sorted(names)
+        assert all(n.startswith("sqlmr_runtime/") and n.endswith(".py") for n in names)
+        assert not any("__pycache__" in n or "sqlglot" in n for n in names)
+        assert all(i.date_time == (1980, 1, 1, 0, 0, 0) for i in infos)
+        assert all(i.external_attr == 0o100644 << 16 for i in infos)
+        for name in names:
+            text = zf.read(name).decode()
+            assert "import sqlglot" not in text and "from sqlmr " not in text
+            assert "from sqlmr." not in text and "import sqlmr\n" not in text
+    assert (
+        dp.code_sha256(first)
+        == __import__("base64").b64encode(hashlib.sha256(first).digest()).decode()
+    )
+
+
+def _fake_runtime(monkeypatch, root, files: dict[str, str]):
+    pkg = root / "pkg"
+    for rel, text in files.items():
+        path = pkg / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+    class Spec:
+        submodule_search_locations = [str(pkg)]
+
+    real = dp.importlib.util.find_spec
+    monkeypatch.setattr(
+        dp.importlib.util,
+        "find_spec",
+        lambda name: Spec() if name == "sqlmr_runtime" else real(name),
+    )
+    return pkg
+
+
+def test_package_skips_caches_and_walks_subfolders(monkeypatch, tmp_path):
+    pkg = _fake_runtime(
+        monkeypatch,
+        tmp_path,
+        {
+            "handler.py": "import json\n",
+            "__init__.py": "",
+            "sub/mod.py": "from . import x\n",
+            "__pycache__/handler.cpython-312.py": "",
+            "notes.txt": "not code",
+        },
+    )
+    (pkg / "__pycache__" / "handler.cpython-312.pyc").write_bytes(b"\0")
+    data, _ = dp.build_package()
+    os.utime(pkg / "handler.py", (1, 1))  # mtimes do not matter
+    assert dp.build_package()[0] == data
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        assert zf.namelist() == [
+            "sqlmr_runtime/__init__.py",
+            "sqlmr_runtime/handler.py",
+            "sqlmr_runtime/sub/mod.py",
+        ]
+
+
+@pytest.mark.parametrize("line", ["import sqlglot", "from sqlmr.plan import Plan", "import sqlmr"])
+def test_package_refuses_driver_imports(monkeypatch, tmp_path, line):
+    _fake_runtime(monkeypatch, tmp_path, {"handler.py": line + "\n", "__init__.py": ""})
+    with pytest.raises(dp.DeployError, match="imports"):
+        dp.build_package()
+
+
+# -- deploy ---------------------------------------------------------------------------------------
+
+
+def test_deploy_creates_role_policy_and_function(aws, layer):
+    report = _deploy(aws, layer, arch="arm64", memory=2048, timeout=600)
+    assert not report.dry_run and report.code_uploaded
+    assert report.account_id == ACCOUNT
+    assert any(c.startswith("create IAM role sqlmr-role") for c in report.changes)
+    assert any(c.startswith("put inline policy sqlmr-access") for c in report.changes)
+    assert any(c.startswith("create function sqlmr") for c in report.changes)
+
+    iam = aws.client("iam")
+    role = iam.get_role(RoleName="sqlmr-role")["Role"]
+    assert dp._as_dict(role["AssumeRolePolicyDocument"]) == dp.trust_policy()
+    policy = iam.get_role_policy(RoleName="sqlmr-role", PolicyName="sqlmr-access")
+    assert dp._as_dict(policy["PolicyDocument"]) == dp.policy_document(
+        JOB_STORE, INPUTS, REGION, ACCOUNT, "sqlmr"
+    )
+    assert report.policy == dp._as_dict(policy["PolicyDocument"])
+
+    config = aws.client("lambda").get_function(FunctionName="sqlmr")["Configuration"]
+    assert config["Runtime"] == "python3.12"
+    assert config["Handler"] == "sqlmr_runtime.handler.lambda_handler"
+    assert config["MemorySize"] == 2048 and config["Timeout"] == 600
+    assert config["Architectures"] == ["arm64"]
+    assert config["TracingConfig"] == {"Mode": "Active"}
+    assert [x["Arn"] for x in config["Layers"]] == [layer]
+    assert config["Role"] == role["Arn"] == report.role_arn
+    assert config["State"] == "Active"
+    assert config["CodeSha256"] == report.code_sha256 == dp.code_sha256(dp.build_package()[0])
+    assert report.function_arn == config["FunctionArn"]
+    assert "CreateFunction" in aws.calls and "PutRolePolicy" in aws.calls
+
+
+def test_redeploy_skips_unchanged_code_and_uploads_changed_code(aws, layer):
+    _deploy(aws, layer)
+    lam = aws.client("lambda")
+    before = lam.get_function(FunctionName="sqlmr")["Configuration"]
+
+    del aws.calls[:]
+    again = _deploy(aws, layer)
+    assert again.changes == [] and not again.code_uploaded
+    assert any(u.startswith("code of sqlmr") for u in again.unchanged)
+    assert "UpdateFunctionCode" not in aws.calls
+    assert "UpdateFunctionConfiguration" not in aws.calls and "PutRolePolicy" not in aws.calls
+    assert (
+        lam.get_function(FunctionName="sqlmr")["Configuration"]["CodeSha256"]
+        == (before["CodeSha256"])
+    )
+
+    changed = _zip({"sqlmr_runtime/handler.py": b"def lambda_handler(e, c): return 1\n"})
+    third = _deploy(aws, layer, package=(changed, hashlib.sha256(changed).hexdigest()))
+    assert third.code_uploaded and "UpdateFunctionCode" in aws.calls
+    assert any(c.startswith("upload code") for c in third.changes)
+    after = lam.get_function(FunctionName="sqlmr")["Configuration"]
+    assert after["CodeSha256"] == dp.code_sha256(changed) != before["CodeSha256"]
+
+
+def test_redeploy_updates_configuration_and_policy(aws, layer):
+    _deploy(aws, layer)
+    report = _deploy(aws, layer, memory=3008, inputs=INPUTS[:1])
+    assert any(c.startswith("update inline policy sqlmr-access") for c in report.changes)
+    assert any("MemorySize 1536 -> 3008" in c for c in report.changes)
+    assert not report.code_uploaded
+    config = aws.client("lambda").get_function(FunctionName="sqlmr")["Configuration"]
+    assert config["MemorySize"] == 3008
+    doc = aws.client("iam").get_role_policy(RoleName="sqlmr-role", PolicyName="sqlmr-access")
+    reads = {s["Sid"]: s for s in dp._as_dict(doc["PolicyDocument"])["Statement"]}["ReadInputs"]
+    assert reads["Resource"] == ["arn:aws:s3:::data-bucket/amplab/rankings/*"]
+
+    drifted = dict(dp.trust_policy(), Statement=[dict(dp.trust_policy()["Statement"][0])])
+    drifted["Statement"][0]["Principal"] = {"Service": "ec2.amazonaws.com"}
+    iam = aws.client("iam")
+    iam.update_assume_role_policy(RoleName="sqlmr-role", PolicyDocument=json.dumps(drifted))
+    fixed = _deploy(aws, layer, memory=3008, inputs=INPUTS[:1])
+    assert fixed.changes == ["update the trust policy of IAM role sqlmr-role"]
+    role = iam.get_role(RoleName="sqlmr-role")["Role"]
+    assert dp._as_dict(role["AssumeRolePolicyDocument"]) == dp.trust_policy()
+
+    # moto keeps no architecture on code updates, so only the report is checked here
+    arm = _deploy(aws, layer, memory=3008, inputs=INPUTS[:1], arch="arm64")
+    assert arm.code_uploaded and any("architecture changed" in c for c in arm.changes)
+
+
+def test_deploy_uses_the_sdk_for_pandas_layer_by_default(aws, monkeypatch):
+    # moto knows only layers published to it, and matches them by name and version.
+    lam = aws.client("lambda")
+    lam.publish_layer_version(
+        LayerName="AWSSDKPandas-Python312", Content={"ZipFile": _zip({"python/x.py": b""})}
+    )
+    monkeypatch.setattr(dp, "SDK_PANDAS_LAYER_VERSION", 1)
+    report = _deploy(aws, None)
+    assert report.layer == (f"arn:aws:lambda:{REGION}:336392948345:layer:AWSSDKPandas-Python312:1")
+    config = lam.get_function(FunctionName="sqlmr")["Configuration"]
+    assert config["Layers"][0]["Arn"].endswith(":layer:AWSSDKPandas-Python312:1")
+
+
+def test_missing_layer_asks_for_layer_flag(aws):
+    with pytest.raises(dp.DeployError, match="--layer") as info:
+        _deploy(aws, None)  # the public layer does not exist in moto
+    assert "\n" not in str(info.value)
+    partial = info.value.report  # what was done before the failure
+    assert [c.split(" (")[0] for c in partial.changes] == [
+        "create IAM role sqlmr-role",
+        "put inline policy sqlmr-access on role sqlmr-role",
+    ]  # the function was not created, so it is not reported
+    assert not partial.code_uploaded
+
+
+def test_dry_run_with_credentials_only_reads(aws, layer):
+    report = _deploy(aws, layer, dry_run=True)
+    assert report.dry_run and not report.code_uploaded
+    assert report.account_id == ACCOUNT
+    assert any(c.startswith("create IAM role") for c in report.changes)
+    assert any(c.startswith("create function") for c in report.changes)
+    assert set(aws.calls) - {"CreateBucket", "PublishLayerVersion"} <= {
+        "GetCallerIdentity",
+        "GetRole",
+        "GetRolePolicy",
+        "GetFunction",
+    }
+    with pytest.raises(ClientError):
+        aws.client("lambda").get_function(FunctionName="sqlmr")
+    with pytest.raises(ClientError):
+        aws.client("iam").get_role(RoleName="sqlmr-role")
+
+    _deploy(aws, layer)
+    plan = _deploy(aws, layer, dry_run=True, memory=4096)
+    assert plan.changes == ["update configuration of sqlmr: MemorySize 1536 -> 4096"], plan.changes
+    config = aws.client("lambda").get_function(FunctionName="sqlmr")["Configuration"]
+    assert config["MemorySize"] == 1536
+
+
+def test_dry_run_without_credentials_makes_no_calls(no_aws):
+    report = dp.deploy(
+        job_store=JOB_STORE, inputs=INPUTS, region="eu-west-1", arch="arm64", dry_run=True
+    )
+    assert no_aws == []  # nothing was sent anywhere
+    assert report.dry_run and report.account_id == "<account-id>"
+    assert report.layer == dp.default_layer_arn("eu-west-1", "arm64")
+    assert report.changes and any("upload code" in c for c in report.changes)
+    assert any("no AWS credentials" in n for n in report.notes)
+    assert not any("no inputs" in n for n in report.notes)
+    statements = {s["Sid"]: s for s in report.policy["Statement"]}
+    assert statements["LogEvents"]["Resource"] == [
+        "arn:aws:logs:eu-west-1:<account-id>:log-group:/aws/lambda/sqlmr:*"
+    ]
+    assert "would: create or update function sqlmr" in report.summary()
+
+
+def test_deploy_without_credentials_says_how_to_configure_them(no_aws):
+    with pytest.raises(dp.AwsCredentialsError, match="aws configure") as info:
+        dp.deploy(job_store=JOB_STORE, region=REGION)
+    assert "\n" not in str(info.value)
+    assert no_aws == []
+
+
+def test_deploy_without_region_or_profile(no_aws):
+    with pytest.raises(dp.DeployError, match="region"):
+        dp.deploy(job_store=JOB_STORE, dry_run=True)
+    with pytest.raises(dp.AwsCredentialsError, match="profile"):
+        dp.deploy(job_store=JOB_STORE, profile="nope", region=REGION, dry_run=True)
+
+
+@pytest.mark.parametrize(
+    ("kw", "message"),
+    [
+        ({"job_store": None}, "job store is required"),
+        ({"memory": 64}, "128-10,240"),
+        ({"timeout": 901}, "1-900"),
+        ({"arch": "i386"}, "x86_64 or arm64"),
+        ({"function_name": "bad name"}, "bad function name"),
+        ({"layer": "pyarrow"}, "bad layer ARN"),
+        ({"inputs": ["s3://x"]}, "not a valid S3 bucket name"),
+    ],
+)
+def test_deploy_validates_arguments(no_aws, kw, message):
+    args = {"job_store": JOB_STORE, "region": REGION, "dry_run": True, **kw}
+    with pytest.raises(dp.DeployError, match=message):
+        dp.deploy(**args)
+
+
+def test_role_propagation_is_retried():
+    error = ClientError(
+        {
+            "Error": {
+                "Code": "InvalidParameterValueException",
+                "Message": "The role defined for the function cannot be assumed by Lambda.",
+            }
+        },
+        "CreateFunction",
+    )
+    attempts = []
+
+    def create():
+        attempts.append(1)
+        if len(attempts) < 3:
+            raise error
+        return {"FunctionArn": "arn"}
+
+    sleeps = []
+    original = dp._sleep
+    dp._sleep = sleeps.append
+    try:
+        assert dp._retry_role_propagation(create) == {"FunctionArn": "arn"}
+        assert len(attempts) == 3 and len(sleeps) == 2
+        with pytest.raises(ClientError):
+            dp._retry_role_propagation(lambda: (_ for _ in ()).throw(error), attempts=2)
+        other = ClientError({"Error": {"Code": "ResourceConflictException"}}, "CreateFunction")
+        calls = []
+
+        def conflict():
+            calls.append(1)
+            raise other
+
+        with pytest.raises(ClientError):
+            dp._retry_role_propagation(conflict)
+        assert len(calls) == 1
+    finally:
+        dp._sleep = original
+
+
+# -- errors ---------------------------------------------------------------------------------------
+
+
+def _client_error(code, message, operation):
+    return ClientError({"Error": {"Code": code, "Message": message}}, operation)
+
+
+def test_access_denied_names_the_missing_permission():
+    error = _client_error(
+        "AccessDenied",
+        "User: arn:aws:iam::123456789012:user/dev is not authorized to perform: "
+        "iam:CreateRole on resource: arn:aws:iam::123456789012:role/sqlmr-role because no "
+        "identity-based policy allows the iam:CreateRole action",
+        "CreateRole",
+    )
+    translated = dp._translate(error, "create IAM role sqlmr-role", "iam")
+    assert isinstance(translated, dp.AwsAccessDeniedError)
+    assert "iam:CreateRole on arn:aws:iam::123456789012:role/sqlmr-role" in str(translated)
+    bare = dp._translate(_client_error("AccessDenied", "Access Denied", "ListObjectsV2"), "x", "s3")
+    assert "s3:ListBucket" in str(bare)
+    bare = dp._translate(
+        _client_error("AccessDeniedException", "", "UpdateFunctionCode"), "x", "lambda"
+    )
+    assert "lambda:UpdateFunctionCode" in str(bare)
+
+
+def test_credential_errors_are_one_line_and_secret_free(monkeypatch):
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "SUPERSECRETVALUE")
+    for code in ("ExpiredToken", "InvalidClientTokenId", "SignatureDoesNotMatch"):
+        text = str(dp._translate(_client_error(code, "bad", "GetCallerIdentity"), "x", "sts"))
+        assert "SUPERSECRETVALUE" not in text and "\n" not in text
+    expired = dp._translate(_client_error("ExpiredToken", "", "GetRole"), "read role", "iam")
+    assert isinstance(expired, dp.AwsCredentialsError) and "expired" in str(expired)
+    from botocore.exceptions import EndpointConnectionError, NoCredentialsError
+
+    assert "aws configure" in str(dp._translate(NoCredentialsError(), "x"))
+    unreachable = dp._translate(EndpointConnectionError(endpoint_url="https://x"), "x")
+    assert "unreachable" in str(unreachable)
+    assert dp._translate(ValueError("not AWS"), "x") is None
+
+
+# -- destroy --------------------------------------------------------------------------------------
+
+
+def test_destroy_removes_everything_and_reports_absent_pieces(aws, layer):
+    _deploy(aws, layer)
+    logs = aws.client("logs")
+    logs.create_log_group(logGroupName="/aws/lambda/sqlmr")
+    s3 = aws.client("s3")
+    backend = s3_backends[ACCOUNT]["aws"]  # 1,234 objects, faster than through the API
+    for i in range(1234):
+        backend.put_object("jobs-bucket", f"sqlmr/jobs/job1/map/{i:05d}/a0/out", b"x")
+    s3.put_object(Bucket="jobs-bucket", Key="sqlmr/jobs2/keep", Body=b"x")  # a sibling prefix
+    s3.put_object(Bucket="data-bucket", Key="amplab/rankings/part-0", Body=b"x")
+
+    del aws.calls[:]
+    done = dp.destroy(job_store=JOB_STORE, session=aws)
+    assert done == [
+        "deleted function sqlmr",
+        "deleted inline policy sqlmr-access of role sqlmr-role",
+        "deleted IAM role sqlmr-role",
+        "deleted log group /aws/lambda/sqlmr",
+        "deleted 1,234 object(s) under s3://jobs-bucket/sqlmr/jobs/",
+    ]
+    assert aws.calls.count("DeleteObjects") == 2  # 1,000 + 234
+    assert s3.list_objects_v2(Bucket="jobs-bucket", Prefix="sqlmr/jobs/").get("KeyCount") == 0
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket="jobs-bucket")["Contents"]] == [
+        "sqlmr/jobs2/keep"
+    ]
+    assert s3.list_objects_v2(Bucket="data-bucket")["KeyCount"] == 1
+    with pytest.raises(ClientError):
+        aws.client("lambda").get_function(FunctionName="sqlmr")
+    with pytest.raises(ClientError):
+        aws.client("iam").get_role(RoleName="sqlmr-role")
+    assert logs.describe_log_groups(logGroupNamePrefix="/aws/lambda/sqlmr")["logGroups"] == []
+
+    assert dp.destroy(job_store=JOB_STORE, session=aws) == [
+        "function sqlmr: absent",
+        "inline policy sqlmr-access of role sqlmr-role: absent",
+        "IAM role sqlmr-role: absent",
+        "log group /aws/lambda/sqlmr: absent",
+        "objects under s3://jobs-bucket/sqlmr/jobs/: absent",
+    ]
+    assert dp.destroy(session=aws)[-1] == "job store: not given, objects kept"
+
+
+def test_destroy_refuses_a_bucket_root_and_input_locations(aws, layer):
+    with pytest.raises(dp.DeployError, match="refusing to delete every object"):
+        dp.destroy(job_store="s3://jobs-bucket", session=aws)
+    _deploy(aws, layer)
+    with pytest.raises(dp.DeployError, match="reads it as an input"):
+        dp.destroy(job_store="s3://data-bucket/amplab/rankings", session=aws)
+    # nothing was deleted by the refused call
+    assert aws.client("lambda").get_function(FunctionName="sqlmr")
