@@ -16,7 +16,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from . import operators, scan, shuffle
+from . import operators, scan, shuffle, tracing
 from .storage import join, storage_for
 from .validate import validate_event
 
@@ -81,19 +81,23 @@ def run_task(event: dict[str, Any]) -> dict[str, Any]:
     t0 = time.perf_counter()
     validate_event(event)
     stage = event["stage"]
-    table, bytes_in = read_source(stage["source"], event["input"])
+    where = {"job": event["job"], "stage": stage["id"], "task": event["task"]}
+    with tracing.subsegment("read", **where):
+        table, bytes_in = read_source(stage["source"], event["input"])
     t1 = time.perf_counter()
     rows_in = table.num_rows
-    table = operators.apply(stage["ops"], table)
+    with tracing.subsegment("compute", **where):
+        table = operators.apply(stage["ops"], table)
     t2 = time.perf_counter()
     sink = stage["sink"]
-    if sink["type"] == "shuffle":
-        data, index = shuffle.encode_partitions(table, sink["keys"], sink["partitions"])
-        url = output_url(event, "shuffle.bin")
-    else:
-        data, index = shuffle.encode_table(table), None
-        url = output_url(event, "result.arrow")
-    storage_for(url).write(url, data)
+    with tracing.subsegment("write", **where):
+        if sink["type"] == "shuffle":
+            data, index = shuffle.encode_partitions(table, sink["keys"], sink["partitions"])
+            url = output_url(event, "shuffle.bin")
+        else:
+            data, index = shuffle.encode_table(table), None
+            url = output_url(event, "result.arrow")
+        storage_for(url).write(url, data)
     t3 = time.perf_counter()
     return {
         "task_id": f"{stage['id']}-{event['task']:05d}",

@@ -15,6 +15,7 @@ from .executors.base import Executor
 from .plan import Plan
 from .planner import PlanOptions, SideInput, build_plan
 from .splits import choose_split_size, list_objects, parse_size, plan_splits
+from .tracing import Tracer
 
 DEFAULT_TASK_MEMORY = 1536 << 20  # the reference architecture's Lambda size
 
@@ -86,13 +87,15 @@ def run(
     options: QueryOptions = QueryOptions(),
     executor: Executor | None = None,
     listener: Listener | None = None,
+    tracer: Tracer | None = None,
 ) -> JobResult:
     """Execute a plan; the caller reads the JobResult and then cleans it up (use `with`)."""
     if executor is None:
         from .executors.local import LocalExecutor
 
         executor = LocalExecutor(options.workers)
-    driver = Driver(executor, options.job_store or default_job_store(), options.retries, listener)
+    job_store = options.job_store or default_job_store()
+    driver = Driver(executor, job_store, options.retries, listener, tracer)
     return driver.run(plan, keep_intermediates=options.keep_intermediates)
 
 

@@ -16,6 +16,7 @@ from sqlmr_runtime.errors import RuntimeTaskError
 from . import __version__
 from .api import QueryOptions, compile_query, resolve_catalog, run
 from .errors import SqlmrError, TaskError, UsageError
+from .executors import cost_table, make_executor
 from .explain import render_plan
 from .output import (
     TABLE_ROWS,
@@ -29,6 +30,7 @@ from .output import (
     write_parts,
 )
 from .splits import parse_size
+from .tracing import Tracer
 
 _EXTENSIONS = {".csv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
 
@@ -91,6 +93,28 @@ def _add_source_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
 
 
+def _add_executor_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--executor",
+        choices=["local", "lambda"],
+        default="local",
+        help="run tasks in local processes (default) or on AWS Lambda",
+    )
+    p.add_argument("--function-name", default="sqlmr", help="the Lambda function (default: sqlmr)")
+    p.add_argument(
+        "--concurrency",
+        type=_positive,
+        default=100,
+        metavar="N",
+        help="concurrent Lambda invocations (default: 100)",
+    )
+    p.add_argument("--profile", help="AWS profile (default: the standard credential chain)")
+    p.add_argument("--region", help="AWS region (default: from the profile or environment)")
+    p.add_argument(
+        "--endpoint-url", metavar="URL", help="Lambda endpoint (default: AWS_ENDPOINT_URL_LAMBDA)"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every sqlmr command."""
     parser = argparse.ArgumentParser(
@@ -123,11 +147,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="keep the job's shuffle and result objects",
     )
     q.add_argument(
-        "--job-store", metavar="DIR", help="where intermediate objects go (default: a temp folder)"
+        "--job-store",
+        metavar="DIR",
+        help="folder or s3://bucket/prefix for intermediate objects (default: a temp folder)",
     )
     q.add_argument(
         "--stats", action="store_true", help="print per-stage statistics to standard error"
     )
+    q.add_argument(
+        "--trace", metavar="FILE", help="write the job's trace (stages, tasks, phases) as JSON"
+    )
+    _add_executor_flags(q)
     q.set_defaults(handler=_query)
 
     e = sub.add_parser(
@@ -139,6 +169,19 @@ def build_parser() -> argparse.ArgumentParser:
     _add_source_flags(e)
     e.add_argument(
         "--json", action="store_true", help="print the exact plan JSON that the runtime executes"
+    )
+    e.add_argument(
+        "--memory",
+        type=_positive,
+        default=1536,
+        metavar="MB",
+        help="Lambda memory size for the cost estimate (default: 1536)",
+    )
+    e.add_argument(
+        "--arch",
+        choices=["x86_64", "arm64"],
+        default="x86_64",
+        help="Lambda architecture for the cost estimate (default: x86_64)",
     )
     e.set_defaults(handler=_explain)
 
@@ -170,8 +213,12 @@ def _explain(args: argparse.Namespace) -> int:
     plan = compile_query(args.sql, resolve_catalog(args.tables, args.catalog), options)
     if args.json:
         print(json.dumps(plan.to_json(), indent=2))
-    else:
-        print(render_plan(plan))
+        return 0
+    from .cost import estimate, format_estimate
+
+    print(render_plan(plan))
+    print()
+    print(format_estimate(estimate(plan.to_json(), args.memory, args.arch)))
     return 0
 
 
@@ -234,13 +281,31 @@ def _query(args: argparse.Namespace) -> int:
         raise UsageError("--format parquet writes binary data; give -o FILE or redirect the output")
     options = _options(args)
     plan = compile_query(args.sql, resolve_catalog(args.tables, args.catalog), options)
+    executor = make_executor(
+        args.executor,
+        workers=args.workers,
+        function_name=args.function_name,
+        concurrency=args.concurrency,
+        region=args.region,
+        profile=args.profile,
+        endpoint_url=args.endpoint_url,
+        job_store=args.job_store,
+    )
+    tracer = Tracer() if args.trace or os.environ.get("AWS_XRAY_DAEMON_ADDRESS") else None
     progress = _Progress() if sys.stderr.isatty() else None
-    with progress.bars if progress is not None else contextlib.nullcontext():
-        result = run(plan, options, listener=progress)
-    with result:
-        rows = _write(result, fmt, args.output)
+    try:
+        with progress.bars if progress is not None else contextlib.nullcontext():
+            result = run(plan, options, executor, listener=progress, tracer=tracer)
+        with result:
+            rows = _write(result, fmt, args.output)
+    finally:
+        executor.close()
+        if tracer is not None and args.trace:
+            tracer.write(args.trace)
     if args.stats or sys.stderr.isatty():
         _print_stats(result, rows)
+    if args.executor == "lambda":
+        print(cost_table(executor, result), file=sys.stderr)
     return 0
 
 

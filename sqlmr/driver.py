@@ -6,6 +6,7 @@ hands reducers only those outputs: a retried or duplicated task can never be cou
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from collections.abc import Iterator
@@ -23,6 +24,7 @@ from sqlmr_runtime.validate import validate_plan
 from .errors import PlanError, SqlmrError, TaskError
 from .executors.base import Executor, Outcome
 from .plan import Plan, Stage
+from .tracing import Tracer
 
 # Errors that would fail again on a retry: the input or the plan is at fault, not the worker.
 DETERMINISTIC_ERRORS = {"BadInputError", "PlanValidationError", "EvaluationError"}
@@ -152,14 +154,15 @@ class Driver:
     """Runs plans through one executor."""
 
     def __init__(
-        self, executor: Executor, job_store: str, retries: int = 2, listener: Listener | None = None
+        self,
+        executor: Executor,
+        job_store: str,
+        retries: int = 2,
+        listener: Listener | None = None,
+        tracer: Tracer | None = None,
     ):
-        self.executor, self.job_store, self.retries, self.listener = (
-            executor,
-            job_store,
-            retries,
-            listener,
-        )
+        self.executor, self.job_store, self.retries = executor, job_store, retries
+        self.listener, self.tracer = listener, tracer
 
     def run(self, plan: Plan, keep_intermediates: bool = False) -> JobResult:
         """Run every stage; return the committed outputs of the last one."""
@@ -171,11 +174,17 @@ class Driver:
         started = time.perf_counter()
         committed: dict[str, list[dict[str, Any]]] = {}
         all_stats = []
+        segment = (
+            self.tracer.segment("sqlmr job", job=job, stages=len(plan.stages))
+            if self.tracer
+            else contextlib.nullcontext()
+        )
         try:
-            for stage in plan.stages:
-                summaries, stats = self._run_stage(job, stage, _inputs(stage, committed))
-                committed[stage.id] = summaries
-                all_stats.append(stats)
+            with segment:
+                for stage in plan.stages:
+                    summaries, stats = self._run_stage(job, stage, _inputs(stage, committed))
+                    committed[stage.id] = summaries
+                    all_stats.append(stats)
         except BaseException:
             if not keep_intermediates:
                 root = join(self.job_store, job)
@@ -194,6 +203,18 @@ class Driver:
     def _run_stage(
         self, job: str, stage: Stage, inputs: list[dict]
     ) -> tuple[list[dict], StageStats]:
+        tracer = self.tracer
+        span_cm = (
+            tracer.subsegment(
+                f"stage {stage.id}", stage=stage.id, kind=stage.kind, tasks=len(inputs)
+            )
+            if tracer
+            else contextlib.nullcontext()
+        )
+        with span_cm as span:
+            return self._run_stage_traced(job, stage, inputs, span)
+
+    def _run_stage_traced(self, job: str, stage: Stage, inputs: list[dict], span: Any):
         stats = StageStats(stage.id, len(inputs))
         if self.listener:
             self.listener.stage_started(stage)
@@ -214,6 +235,7 @@ class Driver:
                 for future in done:
                     task, attempt = pending.pop(future)
                     outcome = future.result()
+                    self._trace_task(span, stage, task, attempt, outcome)
                     if "result" in outcome:
                         # The first attempt to succeed wins; a late duplicate is ignored.
                         if task not in winners:
@@ -233,6 +255,28 @@ class Driver:
         if self.listener:
             self.listener.stage_finished(stage, stats)
         return [winners[t] for t in range(len(inputs))], stats
+
+    def _trace_task(self, span: Any, stage: Stage, task: int, attempt: int, outcome: Outcome):
+        if self.tracer is None or span is None:
+            return
+        end = time.time()
+        summary = outcome.get("result")
+        if summary is None:
+            error = outcome["error"].get("errorType", "Error")
+            self.tracer.record(
+                f"task {task}", end, end, span, True, task=task, attempt=attempt, error=error
+            )
+            return
+        t = summary["timings"]
+        numbers = {k: summary[k] for k in ("rows_in", "rows_out", "bytes_in", "bytes_out")}
+        start = end - t["total"]
+        node = self.tracer.record(
+            f"task {task}", start, end, span, stage=stage.id, task=task, attempt=attempt, **numbers
+        )
+        at = start
+        for phase in ("read", "compute", "write"):
+            self.tracer.record(phase, at, at + t[phase], node)
+            at += t[phase]
 
     def _account(self, stage: Stage, stats: StageStats, summary: dict[str, Any]) -> None:
         stats.rows_in += summary["rows_in"]
