@@ -11,6 +11,7 @@ LIKE has no escape character, CONCAT skips NULLs while '||' propagates them.
 from __future__ import annotations
 
 import datetime
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -42,7 +43,7 @@ def evaluate(expr: Expr, table: pa.Table) -> Datum:
     fn = FUNCTIONS[expr["fn"]]
     try:
         return fn(expr, [evaluate(a, table) for a in expr.get("args", [])])
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as e:
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, ValueError) as e:
         raise EvaluationError(f"{expr['fn']}: {e}") from e
 
 
@@ -53,13 +54,39 @@ def as_array(value: Datum, length: int) -> pa.Array | pa.ChunkedArray:
     return value
 
 
+def _comparison(kernel: str, swap: bool = False) -> Callable[[Expr, list[Datum]], Datum]:
+    """A comparison with DuckDB's NaN rule: NaN equals NaN and is greater than any number."""
+
+    def compare(_e: Expr, a: list[Datum]) -> Datum:
+        x, y = (a[1], a[0]) if swap else (a[0], a[1])
+        if not (pa.types.is_floating(x.type) or pa.types.is_floating(y.type)):
+            return pc.call_function(kernel, [x, y])
+        x, y = _to_float(x), _to_float(y)
+        nx, ny = pc.is_nan(x), pc.is_nan(y)
+        either = pc.or_kleene(nx, ny)
+        if kernel in ("equal", "not_equal"):
+            on_nan = pc.and_kleene(nx, ny)
+            result = pc.if_else(either, on_nan, pc.equal(x, y))
+            return pc.invert(result) if kernel == "not_equal" else result
+        if kernel == "less":
+            return pc.if_else(either, pc.and_kleene(pc.invert(nx), ny), pc.less(x, y))
+        return pc.if_else(either, ny, pc.less_equal(x, y))  # less_equal
+
+    return compare
+
+
 def _binary(kernel: str) -> Callable[[Expr, list[Datum]], Datum]:
     return lambda _e, a: pc.call_function(kernel, a)
 
 
+def _to_float(value: Datum) -> Datum:
+    # Unchecked: a BIGINT beyond 2^53 becomes the nearest DOUBLE, as in DuckDB.
+    return pc.cast(value, pa.float64(), safe=False)
+
+
 def _divide(_e: Expr, a: list[Datum]) -> Datum:
     # DuckDB's '/' always divides as DOUBLE: 1/0 is inf, 0/0 is nan.
-    x, y = (pc.cast(v, pa.float64()) for v in a)
+    x, y = (_to_float(v) for v in a)
     return pc.divide(x, y)
 
 
@@ -69,7 +96,7 @@ def _modulo(_e: Expr, a: list[Datum]) -> Datum:
         if pc.any(pc.equal(y, 0)).as_py():
             raise EvaluationError("division by zero in '%'")
         return pc.remainder_checked(x, y)
-    return pc.remainder(pc.cast(x, pa.float64()), pc.cast(y, pa.float64()))
+    return pc.remainder(_to_float(x), _to_float(y))
 
 
 def _negate(_e: Expr, a: list[Datum]) -> Datum:
@@ -77,9 +104,11 @@ def _negate(_e: Expr, a: list[Datum]) -> Datum:
 
 
 def _in(e: Expr, a: list[Datum]) -> Datum:
-    values = [v for v in e["values"]]
-    has_null = any(v is None for v in values)
-    value_set = pa.array([v for v in values if v is not None], a[0].type)
+    values = [v for v in e["values"] if v is not None]
+    has_null = len(values) < len(e["values"])
+    if pa.types.is_date32(a[0].type):
+        values = [datetime.date.fromisoformat(v) for v in values]
+    value_set = pa.array(values, a[0].type)
     found = pc.is_in(a[0], value_set=value_set, skip_nulls=True)
     # SQL three-valued logic: NULL IN (…) is NULL, and x IN (…, NULL) is NULL when not found.
     null = pa.scalar(None, pa.bool_())
@@ -90,9 +119,13 @@ def _in(e: Expr, a: list[Datum]) -> Datum:
 
 
 def _like(e: Expr, a: list[Datum]) -> Datum:
-    # pyarrow treats '\' as an escape character; DuckDB's LIKE has none unless ESCAPE is given.
-    pattern = e["pattern"].replace("\\", "\\\\")
-    return pc.match_like(a[0], pattern, ignore_case=bool(e.get("ignore_case", False)))
+    pattern, ignore_case = e["pattern"], bool(e.get("ignore_case", False))
+    if "\\" not in pattern:
+        return pc.match_like(a[0], pattern, ignore_case=ignore_case)
+    # Arrow's LIKE treats '\' as an escape character and DuckDB's has none; Arrow's fast paths
+    # for prefix and suffix patterns also mishandle escaped backslashes: use a regex instead.
+    regex = "".join(".*" if c == "%" else "." if c == "_" else re.escape(c) for c in pattern)
+    return pc.match_substring_regex(a[0], f"(?s)^{regex}$", ignore_case=ignore_case)
 
 
 def _substr(e: Expr, a: list[Datum]) -> Datum:
@@ -134,7 +167,7 @@ def _cast(e: Expr, a: list[Datum]) -> Datum:
     if pa.types.is_integer(target):
         if pa.types.is_floating(value.type):
             # DuckDB rounds half away from zero where Arrow would truncate.
-            value = pc.round(value, 0, round_mode="half_away_from_zero")
+            value = pc.round(value, 0, round_mode="half_towards_infinity")
             return pc.cast(value, target, safe=True)
         if pa.types.is_string(value.type):
             stripped = pc.utf8_trim_whitespace(value)
@@ -142,31 +175,40 @@ def _cast(e: Expr, a: list[Datum]) -> Datum:
                 return pc.cast(stripped, target)
             except pa.ArrowInvalid:
                 as_float = pc.cast(stripped, pa.float64())
-                return pc.cast(pc.round(as_float, 0, round_mode="half_away_from_zero"), target)
-    if pa.types.is_string(target) and pa.types.is_floating(value.type):
-        return _float_to_string(value)
+                return pc.cast(pc.round(as_float, 0, round_mode="half_towards_infinity"), target)
     if pa.types.is_floating(target) and pa.types.is_string(value.type):
         return pc.cast(pc.utf8_trim_whitespace(value), target)
+    if pa.types.is_floating(target):
+        return pc.cast(value, target, safe=False)
+    if pa.types.is_boolean(target) and pa.types.is_string(value.type):
+        return _string_to_bool(value)
     return pc.cast(value, target)
 
 
-def _float_to_string(value: Datum) -> Datum:
-    text = pc.cast(value, pa.string())
-    # DuckDB writes integral doubles as '100.0' where Arrow writes '100'.
-    plain = pc.match_substring_regex(text, r"^-?[0-9]+$")
-    return pc.if_else(plain, pc.binary_join_element_wise(text, ".0", ""), text)
+_TRUE = pa.array(["true", "t", "1", "y", "yes", "on"])
+_FALSE = pa.array(["false", "f", "0", "n", "no", "off"])
+
+
+def _string_to_bool(value: Datum) -> Datum:
+    word = pc.utf8_lower(pc.utf8_trim_whitespace(value))
+    is_true, is_false = pc.is_in(word, value_set=_TRUE), pc.is_in(word, value_set=_FALSE)
+    bad = pc.and_(pc.invert(pc.or_(is_true, is_false)), pc.is_valid(word))
+    if pc.any(bad).as_py():
+        sample = pc.filter(value, bad)[0].as_py()
+        raise EvaluationError(f"cannot cast {sample!r} to BOOLEAN")
+    return pc.if_else(pc.is_null(word), pa.scalar(None, pa.bool_()), is_true)
 
 
 FUNCTIONS: dict[str, Callable[[Expr, list[Datum]], Datum]] = {
     "and": _binary("and_kleene"),
     "or": _binary("or_kleene"),
     "not": _binary("invert"),
-    "eq": _binary("equal"),
-    "ne": _binary("not_equal"),
-    "lt": _binary("less"),
-    "le": _binary("less_equal"),
-    "gt": _binary("greater"),
-    "ge": _binary("greater_equal"),
+    "eq": _comparison("equal"),
+    "ne": _comparison("not_equal"),
+    "lt": _comparison("less"),
+    "le": _comparison("less_equal"),
+    "gt": _comparison("less", swap=True),
+    "ge": _comparison("less_equal", swap=True),
     "add": _binary("add_checked"),
     "sub": _binary("subtract_checked"),
     "mul": _binary("multiply_checked"),

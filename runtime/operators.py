@@ -60,6 +60,7 @@ def _aggregate(op: Op, table: pa.Table) -> pa.Table:
         names.append(agg["name"])
     if not keys and not specs:
         specs = [([], "count_all")]
+    table = normalize_zeros(table, keys)
     grouped = table.group_by(keys, use_threads=False).aggregate(specs)
     # Arrow names aggregates "<col>_<fn>" and has put keys first or last across versions.
     key_set = set(keys)
@@ -72,10 +73,21 @@ def _aggregate(op: Op, table: pa.Table) -> pa.Table:
     return pa.Table.from_arrays([*key_cols, *aggs], names=[*keys, *names])
 
 
+def normalize_zeros(table: pa.Table, keys: list[str]) -> pa.Table:
+    """-0.0 as 0.0 in floating-point key columns, so that equal keys group and join together."""
+    for key in keys:
+        column = table.column(key)
+        if pa.types.is_floating(column.type):
+            index = table.schema.get_field_index(key)
+            table = table.set_column(index, key, pc.add(column, 0.0))  # -0.0 + 0.0 == +0.0
+    return table
+
+
 def hash_join(
     left: pa.Table, right: pa.Table, left_keys: list[str], right_keys: list[str]
 ) -> pa.Table:
     """SQL inner equi-join: rows whose keys are equal and not NULL, all columns of both sides."""
+    left, right = normalize_zeros(left, left_keys), normalize_zeros(right, right_keys)
     joined = left.join(
         right,
         keys=left_keys,

@@ -14,6 +14,8 @@ ARROW_TYPES: dict[str, pa.DataType] = {
     "date32": pa.date32(),
     "bool": pa.bool_(),
     "null": pa.null(),
+    # SUM of BIGINT, DuckDB's HUGEINT: 38 decimal digits hold any sum of int64 values.
+    "int128": pa.decimal128(38, 0),
 }
 
 

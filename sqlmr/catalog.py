@@ -38,6 +38,7 @@ TYPE_NAMES = {
     "date32": "DATE",
     "bool": "BOOLEAN",
     "null": "NULL",
+    "int128": "HUGEINT",
 }
 
 

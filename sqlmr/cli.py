@@ -185,9 +185,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     e.set_defaults(handler=_explain)
 
-    from .bench_cli import add_commands  # gen and bench live beside their code
+    from .aws_cli import add_commands as add_aws
+    from .bench_cli import add_commands as add_bench
 
-    add_commands(sub)
+    add_bench(sub)
+    add_aws(sub)
     return parser
 
 

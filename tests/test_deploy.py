@@ -21,7 +21,11 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.s3.models import s3_backends
 
-from sqlmr import deploy as dp
+from sqlmr import aws as dp
+from sqlmr.aws import errors as aws_errors
+from sqlmr.aws import function as aws_function
+from sqlmr.aws import package as aws_package
+from sqlmr.aws import policy as aws_policy
 from sqlmr.errors import SqlmrError
 
 REGION = "us-east-1"
@@ -63,7 +67,7 @@ def no_aws(monkeypatch, tmp_path):
         raise AssertionError(f"a test tried to reach {request.url}")
 
     monkeypatch.setattr(botocore.httpsession.URLLib3Session, "send", refuse)
-    monkeypatch.setattr(dp, "_sleep", lambda seconds: None)
+    monkeypatch.setattr(aws_function, "_sleep", lambda seconds: None)
     return sent
 
 
@@ -281,9 +285,9 @@ def _fake_runtime(monkeypatch, root, files: dict[str, str]):
     class Spec:
         submodule_search_locations = [str(pkg)]
 
-    real = dp.importlib.util.find_spec
+    real = aws_package.importlib.util.find_spec
     monkeypatch.setattr(
-        dp.importlib.util,
+        aws_package.importlib.util,
         "find_spec",
         lambda name: Spec() if name == "sqlmr_runtime" else real(name),
     )
@@ -334,12 +338,12 @@ def test_deploy_creates_role_policy_and_function(aws, layer):
 
     iam = aws.client("iam")
     role = iam.get_role(RoleName="sqlmr-role")["Role"]
-    assert dp._as_dict(role["AssumeRolePolicyDocument"]) == dp.trust_policy()
+    assert aws_policy.decode_policy(role["AssumeRolePolicyDocument"]) == dp.trust_policy()
     policy = iam.get_role_policy(RoleName="sqlmr-role", PolicyName="sqlmr-access")
-    assert dp._as_dict(policy["PolicyDocument"]) == dp.policy_document(
+    assert aws_policy.decode_policy(policy["PolicyDocument"]) == dp.policy_document(
         JOB_STORE, INPUTS, REGION, ACCOUNT, "sqlmr"
     )
-    assert report.policy == dp._as_dict(policy["PolicyDocument"])
+    assert report.policy == aws_policy.decode_policy(policy["PolicyDocument"])
 
     config = aws.client("lambda").get_function(FunctionName="sqlmr")["Configuration"]
     assert config["Runtime"] == "python3.12"
@@ -388,7 +392,9 @@ def test_redeploy_updates_configuration_and_policy(aws, layer):
     config = aws.client("lambda").get_function(FunctionName="sqlmr")["Configuration"]
     assert config["MemorySize"] == 3008
     doc = aws.client("iam").get_role_policy(RoleName="sqlmr-role", PolicyName="sqlmr-access")
-    reads = {s["Sid"]: s for s in dp._as_dict(doc["PolicyDocument"])["Statement"]}["ReadInputs"]
+    reads = {s["Sid"]: s for s in aws_policy.decode_policy(doc["PolicyDocument"])["Statement"]}[
+        "ReadInputs"
+    ]
     assert reads["Resource"] == ["arn:aws:s3:::data-bucket/amplab/rankings/*"]
 
     drifted = dict(dp.trust_policy(), Statement=[dict(dp.trust_policy()["Statement"][0])])
@@ -398,7 +404,7 @@ def test_redeploy_updates_configuration_and_policy(aws, layer):
     fixed = _deploy(aws, layer, memory=3008, inputs=INPUTS[:1])
     assert fixed.changes == ["update the trust policy of IAM role sqlmr-role"]
     role = iam.get_role(RoleName="sqlmr-role")["Role"]
-    assert dp._as_dict(role["AssumeRolePolicyDocument"]) == dp.trust_policy()
+    assert aws_policy.decode_policy(role["AssumeRolePolicyDocument"]) == dp.trust_policy()
 
     # moto keeps no architecture on code updates, so only the report is checked here
     arm = _deploy(aws, layer, memory=3008, inputs=INPUTS[:1], arch="arm64")
@@ -411,7 +417,7 @@ def test_deploy_uses_the_sdk_for_pandas_layer_by_default(aws, monkeypatch):
     lam.publish_layer_version(
         LayerName="AWSSDKPandas-Python312", Content={"ZipFile": _zip({"python/x.py": b""})}
     )
-    monkeypatch.setattr(dp, "SDK_PANDAS_LAYER_VERSION", 1)
+    monkeypatch.setattr(aws_policy, "SDK_PANDAS_LAYER_VERSION", 1)
     report = _deploy(aws, None)
     assert report.layer == (f"arn:aws:lambda:{REGION}:336392948345:layer:AWSSDKPandas-Python312:1")
     config = lam.get_function(FunctionName="sqlmr")["Configuration"]
@@ -522,13 +528,13 @@ def test_role_propagation_is_retried():
         return {"FunctionArn": "arn"}
 
     sleeps = []
-    original = dp._sleep
-    dp._sleep = sleeps.append
+    original = aws_function._sleep
+    aws_function._sleep = sleeps.append
     try:
-        assert dp._retry_role_propagation(create) == {"FunctionArn": "arn"}
+        assert aws_function._retry_role_propagation(create) == {"FunctionArn": "arn"}
         assert len(attempts) == 3 and len(sleeps) == 2
         with pytest.raises(ClientError):
-            dp._retry_role_propagation(lambda: (_ for _ in ()).throw(error), attempts=2)
+            aws_function._retry_role_propagation(lambda: (_ for _ in ()).throw(error), attempts=2)
         other = ClientError({"Error": {"Code": "ResourceConflictException"}}, "CreateFunction")
         calls = []
 
@@ -537,10 +543,10 @@ def test_role_propagation_is_retried():
             raise other
 
         with pytest.raises(ClientError):
-            dp._retry_role_propagation(conflict)
+            aws_function._retry_role_propagation(conflict)
         assert len(calls) == 1
     finally:
-        dp._sleep = original
+        aws_function._sleep = original
 
 
 # -- errors ---------------------------------------------------------------------------------------
@@ -558,12 +564,14 @@ def test_access_denied_names_the_missing_permission():
         "identity-based policy allows the iam:CreateRole action",
         "CreateRole",
     )
-    translated = dp._translate(error, "create IAM role sqlmr-role", "iam")
+    translated = aws_errors.translate(error, "create IAM role sqlmr-role", "iam")
     assert isinstance(translated, dp.AwsAccessDeniedError)
     assert "iam:CreateRole on arn:aws:iam::123456789012:role/sqlmr-role" in str(translated)
-    bare = dp._translate(_client_error("AccessDenied", "Access Denied", "ListObjectsV2"), "x", "s3")
+    bare = aws_errors.translate(
+        _client_error("AccessDenied", "Access Denied", "ListObjectsV2"), "x", "s3"
+    )
     assert "s3:ListBucket" in str(bare)
-    bare = dp._translate(
+    bare = aws_errors.translate(
         _client_error("AccessDeniedException", "", "UpdateFunctionCode"), "x", "lambda"
     )
     assert "lambda:UpdateFunctionCode" in str(bare)
@@ -572,16 +580,18 @@ def test_access_denied_names_the_missing_permission():
 def test_credential_errors_are_one_line_and_secret_free(monkeypatch):
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "SUPERSECRETVALUE")
     for code in ("ExpiredToken", "InvalidClientTokenId", "SignatureDoesNotMatch"):
-        text = str(dp._translate(_client_error(code, "bad", "GetCallerIdentity"), "x", "sts"))
+        text = str(
+            aws_errors.translate(_client_error(code, "bad", "GetCallerIdentity"), "x", "sts")
+        )
         assert "SUPERSECRETVALUE" not in text and "\n" not in text
-    expired = dp._translate(_client_error("ExpiredToken", "", "GetRole"), "read role", "iam")
+    expired = aws_errors.translate(_client_error("ExpiredToken", "", "GetRole"), "read role", "iam")
     assert isinstance(expired, dp.AwsCredentialsError) and "expired" in str(expired)
     from botocore.exceptions import EndpointConnectionError, NoCredentialsError
 
-    assert "aws configure" in str(dp._translate(NoCredentialsError(), "x"))
-    unreachable = dp._translate(EndpointConnectionError(endpoint_url="https://x"), "x")
+    assert "aws configure" in str(aws_errors.translate(NoCredentialsError(), "x"))
+    unreachable = aws_errors.translate(EndpointConnectionError(endpoint_url="https://x"), "x")
     assert "unreachable" in str(unreachable)
-    assert dp._translate(ValueError("not AWS"), "x") is None
+    assert aws_errors.translate(ValueError("not AWS"), "x") is None
 
 
 # -- destroy --------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from sqlglot import exp
 
 from ..errors import SqlError, UnsupportedError
 from ..logical import Aggregate, DistinctArg
-from .expressions import AGGREGATES, NUMERIC, TYPE_NAMES, Translator, Typed, call
+from .expressions import AGGREGATES, NUMERIC, TYPE_NAMES, Translator, Typed, call, cast
 from .parse import sql_error
 
 
@@ -77,8 +77,11 @@ class Grouping:
         col = self._input(typed)
         if isinstance(node, exp.Count):
             return Typed({"col": self._add("count", col)}, "int64")
+        if isinstance(node, (exp.Sum, exp.Avg)) and typed.type == "int64":
+            # A sum of BIGINTs can pass int64; DuckDB sums into HUGEINT, so sum 38-digit decimals.
+            col = self._input(cast(typed, "int128"))
         if isinstance(node, exp.Sum):
-            result_type = "float64" if typed.type == "float64" else "int64"
+            result_type = {"float64": "float64", "int64": "int128"}.get(typed.type, "int64")
             return Typed({"col": self._add("sum", col)}, result_type)
         if isinstance(node, exp.Avg):
             total = Typed({"col": self._add("sum", col)}, "float64")

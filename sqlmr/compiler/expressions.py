@@ -8,6 +8,8 @@ the runtime never has to guess.
 from __future__ import annotations
 
 import datetime
+import decimal
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -87,13 +89,13 @@ class Translator:
         value = self(node)
         if value.type not in ("bool", "null"):
             raise self.error(f"expected a boolean condition, got {TYPE_NAMES[value.type]}", node)
-        return value
+        return cast(value, "bool")
 
     def numeric(self, node: exp.Expression) -> Typed:
         value = self(node)
         if value.type not in (*NUMERIC, "null"):
             raise self.error(f"expected a number, got {TYPE_NAMES[value.type]}", node)
-        return value
+        return cast(value, "int32") if value.type == "null" else value
 
     def int_literal(self, node: exp.Expression, what: str) -> int:
         value = self(node)
@@ -126,33 +128,58 @@ def _literal(t: Translator, node: exp.Literal) -> Typed:
         return lit(node.this, "string")
     text = node.this
     try:
-        value = int(text)
+        return _number(int(text))
     except ValueError:
-        return lit(float(text), "float64")
-    return lit(value, "int32" if -(2**31) <= value < 2**31 else "int64")
+        return _number(float(text))
 
 
 def _coerce_pair(t: Translator, a: Typed, b: Typed, node: exp.Expression) -> tuple[Typed, Typed]:
     """Make two operands comparable: string literals become dates or numbers, as in DuckDB."""
-    if a.type == b.type or "null" in (a.type, b.type):
+    if a.type == b.type:
         return a, b
+    if "null" in (a.type, b.type):
+        # An untyped NULL takes the other side's type (both untyped: any one type will do).
+        target = b.type if a.type == "null" else a.type
+        target = "int32" if target == "null" else target
+        return cast(a, target), cast(b, target)
     if a.type in NUMERIC and b.type in NUMERIC:
-        return a, b
+        # Explicit casts, so that BIGINT values beyond 2^53 still compare with a DOUBLE.
+        common = widest([a.type, b.type])
+        return cast(a, common), cast(b, common)
     for x, y in ((a, b), (b, a)):
-        if "lit" in y.ir and y.type == "string" and x.type in (*NUMERIC, "date32"):
+        if "lit" in y.ir and y.type == "string" and x.type in (*NUMERIC, "date32", "bool"):
             converted = _convert_literal(t, y.ir["lit"], x.type, node)
             return (x, converted) if x is a else (converted, x)
     raise t.error(f"cannot compare {TYPE_NAMES[a.type]} with {TYPE_NAMES[b.type]}", node)
 
 
+_TRUE = {"true", "t", "1", "y", "yes", "on"}
+_FALSE = {"false", "f", "0", "n", "no", "off"}
+
+
 def _convert_literal(t: Translator, text: str, type_name: str, node: exp.Expression) -> Typed:
     try:
         if type_name == "date32":
-            return lit(datetime.date.fromisoformat(text.strip()).isoformat(), "date32")
+            match = re.fullmatch(r"\s*(\d{1,4})-(\d{1,2})-(\d{1,2})\s*", text)
+            if match is None:
+                raise ValueError(text)
+            day = datetime.date(*(int(g) for g in match.groups()))
+            return lit(day.isoformat(), "date32")
         if type_name == "float64":
             return lit(float(text), "float64")
-        return lit(int(text), type_name)
-    except ValueError:
+        if type_name == "bool":
+            word = text.strip().lower()
+            if word not in _TRUE | _FALSE:
+                raise ValueError(text)
+            return lit(word in _TRUE, "bool")
+        try:
+            return lit(int(text), type_name)
+        except ValueError:
+            # DuckDB reads '7.5' as an integer by rounding half away from zero.
+            value = decimal.Decimal(text.strip())
+            rounded = int(value.to_integral_value(rounding=decimal.ROUND_HALF_UP))
+            return lit(rounded, type_name)
+    except (ValueError, ArithmeticError):
         raise t.error(f"cannot convert {text!r} to {TYPE_NAMES[type_name]}", node) from None
 
 
@@ -199,8 +226,15 @@ def _arithmetic(t: Translator, node: exp.Binary) -> Typed:
 def _neg(t: Translator, node: exp.Neg) -> Typed:
     value = t.numeric(node.this)
     if "lit" in value.ir and value.ir["lit"] is not None:
-        return _literal(t, exp.Literal.number(f"-{value.ir['lit']}"))
+        return _number(-value.ir["lit"])
     return call("neg", value.type, value)
+
+
+def _number(value: int | float) -> Typed:
+    """A numeric literal typed as DuckDB types it: INTEGER if it fits, else BIGINT; or DOUBLE."""
+    if isinstance(value, float):
+        return lit(value, "float64")
+    return lit(value, "int32" if -(2**31) <= value < 2**31 else "int64")
 
 
 def _paren(t: Translator, node: exp.Paren) -> Typed:
@@ -238,11 +272,9 @@ def _as_python(value: Any, type_name: str) -> Any:
 def _like(t: Translator, node: exp.Like | exp.ILike) -> Typed:
     if node.args.get("escape"):
         raise t.unsupported("LIKE … ESCAPE", node)
-    value, pattern = t(node.this), t(node.expression)
+    value, pattern = _string(t, node.this), t(node.expression)
     if "lit" not in pattern.ir or pattern.type != "string":
         raise t.unsupported("LIKE with a non-constant pattern", node.expression)
-    if value.type not in ("string", "null"):
-        raise t.error(f"LIKE needs a VARCHAR, got {TYPE_NAMES[value.type]}", node)
     ignore_case = isinstance(node, exp.ILike)
     result = call("like", "bool", value, pattern=pattern.ir["lit"], ignore_case=ignore_case)
     return call("not", "bool", result) if node.args.get("negate") else result
@@ -262,7 +294,7 @@ def _string(t: Translator, node: exp.Expression) -> Typed:
     value = t(node)
     if value.type not in ("string", "null"):
         raise t.error(f"expected a VARCHAR, got {TYPE_NAMES[value.type]}", node)
-    return value
+    return cast(value, "string")
 
 
 def _substring(t: Translator, node: exp.Substring) -> Typed:
@@ -285,7 +317,16 @@ def _case_fn(fn: str) -> Callable[[Translator, exp.Expression], Typed]:
 def _concat(t: Translator, node: exp.Concat | exp.DPipe) -> Typed:
     parts = node.expressions if isinstance(node, exp.Concat) else [node.this, node.expression]
     strict = isinstance(node, exp.DPipe)
-    return call("concat", "string", *(t(p) for p in parts), strict=strict)
+    values = [t(p) for p in parts]
+    for part, value in zip(parts, values, strict=True):
+        if value.type == "float64":
+            raise t.unsupported(_DOUBLE_TEXT, part)
+    return call("concat", "string", *values, strict=strict)
+
+
+# DuckDB writes doubles like Python's repr; Arrow's shortest form differs (1e+15 vs
+# 1000000000000000.0), so the text of a DOUBLE would not be DuckDB's: refuse rather than differ.
+_DOUBLE_TEXT = "the text of a DOUBLE (CAST to VARCHAR or concatenation)"
 
 
 def _case(t: Translator, node: exp.Case) -> Typed:
@@ -302,12 +343,28 @@ def _case(t: Translator, node: exp.Case) -> Typed:
     values.append(default)
     common = widest([v.type for v in values])
     if common is None:
-        raise t.error("the branches of CASE have incompatible types", node)
+        values, common = _coerce_literals(t, values, node)
+        default = values[-1]
+    if common == "null":
+        common = "int32"  # DuckDB's type for an all-NULL CASE
     args: list[Typed] = []
     for cond, value in zip(conds, values, strict=False):
         args += [cond, cast(value, common)]
     args.append(cast(default, common))
     return call("case", common, *args)
+
+
+def _coerce_literals(t: Translator, values: list[Typed], node: exp.Expression):
+    """CASE branches of one type besides string literals: convert the literals (as DuckDB)."""
+    others = {v.type for v in values if v.type not in ("string", "null")}
+    literals_only = all("lit" in v.ir for v in values if v.type == "string")
+    if len(others) != 1 or not literals_only:
+        raise t.error("the branches of CASE have incompatible types", node)
+    target = others.pop()
+    converted = [
+        _convert_literal(t, v.ir["lit"], target, node) if v.type == "string" else v for v in values
+    ]
+    return converted, target
 
 
 def _cast(t: Translator, node: exp.Cast) -> Typed:
@@ -318,6 +375,8 @@ def _cast(t: Translator, node: exp.Cast) -> Typed:
         raise t.unsupported(f"CAST to {node.to.sql(dialect='duckdb')}", node)
     target = SQL_TYPES[target_sql]
     value = t(node.this)
+    if target == "string" and value.type == "float64":
+        raise t.unsupported(_DOUBLE_TEXT, node)
     if target == "date32" and "lit" in value.ir and value.type == "string":
         return _convert_literal(t, value.ir["lit"], "date32", node)
     return cast(value, target)

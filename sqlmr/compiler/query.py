@@ -143,7 +143,16 @@ def _shape(
         typed = translate(node)
         outputs.append(OutputColumn(f"__{out_p}{i}", name, typed.type))
         projections.append((f"__{out_p}{i}", typed.ir))
-    having_ir = translate.boolean(having.this).ir if having is not None else None
+    having_ir = None
+    if having is not None:
+        # HAVING may name a select-list alias, as in DuckDB (a column of the table wins).
+        def alias_hook(node: exp.Expression) -> Typed | None:
+            if isinstance(node, exp.Column) and not node.table and node.name.lower() in aliases:
+                if not _resolvable(pre, node):
+                    return translate(items[aliases[node.name.lower()]][1])
+            return grouping.hook(node) if grouped else None
+
+        having_ir = Translator(sql, pre.resolve, alias_hook).boolean(having.this).ir
 
     sort_keys = []
     for ordered in order_nodes:

@@ -27,7 +27,8 @@ class Source:
     exposed: dict[str, None] = field(default_factory=dict)  # still needed after the scan
 
     def names(self) -> set[str]:
-        return {self.alias.lower(), self.table.name.lower()}
+        # Once aliased, a table is known by its alias only (as in DuckDB).
+        return {self.alias.lower()}
 
 
 def _table_of(sql: str, node: exp.Expression, catalog: Catalog) -> Source:

@@ -1,0 +1,154 @@
+"""Removing a deployment: the function, its role and policy, its log group and the job store.
+
+A piece already gone is reported as absent, not as an error. Nothing here prints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from .errors import DeployError, aws_action, error_code, is_missing
+from .policy import (
+    S3Prefix,
+    check_function_name,
+    decode_policy,
+    log_group_name,
+    parse_s3_url,
+    policy_name,
+    role_name,
+)
+from .session import client, open_session, session_region
+
+_DELETE_BATCH = 1000  # the DeleteObjects limit
+
+
+def destroy(
+    function_name: str = "sqlmr",
+    job_store: str | None = None,
+    region: str | None = None,
+    profile: str | None = None,
+    *,
+    session: Any = None,
+) -> list[str]:
+    """Delete the function, its role (inline policy first), its log group and every object
+    under the job store prefix. A piece already gone is reported as absent, not as an error.
+    Returns one line per piece."""
+    check_function_name(function_name)
+    store = parse_s3_url(job_store, "job store") if job_store else None
+    if store is not None and not store.prefix:
+        raise DeployError(
+            f"refusing to delete every object of bucket {store.bucket}; give the job store "
+            "with its prefix (s3://bucket/prefix)"
+        )
+    session = session or open_session(region, profile)
+    session_region(session)
+    iam = client(session, "iam")
+    lam = client(session, "lambda")
+    logs = client(session, "logs")
+    done: list[str] = []
+    role, policy = role_name(function_name), policy_name(function_name)
+
+    if store is not None:
+        _check_not_an_input(iam, role, policy, store)
+
+    def step(what: str, service: str, call: Callable[[], Any]) -> None:
+        with aws_action(f"delete {what}", service):
+            done.append(f"deleted {what}" if _delete(call) else f"{what}: absent")
+
+    step(
+        f"function {function_name}",
+        "lambda",
+        lambda: lam.delete_function(FunctionName=function_name),
+    )
+    step(
+        f"inline policy {policy} of role {role}",
+        "iam",
+        lambda: iam.delete_role_policy(RoleName=role, PolicyName=policy),
+    )
+    try:
+        step(f"IAM role {role}", "iam", lambda: iam.delete_role(RoleName=role))
+    except DeployError as e:
+        if "DeleteConflict" not in str(e):
+            raise
+        raise DeployError(
+            f"cannot delete IAM role {role}: other policies are attached to it; detach them "
+            "(aws iam list-attached-role-policies) and run destroy again"
+        ) from None
+    group = log_group_name(function_name)
+    step(f"log group {group}", "logs", lambda: logs.delete_log_group(logGroupName=group))
+    if store is None:
+        done.append("job store: not given, objects kept")
+    else:
+        s3 = client(session, "s3")
+        with aws_action(f"delete the objects under {store.root}", "s3"):
+            count = delete_objects(s3, store.bucket, store.prefix + "/")
+        done.append(
+            f"deleted {count:,} object(s) under {store.root}"
+            if count
+            else f"objects under {store.root}: absent"
+        )
+    return done
+
+
+def _delete(call: Callable[[], Any]) -> bool:
+    """True if the call deleted something, False if it was already gone."""
+    try:
+        call()
+        return True
+    except Exception as e:
+        if is_missing(e):
+            return False
+        raise
+
+
+def _check_not_an_input(iam, role: str, policy: str, store: S3Prefix) -> None:
+    """Refuse to empty a job store that the deployed policy lists as an input location."""
+    try:
+        document = decode_policy(
+            iam.get_role_policy(RoleName=role, PolicyName=policy)["PolicyDocument"]
+        )
+    except Exception:
+        return  # no policy to compare with (or no right to read it): nothing to check
+    mine = f":::{store.bucket}/{store.prefix}"
+    for statement in document.get("Statement", []):
+        if statement.get("Sid") != "ReadInputs":
+            continue
+        resources = statement.get("Resource", [])
+        for arn in [resources] if isinstance(resources, str) else resources:
+            tail = arn.split(":::", 1)[-1] if ":::" in arn else ""
+            target = ":::" + tail.removesuffix("/*")
+            if target == mine or target.startswith(mine + "/"):
+                raise DeployError(
+                    f"refusing to empty {store.root}: the deployed function reads it as an input"
+                )
+
+
+def delete_objects(s3, bucket: str, prefix: str) -> int:
+    """Delete every object under a prefix, 1,000 per DeleteObjects call; return the count."""
+    count = 0
+    try:
+        pages = s3.get_paginator("list_objects_v2").paginate(
+            Bucket=bucket, Prefix=prefix, PaginationConfig={"PageSize": _DELETE_BATCH}
+        )
+        for page in pages:
+            keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+            for start in range(0, len(keys), _DELETE_BATCH):
+                batch = keys[start : start + _DELETE_BATCH]
+                response = s3.delete_objects(
+                    Bucket=bucket, Delete={"Objects": batch, "Quiet": True}
+                )
+                errors = response.get("Errors") or []
+                if errors:
+                    first = errors[0]
+                    raise DeployError(
+                        f"cannot delete s3://{bucket}/{first.get('Key')}: "
+                        f"{first.get('Code')}: {first.get('Message')} "
+                        f"({len(errors)} object(s) not deleted)"
+                    )
+                count += len(batch)
+    except Exception as e:
+        if error_code(e) == "NoSuchBucket":
+            return 0
+        raise
+    return count

@@ -1,0 +1,80 @@
+"""The function's IAM role: created or updated with its trust policy and inline policy."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .errors import aws_action, is_missing
+from .policy import decode_policy, trust_policy
+from .report import DeployReport, make_change, planned_role_arn
+
+
+def ensure_role(iam, report: DeployReport) -> None:
+    """Create the role or fix its trust policy, then put the inline policy unless it is current.
+
+    Sets report.role_arn and records every change (planned only, in a dry run)."""
+    name = report.role_name
+    role = None
+    with aws_action(f"read IAM role {name}", "iam"):
+        try:
+            role = iam.get_role(RoleName=name)["Role"]
+        except Exception as e:
+            if not is_missing(e):
+                raise
+    if role is None:
+
+        def create() -> dict[str, Any]:
+            with aws_action(f"create IAM role {name}", "iam"):
+                created = iam.create_role(
+                    RoleName=name,
+                    AssumeRolePolicyDocument=json.dumps(trust_policy()),
+                    Description=f"sqlmr: role of the Lambda function {report.function_name}",
+                )["Role"]
+                iam.get_waiter("role_exists").wait(
+                    RoleName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 30}
+                )
+            return created
+
+        role = make_change(
+            report, f"create IAM role {name} (trusted by lambda.amazonaws.com)", create
+        )
+        current = None
+    else:
+        if decode_policy(role.get("AssumeRolePolicyDocument")) == trust_policy():
+            report.unchanged.append(f"IAM role {name}")
+        else:
+
+            def trust() -> None:
+                with aws_action(f"update the trust policy of IAM role {name}", "iam"):
+                    iam.update_assume_role_policy(
+                        RoleName=name, PolicyDocument=json.dumps(trust_policy())
+                    )
+
+            make_change(report, f"update the trust policy of IAM role {name}", trust)
+        current = None
+        with aws_action(f"read inline policy {report.policy_name} of role {name}", "iam"):
+            try:
+                current = decode_policy(
+                    iam.get_role_policy(RoleName=name, PolicyName=report.policy_name)[
+                        "PolicyDocument"
+                    ]
+                )
+            except Exception as e:
+                if not is_missing(e):
+                    raise
+    report.role_arn = role["Arn"] if role else planned_role_arn(report)
+    if current == report.policy:
+        report.unchanged.append(f"inline policy {report.policy_name}")
+        return
+
+    def put() -> None:
+        with aws_action(f"put inline policy {report.policy_name} on role {name}", "iam"):
+            iam.put_role_policy(
+                RoleName=name,
+                PolicyName=report.policy_name,
+                PolicyDocument=json.dumps(report.policy),
+            )
+
+    verb = "put" if current is None else "update"
+    make_change(report, f"{verb} inline policy {report.policy_name} on role {name}", put)

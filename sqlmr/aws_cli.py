@@ -1,0 +1,146 @@
+"""The `sqlmr deploy` and `sqlmr destroy` commands: the runtime as an AWS Lambda function."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .aws import ARCHITECTURES
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    """Register `deploy` and `destroy` on the main parser."""
+    d = sub.add_parser(
+        "deploy",
+        help="deploy the runtime as an AWS Lambda function",
+        description="Create or update the Lambda function that runs sqlmr tasks, and its IAM "
+        "role with a least-privilege policy: read the inputs, read and write the job store, "
+        "write the function's logs and traces. Code is uploaded only when it changed.",
+    )
+    _add_function_name(d)
+    d.add_argument(
+        "--memory",
+        type=int,
+        default=1536,
+        metavar="MB",
+        help="memory of the function, 128-10240 MB (default: 1536)",
+    )
+    d.add_argument(
+        "--timeout",
+        type=int,
+        default=900,
+        metavar="S",
+        help="timeout of one invocation, 1-900 seconds (default: 900)",
+    )
+    d.add_argument(
+        "--arch",
+        choices=ARCHITECTURES,
+        default="x86_64",
+        help="processor architecture of the function (default: x86_64)",
+    )
+    d.add_argument(
+        "--job-store",
+        required=True,
+        metavar="S3_URL",
+        help="s3://bucket/prefix for the jobs' intermediate objects; the function may read, "
+        "write and delete below it",
+    )
+    d.add_argument(
+        "--input",
+        action="append",
+        default=[],
+        dest="inputs",
+        metavar="S3_URL",
+        help="s3:// location the function may read (repeat for more; a URL ending in / "
+        "means only the objects below it)",
+    )
+    d.add_argument(
+        "--layer",
+        metavar="ARN",
+        help="layer that supplies pyarrow (default: the public AWS SDK for pandas layer of "
+        "the region and architecture)",
+    )
+    _add_aws_flags(d)
+    d.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="change nothing: print the plan and the IAM policy (without credentials, no AWS "
+        "call is made at all)",
+    )
+    d.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    d.set_defaults(handler=_deploy)
+
+    r = sub.add_parser(
+        "destroy",
+        help="remove the Lambda function, its role, its logs and the job store's objects",
+        description="Delete the Lambda function, its IAM role and inline policy, its log "
+        "group and, with --job-store, every object under the job store prefix. Pieces already "
+        "gone are reported as absent.",
+    )
+    _add_function_name(r)
+    r.add_argument(
+        "--job-store",
+        metavar="S3_URL",
+        help="s3://bucket/prefix whose objects to delete as well (default: keep them)",
+    )
+    _add_aws_flags(r)
+    r.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    r.set_defaults(handler=_destroy)
+
+
+def _add_function_name(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--function-name",
+        default="sqlmr",
+        metavar="NAME",
+        help="the Lambda function; its role and policy are named after it (default: sqlmr)",
+    )
+
+
+def _add_aws_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--region", help="AWS region (default: from the profile or environment)")
+    p.add_argument("--profile", help="AWS profile (default: the standard credential chain)")
+
+
+def _deploy(args: argparse.Namespace) -> int:
+    from .aws import DeployError, deploy
+
+    try:
+        report = deploy(
+            function_name=args.function_name,
+            memory=args.memory,
+            timeout=args.timeout,
+            arch=args.arch,
+            job_store=args.job_store,
+            inputs=args.inputs,
+            layer=args.layer,
+            region=args.region,
+            profile=args.profile,
+            dry_run=args.dry_run,
+        )
+    except DeployError as e:
+        if e.report is not None:  # what was changed before the failure
+            print(e.report.summary(), file=sys.stderr)
+        raise
+    print(report.summary())
+    if args.dry_run:
+        print(f"\ninline policy {report.policy_name} of role {report.role_name}:")
+        print(json.dumps(report.policy, indent=2))
+    else:
+        print(f"role {report.role_arn}")
+        print(f"function {report.function_arn}")
+    return 0
+
+
+def _destroy(args: argparse.Namespace) -> int:
+    from .aws import destroy
+
+    for line in destroy(
+        function_name=args.function_name,
+        job_store=args.job_store,
+        region=args.region,
+        profile=args.profile,
+    ):
+        print(line)
+    return 0

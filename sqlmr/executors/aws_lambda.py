@@ -1,0 +1,328 @@
+"""The AWS Lambda executor: every task is one synchronous invocation of the sqlmr function.
+
+Invocations run on a bounded pool of threads, one per unit of concurrency. Throttling (429) and
+transient service or network errors are retried here, with full-jitter exponential backoff: they
+say nothing about the task. A function error (the handler raised, ran out of memory or timed
+out) is returned as an error outcome with the remote type, message and trace, and the driver
+decides whether to run the task again. An event over Lambda's 6 MB request limit is written to
+the payload store and the invocation carries only its URL.
+
+The tail of each invocation's log (LogType=Tail) ends with Lambda's REPORT line; its durations
+and memory figures are kept in `invocations` for the cost report and attached to the summary.
+Credentials come from boto3's standard chain (or the named profile) and never appear in
+messages.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import random
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+from .base import Outcome, error_outcome
+
+log = logging.getLogger(__name__)
+
+# Lambda refuses synchronous request payloads over 6 MB (6,291,456 bytes); keep a margin.
+MAX_PAYLOAD_BYTES = 6_000_000
+# Lambda's longest timeout is 900 s; the read timeout must outlast it.
+READ_TIMEOUT_SECONDS = 960
+CONNECT_TIMEOUT_SECONDS = 10
+
+# Errors that say nothing about the task: Lambda could not (yet) run it.
+_RETRYABLE_CODES = {
+    "TooManyRequestsException",
+    "ServiceException",
+    "EC2ThrottledException",
+    "ResourceNotReadyException",
+    "ResourceConflictException",  # the function is being updated
+    "ThrottlingException",
+    "RequestTimeout",
+    "RequestTimeoutException",
+}
+
+# REPORT line fields: name -> (key, type).
+_REPORT_FIELDS = {
+    "Duration": ("duration_ms", float),
+    "Billed Duration": ("billed_ms", int),
+    "Memory Size": ("memory_mb", int),
+    "Max Memory Used": ("max_memory_used_mb", int),
+    "Init Duration": ("init_ms", float),
+}
+
+
+def parse_report(log_text: str) -> dict[str, Any] | None:
+    """The figures of the last REPORT line of a Lambda log, or None without one.
+
+    A REPORT line is tab-separated "Name: value unit" fields, e.g.
+    "REPORT RequestId: 7c…\tDuration: 12.34 ms\tBilled Duration: 13 ms\tMemory Size: 1536 MB\t
+    Max Memory Used: 180 MB\tInit Duration: 250.01 ms\t". Keys: request_id, duration_ms,
+    billed_ms, memory_mb, max_memory_used_mb, init_ms (None unless a cold start), status
+    (e.g. "timeout", else None).
+    """
+    lines = [ln for ln in log_text.splitlines() if ln.startswith("REPORT ")]
+    if not lines:
+        return None
+    report: dict[str, Any] = {key: None for key, _ in _REPORT_FIELDS.values()}
+    report.update(request_id=None, status=None)
+    for field in lines[-1][len("REPORT ") :].split("\t"):
+        name, sep, value = field.strip().partition(": ")
+        if not sep:
+            continue
+        if name == "RequestId":
+            report["request_id"] = value.strip()
+        elif name == "Status":
+            report["status"] = value.strip()
+        elif name in _REPORT_FIELDS:
+            key, kind = _REPORT_FIELDS[name]
+            number = value.split()[0] if value.split() else ""
+            try:
+                report[key] = kind(float(number)) if kind is int else kind(number)
+            except ValueError:
+                pass
+    return report
+
+
+def _task_id(event: dict[str, Any]) -> str:
+    try:
+        return f"{event['stage']['id']}-{int(event['task']):05d}-a{int(event['attempt'])}"
+    except (KeyError, TypeError, ValueError):
+        return "unknown"
+
+
+def _stack_trace(value: Any) -> str:
+    if isinstance(value, list):
+        return "".join(line if line.endswith("\n") else line + "\n" for line in map(str, value))
+    return "" if value is None else str(value)
+
+
+def _function_error(kind: str, payload: bytes) -> dict[str, Any]:
+    """The error outcome of a function error (X-Amz-Function-Error), from Lambda's payload."""
+    try:
+        body = json.loads(payload)
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        text = payload.decode("utf-8", "replace")
+        return {"errorType": kind or "Unhandled", "errorMessage": text, "stackTrace": ""}
+    message = str(body.get("errorMessage", ""))
+    error_type = body.get("errorType")
+    if not error_type:
+        # Older runtimes report a timeout with a bare message.
+        error_type = "Sandbox.Timedout" if "Task timed out after" in message else kind
+    return {
+        "errorType": str(error_type or "Unhandled"),
+        "errorMessage": message,
+        "stackTrace": _stack_trace(body.get("stackTrace")),
+    }
+
+
+class _Retryable(Exception):
+    """An invocation that did not run the task and may be tried again."""
+
+    def __init__(self, kind: str, message: str):
+        super().__init__(message)
+        self.kind = kind
+
+
+class LambdaExecutor:
+    """Runs tasks as synchronous invocations of an AWS Lambda function."""
+
+    def __init__(
+        self,
+        function_name: str = "sqlmr",
+        concurrency: int = 100,
+        region: str | None = None,
+        profile: str | None = None,
+        endpoint_url: str | None = None,
+        payload_store: str | None = None,
+        *,
+        max_attempts: int = 8,
+        backoff_base: float = 0.2,
+        backoff_cap: float = 20.0,
+    ):
+        import boto3
+        from botocore.config import Config
+
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self.function_name = function_name
+        self.workers = concurrency
+        self.payload_store = payload_store
+        self.max_attempts = max(1, max_attempts)
+        self.backoff_base, self.backoff_cap = backoff_base, backoff_cap
+        session = boto3.session.Session(profile_name=profile, region_name=region)
+        config = Config(
+            max_pool_connections=max(concurrency, 10),
+            read_timeout=READ_TIMEOUT_SECONDS,
+            connect_timeout=CONNECT_TIMEOUT_SECONDS,
+            retries={"total_max_attempts": 1},  # retried here, with backoff, per invocation
+            tcp_keepalive=True,
+        )
+        # Without endpoint_url, boto3 honours AWS_ENDPOINT_URL_LAMBDA and AWS_ENDPOINT_URL.
+        self.client = session.client("lambda", endpoint_url=endpoint_url, config=config)
+        self.invocations: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="sqlmr-lambda")
+
+    # -- the executor interface -------------------------------------------------------------
+
+    def submit(self, event: dict[str, Any]) -> Future[Outcome]:
+        return self._pool.submit(self._run, event)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def __enter__(self) -> LambdaExecutor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- one task ---------------------------------------------------------------------------
+
+    def _run(self, event: dict[str, Any]) -> Outcome:
+        task_id = _task_id(event)
+        spilled = None
+        try:
+            payload = json.dumps(event, separators=(",", ":")).encode()
+            if len(payload) > MAX_PAYLOAD_BYTES:
+                spilled = self._spill(event, payload)
+                payload = json.dumps({"event_url": spilled[1]}).encode()
+            return self._invoke(task_id, payload)
+        except _Retryable as e:
+            return error_outcome(e, e.kind)
+        except PayloadTooLargeError as e:
+            return error_outcome(e)
+        except Exception as e:  # noqa: BLE001 - every failure becomes an outcome
+            return error_outcome(e, "InvokeError")
+        finally:
+            if spilled is not None:
+                self._unspill(spilled[0])
+
+    def _spill(self, event: dict[str, Any], payload: bytes) -> tuple[str, str]:
+        """Write an oversized event to the payload store: (its folder, its URL)."""
+        from sqlmr_runtime.storage import join, storage_for
+
+        if not self.payload_store:
+            raise PayloadTooLargeError(
+                f"task {_task_id(event)}: its event is {len(payload):,} bytes, over Lambda's "
+                f"{MAX_PAYLOAD_BYTES:,}-byte request limit, and no payload store is configured "
+                "(pass payload_store='s3://bucket/prefix')"
+            )
+        folder = join(self.payload_store, str(event.get("job", "job")), _task_id(event))
+        url = join(folder, "event.json")
+        storage_for(url).write(url, payload)
+        return folder, url
+
+    @staticmethod
+    def _unspill(folder: str) -> None:
+        from sqlmr_runtime.storage import storage_for
+
+        try:
+            storage_for(folder).delete_prefix(folder)
+        except Exception as e:  # noqa: BLE001 - a leftover event object is harmless
+            log.warning("could not delete %s: %s", folder, e)
+
+    def _invoke(self, task_id: str, payload: bytes) -> Outcome:
+        for attempt in range(self.max_attempts):
+            try:
+                response = self._call(payload)
+            except _Retryable as e:
+                if attempt + 1 >= self.max_attempts:
+                    raise _Retryable(
+                        e.kind, f"{e} (gave up after {self.max_attempts} attempts)"
+                    ) from None
+                delay = random.uniform(0, min(self.backoff_cap, self.backoff_base * 2**attempt))
+                log.debug("task %s: %s; retrying in %.2f s", task_id, e.kind, delay)
+                time.sleep(delay)
+                continue
+            return self._outcome(task_id, response, attempt + 1)
+        raise AssertionError("unreachable")
+
+    def _call(self, payload: bytes) -> dict[str, Any]:
+        """One Invoke request; its response with the payload read, or _Retryable."""
+        from botocore.exceptions import (
+            ClientError,
+            HTTPClientError,
+            ResponseStreamingError,
+        )
+        from botocore.exceptions import ConnectionError as BotoConnectionError
+
+        try:
+            response = self.client.invoke(
+                FunctionName=self.function_name,
+                InvocationType="RequestResponse",
+                LogType="Tail",
+                Payload=payload,
+            )
+            response["Payload"] = response["Payload"].read()
+            return response
+        except ClientError as e:
+            code = e.response.get("Error", {}).get("Code", "")
+            status = e.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+            if code in _RETRYABLE_CODES or status == 429 or status >= 500:
+                raise _Retryable(code or f"HTTP{status}", str(e)) from None
+            raise
+        except (BotoConnectionError, HTTPClientError, ResponseStreamingError) as e:
+            # Connection refused or reset, read timeout: the request may be sent again.
+            raise _Retryable(type(e).__name__, str(e)) from None
+
+    def _outcome(self, task_id: str, response: dict[str, Any], tries: int) -> Outcome:
+        report = None
+        if response.get("LogResult"):
+            try:
+                text = base64.b64decode(response["LogResult"]).decode("utf-8", "replace")
+                report = parse_report(text)
+            except ValueError:
+                report = None
+        record = {
+            "task_id": task_id,
+            "request_id": response.get("ResponseMetadata", {}).get("RequestId"),
+            "duration_ms": None,
+            "billed_ms": None,
+            "memory_mb": None,
+            "max_memory_used_mb": None,
+            "init_ms": None,
+            "status": None,
+            **{k: v for k, v in (report or {}).items() if v is not None},
+            "tries": tries,  # Invoke requests made, throttled ones included
+            "error": response.get("FunctionError"),
+        }
+        with self._lock:
+            self.invocations.append(record)
+        payload = response.get("Payload") or b""
+        if response.get("FunctionError"):
+            return {"error": _function_error(response["FunctionError"], payload)}
+        try:
+            summary = json.loads(payload)
+        except ValueError:
+            summary = None
+        if not isinstance(summary, dict):
+            text = payload[:200].decode("utf-8", "replace")
+            return {
+                "error": {
+                    "errorType": "InvokeError",
+                    "errorMessage": f"task {task_id}: the function returned no summary: {text!r}",
+                    "stackTrace": "",
+                }
+            }
+        summary["lambda"] = {k: v for k, v in record.items() if k not in ("task_id", "error")}
+        return {"result": summary}
+
+    # -- the cost report ----------------------------------------------------------------------
+
+    def billed_gb_seconds(self) -> float:
+        """Billed duration times memory over every invocation so far, in GB-seconds."""
+        with self._lock:
+            records = list(self.invocations)
+        return sum((r["billed_ms"] or 0) / 1000 * (r["memory_mb"] or 0) / 1024 for r in records)
+
+
+class PayloadTooLargeError(Exception):
+    """A task event is over Lambda's request limit and there is nowhere to put it."""

@@ -1,0 +1,208 @@
+"""`sqlmr deploy` and `sqlmr destroy` through their argparse handlers, against moto's AWS.
+
+As in test_deploy: credentials are fake, the instance metadata service is off, and botocore's
+HTTP sender fails the test if it is ever called. The commands are run through a parser built the
+way cli.py builds it, and through `sqlmr.cli.main` once cli.py registers them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import zipfile
+
+import botocore.httpsession
+import pytest
+from moto import mock_aws
+
+from sqlmr import cli
+from sqlmr.aws import function as aws_function
+from sqlmr.aws_cli import add_commands
+from sqlmr.errors import SqlmrError
+
+REGION = "us-east-1"
+JOB_STORE = "s3://jobs-bucket/sqlmr/jobs"
+INPUT = "s3://data-bucket/amplab/rankings/"
+_AWS_VARS = [
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_ROLE_ARN",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_ENDPOINT_URL_LAMBDA",
+    "AWS_ENDPOINT_URL_IAM",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+]
+
+
+def _cli_registers_aws() -> bool:
+    sub = next(a for a in cli.build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return {"deploy", "destroy"} <= set(sub.choices)
+
+
+wired = pytest.mark.skipif(
+    not _cli_registers_aws(), reason="sqlmr.cli does not register deploy and destroy yet"
+)
+
+
+def run(argv: list[str]) -> int:
+    """Parse argv with a parser built as cli.py builds it, and run the command's handler."""
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_commands(sub)
+    args = parser.parse_args(argv)
+    return args.handler(args)
+
+
+@pytest.fixture
+def no_aws(monkeypatch, tmp_path):
+    """No AWS credentials or config at all, and no network to AWS; yields the URLs tried."""
+    for var in _AWS_VARS:
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    sent = []
+
+    def refuse(self, request):
+        sent.append(request.url)
+        raise AssertionError(f"a test tried to reach {request.url}")
+
+    monkeypatch.setattr(botocore.httpsession.URLLib3Session, "send", refuse)
+    monkeypatch.setattr(aws_function, "_sleep", lambda seconds: None)
+    return sent
+
+
+@pytest.fixture
+def layer(no_aws, monkeypatch):
+    """moto's AWS with fake credentials and a region; yields a layer ARN that moto knows."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing-secret")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    with mock_aws():
+        import boto3
+
+        session = boto3.session.Session(region_name=REGION)
+        s3 = session.client("s3")
+        for bucket in ("jobs-bucket", "data-bucket"):
+            s3.create_bucket(Bucket=bucket)
+        s3.put_object(Bucket="jobs-bucket", Key="sqlmr/jobs/job1/out", Body=b"x")
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as zf:
+            zf.writestr("python/x.py", b"")
+        published = session.client("lambda").publish_layer_version(
+            LayerName="pyarrow-test",
+            Content={"ZipFile": buffer.getvalue()},
+            CompatibleRuntimes=["python3.12"],
+        )
+        yield published["LayerVersionArn"]
+    assert not no_aws, "a request left for a real endpoint"
+
+
+def _deploy_argv(layer: str, *extra: str) -> list[str]:
+    return ["deploy", "--job-store", JOB_STORE, "--input", INPUT, "--layer", layer, *extra]
+
+
+def test_deploy_then_destroy(layer, capsys):
+    assert run(_deploy_argv(layer, "--memory", "2048")) == 0
+    out = capsys.readouterr().out
+    assert "function sqlmr in us-east-1" in out and "2048 MB" in out
+    assert "did: create IAM role sqlmr-role" in out
+    assert "did: put inline policy sqlmr-access on role sqlmr-role" in out
+    assert "did: create function sqlmr" in out
+    assert "role arn:aws:iam::123456789012:role/sqlmr-role" in out
+    assert "function arn:aws:lambda:us-east-1:123456789012:function:sqlmr" in out
+
+    assert run(_deploy_argv(layer, "--memory", "2048")) == 0  # a second deploy changes nothing
+    again = capsys.readouterr().out
+    assert "did: nothing to change" in again and "unchanged: IAM role sqlmr-role" in again
+
+    assert run(["destroy", "--job-store", JOB_STORE]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "deleted function sqlmr",
+        "deleted inline policy sqlmr-access of role sqlmr-role",
+        "deleted IAM role sqlmr-role",
+        "log group /aws/lambda/sqlmr: absent",
+        "deleted 1 object(s) under s3://jobs-bucket/sqlmr/jobs/",
+    ]
+
+
+def _policy_json(out: str) -> dict:
+    """The policy document that a dry run prints after its summary."""
+    return json.loads(out[out.index("\n{") + 1 :])
+
+
+def test_dry_run_without_credentials_prints_the_policy(no_aws, capsys):
+    argv = ["deploy", "--job-store", JOB_STORE, "--input", INPUT, "--region", "eu-west-1"]
+    assert run([*argv, "--dry-run", "--arch", "arm64"]) == 0
+    assert no_aws == []  # nothing was sent anywhere
+    out = capsys.readouterr().out
+    assert "would: create or update IAM role sqlmr-role" in out
+    assert "would: put inline policy sqlmr-access on role sqlmr-role" in out
+    assert "would: create or update function sqlmr" in out
+    assert "inline policy sqlmr-access of role sqlmr-role:" in out
+    statements = {s["Sid"]: s for s in _policy_json(out)["Statement"]}
+    assert statements["JobStoreObjects"]["Resource"] == ["arn:aws:s3:::jobs-bucket/sqlmr/jobs/*"]
+    assert statements["ReadInputs"]["Resource"] == ["arn:aws:s3:::data-bucket/amplab/rankings/*"]
+
+
+def test_bad_job_store_is_a_one_line_error(no_aws):
+    with pytest.raises(SqlmrError, match="must be an s3:// URL") as info:
+        run(["deploy", "--job-store", "/tmp/jobs", "--region", REGION, "--dry-run"])
+    assert "\n" not in str(info.value)
+    with pytest.raises(SqlmrError, match="must be an s3:// URL"):
+        run(["destroy", "--job-store", "jobs-bucket/sqlmr", "--region", REGION])
+    assert no_aws == []
+
+
+def test_a_failed_deploy_reports_what_it_changed(layer, capsys):
+    with pytest.raises(SqlmrError, match="--layer"):
+        run(["deploy", "--job-store", JOB_STORE])  # the public layer does not exist in moto
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "did: create IAM role sqlmr-role" in captured.err
+    assert "did: create function" not in captured.err
+
+
+def test_every_argument_has_help():
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_commands(sub)
+    for name in ("deploy", "destroy"):
+        for action in sub.choices[name]._actions:
+            assert action.help, f"{name} {action.option_strings} has no help"
+
+
+@wired
+def test_main_deploys_and_destroys(layer, capsys):
+    assert cli.main(_deploy_argv(layer)) == 0
+    assert "did: create function sqlmr" in capsys.readouterr().out
+    assert cli.main(["destroy"]) == 0
+    assert "deleted function sqlmr" in capsys.readouterr().out
+
+
+@wired
+def test_main_dry_run_without_credentials(no_aws, capsys):
+    argv = ["deploy", "--job-store", JOB_STORE, "--region", "eu-west-1", "--dry-run"]
+    assert cli.main(argv) == 0
+    assert no_aws == []
+    resources = [s["Resource"] for s in _policy_json(capsys.readouterr().out)["Statement"]]
+    assert ["arn:aws:s3:::jobs-bucket/sqlmr/jobs/*"] in resources
+
+
+@wired
+def test_main_bad_job_store_exits_1(no_aws, capsys):
+    assert cli.main(["deploy", "--job-store", "/tmp/jobs", "--region", REGION]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: job store '/tmp/jobs' must be an s3:// URL")
+    assert err.count("\n") == 1
