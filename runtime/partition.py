@@ -41,6 +41,20 @@ def _powers(base: int, count: int) -> pa.Array:
     return pa.concat_arrays([pa.array([1], _U64), pc.cumulative_prod(steps)])
 
 
+def _power_at(base: int, exponents: pa.Array) -> pa.Array:
+    """base ** e modulo 2**64 for every e, by binary exponentiation over the bits of e."""
+    result = pa.repeat(_u64(1), len(exponents))
+    exponents = exponents.cast(_U64)
+    bit, square = 0, base
+    top = pc.max(exponents).as_py() or 0
+    while (1 << bit) <= top:
+        mask = pc.bit_wise_and(pc.shift_right(exponents, _u64(bit)), _u64(1))
+        factor = pc.if_else(pc.equal(mask, _u64(1)), _u64(square), _u64(1))
+        result = pc.multiply(result, factor)
+        bit, square = bit + 1, square * square % 2**64
+    return result
+
+
 def _string_hash(arr: pa.Array) -> pa.Array:
     arr = arr.cast(pa.large_binary())
     n = len(arr)
@@ -57,7 +71,7 @@ def _string_hash(arr: pa.Array) -> pa.Array:
     prefix = pa.concat_arrays([pa.array([0], _U64), pc.cumulative_sum(terms)])
     starts, ends = rel.slice(0, n), rel.slice(1, n)
     span = pc.subtract(pc.take(prefix, ends), pc.take(prefix, starts))
-    unshift = pc.take(_powers(_P_INV, last - first + 1), starts)
+    unshift = _power_at(_P_INV, starts)
     return pc.multiply(span, unshift)
 
 
