@@ -78,7 +78,7 @@ def _parse(data: bytes, schema, wanted, source, url: str, offset: int) -> pa.Tab
             io.BytesIO(data),
             read_options=pacsv.ReadOptions(column_names=names, block_size=16 << 20),
             parse_options=pacsv.ParseOptions(
-                delimiter=delimiter, quote_char=source.get("quote", '"') or False
+                delimiter=delimiter, quote_char=source.get("quote") or False
             ),
             convert_options=pacsv.ConvertOptions(
                 column_types={n: types[n] for n in wanted},

@@ -60,6 +60,7 @@ class Table:
     format: str = "csv"
     delimiter: str = ","
     header: bool = False
+    quote: str = ""  # "" means no quoting: the Amplab files have none, and '"' is plain data
 
     def column(self, name: str) -> Column | None:
         """The column with this name, compared case-insensitively as DuckDB does."""
@@ -156,7 +157,7 @@ def load_catalog_file(path: str) -> Catalog:
 
 def _table_from_spec(name: str, spec: dict, base: str, path: str) -> Table:
     where = f"catalog file {path}, table {name}"
-    unknown = set(spec) - {"location", "format", "delimiter", "header", "columns"}
+    unknown = set(spec) - {"location", "format", "delimiter", "header", "quote", "columns"}
     if unknown:
         raise CatalogError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
     if "location" not in spec or "columns" not in spec:
@@ -187,4 +188,8 @@ def _table_from_spec(name: str, spec: dict, base: str, path: str) -> Table:
     location = spec["location"]
     if "://" not in location and not os.path.isabs(location):
         location = os.path.join(base, location)
-    return Table(name, location, tuple(columns), fmt, delimiter, bool(spec.get("header", False)))
+    quote = spec.get("quote", '"')
+    if len(quote) > 1:
+        raise CatalogError(f"{where}: quote must be one character or empty, not {quote!r}")
+    header = bool(spec.get("header", False))
+    return Table(name, location, tuple(columns), fmt, delimiter, header, quote)

@@ -341,7 +341,10 @@ def _print_table(result, path: str | None) -> int:
         for row in batch.to_pylist()[: max(0, TABLE_ROWS - shown)]:
             table.add_row(*(format_cell(v) for v in row.values()))
             shown += 1
-    out = open(path, "w") if path else None  # noqa: SIM115 - closed below
+    try:
+        out = open(path, "w") if path else None  # noqa: SIM115 - closed below
+    except OSError as e:
+        raise UsageError(f"cannot write {path}: {e.strerror}") from e
     try:
         Console(file=out or sys.stdout, width=None if out is None else 200).print(table)
     finally:

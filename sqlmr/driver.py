@@ -249,8 +249,11 @@ class Driver:
                         continue
                     raise self._task_error(stage, task, attempt, error)
         finally:
-            for future in pending:
-                future.cancel()
+            # Tasks already running cannot be stopped: wait for them, so that nothing writes
+            # into the job store after the driver has cleaned it up.
+            running = [f for f in pending if not f.cancel()]
+            if running:
+                wait(running)
         stats.seconds = time.perf_counter() - started
         if self.listener:
             self.listener.stage_finished(stage, stats)

@@ -32,7 +32,10 @@ def _json_value(value: object) -> object:
 def write_csv(tables: Iterable[pa.Table], out: IO[bytes]) -> int:
     """RFC 4180 CSV with a header row; quotes only where a value needs it."""
     rows, writer = 0, None
-    options = pacsv.WriteOptions(include_header=True, quoting_style="needed")
+    # RFC 4180: CRLF line ends, quotes only where a value needs them.
+    options = pacsv.WriteOptions(
+        include_header=True, quoting_style="needed", quoting_header="needed", eol="\r\n"
+    )
     try:
         for table in tables:
             if writer is None:

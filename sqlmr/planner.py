@@ -46,6 +46,7 @@ def _scan_source(side: ScanSide) -> dict[str, Any]:
         "format": t.format,
         "delimiter": t.delimiter,
         "header": t.header,
+        "quote": t.quote,
         "columns": [{"name": c.name, "type": c.type} for c in t.columns],
         "read": list(side.read_columns),
     }

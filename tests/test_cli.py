@@ -277,11 +277,6 @@ def test_syntax_error_points_at_the_spot(
     assert sql.splitlines()[line - 1][col - 1 :].startswith(token)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: some syntax errors leak sqlglot internals: \"Required keyword: 'this' missing "
-    "for <class 'sqlglot.expressions.query.Where'>\"",
-)
 @pytest.mark.parametrize(
     "sql", ["SELECT pageURL FROM rankings WHERE", "SELECT pageURL FROM rankings WHERE a = 1 AND"]
 )
@@ -349,15 +344,8 @@ UNSUPPORTED = [
         ["SUM(pageRank) OVER"],
     ),
 ]
-CARET_BUGS = {
-    "union": "BUG: the caret of 'set operations (UNION) are not supported' sits under the first "
-    "column of the first SELECT (column 8), not under UNION",
-}
-MESSAGE_BUGS = {
-    "sum window": "BUG: SUM(x) OVER () is reported as \"column 'pageURL' must appear in the GROUP "
-    'BY clause" (the aggregate inside the window makes the query grouped) instead of naming the '
-    "window function",
-}
+CARET_BUGS: dict[str, str] = {}
+MESSAGE_BUGS: dict[str, str] = {}
 
 
 def _params(bugs: dict[str, str]):
@@ -504,15 +492,7 @@ def test_missing_catalog_file(tables: Path, tmp_path: Path, capsys) -> None:
         "csv",
         "json",
         "parquet",
-        pytest.param(
-            "table",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="BUG: --format table -o FILE opens FILE outside the CLI's sink, so an "
-                "unwritable path is reported as 'internal error: FileNotFoundError: …' instead "
-                "of 'cannot write FILE: …'",
-            ),
-        ),
+        "table",
     ],
 )
 def test_unwritable_output_file(tables: Path, tmp_path: Path, capsys, fmt: str) -> None:

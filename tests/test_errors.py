@@ -100,11 +100,6 @@ def test_syntax_errors_without_a_position(catalog, sql: str, words: str) -> None
     assert words in str(e)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: sqlglot accepts an empty select item ('SELECT a,, b') and sqlmr runs it as "
-    "'SELECT a, b'; DuckDB reports a syntax error",
-)
 def test_empty_select_item_is_a_syntax_error(catalog) -> None:
     compile_error(catalog, "SELECT pageURL,, pageRank FROM rankings", SqlError)
 
@@ -151,11 +146,6 @@ def test_unsupported_names_the_construct(catalog, sql: str, construct: str) -> N
         assert 1 <= e.col <= len(sql.splitlines()[e.line - 1])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: 'SELECT * EXCLUDE (pageURL)' is silently ignored and returns every column: the "
-    "compiler checks Star args 'except'/'replace'/'rename', but sqlglot 30 names it 'except_'",
-)
 def test_star_exclude_is_refused_or_honoured(tables: Path) -> None:
     try:
         result = sqlmr.sql("SELECT * EXCLUDE (pageURL) FROM rankings", str(tables), workers=2)
@@ -165,11 +155,6 @@ def test_star_exclude_is_refused_or_honoured(tables: Path) -> None:
         assert result.column_names == ["pageRank", "avgDuration"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the caret of 'CAST to DECIMAL(18, 3) is not supported' sits at column 9 (under "
-    "the 'A' of CAST): sqlglot gives the default precision literals a bogus position",
-)
 def test_cast_to_decimal_caret(catalog) -> None:
     e = compile_error(catalog, "SELECT CAST(pageURL AS DECIMAL) FROM rankings", UnsupportedError)
     assert (e.line, e.col) == (1, 8)

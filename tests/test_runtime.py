@@ -242,12 +242,6 @@ def test_read_range_aligned_on_local_files(tmp_path: Path) -> None:
         assert b"".join(pieces) == data
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the scanner treats '\"' as a quote character (pyarrow default; the planner never "
-    "sets source.quote), while the tables are unquoted text (DuckDB oracle quote=''): a field "
-    "starting with '\"' swallows the following lines, so rows depend on where the splits fall",
-)
 def test_double_quote_is_plain_data() -> None:
     # DuckDB with quote='' (the oracle) reads four rows: '"x', 'y', 'z"', 'w'.
     data = b'"x,1\ny,2\nz",3\nw,4\n'
@@ -640,7 +634,18 @@ class InjectingExecutor:
         self.calls.append((event["stage"]["id"], event["task"], event["attempt"]))
         outer: Future = Future()
         if not self._targets(event):
-            self._start(event).add_done_callback(lambda f: self._resolve(outer, f.result()))
+            # Pass-through: the driver's cancel reaches the pool task, as with LocalExecutor.
+            key = (event["stage"]["id"], event["task"], event["attempt"])
+            future = self.inner.submit(copy.deepcopy(event))
+            self.inner_futures.append(future)
+
+            def ran(f: Future) -> None:
+                if not f.cancelled() and "result" in f.result():
+                    with self._lock:
+                        self.runs.append(key)
+
+            future.add_done_callback(ran)
+            return future
         elif self.mode == "fail":
             outer.set_result(_error(self.error_type, "injected failure"))
         elif self.mode == "fault":
@@ -833,13 +838,6 @@ def test_a_failed_job_removes_what_it_wrote(uv_dir: Path, tmp_path: Path) -> Non
     assert _files(store) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: when a task fails, the driver deletes the job folder but only cancels its own "
-    "outer futures: map tasks already queued in the LocalExecutor pool keep running and write "
-    "their shuffle objects after the cleanup, leaking intermediates (and occupying the shared "
-    "pool)",
-)
 def test_a_failed_job_leaves_no_intermediates_behind(uv_dir: Path, tmp_path: Path) -> None:
     store = tmp_path / "store"
     options = sqlmr.QueryOptions(

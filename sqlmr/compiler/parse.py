@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
+from sqlglot.tokens import Tokenizer, TokenType
 
 from ..errors import SqlError, UnsupportedError
 
@@ -17,8 +20,7 @@ def parse(sql: str) -> exp.Expression:
         statements = [s for s in sqlglot.parse(sql, read="duckdb") if s is not None]
     except ParseError as e:
         first = e.errors[0] if e.errors else {}
-        message = first.get("description") or str(e)
-        message = message.replace("Invalid expression / Unexpected token", "unexpected token")
+        message = _describe(first.get("description") or str(e))
         highlight = first.get("highlight") or ""
         line, col = first.get("line"), first.get("col")
         if line is not None and col is not None and highlight:
@@ -31,7 +33,37 @@ def parse(sql: str) -> exp.Expression:
         raise SqlError("the query is empty")
     if len(statements) > 1:
         raise UnsupportedError("more than one statement; run one query at a time")
+    _check_tokens(sql)
     return statements[0]
+
+
+_MISSING = re.compile(r"Required keyword: '(\w+)' missing for <class '[\w.]*\.(\w+)'>")
+
+
+def _describe(message: str) -> str:
+    """sqlglot's parser messages in a user's words."""
+    missing = _MISSING.search(message)
+    if missing:
+        return f"{missing.group(2).upper()} is incomplete"
+    return message.replace("Invalid expression / Unexpected token", "unexpected token")
+
+
+def _check_tokens(sql: str) -> None:
+    """What sqlglot forgives but DuckDB refuses: an empty item between two commas."""
+    tokens = Tokenizer().tokenize(sql)
+    for before, after in zip(tokens, tokens[1:], strict=False):
+        if before.token_type == TokenType.COMMA and after.token_type == TokenType.COMMA:
+            col = after.col - len(after.text) + 1
+            raise SqlError("syntax error: unexpected ',' (an empty item)", sql, after.line, col)
+
+
+def keyword_position(sql: str, *keywords: str) -> tuple[int | None, int | None]:
+    """Line and column of the first of these keywords in the query (e.g. UNION)."""
+    wanted = {k.upper() for k in keywords}
+    for token in Tokenizer().tokenize(sql):
+        if token.text.upper() in wanted:
+            return token.line, token.col - len(token.text) + 1
+    return None, None
 
 
 def _token_message(error: TokenError) -> str:
@@ -46,7 +78,10 @@ def position(sql: str, node: exp.Expression) -> tuple[int | None, int | None]:
     starts = [
         n.meta["start"]
         for n in node.walk()
-        if isinstance(n, exp.Expression) and n.meta and "start" in n.meta
+        if isinstance(n, exp.Expression)
+        and n.meta
+        and "start" in n.meta
+        and not n.find_ancestor(exp.DataType)  # type parameters carry made-up positions
     ]
     if not starts:
         return None, None

@@ -16,7 +16,7 @@ from ..errors import CatalogError, SqlError, UnsupportedError
 from ..logical import LogicalQuery, OutputColumn, ScanSide, SortKey
 from .aggregates import Grouping
 from .expressions import AGGREGATES, TYPE_NAMES, Translator, Typed, cast, widest
-from .parse import parse, position, sql_error
+from .parse import keyword_position, parse, position, sql_error
 from .scope import Scope, conjuncts, sources_of
 
 _SELECT_ARGS = {"expressions", "from", "from_", "where", "group", "having", "order", "limit"}
@@ -36,6 +36,10 @@ _CLAUSE_NAMES = {
 
 
 def _check_clauses(sql: str, select: exp.Select) -> None:
+    for window in select.find_all(exp.Window):
+        raise sql_error(
+            UnsupportedError, "a window function (OVER …) is not supported", sql, window
+        )
     for name, value in select.args.items():
         if name in _SELECT_ARGS or not value:
             continue
@@ -62,7 +66,7 @@ def _select_items(sql: str, select: exp.Select, columns: list[tuple[str, exp.Exp
         )
         if star:
             if isinstance(node, exp.Star) and any(
-                node.args.get(k) for k in ("except", "replace", "rename")
+                node.args.get(k) for k in ("except", "except_", "replace", "rename")
             ):
                 raise sql_error(UnsupportedError, "* EXCLUDE/REPLACE is not supported", sql, node)
             qualifier = node.table.lower() if isinstance(node, exp.Column) else ""
@@ -367,9 +371,8 @@ def analyze(sql: str, catalog: Catalog) -> LogicalQuery:
     statement = parse(sql)
     if isinstance(statement, exp.SetOperation):
         what = statement.key.upper()
-        raise sql_error(
-            UnsupportedError, f"set operations ({what}) are not supported", sql, statement
-        )
+        line, col = keyword_position(sql, what)
+        raise UnsupportedError(f"set operations ({what}) are not supported", sql, line, col)
     if not isinstance(statement, exp.Select):
         raise UnsupportedError(f"only SELECT queries are supported, not {statement.key.upper()}")
     return _analyze_select(sql, statement, catalog)

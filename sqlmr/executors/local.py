@@ -55,6 +55,18 @@ def _shutdown() -> None:
     _POOLS.clear()
 
 
+class _Linked(Future):
+    """The outcome of a pool task: cancelling it cancels the task if it has not started, and
+    fails (returns False) while it runs, so that a caller knows to wait for it."""
+
+    inner: Future | None = None
+
+    def cancel(self) -> bool:
+        if self.inner is not None and not self.inner.cancel():
+            return False
+        return super().cancel()
+
+
 class LocalExecutor:
     """Runs tasks in local worker processes."""
 
@@ -63,7 +75,7 @@ class LocalExecutor:
         _pool(self.workers)  # start workers now, before the caller starts threads
 
     def submit(self, event: dict[str, Any]) -> Future[Outcome]:
-        outer: Future[Outcome] = Future()
+        outer: Future[Outcome] = _Linked()
         try:
             inner = _pool(self.workers).submit(invoke, event)
         except (BrokenProcessPool, RuntimeError) as e:
@@ -85,6 +97,7 @@ class LocalExecutor:
             except InvalidStateError:
                 pass  # cancelled between the check and here
 
+        outer.inner = inner
         inner.add_done_callback(done)
         return outer
 
