@@ -154,11 +154,13 @@ def _concat(e: Expr, a: list[Datum]) -> Datum:
 def _case(_e: Expr, a: list[Datum]) -> Datum:
     *pairs, default = a
     conds, values = pairs[0::2], pairs[1::2]
+    constant = all(isinstance(v, pa.Scalar) for v in a)
     length = max((len(v) for v in a if not isinstance(v, pa.Scalar)), default=1)
     conds = [as_array(c, length) for c in conds]
     values = [as_array(v, length) for v in [*values, default]]
     names = [f"c{i}" for i in range(len(conds))]
-    return pc.case_when(pc.make_struct(*conds, field_names=names), *values)
+    result = pc.case_when(pc.make_struct(*conds, field_names=names), *values)
+    return result[0] if constant else result  # a constant CASE stays a scalar
 
 
 def _cast(e: Expr, a: list[Datum]) -> Datum:
@@ -166,14 +168,15 @@ def _cast(e: Expr, a: list[Datum]) -> Datum:
     value = a[0]
     if pa.types.is_integer(target):
         if pa.types.is_floating(value.type):
-            # DuckDB rounds half away from zero where Arrow would truncate.
-            value = pc.round(value, 0, round_mode="half_towards_infinity")
+            # DuckDB rounds a DOUBLE half to even (2.5 -> 2) where Arrow would truncate.
+            value = pc.round(value, 0, round_mode="half_to_even")
             return pc.cast(value, target, safe=True)
         if pa.types.is_string(value.type):
             stripped = pc.utf8_trim_whitespace(value)
             try:
                 return pc.cast(stripped, target)
             except pa.ArrowInvalid:
+                # From text DuckDB rounds half away from zero ('2.5' -> 3).
                 as_float = pc.cast(stripped, pa.float64())
                 return pc.cast(pc.round(as_float, 0, round_mode="half_towards_infinity"), target)
     if pa.types.is_floating(target) and pa.types.is_string(value.type):

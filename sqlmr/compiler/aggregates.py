@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlglot import exp
 
-from ..errors import SqlError, UnsupportedError
+from ..errors import CatalogError, SqlError, UnsupportedError
 from ..logical import Aggregate, DistinctArg
 from .expressions import AGGREGATES, NUMERIC, TYPE_NAMES, Translator, Typed, call, cast
 from .parse import sql_error
@@ -123,7 +123,7 @@ class Grouping:
             return None
         try:
             canon = canonical(Translator(self.sql, self.pre.resolve)(node).ir)
-        except SqlError:
+        except (SqlError, CatalogError):
             return None
         for name, typed, key_canon in self.keys:
             if key_canon == canon:

@@ -135,8 +135,6 @@ def _literal(t: Translator, node: exp.Literal) -> Typed:
 
 def _coerce_pair(t: Translator, a: Typed, b: Typed, node: exp.Expression) -> tuple[Typed, Typed]:
     """Make two operands comparable: string literals become dates or numbers, as in DuckDB."""
-    if a.type == b.type:
-        return a, b
     if "null" in (a.type, b.type):
         # An untyped NULL takes the other side's type (both untyped: any one type will do).
         target = b.type if a.type == "null" else a.type
@@ -379,6 +377,14 @@ def _cast(t: Translator, node: exp.Cast) -> Typed:
         raise t.unsupported(_DOUBLE_TEXT, node)
     if target == "date32" and "lit" in value.ir and value.type == "string":
         return _convert_literal(t, value.ir["lit"], "date32", node)
+    if target in ("int32", "int64") and value.type == "float64" and "lit" in value.ir:
+        # 2.5 is a DECIMAL literal in DuckDB, which rounds it half away from zero (a DOUBLE
+        # would round half to even): fold the cast here, exactly.
+        exact = decimal.Decimal(repr(value.ir["lit"]))
+        rounded = int(exact.to_integral_value(rounding=decimal.ROUND_HALF_UP))
+        if target == "int32" and not -(2**31) <= rounded < 2**31:
+            raise t.error(f"{rounded} is out of range for INTEGER", node)
+        return lit(rounded, target)
     return cast(value, target)
 
 
