@@ -65,7 +65,7 @@ def run(query: BenchQuery, data_dir: str, workers: int) -> tuple[list[str], list
         raise ValueError("the classic engine cannot run joins")
     folder = os.path.join(data_dir, query.tables[0])
     tasks = [(p, s, e, query.param) for p, s, e in _splits(folder)]
-    with multiprocessing.get_context("forkserver").Pool(workers) as pool:
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
         if query.kind == "scan":
             rows = [r for part in pool.map(_scan_mapper, tasks) for r in part]
             return ["pageURL", "pageRank"], [[r[0] for r in rows], [r[1] for r in rows]]

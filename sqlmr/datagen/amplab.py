@@ -316,7 +316,7 @@ def generate(
 
     Each part is at most ~part_bytes and its bytes depend only on (seed, scale, part_bytes, table,
     part index), never on ``workers`` (default: os.cpu_count()). Parts are written in parallel by
-    a forkserver process pool (in-process when workers == 1 or the data is under ~64 MiB), each to
+    a forked process pool (in-process when workers == 1 or the data is under ~64 MiB), each to
     a temp name renamed into place when complete; stale parts of an earlier run in out_dir are
     removed. ``progress(done_parts, total_parts)`` is called in this process as parts finish.
     As with any non-fork multiprocessing, a calling script needs an ``if __name__ == "__main__"``
@@ -347,7 +347,7 @@ def generate(
         results = map(_write_part, tasks)
         pool = None
     else:
-        pool = ProcessPoolExecutor(workers, mp_context=get_context("forkserver"))
+        pool = ProcessPoolExecutor(workers, mp_context=get_context("fork"))
         results = (f.result() for f in as_completed([pool.submit(_write_part, t) for t in tasks]))
     try:
         for _, nbytes in results:
