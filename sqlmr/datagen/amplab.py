@@ -319,8 +319,6 @@ def generate(
     a forked process pool (in-process when workers == 1 or the data is under ~64 MiB), each to
     a temp name renamed into place when complete; stale parts of an earlier run in out_dir are
     removed. ``progress(done_parts, total_parts)`` is called in this process as parts finish.
-    As with any non-fork multiprocessing, a calling script needs an ``if __name__ == "__main__"``
-    guard.
     """
     t0 = time.perf_counter()
     rows = scale_rows(scale)
