@@ -8,6 +8,7 @@ StorageError with a one-line reason; credentials never appear in messages.
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import ClassVar
 
@@ -48,6 +49,11 @@ def _reason(error: Exception, url: str) -> StorageError:
             )
         return StorageError(f"S3 error on {url}: {code or error}")
     return StorageError(f"S3 error on {url}: {error}")
+
+
+def _forget_shared_client() -> None:
+    # A forked worker must not share the parent's connections: each process makes its own.
+    S3Storage._shared = None
 
 
 class S3Storage:
@@ -156,3 +162,6 @@ class S3Storage:
                     )
         except Exception as e:
             raise _reason(e, prefix) from None
+
+
+os.register_at_fork(after_in_child=_forget_shared_client)

@@ -27,7 +27,12 @@ from .plan import Plan, Stage
 from .tracing import Tracer
 
 # Errors that would fail again on a retry: the input or the plan is at fault, not the worker.
-DETERMINISTIC_ERRORS = {"BadInputError", "PlanValidationError", "EvaluationError"}
+DETERMINISTIC_ERRORS = {
+    "BadInputError",
+    "PlanValidationError",
+    "EvaluationError",
+    "PayloadTooLargeError",
+}
 
 
 @dataclass

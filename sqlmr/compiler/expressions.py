@@ -135,6 +135,8 @@ def _literal(t: Translator, node: exp.Literal) -> Typed:
 
 def _coerce_pair(t: Translator, a: Typed, b: Typed, node: exp.Expression) -> tuple[Typed, Typed]:
     """Make two operands comparable: string literals become dates or numbers, as in DuckDB."""
+    if a.type == b.type and a.type != "null":
+        return a, b
     if "null" in (a.type, b.type):
         # An untyped NULL takes the other side's type (both untyped: any one type will do).
         target = b.type if a.type == "null" else a.type

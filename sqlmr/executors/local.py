@@ -20,7 +20,7 @@ from typing import Any
 
 from .base import Outcome, error_outcome
 
-_POOLS: dict[int, ProcessPoolExecutor] = {}
+_POOLS: dict[tuple, ProcessPoolExecutor] = {}
 _LOCK = threading.Lock()
 
 
@@ -34,17 +34,28 @@ def invoke(event: dict[str, Any]) -> Outcome:
         return error_outcome(e)
 
 
+def _pool_key(workers: int) -> tuple:
+    # Workers inherit the environment when they fork: a pool made before an endpoint or
+    # credential variable changed must not serve tasks after the change.
+    aws = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("AWS_")))
+    return (workers, aws)
+
+
 def _pool(workers: int) -> ProcessPoolExecutor:
+    key = _pool_key(workers)
     with _LOCK:
-        pool = _POOLS.get(workers)
+        pool = _POOLS.get(key)
         if pool is None or getattr(pool, "_broken", False):
             import sqlmr_runtime.handler  # noqa: F401 - imported once here, inherited by every worker
+
+            for stale in [k for k in _POOLS if k[0] == workers]:
+                _POOLS.pop(stale).shutdown(wait=False)  # made under an older environment
 
             pool = ProcessPoolExecutor(
                 max_workers=workers, mp_context=multiprocessing.get_context("fork")
             )
             pool.submit(int).result()  # a fork pool starts all its workers on the first task
-            _POOLS[workers] = pool
+            _POOLS[key] = pool
         return pool
 
 

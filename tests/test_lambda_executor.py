@@ -1,0 +1,336 @@
+"""The Lambda executor's real boto3 path, against the test Lambda (tests/lambda_server.py, via
+AWS_ENDPOINT_URL_LAMBDA) with SeaweedFS as S3: tables and job store on S3, DuckDB as the oracle,
+and throttling, function errors, timeouts and oversized events injected."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+from conftest import assert_same, duck_connect
+from sqlmr_runtime import PLAN_VERSION
+from sqlmr_runtime.storage import storage_for
+
+import sqlmr
+from sqlmr.api import QueryOptions, compile_query, resolve_catalog
+from sqlmr.driver import Driver
+from sqlmr.executors.aws_lambda import (
+    MAX_PAYLOAD_BYTES,
+    LambdaExecutor,
+    _function_error,
+    parse_report,
+)
+
+if TYPE_CHECKING:  # imported by pytest as plugins, so that their asserts are rewritten
+    from lambda_server import LambdaServer
+    from s3_server import SeaweedS3
+
+# One SeaweedFS and one Lambda server for the whole session, whichever modules use them.
+pytest_plugins = ["s3_server", "lambda_server"]
+
+Q1A = "SELECT pageURL, pageRank FROM rankings WHERE pageRank > 10"
+Q2A = (
+    "SELECT SUBSTR(sourceIP, 1, 8), SUM(adRevenue) FROM uservisits GROUP BY SUBSTR(sourceIP, 1, 8)"
+)
+OPTIONS = dict(workers=4, split_size="64KB", reducers=2)
+
+
+@pytest.fixture(scope="module")
+def s3_tables(seaweed_s3: SeaweedS3, amplab_dir: str) -> str:
+    """The tiny Amplab tables uploaded to s3://bucket/lambda-amplab."""
+    client = seaweed_s3.client()
+    for path in sorted(Path(amplab_dir).rglob("*")):
+        if path.is_file():
+            key = "lambda-amplab/" + path.relative_to(amplab_dir).as_posix()
+            client.upload_file(str(path), seaweed_s3.bucket, key)
+    return seaweed_s3.url("lambda-amplab")
+
+
+@pytest.fixture(scope="module")
+def oracle(amplab_dir: str):
+    con = duck_connect(amplab_dir)
+    yield con
+    con.close()
+
+
+@pytest.fixture
+def job_store(seaweed_s3: SeaweedS3, request: pytest.FixtureRequest) -> str:
+    return seaweed_s3.url("jobs", request.node.name.replace("[", "-").rstrip("]"))
+
+
+@pytest.fixture
+def executor(lambda_endpoint: LambdaServer, seaweed_s3: SeaweedS3):
+    """A LambdaExecutor on the test Lambda (found through AWS_ENDPOINT_URL_LAMBDA)."""
+    ex = LambdaExecutor(
+        "sqlmr",
+        concurrency=4,
+        payload_store=seaweed_s3.url("events"),
+        backoff_base=0.01,
+        backoff_cap=0.1,
+    )
+    assert ex.client.meta.endpoint_url == lambda_endpoint.endpoint
+    assert ex.workers == 4
+    yield ex
+    ex.close()
+
+
+def _plan(sql: str, tables: str, job_store: str):
+    options = QueryOptions(job_store=job_store, **OPTIONS)
+    return compile_query(sql, resolve_catalog(tables), options)
+
+
+def _task_count(plan) -> int:
+    return sum(len(stage.tasks) for stage in plan.stages)
+
+
+def _assert_job_store_empty(job_store: str) -> None:
+    assert storage_for(job_store).list(job_store) == []
+
+
+@pytest.mark.parametrize("sql", [Q1A, Q2A], ids=["1a", "2a"])
+def test_amplab_on_lambda_equals_duckdb(
+    sql, s3_tables, job_store, executor, lambda_endpoint, oracle
+):
+    options = QueryOptions(job_store=job_store, **OPTIONS)
+    plan = compile_query(sql, resolve_catalog(s3_tables), options)
+    with sqlmr.run(plan, options, executor=executor) as result:
+        table = result.read_all()
+        summaries = result.results
+    assert_same(table, oracle.execute(sql).fetchall(), ordered=False)
+    tasks = _task_count(plan)
+    assert tasks >= 2
+    assert lambda_endpoint.invocations == tasks
+    assert len(executor.invocations) == tasks
+    assert all("lambda" in s and s["lambda"]["billed_ms"] >= 1 for s in summaries)
+    _assert_job_store_empty(job_store)
+
+
+def test_throttling_is_retried_in_the_executor(
+    s3_tables, job_store, executor, lambda_endpoint, oracle
+):
+    plan = _plan(Q2A, s3_tables, job_store)
+    lambda_endpoint.throttle_next(6)  # fewer than max_attempts: no task can give up
+    with Driver(executor, job_store, retries=0).run(plan) as result:  # no task retry allowed
+        assert_same(result.read_all(), oracle.execute(Q2A).fetchall(), ordered=False)
+    assert lambda_endpoint.throttled == 6
+    tasks = _task_count(plan)
+    assert lambda_endpoint.invocations == tasks  # every task ran exactly once
+    assert sorted(c["attempt"] for c in lambda_endpoint.calls) == [0] * tasks
+    assert sum(r["tries"] - 1 for r in executor.invocations) == 6
+
+
+def test_a_function_error_and_a_timeout_are_retried_by_the_driver(
+    s3_tables,
+    job_store,
+    executor,
+    lambda_endpoint,
+    oracle,
+):
+    plan = _plan(Q2A, s3_tables, job_store)
+    lambda_endpoint.simulated_timeout = 0.3
+    lambda_endpoint.fail_matching(stage="map", task=2, attempt=0, times=1, error_type="Boom")
+    lambda_endpoint.timeout_matching(stage="map", task=4, attempt=0, times=1)
+    lambda_endpoint.fail_matching(stage="reduce", task=1, attempt=0, times=1)
+    with Driver(executor, job_store, retries=2).run(plan) as result:
+        # A retried task counted twice would change the sums.
+        assert_same(result.read_all(), oracle.execute(Q2A).fetchall(), ordered=False)
+        by_task = {(s["stage"], s["task"]): s["attempt"] for s in result.results}
+        assert by_task[("reduce", 1)] == 1 and by_task[("reduce", 0)] == 0
+    outcomes = {(c["stage"], c["task"], c["attempt"]): c["outcome"] for c in lambda_endpoint.calls}
+    assert outcomes[("map", 2, 0)] == "error" and outcomes[("map", 2, 1)] == "ok"
+    assert outcomes[("map", 4, 0)] == "timeout" and outcomes[("map", 4, 1)] == "ok"
+    assert outcomes[("reduce", 1, 0)] == "error" and outcomes[("reduce", 1, 1)] == "ok"
+    assert lambda_endpoint.invocations == _task_count(plan) + 3
+    failed = [r for r in executor.invocations if r["error"]]
+    assert len(failed) == 3 and all(r["billed_ms"] >= 1 for r in failed)
+    assert [r["status"] for r in failed].count("timeout") == 1
+    _assert_job_store_empty(job_store)
+
+
+def test_a_task_failing_every_attempt_raises_task_error_with_the_remote_trace(
+    s3_tables,
+    job_store,
+    executor,
+    lambda_endpoint,
+):
+    plan = _plan(Q2A, s3_tables, job_store)
+    lambda_endpoint.fail_matching(stage="map", task=1, error_type="KaputError", message="kaput!")
+    with pytest.raises(sqlmr.TaskError) as caught:
+        Driver(executor, job_store, retries=2).run(plan)
+    error = caught.value
+    assert (error.stage, error.task, error.attempt) == ("map", 1, 2)
+    assert error.error_type == "KaputError"
+    assert "kaput!" in str(error)
+    assert "Traceback" not in error.remote_traceback  # Lambda sends frames, not the header
+    assert 'File "' in error.remote_traceback and "lambda_server.py" in error.remote_traceback
+    attempts = [
+        c["attempt"] for c in lambda_endpoint.calls if (c["stage"], c["task"]) == ("map", 1)
+    ]
+    assert sorted(attempts) == [0, 1, 2]
+    _assert_job_store_empty(job_store)  # the failed job cleaned up after itself
+
+
+def test_report_lines_are_parsed_into_invocations(s3_tables, job_store, executor, lambda_endpoint):
+    plan = _plan(Q1A, s3_tables, job_store)
+    with Driver(executor, job_store).run(plan) as result:
+        summary = result.results[0]
+    assert len(executor.invocations) == _task_count(plan)
+    request_ids = {c["request_id"] for c in lambda_endpoint.calls}
+    for record in executor.invocations:
+        assert record["task_id"].startswith("map-")
+        assert record["request_id"] in request_ids
+        assert record["memory_mb"] == 1536
+        assert record["billed_ms"] >= 1 and record["billed_ms"] >= record["duration_ms"]
+        assert record["max_memory_used_mb"] >= 1
+        assert record["init_ms"] is None or record["init_ms"] > 0
+        assert record["error"] is None and record["tries"] == 1
+    assert summary["lambda"]["memory_mb"] == 1536
+    assert summary["lambda"]["max_memory_used_mb"] == max(1, round(summary["max_rss_mb"]))
+    expected = sum(r["billed_ms"] / 1000 * 1.5 for r in executor.invocations)
+    assert executor.billed_gb_seconds() == pytest.approx(expected)
+
+
+def test_parse_report_reads_real_lambda_lines():
+    log = (
+        "START RequestId: 6f0d Version: $LATEST\n"
+        "END RequestId: 6f0d\n"
+        "REPORT RequestId: 6f0d\tDuration: 1234.56 ms\tBilled Duration: 1235 ms\t"
+        "Memory Size: 1536 MB\tMax Memory Used: 412 MB\tInit Duration: 789.01 ms\t\n"
+    )
+    assert parse_report(log) == {
+        "request_id": "6f0d",
+        "duration_ms": 1234.56,
+        "billed_ms": 1235,
+        "memory_mb": 1536,
+        "max_memory_used_mb": 412,
+        "init_ms": 789.01,
+        "status": None,
+    }
+    timed_out = (
+        "REPORT RequestId: 1a\tDuration: 3000.00 ms\tBilled Duration: 3000 ms\t"
+        "Memory Size: 128 MB\tMax Memory Used: 21 MB\tStatus: timeout"
+    )
+    report = parse_report(timed_out)
+    assert report["status"] == "timeout" and report["init_ms"] is None
+    assert parse_report("no report here") is None
+
+
+def test_function_error_payloads_of_every_shape():
+    python = json.dumps(
+        {
+            "errorMessage": "division by zero",
+            "errorType": "ZeroDivisionError",
+            "requestId": "r1",
+            "stackTrace": ['  File "/var/task/a.py", line 3, in f\n    1 / 0\n', "  File b\n"],
+        }
+    ).encode()
+    assert _function_error("Unhandled", python) == {
+        "errorType": "ZeroDivisionError",
+        "errorMessage": "division by zero",
+        "stackTrace": '  File "/var/task/a.py", line 3, in f\n    1 / 0\n  File b\n',
+    }
+    old_timeout = (
+        b'{"errorMessage":"2024-01-01T00:00:00.000Z r2 Task timed out after 3.00 seconds"}'
+    )
+    assert _function_error("Unhandled", old_timeout)["errorType"] == "Sandbox.Timedout"
+    assert _function_error("Handled", b'{"errorMessage":"x"}')["errorType"] == "Handled"
+    assert _function_error("Unhandled", b"not json") == {
+        "errorType": "Unhandled",
+        "errorMessage": "not json",
+        "stackTrace": "",
+    }
+
+
+def test_events_over_6mb_travel_through_the_payload_store(
+    s3_tables,
+    job_store,
+    executor,
+    lambda_endpoint,
+    oracle,
+    seaweed_s3,
+):
+    literal = "x" * 6_100_000
+    sql = f"SELECT pageURL, pageRank FROM rankings WHERE pageURL <> '{literal}' AND pageRank > 10"
+    plan = _plan(sql, s3_tables, job_store)
+    stage = plan.stages[0]
+    assert len(json.dumps(stage.definition())) > MAX_PAYLOAD_BYTES
+    with Driver(executor, job_store, retries=0).run(plan) as result:
+        assert_same(result.read_all(), oracle.execute(Q1A).fetchall(), ordered=False)
+    assert lambda_endpoint.calls and all(c["by_url"] for c in lambda_endpoint.calls)
+    assert all(c["outcome"] == "ok" for c in lambda_endpoint.calls)
+    events = seaweed_s3.url("events")
+    assert storage_for(events).list(events) == []  # each event object is removed after its run
+
+    # Without a payload store, submit() returns a clear error outcome and invokes nothing.
+    event = {
+        "version": PLAN_VERSION,
+        "job": "big",
+        "job_store": job_store,
+        "stage": stage.definition(),
+        "task": 0,
+        "attempt": 0,
+        "input": {"ranges": stage.tasks[0]["ranges"]},
+    }
+    calls = len(lambda_endpoint.calls)
+    bare = LambdaExecutor("sqlmr", concurrency=1)
+    try:
+        outcome = bare.submit(event).result(timeout=60)
+    finally:
+        bare.close()
+    assert outcome["error"]["errorType"] == "PayloadTooLargeError"
+    assert "payload store" in outcome["error"]["errorMessage"]
+    assert len(lambda_endpoint.calls) == calls
+
+    # With one, submit() works on its own too.
+    outcome = executor.submit(event).result(timeout=60)
+    assert outcome["result"]["rows_out"] > 0
+    assert lambda_endpoint.calls[-1]["by_url"]
+    storage_for(job_store).delete_prefix(job_store)
+
+
+def test_unknown_function_is_an_error_outcome_not_a_retry(lambda_endpoint):
+    ex = LambdaExecutor("no-such-function", concurrency=1, backoff_base=0.01)
+    try:
+        outcome = ex.submit({"task": 0}).result(timeout=60)
+    finally:
+        ex.close()
+    assert outcome["error"]["errorType"] == "InvokeError"
+    assert "ResourceNotFoundException" in outcome["error"]["errorMessage"]
+    assert lambda_endpoint.requests == 0  # refused before it counted as an Invoke request
+
+
+def test_a_throttle_that_never_ends_becomes_an_error_outcome(lambda_endpoint):
+    lambda_endpoint.throttle_next(100)
+    ex = LambdaExecutor("sqlmr", concurrency=1, max_attempts=3, backoff_base=0.01)
+    try:
+        outcome = ex.submit({"task": 0}).result(timeout=60)
+    finally:
+        ex.close()
+    assert outcome["error"]["errorType"] == "TooManyRequestsException"
+    assert "gave up after 3 attempts" in outcome["error"]["errorMessage"]
+    assert lambda_endpoint.throttled == 3 and lambda_endpoint.invocations == 0
+
+
+def test_a_dead_endpoint_is_retried_then_reported(monkeypatch):
+    from s3_server import free_ports
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "not-a-real-key")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-a-real-secret")
+    (port,) = free_ports(1)
+    ex = LambdaExecutor(
+        "sqlmr",
+        concurrency=1,
+        region="us-east-1",
+        endpoint_url=f"http://127.0.0.1:{port}",
+        max_attempts=2,
+        backoff_base=0.01,
+    )
+    try:
+        outcome = ex.submit({"task": 0}).result(timeout=60)
+    finally:
+        ex.close()
+    assert outcome["error"]["errorType"] == "EndpointConnectionError"
+    assert "gave up after 2 attempts" in outcome["error"]["errorMessage"]
+    assert "not-a-real" not in json.dumps(outcome)
