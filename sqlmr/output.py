@@ -29,23 +29,27 @@ def _json_value(value: object) -> object:
     return value
 
 
-def write_csv(tables: Iterable[pa.Table], out: IO[bytes]) -> int:
-    """RFC 4180 CSV with a header row; quotes only where a value needs it."""
+def _write_tables(tables: Iterable[pa.Table], open_writer) -> int:
+    """Stream tables into a writer opened with the first table's schema; returns the rows."""
     rows, writer = 0, None
-    # RFC 4180: CRLF line ends, quotes only where a value needs them.
-    options = pacsv.WriteOptions(
-        include_header=True, quoting_style="needed", quoting_header="needed", eol="\r\n"
-    )
     try:
         for table in tables:
             if writer is None:
-                writer = pacsv.CSVWriter(out, table.schema, write_options=options)
+                writer = open_writer(table.schema)
             writer.write_table(table)
             rows += table.num_rows
     finally:
         if writer is not None:
             writer.close()
     return rows
+
+
+def write_csv(tables: Iterable[pa.Table], out: IO[bytes]) -> int:
+    """RFC 4180 CSV with a header row: CRLF line ends, quotes only where a value needs them."""
+    options = pacsv.WriteOptions(
+        include_header=True, quoting_style="needed", quoting_header="needed", eol="\r\n"
+    )
+    return _write_tables(tables, lambda schema: pacsv.CSVWriter(out, schema, write_options=options))
 
 
 def write_json_lines(tables: Iterable[pa.Table], out: IO[bytes]) -> int:
@@ -68,17 +72,7 @@ def write_parquet(tables: Iterable[pa.Table], out: IO[bytes] | str) -> int:
     """A Parquet file, written part by part."""
     import pyarrow.parquet as pq
 
-    rows, writer = 0, None
-    try:
-        for table in tables:
-            if writer is None:
-                writer = pq.ParquetWriter(out, table.schema)
-            writer.write_table(table)
-            rows += table.num_rows
-    finally:
-        if writer is not None:
-            writer.close()
-    return rows
+    return _write_tables(tables, lambda schema: pq.ParquetWriter(out, schema))
 
 
 def check_format(name: str) -> str:
