@@ -30,7 +30,7 @@ _FN_EXTRA = {
     "cast": {"to"},
 }
 _AGG_FNS = {"sum", "count", "count_all", "min", "max"}
-_STAGE_FIELDS = ({"id", "kind", "source", "ops", "sink"}, {"tasks", "depends_on"})
+_STAGE_FIELDS = ({"id", "kind", "source", "ops", "sink"}, {"tasks", "depends_on", "coalesce_bytes"})
 _SOURCE_FIELDS = {
     "scan": ({"type", "table", "format", "columns", "read"}, {"delimiter", "header", "quote"}),
     "shuffle": ({"type", "stage"}, set()),

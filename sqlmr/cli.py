@@ -378,6 +378,11 @@ def main(argv: list[str] | None = None) -> int:
                 print("\nremote traceback:\n" + e.remote_traceback, file=sys.stderr)
         print(f"error: {e}", file=sys.stderr)
         return 1
+    except BrokenPipeError:
+        # The reader went away (`sqlmr query … | head`): not an error of ours. Point stdout at
+        # /dev/null so that the interpreter's final flush does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (OSError, RuntimeError, ValueError, TypeError, KeyError) as e:
         # A bug or an unexpected environment failure: still one line, the traceback on --debug.
         if args.debug:
@@ -390,10 +395,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:
-        # The reader went away (`sqlmr query … | head`): not an error of ours.
-        sys.stderr.close()
-        return 0
+
 
 
 if __name__ == "__main__":

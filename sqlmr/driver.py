@@ -151,8 +151,34 @@ def _input(source: dict, task: dict, committed: dict[str, list[dict[str, Any]]])
     return {"parts": parts}
 
 
-def _inputs(stage: Stage, committed: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
-    return [_input(stage.source, task, committed) for task in stage.tasks]
+def _inputs(
+    stage: Stage, committed: dict[str, list[dict[str, Any]]], workers: int = 1
+) -> list[dict[str, Any]]:
+    tasks = list(stage.tasks)
+    if stage.coalesce_bytes and stage.source["type"] == "shuffle":
+        tasks = _coalesce(tasks, committed[stage.source["stage"]], stage.coalesce_bytes, workers)
+        return [
+            {"parts": [p for t in group for p in _input(stage.source, t, committed)["parts"]]}
+            for group in tasks
+        ]
+    return [_input(stage.source, task, committed) for task in tasks]
+
+
+def _coalesce(tasks: list[dict], upstream: list[dict], limit: int, workers: int) -> list[list]:
+    """Pack consecutive partitions into groups of at most `limit` bytes (a partition larger than
+    that stays alone), aiming at one group per worker at least while the data allows it."""
+    sizes = [sum(s["output"]["partitions"][t["partition"]][1] for s in upstream) for t in tasks]
+    target = max(1 << 20, min(limit, -(-sum(sizes) // max(1, workers))))
+    groups: list[list] = []
+    total = 0
+    for task, size in zip(tasks, sizes, strict=True):
+        if groups and total + size <= target:
+            groups[-1].append(task)
+            total += size
+        else:
+            groups.append([task])
+            total = size
+    return groups
 
 
 class Driver:
@@ -187,7 +213,8 @@ class Driver:
         try:
             with segment:
                 for stage in plan.stages:
-                    summaries, stats = self._run_stage(job, stage, _inputs(stage, committed))
+                    inputs = _inputs(stage, committed, self.executor.workers)
+                    summaries, stats = self._run_stage(job, stage, inputs)
                     committed[stage.id] = summaries
                     all_stats.append(stats)
         except BaseException:

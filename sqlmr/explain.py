@@ -152,7 +152,14 @@ def render_plan(plan: Plan) -> str:
     lines = [f"query: {' '.join(plan.query.split())}", ""]
     for stage in plan.stages:
         after = f" after {', '.join(stage.depends_on)}" if stage.depends_on else ""
-        lines.append(f"stage {stage.id} ({stage.kind}, {len(stage.tasks)} task(s)){after}")
+        if stage.coalesce_bytes:
+            count = (
+                f"{len(stage.tasks)} partition(s), packed at run time into tasks of at most "
+                f"{_size(stage.coalesce_bytes)}"
+            )
+        else:
+            count = f"{len(stage.tasks)} task(s)"
+        lines.append(f"stage {stage.id} ({stage.kind}, {count}){after}")
         body = _source_lines(stage.source, list(stage.tasks))
         for op in stage.ops:
             body += _op_lines(op)

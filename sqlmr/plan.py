@@ -19,6 +19,9 @@ class Stage:
     sink: dict[str, Any]
     tasks: tuple[dict[str, Any], ...]
     depends_on: tuple[str, ...] = ()
+    # For a stage reading shuffle partitions: the driver packs consecutive partitions into one
+    # task up to this many bytes, once the map outputs' sizes are known.
+    coalesce_bytes: int | None = None
 
     def definition(self) -> dict[str, Any]:
         """The stage as a task event carries it: everything but the task list."""
@@ -31,11 +34,10 @@ class Stage:
         }
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            **self.definition(),
-            "depends_on": list(self.depends_on),
-            "tasks": list(self.tasks),
-        }
+        doc = {**self.definition(), "depends_on": list(self.depends_on), "tasks": list(self.tasks)}
+        if self.coalesce_bytes is not None:
+            doc["coalesce_bytes"] = self.coalesce_bytes
+        return doc
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -202,13 +203,20 @@ def build_plan(q: LogicalQuery, inputs: list[SideInput], options: PlanOptions) -
         if pre:
             ops.append(_project(pre))
         keys = [name for name, _ in q.keys]
-        reducers = options.reducers or default_reducers(
-            len(tasks), options.workers, shuffle_estimate(q, inputs), options.task_memory
-        )
+        if options.reducers:
+            reducers, coalesce = options.reducers, None
+        else:
+            # Plan more partitions than reducers; the driver packs them into reduce tasks of at
+            # most an eighth of the task memory once the map outputs' sizes are known.
+            estimated = default_reducers(
+                len(tasks), options.workers, shuffle_estimate(q, inputs), options.task_memory
+            )
+            reducers = min(MAX_REDUCERS, 4 * max(estimated, options.workers))
+            coalesce = options.task_memory // 8
         partitions = 1 if not keys else reducers
         if q.distinct:
             first = (first_id, first_kind, source, tasks, deps)
-            upstream = _distinct_stages(q, stages, first, ops, reducers, partitions)
+            upstream = _distinct_stages(q, stages, first, ops, reducers, partitions, coalesce)
         else:
             partial = [
                 {"name": a.partial_name, "fn": a.partial_fn}
@@ -240,9 +248,10 @@ def build_plan(q: LogicalQuery, inputs: list[SideInput], options: PlanOptions) -
             {"type": "result"},
             tuple({"partition": p} for p in range(partitions)),
             (upstream,),
+            coalesce if partitions > 1 else None,
         )
 
-    if len(last.tasks) == 1 or not tail:
+    if (len(last.tasks) == 1 and not last.coalesce_bytes) or not tail:
         stages.append(_with_ops(last, [*producing_ops, *tail, *final]))
     else:
         stages.append(_with_ops(last, [*producing_ops, *tail]))
@@ -266,7 +275,13 @@ def build_plan(q: LogicalQuery, inputs: list[SideInput], options: PlanOptions) -
 
 
 def _distinct_stages(
-    q: LogicalQuery, stages: list, first: tuple, ops: list, reducers: int, partitions: int
+    q: LogicalQuery,
+    stages: list,
+    first: tuple,
+    ops: list,
+    reducers: int,
+    partitions: int,
+    coalesce: int | None,
 ) -> str:
     """Two-level aggregation for DISTINCT aggregates; returns the id of the stage to reduce.
 
@@ -336,12 +351,11 @@ def _distinct_stages(
             {"type": "shuffle", "partitions": partitions, "keys": keys},
             tuple({"partition": p} for p in range(reducers)),
             (first_id,),
+            coalesce,
         )
     )
     return "dedup"
 
 
 def _with_ops(stage: Stage, ops: list[dict[str, Any]]) -> Stage:
-    return Stage(
-        stage.id, stage.kind, stage.source, tuple(ops), stage.sink, stage.tasks, stage.depends_on
-    )
+    return dataclasses.replace(stage, ops=tuple(ops))
