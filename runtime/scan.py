@@ -20,21 +20,32 @@ from .types import arrow_type
 _OVERREAD = 64 * 1024
 
 
-def read_range_aligned(storage: Storage, url: str, start: int, end: int) -> tuple[bytes, int]:
-    """The bytes of the rows that start in [start, end), and the object offset of the first."""
+def read_range_aligned(storage: Storage, url: str, start: int, end: int) -> tuple[memoryview, int]:
+    """The bytes of the rows that start in [start, end), and the object offset of the first.
+
+    One read covers the range and a little beyond, so the row that straddles `end` is usually
+    complete without a second request; the bytes are returned as a view, never copied again.
+    """
+    if end <= start:
+        return memoryview(b""), start
     first = max(start - 1, 0)
-    data = storage.read_range(url, first, end)
+    data = storage.read_range(url, first, end + _OVERREAD)
+    begin = 0
     if start > 0:
         # Rows start right after a newline; byte start-1 tells whether one starts at `start`.
         cut = data.find(b"\n")
-        if cut < 0:
-            return b"", end
-        data, first = data[cut + 1 :], first + cut + 1
-    if not data or data.endswith(b"\n"):
-        return data, first
+        if cut < 0 or first + cut + 1 >= end:  # no row starts inside the range
+            return memoryview(b""), end
+        begin = cut + 1
+    # The last row is the one holding byte end-1: it ends at the first newline from there.
+    stop = data.find(b"\n", max(end - 1 - first, begin))
+    if stop >= 0:
+        return memoryview(data)[begin : stop + 1], first + begin
+    if len(data) < end + _OVERREAD - first:
+        return memoryview(data)[begin:], first + begin  # the object ends without a newline
     tail = []
     pos = first + len(data)
-    while True:
+    while True:  # a row longer than the over-read: rare, so copying here is fine
         chunk = storage.read_range(url, pos, pos + _OVERREAD)
         if not chunk:
             break
@@ -44,7 +55,7 @@ def read_range_aligned(storage: Storage, url: str, start: int, end: int) -> tupl
             break
         tail.append(chunk)
         pos += len(chunk)
-    return data + b"".join(tail), first
+    return memoryview(data[begin:] + b"".join(tail)), first + begin
 
 
 def read_split(source: dict[str, Any], ranges: list[dict[str, Any]]) -> tuple[pa.Table, int]:
@@ -58,10 +69,12 @@ def read_split(source: dict[str, Any], ranges: list[dict[str, Any]]) -> tuple[pa
     for r in ranges:
         data, offset = read_range_aligned(storage_for(r["url"]), r["url"], r["start"], r["end"])
         nbytes += len(data)
-        if source.get("header") and r["start"] == 0 and data:
-            cut = data.find(b"\n")
-            data, offset = (data[cut + 1 :], offset + cut + 1) if cut >= 0 else (b"", offset)
-        if data:
+        if source.get("header") and r["start"] == 0 and len(data):
+            cut = bytes(data[: 1 << 16]).find(b"\n")
+            if cut < 0:
+                cut = data.tobytes().find(b"\n")
+            data, offset = (data[cut + 1 :], offset + cut + 1) if cut >= 0 else (data[:0], offset)
+        if len(data):
             tables.append(_parse(data, schema, wanted, source, r["url"], offset))
     if not tables:
         types = dict(schema)
@@ -69,14 +82,18 @@ def read_split(source: dict[str, Any], ranges: list[dict[str, Any]]) -> tuple[pa
     return (tables[0] if len(tables) == 1 else pa.concat_tables(tables)), nbytes
 
 
-def _parse(data: bytes, schema, wanted, source, url: str, offset: int) -> pa.Table:
+def _parse(data: memoryview, schema, wanted, source, url: str, offset: int) -> pa.Table:
     names = [n for n, _ in schema]
     types = dict(schema)
     delimiter = source.get("delimiter", ",")
     try:
         table = pacsv.read_csv(
-            io.BytesIO(data),
-            read_options=pacsv.ReadOptions(column_names=names, block_size=16 << 20),
+            pa.BufferReader(pa.py_buffer(data)),  # zero-copy
+            # One thread and 1 MB blocks: the fewest CPU cycles per byte, measured; parallelism
+            # comes from running several tasks at once.
+            read_options=pacsv.ReadOptions(
+                column_names=names, block_size=1 << 20, use_threads=False
+            ),
             parse_options=pacsv.ParseOptions(
                 delimiter=delimiter, quote_char=source.get("quote") or False
             ),
@@ -89,7 +106,7 @@ def _parse(data: bytes, schema, wanted, source, url: str, offset: int) -> pa.Tab
             ),
         )
     except pa.ArrowInvalid as e:
-        raise _locate_bad_row(data, schema, delimiter, url, offset, e) from None
+        raise _locate_bad_row(bytes(data), schema, delimiter, url, offset, e) from None
     return table.select(wanted)
 
 
