@@ -6,6 +6,7 @@ so a reader never sees a half-written object and a retried task simply replaces 
 
 from __future__ import annotations
 
+import mmap
 import os
 import shutil
 import tempfile
@@ -60,6 +61,15 @@ class LocalStorage:
                 return f.read(max(0, end - start))
         except OSError as e:
             raise StorageError(f"cannot read {path}: {e.strerror}") from e
+
+    def map(self, url: str) -> mmap.mmap:
+        """The whole file mapped read-only: its pages are parsed in place, never copied."""
+        path = _local_path(url)
+        try:
+            with open(path, "rb") as f:
+                return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        except (OSError, ValueError) as e:  # ValueError: an empty file cannot be mapped
+            raise StorageError(f"cannot map {path}: {e}") from e
 
     def read(self, url: str) -> bytes:
         path = _local_path(url)
