@@ -15,6 +15,7 @@ Op = dict[str, Any]
 # Arrow's grouped aggregate for each plan aggregate; count_all counts rows (COUNT(*)).
 _AGGREGATES = {
     "sum": ("sum", pc.ScalarAggregateOptions(min_count=1)),
+    "sum0": ("sum", pc.ScalarAggregateOptions(min_count=0)),  # sums of counts: 0 over no rows
     "count": ("count", pc.CountOptions(mode="only_valid")),
     "count_all": ("count_all", None),
     "min": ("min", None),

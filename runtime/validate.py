@@ -29,7 +29,7 @@ _FN_EXTRA = {
     "concat": {"strict"},
     "cast": {"to"},
 }
-_AGG_FNS = {"sum", "count", "count_all", "min", "max"}
+_AGG_FNS = {"sum", "sum0", "count", "count_all", "min", "max"}
 _STAGE_FIELDS = ({"id", "kind", "source", "ops", "sink"}, {"tasks", "depends_on", "coalesce_bytes"})
 _SOURCE_FIELDS = {
     "scan": ({"type", "table", "format", "columns", "read"}, {"delimiter", "header", "quote"}),

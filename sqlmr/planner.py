@@ -334,14 +334,23 @@ def _distinct_stages(
         {"name": a.partial_name, "fn": a.final_fn, "column": f"__q{n}"}
         for n, a in enumerate(q.aggregates)
     ]
+    # BIGINT arguments are summed as 38-digit decimals (HUGEINT), like plain SUM(BIGINT).
+    widen = {d.name: f"__dw{i}" for i, d in enumerate(q.distinct) if d.type == "int64"}
     for i, d in enumerate(q.distinct):
         per_group.append({"name": f"__dc{i}", "fn": "count", "column": d.name})
         if d.type in NUMERIC:
-            per_group.append({"name": f"__ds{i}", "fn": "sum", "column": d.name})
-    dedup_ops = (
+            per_group.append({"name": f"__ds{i}", "fn": "sum", "column": widen.get(d.name, d.name)})
+    dedup_ops: tuple[dict[str, Any], ...] = (
         {"op": "aggregate", "phase": "final", "keys": group, "aggregates": merged},
-        {"op": "aggregate", "phase": "partial", "keys": keys, "aggregates": per_group},
     )
+    if widen:
+        kept = [*group, *(m["name"] for m in merged)]
+        columns = [(c, {"col": c}) for c in kept]
+        columns += [
+            (w, {"fn": "cast", "args": [{"col": d}], "to": "int128"}) for d, w in widen.items()
+        ]
+        dedup_ops += (_project(columns),)
+    dedup_ops += ({"op": "aggregate", "phase": "partial", "keys": keys, "aggregates": per_group},)
     stages.append(
         Stage(
             "dedup",

@@ -146,20 +146,6 @@ def case(data, query, check="rows", *, id, names=False, match=None, marks=()):
     )
 
 
-def bug(reason: str):
-    """A known sqlmr bug: the case fails until it is fixed (then strict xfail flags it)."""
-    return [pytest.mark.xfail(strict=True, reason=reason)]
-
-
-EMPTY_COUNT = (
-    "COUNT(*) or COUNT(x) next to a DISTINCT aggregate, without GROUP BY, over no rows is NULL; "
-    "DuckDB (and sqlmr without the DISTINCT aggregate) gives 0"
-)
-SUM_DISTINCT_BIGINT = (
-    "SUM/AVG(DISTINCT BIGINT) sums in int64 and silently wraps around; DuckDB sums into HUGEINT "
-    "(plain SUM(BIGINT) is exact in sqlmr)"
-)
-
 A, E, J = "amplab", "edge", "jt"
 
 
@@ -754,13 +740,11 @@ SINGLE_CASES = [
         J,
         "SELECT COUNT(DISTINCT k), COUNT(*) FROM l WHERE id < 0",
         id="distinct-and-count-star-over-no-rows",
-        marks=bug(EMPTY_COUNT),
     ),
     case(
         J,
         "SELECT COUNT(*), COUNT(k), COUNT(DISTINCT k2) FROM e",
         id="distinct-and-count-over-empty-table",
-        marks=bug(EMPTY_COUNT),
     ),
     case(
         J,
@@ -771,13 +755,11 @@ SINGLE_CASES = [
         J,
         "SELECT SUM(DISTINCT b) FROM l WHERE b > 0",
         id="sum-distinct-bigint-past-int64",
-        marks=bug(SUM_DISTINCT_BIGINT),
     ),
     case(
         J,
         "SELECT g, SUM(DISTINCT b) FROM l WHERE b > 1000 GROUP BY g",
         id="sum-distinct-bigint-past-int64-grouped",
-        marks=bug(SUM_DISTINCT_BIGINT),
     ),
     case(
         E,
@@ -801,7 +783,6 @@ SINGLE_CASES = [
         E,
         "SELECT AVG(DISTINCT big) FROM edge WHERE big > 0",
         id="edge-avg-distinct-bigint-past-int64",
-        marks=bug(SUM_DISTINCT_BIGINT),
     ),
     case(
         A,
@@ -983,10 +964,6 @@ UNSUPPORTED = {
         r"NATURAL",
     ),
 }
-NATURAL = (
-    "NATURAL JOIN is refused as 'a join without an equality between the two tables (a cross "
-    "join)', which does not name NATURAL (a NATURAL JOIN has equalities, on the shared columns)"
-)
 
 
 # -- running --------------------------------------------------------------------------------------
@@ -1086,7 +1063,7 @@ def test_one_table(c: Case, oracles) -> None:
 
 @pytest.mark.parametrize(
     "name",
-    [pytest.param(n, marks=bug(NATURAL) if n == "natural-join" else ()) for n in UNSUPPORTED],
+    UNSUPPORTED,
 )
 def test_unsupported(name: str, jt_dir: str, oracles) -> None:
     """Refused with an UnsupportedError naming the construct (DuckDB runs each of these)."""

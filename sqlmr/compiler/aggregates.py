@@ -54,7 +54,8 @@ class Grouping:
             if a.partial_fn == fn and a.input == input_name:
                 return a.final_name
         n = len(self.aggregates)
-        final_fn = {"count": "sum", "count_all": "sum"}.get(fn, fn)
+        # Counts combine by a sum that is 0, not NULL, over no rows at all.
+        final_fn = {"count": "sum0", "count_all": "sum0"}.get(fn, fn)
         self.aggregates.append(Aggregate(f"__p{n}", fn, input_name, f"__f{n}", final_fn))
         return f"__f{n}"
 
@@ -110,7 +111,8 @@ class Grouping:
             found = DistinctArg(f"__dv{i}", col, typed.type, f"__fdc{i}", f"__fds{i}")
             self.distinct.append(found)
         count = Typed({"col": found.count}, "int64")
-        total = Typed({"col": found.sum}, "float64" if typed.type == "float64" else "int64")
+        sum_type = {"float64": "float64", "int64": "int128"}.get(typed.type, "int64")
+        total = Typed({"col": found.sum}, sum_type)
         if isinstance(node, exp.Count):
             return count
         if isinstance(node, exp.Sum):

@@ -48,6 +48,9 @@ def _table_of(sql: str, node: exp.Expression, catalog: Catalog) -> Source:
 
 
 def _join_conditions(sql: str, join: exp.Join) -> list[exp.Expression]:
+    if join.args.get("method"):
+        what = f"{join.args['method'].upper()} JOIN"
+        raise sql_error(UnsupportedError, f"{what} is not supported; use JOIN … ON", sql, join)
     side, kind = (join.args.get("side") or "").upper(), (join.args.get("kind") or "").upper()
     if side or kind not in ("", "INNER", "CROSS"):
         what = " ".join(w for w in (side, kind, "JOIN") if w)
