@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import os
 import platform
 import statistics
@@ -15,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from importlib import metadata
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from .queries import QUERIES
 
@@ -79,35 +79,41 @@ def _run_once(engine: str, query: str, data: str, workers: int, out: str) -> dic
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def _rows(path: str) -> list[tuple]:
+def _sorted_table(path: str) -> pa.Table:
     with pa.memory_map(path) as source:
         table = pa.ipc.open_file(source).read_all()
-    # The first column is unique in every benchmark result (a pageURL, or a sourceIP prefix).
-    return sorted((tuple(r.values()) for r in table.to_pylist()), key=lambda r: str(r[0]))
+    # The first column is unique in every benchmark result (a pageURL, a sourceIP prefix).
+    table = table.rename_columns([f"c{i}" for i in range(table.num_columns)])
+    return table.sort_by([("c0", "ascending")])
 
 
-def _close(a: object, b: object) -> bool:
-    if isinstance(a, float) or isinstance(b, float):
-        if a is None or b is None:
-            return a is b
-        return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-9)
-    return a == b
+def _columns_agree(a: pa.ChunkedArray, b: pa.ChunkedArray) -> bool:
+    if pa.types.is_floating(a.type) or pa.types.is_floating(b.type):
+        a, b = (pc.cast(x, pa.float64()) for x in (a, b))
+        tolerance = pc.multiply(pc.max_element_wise(pc.abs(a), pc.abs(b)), 1e-9)
+        close = pc.less_equal(pc.abs(pc.subtract(a, b)), pc.max_element_wise(tolerance, 1e-9))
+        both_null = pc.and_(pc.is_null(a), pc.is_null(b))
+        return pc.all(pc.or_(pc.fill_null(close, False), both_null)).as_py() is not False
+    if a.type != b.type:
+        a, b = pc.cast(a, pa.string()), pc.cast(b, pa.string())
+    return a.equals(b)
 
 
 def verify(query: str, results: dict[str, str]) -> None:
     """Every engine's rows equal, as multisets, floats to 1e-9 relative; else BenchError."""
     engines = list(results)
-    reference = _rows(results[engines[0]])
+    reference = _sorted_table(results[engines[0]])
     for engine in engines[1:]:
-        other = _rows(results[engine])
-        if len(other) != len(reference):
+        other = _sorted_table(results[engine])
+        if other.shape != reference.shape:
             raise BenchError(
-                f"query {query}: {engine} returned {len(other)} rows, {engines[0]} {len(reference)}"
+                f"query {query}: {engine} returned {other.num_rows} rows x {other.num_columns}, "
+                f"{engines[0]} {reference.num_rows} x {reference.num_columns}"
             )
-        for x, y in zip(reference, other, strict=True):
-            if len(x) != len(y) or not all(_close(a, b) for a, b in zip(x, y, strict=True)):
+        for name in reference.column_names:
+            if not _columns_agree(reference.column(name), other.column(name)):
                 raise BenchError(
-                    f"query {query}: {engine} disagrees with {engines[0]}: {y!r} vs {x!r}"
+                    f"query {query}: {engine} disagrees with {engines[0]} in column {name}"
                 )
 
 

@@ -165,20 +165,23 @@ def _inputs(
 
 
 def _coalesce(tasks: list[dict], upstream: list[dict], limit: int, workers: int) -> list[list]:
-    """Pack consecutive partitions into groups of at most `limit` bytes (a partition larger than
-    that stays alone), aiming at one group per worker at least while the data allows it."""
+    """Pack consecutive partitions into groups of about equal bytes: as many groups as `limit`
+    bytes per group needs, and at least one per worker while there is over 1 MB a group."""
     sizes = [sum(s["output"]["partitions"][t["partition"]][1] for s in upstream) for t in tasks]
-    target = max(1 << 20, min(limit, -(-sum(sizes) // max(1, workers))))
-    groups: list[list] = []
-    total = 0
+    total = sum(sizes)
+    count = max(-(-total // limit), min(workers, total // (1 << 20)), 1)
+    if count > workers:
+        count = -(-count // workers) * workers  # whole waves: no worker idles at the end
+    count = min(count, len(tasks))
+    share = total / count
+    groups: list[list] = [[] for _ in range(count)]
+    before = 0
     for task, size in zip(tasks, sizes, strict=True):
-        if groups and total + size <= target:
-            groups[-1].append(task)
-            total += size
-        else:
-            groups.append([task])
-            total = size
-    return groups
+        # A partition goes to the group where its middle byte falls: groups come out even.
+        index = min(count - 1, int((before + size / 2) // share)) if share else 0
+        groups[index].append(task)
+        before += size
+    return [g for g in groups if g]
 
 
 class Driver:

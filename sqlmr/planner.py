@@ -102,6 +102,9 @@ def _final_ops(q: LogicalQuery) -> list[dict[str, Any]]:
 
 
 MAX_REDUCERS = 1000
+# A task's input is at most this fraction of its memory budget: parsed, hashed, aggregated and
+# encoded again, data takes about eight times its (compressed or text) size at the peak, measured.
+INPUT_SHARE = 24
 
 
 def default_reducers(
@@ -110,10 +113,10 @@ def default_reducers(
     """Reducers when --reducers is not given.
 
     Enough that each reducer's share of the shuffle (estimated from the bytes of the columns the
-    map reads, an upper bound on what partial aggregation leaves) stays within an eighth of the
+    map reads, an upper bound on what partial aggregation leaves) stays within INPUT_SHARE of the
     task memory budget, and at least one per worker while there are that many map tasks.
     """
-    by_memory = -(-shuffle_bytes // max(1, task_memory // 8))
+    by_memory = -(-shuffle_bytes // max(1, task_memory // INPUT_SHARE))
     return max(1, min(MAX_REDUCERS, max(by_memory, min(workers, map_tasks))))
 
 
@@ -207,12 +210,12 @@ def build_plan(q: LogicalQuery, inputs: list[SideInput], options: PlanOptions) -
             reducers, coalesce = options.reducers, None
         else:
             # Plan more partitions than reducers; the driver packs them into reduce tasks of at
-            # most an eighth of the task memory once the map outputs' sizes are known.
+            # most 1/INPUT_SHARE of the task memory once the map outputs' sizes are known.
             estimated = default_reducers(
                 len(tasks), options.workers, shuffle_estimate(q, inputs), options.task_memory
             )
             reducers = min(MAX_REDUCERS, 4 * max(estimated, options.workers))
-            coalesce = options.task_memory // 8
+            coalesce = options.task_memory // INPUT_SHARE
         partitions = 1 if not keys else reducers
         if q.distinct:
             first = (first_id, first_kind, source, tasks, deps)

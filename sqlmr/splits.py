@@ -13,6 +13,7 @@ from sqlmr_runtime.storage import ObjectInfo, storage_for
 
 from .catalog import Table
 from .errors import CatalogError, UsageError
+from .planner import INPUT_SHARE
 
 MB = 1 << 20
 _UNITS = {
@@ -57,11 +58,12 @@ def list_objects(table: Table) -> list[ObjectInfo]:
 def choose_split_size(total_bytes: int, workers: int, task_memory: int) -> int:
     """A split size that keeps a task within its memory budget and every worker busy.
 
-    Parsed text takes several times its size in memory (Arrow columns, the filtered copy, the
-    partial aggregate), so a split is at most a tenth of the budget; below that, aim for four
-    tasks per worker so that the last wave is short.
+    A task holds its split (mapped), the parsed columns, a partial aggregate that may be nearly
+    as large, and its partitions being encoded: measured peaks are about eight times the split,
+    so a split is at most a twenty-fourth of the budget (64 MB of 1,536 MB). Below that, aim for
+    four tasks per worker so that the last wave is short.
     """
-    cap = max(MB, min(128 * MB, task_memory // 10))
+    cap = max(MB, task_memory // INPUT_SHARE)
     balanced = math.ceil(total_bytes / max(1, 4 * workers))
     return max(4 * MB, min(cap, balanced))
 
