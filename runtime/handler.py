@@ -51,7 +51,28 @@ def output_url(event: dict[str, Any], name: str) -> str:
     )
 
 
-def read_source(source: dict[str, Any], inp: dict[str, Any]) -> tuple[pa.Table, int]:
+# The last broadcast side this process built: the map tasks of a broadcast join all read the same
+# small table, and a worker (or a warm Lambda container) runs many of them in a row.
+_broadcast: dict[str, pa.Table] = {}
+
+
+def _join_side(
+    side: dict[str, Any], inp: dict[str, Any], broadcast: bool, job: str
+) -> tuple[pa.Table, int]:
+    """One side of a join, filtered and projected; a broadcast side is built once per process
+    and job (never across jobs: the table's objects may have changed in between)."""
+    key = json.dumps([job, side, inp], sort_keys=True) if broadcast else None
+    if key is not None and key in _broadcast:
+        return _broadcast[key], 0
+    table, nbytes = read_source(side["source"], inp)
+    table = operators.apply(side["ops"], table)
+    if key is not None:
+        _broadcast.clear()  # keep one: bounded by the broadcast threshold
+        _broadcast[key] = table
+    return table, nbytes
+
+
+def read_source(source: dict[str, Any], inp: dict[str, Any], job: str = "") -> tuple[pa.Table, int]:
     """A stage's input table and the bytes read: a split, shuffle partitions, or a join of two."""
     kind = source["type"]
     if kind == "scan":
@@ -59,8 +80,8 @@ def read_source(source: dict[str, Any], inp: dict[str, Any]) -> tuple[pa.Table, 
     if kind == "join":
         sides, nbytes = [], 0
         for side in ("left", "right"):
-            table, n = read_source(source[side]["source"], inp[side])
-            sides.append(operators.apply(source[side]["ops"], table))
+            table, n = _join_side(source[side], inp[side], source.get("broadcast") == side, job)
+            sides.append(table)
             nbytes += n
         return operators.hash_join(
             sides[0], sides[1], source["left_keys"], source["right_keys"]
@@ -83,7 +104,7 @@ def run_task(event: dict[str, Any]) -> dict[str, Any]:
     stage = event["stage"]
     where = {"job": event["job"], "stage": stage["id"], "task": event["task"]}
     with tracing.subsegment("read", **where):
-        table, bytes_in = read_source(stage["source"], event["input"])
+        table, bytes_in = read_source(stage["source"], event["input"], event["job"])
     t1 = time.perf_counter()
     rows_in = table.num_rows
     with tracing.subsegment("compute", **where):

@@ -35,7 +35,7 @@ _SOURCE_FIELDS = {
     "scan": ({"type", "table", "format", "columns", "read"}, {"delimiter", "header", "quote"}),
     "shuffle": ({"type", "stage"}, set()),
     "gather": ({"type", "stage"}, set()),
-    "join": ({"type", "left", "right", "left_keys", "right_keys"}, {"how"}),
+    "join": ({"type", "left", "right", "left_keys", "right_keys"}, {"how", "broadcast"}),
 }
 _SINK_FIELDS = {
     "shuffle": ({"type", "partitions", "keys"}, set()),
@@ -119,6 +119,8 @@ def validate_source(source: Any, where: str) -> None:
     elif source["type"] == "join":
         if source.get("how", "inner") != "inner":
             raise PlanValidationError(f"{where}: unknown join type {source['how']!r}")
+        if source.get("broadcast", "left") not in ("left", "right"):
+            raise PlanValidationError(f"{where}: broadcast must name 'left' or 'right'")
         if len(source["left_keys"]) != len(source["right_keys"]) or not source["left_keys"]:
             raise PlanValidationError(f"{where}: a join needs as many left keys as right keys")
         for side in ("left", "right"):

@@ -114,14 +114,8 @@ def _source_lines(src: dict[str, Any], tasks: list[dict[str, Any]]) -> list[str]
         ]
     if src["type"] == "join":
         sides = {side: src[side]["source"] for side in ("left", "right")}
-        broadcast = [s for s, inner in sides.items() if inner["type"] == "scan"]
-        if broadcast:
-            small = (
-                next(s for s in ("left", "right") if len({str(t[s]) for t in tasks}) == 1)
-                if len(tasks) > 1
-                else "right"
-            )
-            strategy = f"broadcast hash join: every task reads all of the {small} side"
+        if src.get("broadcast"):
+            strategy = f"broadcast hash join: every task reads all of the {src['broadcast']} side"
         else:
             strategy = "shuffle hash join: task p joins partition p of both sides"
         keys = ", ".join(

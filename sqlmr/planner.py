@@ -150,6 +150,7 @@ def _input_stage(q: LogicalQuery, inputs: list[SideInput], options: PlanOptions)
             "right": {"source": _scan_source(q.sides[1]), "ops": _side_ops(q.sides[1])},
             "left_keys": left_keys,
             "right_keys": right_keys,
+            "broadcast": ("left", "right")[small],
         }
         tasks = []
         for split in inputs[big].splits:
