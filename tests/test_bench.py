@@ -1,0 +1,77 @@
+"""The benchmark harness: every engine runs, agrees, and a disagreeing engine is refused."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from sqlmr_benchmarks.harness import BenchError, run_bench, to_json, verify
+
+from sqlmr.cli import main
+
+
+def _arrow(path: Path, table: pa.Table) -> str:
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
+    return str(path)
+
+
+def test_all_engines_agree_on_small_data(amplab_dir: Path) -> None:
+    measurements = run_bench(
+        str(amplab_dir), ["1b", "2a", "3a"], ["sqlmr", "duckdb", "classic"], 1, 2
+    )
+    engines = {(m.query, m.engine) for m in measurements}
+    # The classic engine has no join: query 3 runs on sqlmr and DuckDB only.
+    assert ("3a", "classic") not in engines and ("3a", "sqlmr") in engines
+    assert {("1b", "classic"), ("2a", "classic")} <= engines
+    by = {(m.query, m.engine): m for m in measurements}
+    assert by[("2a", "sqlmr")].rows == by[("2a", "duckdb")].rows == by[("2a", "classic")].rows > 0
+    doc = to_json(measurements, {"scale": "test"})
+    assert doc["machine"]["cpus"] >= 1 and "sqlmr/duckdb" in doc["ratios"]["2a"]
+    assert all(len(m.seconds) == 1 and m.seconds[0] > 0 for m in measurements)
+
+
+def test_verification_refuses_a_disagreeing_engine(tmp_path: Path) -> None:
+    good = pa.table({"k": ["a", "b", "c"], "v": [1.0, 2.0, 3.0]})
+    same = pa.table({"k": ["c", "a", "b"], "v": [3.0, 1.0 + 1e-12, 2.0]})  # order and rounding
+    verify("2a", {"x": _arrow(tmp_path / "x", good), "y": _arrow(tmp_path / "y", same)})
+    wrong_value = pa.table({"k": ["a", "b", "c"], "v": [1.0, 2.0, 3.5]})
+    with pytest.raises(BenchError, match="query 2a: z disagrees"):
+        verify("2a", {"x": _arrow(tmp_path / "x", good), "z": _arrow(tmp_path / "z", wrong_value)})
+    missing_row = pa.table({"k": ["a", "b"], "v": [1.0, 2.0]})
+    with pytest.raises(BenchError, match="query 1c: w returned 2 rows"):
+        verify("1c", {"x": _arrow(tmp_path / "x", good), "w": _arrow(tmp_path / "w", missing_row)})
+
+
+def test_bench_command_prints_the_table_and_writes_json(
+    amplab_dir: Path, tmp_path: Path, capsys
+) -> None:
+    out = tmp_path / "bench.json"
+    code = main(
+        [
+            "bench",
+            "amplab",
+            "--data",
+            str(amplab_dir),
+            "--queries",
+            "1a",
+            "--runs",
+            "1",
+            "--engines",
+            "sqlmr,duckdb",
+            "--json",
+            str(out),
+        ]
+    )
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "sqlmr / DuckDB" in printed and "1a" in printed
+    doc = json.loads(out.read_text())
+    assert {r["engine"] for r in doc["results"]} == {"sqlmr", "duckdb"}
+
+
+def test_bench_refuses_unknown_queries(capsys) -> None:
+    assert main(["bench", "amplab", "--queries", "9z", "--runs", "1"]) == 1
+    assert "unknown queries 9z" in capsys.readouterr().err
