@@ -110,21 +110,8 @@ class Tracer:
         return stack
 
     @contextlib.contextmanager
-    def segment(self, name: str, **annotations: Any) -> Iterator[Span]:
-        """A top-level segment, with its own trace id."""
-        now = time.time()
-        doc = {
-            "id": new_id(),
-            "trace_id": new_trace_id(now),
-            "name": _name(name),
-            "start_time": now,
-            "end_time": None,
-            "annotations": {_key(k): _annotation(v) for k, v in annotations.items()},
-            "subsegments": [],
-        }
-        with self._lock:
-            self.segments.append(doc)
-            previous, self._current = self._current, doc
+    def _open(self, doc: dict[str, Any]) -> Iterator[Span]:
+        """Make doc the innermost open (sub)segment of this thread until the block ends."""
         stack = self._stack()
         stack.append(doc)
         try:
@@ -136,6 +123,20 @@ class Tracer:
             stack.pop()
             with self._lock:
                 doc["end_time"] = time.time()
+
+    @contextlib.contextmanager
+    def segment(self, name: str, **annotations: Any) -> Iterator[Span]:
+        """A top-level segment, with its own trace id."""
+        now = time.time()
+        doc = {"trace_id": new_trace_id(now), **_document(name, now, annotations)}
+        with self._lock:
+            self.segments.append(doc)
+            previous, self._current = self._current, doc
+        try:
+            with self._open(doc) as span:
+                yield span
+        finally:
+            with self._lock:
                 self._current = previous
             self._emit(doc)
 
@@ -148,26 +149,11 @@ class Tracer:
             with self.segment(name, **annotations) as span:
                 yield span
             return
-        doc = {
-            "id": new_id(),
-            "name": _name(name),
-            "start_time": time.time(),
-            "end_time": None,
-            "annotations": {_key(k): _annotation(v) for k, v in annotations.items()},
-            "subsegments": [],
-        }
+        doc = _document(name, time.time(), annotations)
         with self._lock:
             parent["subsegments"].append(doc)
-        stack.append(doc)
-        try:
-            yield Span(doc, self._lock)
-        except BaseException as e:
-            _mark_error(doc, e)
-            raise
-        finally:
-            stack.pop()
-            with self._lock:
-                doc["end_time"] = time.time()
+        with self._open(doc) as span:
+            yield span
 
     def record(
         self,
@@ -185,14 +171,8 @@ class Tracer:
         node = parent.doc if parent is not None else (stack[-1] if stack else self._current)
         if node is None:
             return None
-        doc = {
-            "id": new_id(),
-            "name": _name(name),
-            "start_time": float(start_time),
-            "end_time": float(end_time),
-            "annotations": {_key(k): _annotation(v) for k, v in annotations.items()},
-            "subsegments": [],
-        }
+        doc = _document(name, float(start_time), annotations)
+        doc["end_time"] = float(end_time)
         if error:
             doc["error"] = True
         with self._lock:
@@ -231,6 +211,17 @@ class Tracer:
             _send(self._emitter, document, self.service)
         except Exception:  # tracing must never break a job
             log.debug("could not send the trace to X-Ray", exc_info=True)
+
+
+def _document(name: str, start_time: float, annotations: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": new_id(),
+        "name": _name(name),
+        "start_time": start_time,
+        "end_time": None,
+        "annotations": {_key(k): _annotation(v) for k, v in annotations.items()},
+        "subsegments": [],
+    }
 
 
 def _mark_error(doc: dict[str, Any], error: BaseException) -> None:
