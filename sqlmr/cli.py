@@ -281,6 +281,12 @@ def _query(args: argparse.Namespace) -> int:
     check_format(fmt)
     if fmt == "parquet" and args.output is None and sys.stdout.isatty():
         raise UsageError("--format parquet writes binary data; give -o FILE or redirect the output")
+    # S3 reads and writes (driver and workers alike) use boto3's standard chain: the flags
+    # select its profile and region for this process and the workers it forks.
+    if args.profile:
+        os.environ["AWS_PROFILE"] = args.profile
+    if args.region:
+        os.environ["AWS_DEFAULT_REGION"] = args.region
     options = _options(args)
     plan = compile_query(args.sql, resolve_catalog(args.tables, args.catalog), options)
     executor = make_executor(
