@@ -4,12 +4,12 @@ sqlmr queries over tables on S3 with the local executor, compared with DuckDB.""
 from __future__ import annotations
 
 import hashlib
-import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import boto3
+import numpy as np
 import pytest
 from conftest import assert_same, duck_connect
 from sqlmr_runtime.errors import StorageError
@@ -65,7 +65,9 @@ def test_read_range_read_and_size(s3: S3Storage, prefix: str, tmp_path: Path):
 
 
 def test_large_write_is_multipart_and_reads_back(s3: S3Storage, prefix: str, seaweed_s3):
-    data = os.urandom(1 << 20) * 65  # 65 MB, over the 64 MB multipart threshold
+    # 65 MB (over the 64 MB multipart threshold) of distinct 8-byte counters, so that chunks
+    # joined in the wrong order could not compare equal.
+    data = np.arange(65 << 17, dtype=np.uint64).tobytes()
     url = f"{prefix}/big.bin"
     s3.write(url, data)
     bucket, key = url[len("s3://") :].split("/", 1)
@@ -76,6 +78,8 @@ def test_large_write_is_multipart_and_reads_back(s3: S3Storage, prefix: str, sea
     edge = 16 << 20
     assert s3.read_range(url, edge - 7, edge + 9) == data[edge - 7 : edge + 9]
     assert s3.read_range(url, len(data) - 3, len(data) + 100) == data[-3:]
+    # Over 16 MB a range is fetched as concurrent 8 MB GETs, joined in order.
+    assert s3.read_range(url, 5, (40 << 20) + 3) == data[5 : (40 << 20) + 3]
     assert hashlib.sha256(s3.read(url)).digest() == hashlib.sha256(data).digest()
 
 
