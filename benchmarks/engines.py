@@ -17,14 +17,14 @@ import pyarrow as pa
 
 from .queries import QUERIES, BenchQuery
 
-AMPLAB_DUCKDB_COLUMNS = {
-    "rankings": "{'pageURL': 'VARCHAR', 'pageRank': 'INTEGER', 'avgDuration': 'INTEGER'}",
-    "uservisits": (
-        "{'sourceIP': 'VARCHAR', 'destURL': 'VARCHAR', 'visitDate': 'DATE', 'adRevenue': 'DOUBLE', "
-        "'userAgent': 'VARCHAR', 'countryCode': 'VARCHAR', 'languageCode': 'VARCHAR', "
-        "'searchWord': 'VARCHAR', 'duration': 'INTEGER'}"
-    ),
-}
+
+def _duckdb_columns(table: str) -> str:
+    """The read_csv columns of an Amplab table, from sqlmr's own catalog (one schema)."""
+    from sqlmr.catalog import AMPLAB_SCHEMAS, TYPE_NAMES
+
+    return (
+        "{" + ", ".join(f"'{c.name}': '{TYPE_NAMES[c.type]}'" for c in AMPLAB_SCHEMAS[table]) + "}"
+    )
 
 
 def _rss_mb(who: int) -> float:
@@ -49,7 +49,8 @@ def run_duckdb(query: BenchQuery, data_dir: str, workers: int) -> tuple[pa.Table
 
     con = duckdb.connect()
     con.execute(f"SET threads = {workers}")
-    for table, columns in AMPLAB_DUCKDB_COLUMNS.items():
+    for table in ("rankings", "uservisits"):
+        columns = _duckdb_columns(table)
         path = os.path.join(data_dir, table, "part-*")
         con.execute(
             f"CREATE VIEW {table} AS SELECT * FROM read_csv('{path}', header = false, "

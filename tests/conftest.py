@@ -403,3 +403,48 @@ def assert_same(
             f"unmatched result rows (first 5): {remaining[:5]}"
         )
         remaining.pop(match)
+
+
+# -- AWS: no credentials, no network ---------------------------------------------------------
+
+_AWS_VARS = [
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_ROLE_ARN",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_ENDPOINT_URL_LAMBDA",
+    "AWS_ENDPOINT_URL_IAM",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+]
+
+
+@pytest.fixture
+def no_aws(monkeypatch, tmp_path):
+    """No AWS credentials or config at all, and no network to AWS; yields the URLs tried."""
+    import botocore.httpsession
+
+    from sqlmr.aws import function as aws_function
+
+    for var in _AWS_VARS:
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    sent = []
+
+    def refuse(self, request):
+        sent.append(request.url)
+        raise AssertionError(f"a test tried to reach {request.url}")
+
+    monkeypatch.setattr(botocore.httpsession.URLLib3Session, "send", refuse)
+    monkeypatch.setattr(aws_function, "_sleep", lambda seconds: None)
+    return sent
