@@ -8,7 +8,6 @@ Only the columns the plan needs are converted, with explicit types.
 from __future__ import annotations
 
 import io
-import mmap
 from typing import Any
 
 import pyarrow as pa
@@ -21,33 +20,46 @@ from .types import arrow_type
 _OVERREAD = 64 * 1024
 
 
+def _row_bounds(data, base: int, start: int, end: int) -> tuple[int, int | None] | None:
+    """Where, in `data` (the object's bytes from offset `base` on), the rows that start in
+    [start, end) begin and end; the end is None when no newline within `data` closes the last
+    row, and the whole answer None when no row starts in the range."""
+    begin = 0
+    if start > 0:
+        # Rows start right after a newline; byte start-1 tells whether one starts at `start`.
+        cut = data.find(b"\n", start - 1 - base)
+        if cut < 0 or base + cut + 1 >= end:
+            return None
+        begin = cut + 1
+    # The last row is the one holding byte end-1: it ends at the first newline from there.
+    stop = data.find(b"\n", max(end - 1 - base, begin))
+    return begin, (None if stop < 0 else stop + 1)
+
+
 def read_range_aligned(storage: Storage, url: str, start: int, end: int) -> tuple[memoryview, int]:
     """The bytes of the rows that start in [start, end), and the object offset of the first.
 
-    One read covers the range and a little beyond, so the row that straddles `end` is usually
-    complete without a second request; the bytes are returned as a view, never copied again.
+    A local file is mapped and its rows handed over in place; elsewhere one read covers the
+    range and a little beyond, so the row that straddles `end` is usually complete without a
+    second request. Either way the bytes are returned as a view, never copied again.
     """
     if end <= start:
         return memoryview(b""), start
     if isinstance(storage, LocalStorage):
-        return _mapped_rows(storage.map(url), start, end)
-    first = max(start - 1, 0)
-    data = storage.read_range(url, first, end + _OVERREAD)
-    begin = 0
-    if start > 0:
-        # Rows start right after a newline; byte start-1 tells whether one starts at `start`.
-        cut = data.find(b"\n")
-        if cut < 0 or first + cut + 1 >= end:  # no row starts inside the range
-            return memoryview(b""), end
-        begin = cut + 1
-    # The last row is the one holding byte end-1: it ends at the first newline from there.
-    stop = data.find(b"\n", max(end - 1 - first, begin))
-    if stop >= 0:
-        return memoryview(data)[begin : stop + 1], first + begin
-    if len(data) < end + _OVERREAD - first:
-        return memoryview(data)[begin:], first + begin  # the object ends without a newline
+        data, base = storage.map(url), 0
+    else:
+        base = max(start - 1, 0)
+        data = storage.read_range(url, base, end + _OVERREAD)
+    bounds = _row_bounds(data, base, start, end)
+    if bounds is None:
+        return memoryview(b""), end
+    begin, stop = bounds
+    if stop is not None:
+        return memoryview(data)[begin:stop], base + begin
+    if isinstance(storage, LocalStorage) or len(data) < end + _OVERREAD - base:
+        return memoryview(data)[begin:], base + begin  # the object ends without a newline
     tail = []
-    pos = first + len(data)
+    pos = base + len(data)
     while True:  # a row longer than the over-read: rare, so copying here is fine
         chunk = storage.read_range(url, pos, pos + _OVERREAD)
         if not chunk:
@@ -58,21 +70,7 @@ def read_range_aligned(storage: Storage, url: str, start: int, end: int) -> tupl
             break
         tail.append(chunk)
         pos += len(chunk)
-    return memoryview(data[begin:] + b"".join(tail)), first + begin
-
-
-def _mapped_rows(mapped: mmap.mmap, start: int, end: int) -> tuple[memoryview, int]:
-    """read_range_aligned over a mapped local file: the same rule, with no read at all."""
-    size = len(mapped)
-    begin = 0
-    if start > 0:
-        cut = mapped.find(b"\n", start - 1, end)
-        if cut < 0 or cut + 1 >= end:
-            return memoryview(b""), end
-        begin = cut + 1
-    stop = mapped.find(b"\n", max(end - 1, begin))
-    stop = size if stop < 0 else stop + 1
-    return memoryview(mapped)[begin:stop], begin
+    return memoryview(data[begin:] + b"".join(tail)), base + begin
 
 
 def read_split(source: dict[str, Any], ranges: list[dict[str, Any]]) -> tuple[pa.Table, int]:
