@@ -1,7 +1,7 @@
 """sqlmr: ad hoc SQL over big files as serverless MapReduce (AWS Lambda + S3, or locally)."""
 
-from .api import QueryOptions, compile_query, resolve_catalog, run, sql
-from .errors import (
+from sqlmr.api import QueryOptions, compile_query, resolve_catalog, run, sql
+from sqlmr.errors import (
     CatalogError,
     PlanError,
     SqlError,

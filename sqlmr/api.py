@@ -8,14 +8,14 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from .catalog import Catalog, from_tables_dir, load_catalog_file
-from .compiler import analyze
-from .driver import Driver, JobResult, Listener
-from .executors.base import Executor
-from .plan import Plan
-from .planner import PlanOptions, SideInput, build_plan
-from .splits import choose_split_size, list_objects, parse_size, plan_splits
-from .tracing import Tracer
+from sqlmr.catalog import Catalog, from_tables_dir, load_catalog_file
+from sqlmr.compiler import analyze
+from sqlmr.execution.driver import Driver, JobResult, Listener
+from sqlmr.execution.executor import Executor
+from sqlmr.execution.tracing import Tracer
+from sqlmr.planning.plan import Plan
+from sqlmr.planning.planner import PlanOptions, SideInput, build_plan
+from sqlmr.planning.splits import choose_split_size, list_objects, parse_size, plan_splits
 
 DEFAULT_TASK_MEMORY = 1536 << 20  # the reference architecture's Lambda size
 
@@ -41,7 +41,7 @@ def resolve_catalog(tables: str | None = None, catalog: str | Catalog | None = N
     if tables is None:
         if catalog is not None:
             return load_catalog_file(catalog)
-        from .embedded import default_tables_dir
+        from sqlmr.catalog.embedded import default_tables_dir
 
         tables = default_tables_dir()
     result = from_tables_dir(tables)
@@ -91,7 +91,7 @@ def run(
 ) -> JobResult:
     """Execute a plan; the caller reads the JobResult and then cleans it up (use `with`)."""
     if executor is None:
-        from .executors.local import LocalExecutor
+        from sqlmr.execution.local import LocalExecutor
 
         executor = LocalExecutor(options.workers)
     job_store = options.job_store or default_job_store()

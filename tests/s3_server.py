@@ -270,7 +270,7 @@ def reset_s3_clients() -> None:
 
     S3Storage._shared = None
     try:
-        from sqlmr.executors import local
+        from sqlmr.execution import local
     except ImportError:
         return
     local._shutdown()

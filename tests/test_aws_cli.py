@@ -15,8 +15,8 @@ import zipfile
 import pytest
 from moto import mock_aws
 
-from sqlmr import cli
-from sqlmr.aws_cli import add_commands
+from sqlmr.cli import app as cli
+from sqlmr.cli.aws import add_commands
 from sqlmr.errors import SqlmrError
 
 REGION = "us-east-1"

@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 import pytest
 from sqlmr_runtime.validate import validate_plan
 
-from sqlmr.cli import build_parser, main
+from sqlmr.cli.app import build_parser, main
 
 RANKINGS = {"pageURL": "VARCHAR", "pageRank": "INTEGER", "avgDuration": "INTEGER"}
 USERVISITS = {

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from sqlmr import cost
+from sqlmr.planning import cost
 
 INVOCATIONS = [
     {"billed_ms": 1500, "memory_mb": 1536, "max_memory_used_mb": 400, "duration_ms": 1499.2},

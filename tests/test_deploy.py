@@ -280,7 +280,9 @@ def test_package_skips_caches_and_walks_subfolders(monkeypatch, tmp_path):
         ]
 
 
-@pytest.mark.parametrize("line", ["import sqlglot", "from sqlmr.plan import Plan", "import sqlmr"])
+@pytest.mark.parametrize(
+    "line", ["import sqlglot", "from sqlmr.planning.plan import Plan", "import sqlmr"]
+)
 def test_package_refuses_driver_imports(monkeypatch, tmp_path, line):
     _fake_runtime(monkeypatch, tmp_path, {"handler.py": line + "\n", "__init__.py": ""})
     with pytest.raises(dp.DeployError, match="imports"):

@@ -15,13 +15,13 @@ from sqlmr_runtime.storage import storage_for
 
 import sqlmr
 from sqlmr.api import QueryOptions, compile_query, resolve_catalog
-from sqlmr.driver import Driver
-from sqlmr.executors.aws_lambda import (
+from sqlmr.execution.aws_lambda import (
     MAX_PAYLOAD_BYTES,
     LambdaExecutor,
     _function_error,
     parse_report,
 )
+from sqlmr.execution.driver import Driver
 
 if TYPE_CHECKING:  # imported by pytest as plugins, so that their asserts are rewritten
     from lambda_server import LambdaServer

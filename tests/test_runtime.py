@@ -26,7 +26,7 @@ from sqlmr_runtime.storage import LocalStorage
 from sqlmr_runtime.validate import validate_event, validate_plan
 
 import sqlmr
-from sqlmr.executors import LocalExecutor
+from sqlmr.execution import LocalExecutor
 
 WORKERS = 2
 
@@ -680,7 +680,9 @@ def _files(root: Path) -> list[str]:
     return sorted(str(Path(d, f).relative_to(root)) for d, _, fs in os.walk(root) for f in fs)
 
 
-def _compile(uv_dir: Path, options: sqlmr.QueryOptions, query: str = RETRY_SQL) -> sqlmr.plan.Plan:
+def _compile(
+    uv_dir: Path, options: sqlmr.QueryOptions, query: str = RETRY_SQL
+) -> sqlmr.planning.plan.Plan:
     return sqlmr.compile_query(query, sqlmr.resolve_catalog(str(uv_dir)), options)
 
 

@@ -18,7 +18,7 @@ from sqlmr_runtime.storage import LocalStorage, ObjectInfo, storage_for
 
 import sqlmr
 from sqlmr.api import QueryOptions, compile_query, resolve_catalog
-from sqlmr.executors.local import LocalExecutor
+from sqlmr.execution.local import LocalExecutor
 
 if TYPE_CHECKING:  # imported by pytest as a plugin, so that its asserts are rewritten
     from s3_server import SeaweedS3

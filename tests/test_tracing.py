@@ -14,8 +14,8 @@ import time
 
 import pytest
 
-from sqlmr import tracing
-from sqlmr.tracing import Tracer
+from sqlmr.execution import tracing
+from sqlmr.execution.tracing import Tracer
 
 HEX16 = re.compile(r"^[0-9a-f]{16}$")
 TRACE_ID = re.compile(r"^1-[0-9a-f]{8}-[0-9a-f]{24}$")
@@ -147,7 +147,7 @@ def test_writes_json(tmp_path):
 
 def test_sdk_is_not_imported_without_a_daemon():
     code = (
-        "import sys; from sqlmr.tracing import Tracer; t = Tracer()\n"
+        "import sys; from sqlmr.execution.tracing import Tracer; t = Tracer()\n"
         "with t.segment('x'): pass\n"
         "assert not t.xray_enabled and 'aws_xray_sdk' not in sys.modules, 'imported'\n"
     )

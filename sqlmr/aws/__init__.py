@@ -11,11 +11,11 @@ clients), policy (S3 URLs, names, IAM documents), package (the code zip), report
 role and function (the two pieces deploy ensures), deploy, destroy.
 """
 
-from .deploy import deploy
-from .destroy import delete_objects, destroy
-from .errors import AwsAccessDeniedError, AwsCredentialsError, DeployError
-from .package import build_package, code_sha256, runtime_sources
-from .policy import (
+from sqlmr.aws.deploy import deploy
+from sqlmr.aws.destroy import delete_objects, destroy
+from sqlmr.aws.errors import AwsAccessDeniedError, AwsCredentialsError, DeployError
+from sqlmr.aws.package import build_package, code_sha256, runtime_sources
+from sqlmr.aws.policy import (
     ARCHITECTURES,
     SDK_PANDAS_LAYER_ACCOUNT,
     SDK_PANDAS_LAYER_VERSION,
@@ -28,7 +28,7 @@ from .policy import (
     role_name,
     trust_policy,
 )
-from .report import HANDLER, RUNTIME, DeployReport
+from sqlmr.aws.report import HANDLER, RUNTIME, DeployReport
 
 __all__ = [
     "ARCHITECTURES",

@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from .errors import DeployError
-from .function import ensure_function
-from .package import build_package, code_sha256
-from .policy import (
+from sqlmr.aws.errors import DeployError
+from sqlmr.aws.function import ensure_function
+from sqlmr.aws.package import build_package, code_sha256
+from sqlmr.aws.policy import (
     check_arch,
     check_function_name,
     check_layer_arn,
@@ -26,9 +26,9 @@ from .policy import (
     policy_name,
     role_name,
 )
-from .report import DeployReport, planned_role_arn
-from .role import ensure_role
-from .session import caller_identity, client, has_credentials, open_session, session_region
+from sqlmr.aws.report import DeployReport, planned_role_arn
+from sqlmr.aws.role import ensure_role
+from sqlmr.aws.session import caller_identity, client, has_credentials, open_session, session_region
 
 
 def deploy(

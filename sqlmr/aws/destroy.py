@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .errors import DeployError, aws_action, error_code, is_missing
-from .policy import (
+from sqlmr.aws.errors import DeployError, aws_action, error_code, is_missing
+from sqlmr.aws.policy import (
     S3Prefix,
     check_function_name,
     decode_policy,
@@ -18,7 +18,7 @@ from .policy import (
     policy_name,
     role_name,
 )
-from .session import client, open_session, session_region
+from sqlmr.aws.session import client, open_session, session_region
 
 _DELETE_BATCH = 1000  # the DeleteObjects limit
 

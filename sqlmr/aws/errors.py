@@ -11,10 +11,10 @@ import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from ..errors import SqlmrError
+from sqlmr.errors import SqlmrError
 
 if TYPE_CHECKING:
-    from .report import DeployReport
+    from sqlmr.aws.report import DeployReport
 
 
 class DeployError(SqlmrError):

@@ -11,8 +11,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from .errors import DeployError, aws_action, error_code, error_message, is_missing
-from .report import RUNTIME, DeployReport, function_config, make_change
+from sqlmr.aws.errors import DeployError, aws_action, error_code, error_message, is_missing
+from sqlmr.aws.report import RUNTIME, DeployReport, function_config, make_change
 
 _ROLE_PROPAGATION_ATTEMPTS = 20
 _ROLE_PROPAGATION_DELAY = 3.0

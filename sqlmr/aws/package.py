@@ -10,7 +10,7 @@ import io
 import os
 import zipfile
 
-from .errors import DeployError
+from sqlmr.aws.errors import DeployError
 
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 _FORBIDDEN_IMPORTS = ("sqlmr", "sqlglot")

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import DeployError
+from sqlmr.aws.errors import DeployError
 
 ARCHITECTURES = ("x86_64", "arm64")
 

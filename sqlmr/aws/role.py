@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .errors import aws_action, is_missing
-from .policy import decode_policy, trust_policy
-from .report import DeployReport, make_change, planned_role_arn
+from sqlmr.aws.errors import aws_action, is_missing
+from sqlmr.aws.policy import decode_policy, trust_policy
+from sqlmr.aws.report import DeployReport, make_change, planned_role_arn
 
 
 def ensure_role(iam, report: DeployReport) -> None:

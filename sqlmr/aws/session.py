@@ -5,7 +5,7 @@ boto3 is imported lazily, so that the rest of sqlmr works without touching it.
 
 from __future__ import annotations
 
-from .errors import DeployError, aws_action
+from sqlmr.aws.errors import DeployError, aws_action
 
 
 def open_session(region: str | None, profile: str | None):

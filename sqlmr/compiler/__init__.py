@@ -1,5 +1,5 @@
 """The SQL compiler: the only part of sqlmr that imports sqlglot."""
 
-from .query import analyze
+from sqlmr.compiler.query import analyze
 
 __all__ = ["analyze"]

@@ -12,10 +12,18 @@ from typing import Any
 
 from sqlglot import exp
 
-from ..errors import CatalogError, SqlError, UnsupportedError
-from ..logical import Aggregate, DistinctArg
-from .expressions import AGGREGATES, NUMERIC, TYPE_NAMES, Translator, Typed, call, cast
-from .parse import sql_error
+from sqlmr.compiler.expressions import (
+    AGGREGATES,
+    NUMERIC,
+    TYPE_NAMES,
+    Translator,
+    Typed,
+    call,
+    cast,
+)
+from sqlmr.compiler.logical import Aggregate, DistinctArg
+from sqlmr.compiler.parse import sql_error
+from sqlmr.errors import CatalogError, SqlError, UnsupportedError
 
 
 def canonical(ir: dict[str, Any]) -> str:

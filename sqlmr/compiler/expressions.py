@@ -16,9 +16,9 @@ from typing import Any
 
 from sqlglot import exp
 
-from ..catalog import SQL_TYPES, TYPE_NAMES
-from ..errors import SqlError, UnsupportedError
-from .parse import sql_error
+from sqlmr.catalog import SQL_TYPES, TYPE_NAMES
+from sqlmr.compiler.parse import sql_error
+from sqlmr.errors import SqlError, UnsupportedError
 
 NUMERIC = ("int32", "int64", "float64")
 AGGREGATES = (exp.Sum, exp.Count, exp.Avg, exp.Min, exp.Max)

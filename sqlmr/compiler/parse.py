@@ -9,7 +9,7 @@ from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 from sqlglot.tokens import Tokenizer, TokenType
 
-from ..errors import SqlError, UnsupportedError
+from sqlmr.errors import SqlError, UnsupportedError
 
 
 def parse(sql: str) -> exp.Expression:

@@ -11,13 +11,13 @@ import dataclasses
 
 from sqlglot import exp
 
-from ..catalog import Catalog
-from ..errors import CatalogError, SqlError, UnsupportedError
-from ..logical import LogicalQuery, OutputColumn, ScanSide, SortKey
-from .aggregates import Grouping
-from .expressions import AGGREGATES, TYPE_NAMES, Translator, Typed, cast, widest
-from .parse import keyword_position, parse, position, sql_error
-from .scope import Scope, conjuncts, sources_of
+from sqlmr.catalog import Catalog
+from sqlmr.compiler.aggregates import Grouping
+from sqlmr.compiler.expressions import AGGREGATES, TYPE_NAMES, Translator, Typed, cast, widest
+from sqlmr.compiler.logical import LogicalQuery, OutputColumn, ScanSide, SortKey
+from sqlmr.compiler.parse import keyword_position, parse, position, sql_error
+from sqlmr.compiler.scope import Scope, conjuncts, sources_of
+from sqlmr.errors import CatalogError, SqlError, UnsupportedError
 
 _SELECT_ARGS = {"expressions", "from", "from_", "where", "group", "having", "order", "limit"}
 _SELECT_ARGS |= {"distinct", "kind", "joins"}

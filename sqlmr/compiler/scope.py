@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 
 from sqlglot import exp
 
-from ..catalog import Catalog, Table
-from ..errors import CatalogError, SqlError, UnsupportedError
-from .expressions import Typed
-from .parse import position, sql_error
+from sqlmr.catalog import Catalog, Table
+from sqlmr.compiler.expressions import Typed
+from sqlmr.compiler.parse import position, sql_error
+from sqlmr.errors import CatalogError, SqlError, UnsupportedError
 
 
 @dataclass

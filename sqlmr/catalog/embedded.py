@@ -28,7 +28,7 @@ def default_tables_dir() -> str:
     target = cache_dir() / DATASET
     if (target / "uservisits").is_dir() and (target / "rankings").is_dir():
         return str(target)
-    from .datagen.amplab import generate
+    from sqlmr.datagen.amplab import generate
 
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{DATASET}-", dir=target.parent))

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .catalog import Table
+from sqlmr.catalog import Table
 
 IR = dict[str, Any]
 

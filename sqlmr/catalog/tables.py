@@ -12,7 +12,7 @@ import os
 import tomllib
 from dataclasses import dataclass
 
-from .errors import CatalogError
+from sqlmr.errors import CatalogError
 
 # SQL type names accepted in catalogs and CASTs, and the plan type each maps to.
 SQL_TYPES: dict[str, str] = {

@@ -13,12 +13,9 @@ from typing import IO, Any
 
 from sqlmr_runtime.errors import RuntimeTaskError
 
-from . import __version__
-from .api import QueryOptions, compile_query, resolve_catalog, run
-from .errors import SqlmrError, TaskError, UsageError
-from .executors import cost_table, make_executor
-from .explain import render_plan
-from .output import (
+from sqlmr import __version__
+from sqlmr.api import QueryOptions, compile_query, resolve_catalog, run
+from sqlmr.cli.output import (
     TABLE_ROWS,
     check_format,
     format_cell,
@@ -29,8 +26,11 @@ from .output import (
     write_parquet,
     write_parts,
 )
-from .splits import parse_size
-from .tracing import Tracer
+from sqlmr.errors import SqlmrError, TaskError, UsageError
+from sqlmr.execution import cost_table, make_executor
+from sqlmr.execution.tracing import Tracer
+from sqlmr.planning.explain import render_plan
+from sqlmr.planning.splits import parse_size
 
 _EXTENSIONS = {".csv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
 
@@ -185,8 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     e.set_defaults(handler=_explain)
 
-    from .aws_cli import add_commands as add_aws
-    from .bench_cli import add_commands as add_bench
+    from sqlmr.cli.aws import add_commands as add_aws
+    from sqlmr.cli.bench import add_commands as add_bench
 
     add_bench(sub)
     add_aws(sub)
@@ -216,7 +216,7 @@ def _explain(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(plan.to_json(), indent=2))
         return 0
-    from .cost import estimate, format_estimate
+    from sqlmr.planning.cost import estimate, format_estimate
 
     print(render_plan(plan))
     print()

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import UsageError
-from .base import Executor, Outcome
-from .local import LocalExecutor
+from sqlmr.errors import UsageError
+from sqlmr.execution.executor import Executor, Outcome
+from sqlmr.execution.local import LocalExecutor
 
 __all__ = ["Executor", "LocalExecutor", "Outcome", "cost_table", "make_executor"]
 
@@ -29,7 +29,7 @@ def make_executor(
         raise UsageError(f"unknown executor {kind!r}; use local or lambda")
     if not (job_store or "").startswith("s3://"):
         raise UsageError("--executor lambda needs --job-store s3://bucket/prefix for intermediates")
-    from .aws_lambda import LambdaExecutor
+    from sqlmr.execution.aws_lambda import LambdaExecutor
 
     payload_store = job_store.rstrip("/") + "/events"
     return LambdaExecutor(function_name, concurrency, region, profile, endpoint_url, payload_store)
@@ -37,7 +37,7 @@ def make_executor(
 
 def cost_table(executor: Any, result: Any) -> str:
     """The reference architecture's cost table for a finished Lambda job."""
-    from ..cost import estimate, format_cost_table, lambda_cost
+    from sqlmr.planning.cost import estimate, format_cost_table, lambda_cost
 
     s3 = estimate(result.plan.to_json())["s3"]
     report = lambda_cost(

@@ -18,7 +18,7 @@ from concurrent.futures import Future, InvalidStateError, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
-from .base import Outcome, error_outcome
+from sqlmr.execution.executor import Outcome, error_outcome
 
 _POOLS: dict[tuple, ProcessPoolExecutor] = {}
 _LOCK = threading.Lock()

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from .aws import ARCHITECTURES
+from sqlmr.aws import ARCHITECTURES
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -104,7 +104,7 @@ def _add_aws_flags(p: argparse.ArgumentParser) -> None:
 
 
 def _deploy(args: argparse.Namespace) -> int:
-    from .aws import DeployError, deploy
+    from sqlmr.aws import DeployError, deploy
 
     try:
         report = deploy(
@@ -134,7 +134,7 @@ def _deploy(args: argparse.Namespace) -> int:
 
 
 def _destroy(args: argparse.Namespace) -> int:
-    from .aws import destroy
+    from sqlmr.aws import destroy
 
     for line in destroy(
         function_name=args.function_name,

@@ -21,10 +21,10 @@ from sqlmr_runtime.shuffle import decode_table
 from sqlmr_runtime.storage import join, storage_for
 from sqlmr_runtime.validate import validate_plan
 
-from .errors import PlanError, SqlmrError, TaskError
-from .executors.base import Executor, Outcome
-from .plan import Plan, Stage
-from .tracing import Tracer
+from sqlmr.errors import PlanError, SqlmrError, TaskError
+from sqlmr.execution.executor import Executor, Outcome
+from sqlmr.execution.tracing import Tracer
+from sqlmr.planning.plan import Plan, Stage
 
 # Errors that would fail again on a retry: the input or the plan is at fault, not the worker.
 DETERMINISTIC_ERRORS = {

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .catalog import TYPE_NAMES
-from .plan import Plan
+from sqlmr.catalog import TYPE_NAMES
+from sqlmr.planning.plan import Plan
 
 _INFIX = {
     "and": "AND",

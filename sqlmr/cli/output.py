@@ -13,7 +13,7 @@ from typing import IO
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from .errors import UsageError
+from sqlmr.errors import UsageError
 
 FORMATS = ("table", "csv", "json", "parquet")
 TABLE_ROWS = 1000  # beyond this a terminal table is unreadable; --format csv shows everything

@@ -14,8 +14,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from .logical import LogicalQuery, ScanSide
-from .plan import Plan, Stage
+from sqlmr.compiler.logical import LogicalQuery, ScanSide
+from sqlmr.planning.plan import Plan, Stage
 
 MB = 1 << 20
 NUMERIC = ("int32", "int64", "float64")

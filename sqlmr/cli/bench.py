@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .errors import UsageError
+from sqlmr.errors import UsageError
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -32,7 +32,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def _gen(args: argparse.Namespace) -> int:
-    from .datagen.amplab import generate, scale_rows
+    from sqlmr.datagen.amplab import generate, scale_rows
 
     try:
         rankings, visits = scale_rows(args.scale)
@@ -103,7 +103,7 @@ def _bench(args: argparse.Namespace) -> int:
     from sqlmr_benchmarks.harness import BenchError, run_bench, to_json
     from sqlmr_benchmarks.queries import QUERIES
 
-    from .embedded import cache_dir
+    from sqlmr.catalog.embedded import cache_dir
 
     queries = _split_names(args.queries, list(QUERIES), "queries")
     engines = _split_names(args.engines, ["sqlmr", "duckdb", "classic"], "engines")

@@ -11,9 +11,9 @@ import math
 from sqlmr_runtime.errors import StorageError
 from sqlmr_runtime.storage import ObjectInfo, storage_for
 
-from .catalog import Table
-from .errors import CatalogError, UsageError
-from .planner import INPUT_SHARE
+from sqlmr.catalog import Table
+from sqlmr.errors import CatalogError, UsageError
+from sqlmr.planning.planner import INPUT_SHARE
 
 MB = 1 << 20
 _UNITS = {

@@ -24,7 +24,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from .base import Outcome, error_outcome
+from sqlmr.execution.executor import Outcome, error_outcome
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,24 @@
+"""The catalog: table schemas, locations and formats (built-in Amplab tables, catalog files, the
+embedded dataset)."""
+
+from sqlmr.catalog.tables import (
+    AMPLAB_SCHEMAS,
+    SQL_TYPES,
+    TYPE_NAMES,
+    Catalog,
+    Column,
+    Table,
+    from_tables_dir,
+    load_catalog_file,
+)
+
+__all__ = [
+    "AMPLAB_SCHEMAS",
+    "SQL_TYPES",
+    "TYPE_NAMES",
+    "Catalog",
+    "Column",
+    "Table",
+    "from_tables_dir",
+    "load_catalog_file",
+]

@@ -1,0 +1,5 @@
+"""The command line: the only code that prints, reads flags or exits."""
+
+from sqlmr.cli.app import main
+
+__all__ = ["main"]
