@@ -155,41 +155,69 @@ def load_catalog_file(path: str) -> Catalog:
     return Catalog(tuple(_table_from_spec(name, spec, base, path) for name, spec in specs.items()))
 
 
+def _value(spec: dict, key: str, kind: type, default: object, where: str) -> object:
+    """A catalog value of the expected TOML/JSON type: a string "false" is not a boolean."""
+    value = spec.get(key, default)
+    if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+        expected = {bool: "true or false", str: "a string"}[kind]
+        raise CatalogError(f"{where}: {key} must be {expected}, not {value!r}")
+    return value
+
+
+def _column_items(raw: object, where: str) -> list[tuple]:
+    if isinstance(raw, str):
+        return [tuple(part.split(None, 1)) for part in raw.split(",")]
+    if not isinstance(raw, list) or not all(isinstance(c, dict) for c in raw):
+        raise CatalogError(
+            f'{where}: columns must be a string like "id BIGINT, name VARCHAR" '
+            "or a list of {name, type}"
+        )
+    return [(c.get("name"), c.get("type")) for c in raw]
+
+
+def _parse_columns(raw: object, where: str) -> tuple[Column, ...]:
+    columns: list[Column] = []
+    seen: set[str] = set()
+    for item in _column_items(raw, where):
+        if len(item) != 2 or not isinstance(item[0], str) or not item[0] or not item[1]:
+            raise CatalogError(f"{where}: a column needs a name and a type, got {item!r}")
+        name, typ = item[0].strip(), str(item[1]).strip().upper()
+        if typ not in SQL_TYPES:
+            raise CatalogError(
+                f"{where}: column {name} has unknown type {item[1]!r}; "
+                f"use one of {', '.join(sorted(SQL_TYPES))}"
+            )
+        # Names compare case-insensitively (as in DuckDB): two spellings are one column.
+        if name.lower() in seen:
+            raise CatalogError(f"{where}: column {name} is declared twice")
+        seen.add(name.lower())
+        columns.append(Column(name, SQL_TYPES[typ]))
+    return tuple(columns)
+
+
 def _table_from_spec(name: str, spec: dict, base: str, path: str) -> Table:
     where = f"catalog file {path}, table {name}"
+    if not isinstance(spec, dict):
+        raise CatalogError(f"{where}: expected a table of keys, not {spec!r}")
     unknown = set(spec) - {"location", "format", "delimiter", "header", "quote", "columns"}
     if unknown:
         raise CatalogError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
     if "location" not in spec or "columns" not in spec:
         raise CatalogError(f"{where}: 'location' and 'columns' are required")
-    fmt = spec.get("format", "csv")
+    fmt = _value(spec, "format", str, "csv", where)
     if fmt != "csv":
         raise CatalogError(f"{where}: format {fmt!r} is not supported; use 'csv'")
-    delimiter = spec.get("delimiter", ",")
-    if len(delimiter) != 1:
+    delimiter = _value(spec, "delimiter", str, ",", where)
+    if len(delimiter) != 1 or delimiter in "\r\n":
         raise CatalogError(f"{where}: the delimiter must be one character, not {delimiter!r}")
-    raw = spec["columns"]
-    items = (
-        [tuple(part.split(None, 1)) for part in raw.split(",")]
-        if isinstance(raw, str)
-        else [(c.get("name"), c.get("type")) for c in raw]
-    )
-    columns = []
-    for item in items:
-        if len(item) != 2 or not item[0] or not item[1]:
-            raise CatalogError(f"{where}: a column needs a name and a type, got {item!r}")
-        typ = str(item[1]).strip().upper()
-        if typ not in SQL_TYPES:
-            raise CatalogError(
-                f"{where}: column {item[0]} has unknown type {item[1]!r}; "
-                f"use one of {', '.join(sorted(SQL_TYPES))}"
-            )
-        columns.append(Column(str(item[0]).strip(), SQL_TYPES[typ]))
-    location = spec["location"]
+    columns = _parse_columns(spec["columns"], where)
+    location = _value(spec, "location", str, "", where)
+    if not location:
+        raise CatalogError(f"{where}: location must not be empty")
     if "://" not in location and not os.path.isabs(location):
         location = os.path.join(base, location)
-    quote = spec.get("quote", '"')
-    if len(quote) > 1:
+    quote = _value(spec, "quote", str, '"', where)
+    if len(quote) > 1 or (quote and quote in delimiter + "\r\n"):
         raise CatalogError(f"{where}: quote must be one character or empty, not {quote!r}")
-    header = bool(spec.get("header", False))
-    return Table(name, location, tuple(columns), fmt, delimiter, header, quote)
+    header = _value(spec, "header", bool, False, where)
+    return Table(name, location, columns, fmt, delimiter, header, quote)

@@ -21,6 +21,7 @@ from sqlmr.compiler.parse import sql_error
 from sqlmr.errors import SqlError, UnsupportedError
 
 NUMERIC = ("int32", "int64", "float64")
+BIGINT_MAX = 2**63 - 1
 AGGREGATES = (exp.Sum, exp.Count, exp.Avg, exp.Min, exp.Max)
 
 
@@ -128,9 +129,14 @@ def _literal(t: Translator, node: exp.Literal) -> Typed:
         return lit(node.this, "string")
     text = node.this
     try:
-        return _number(int(text))
+        value = int(text)
     except ValueError:
         return _number(float(text))
+    # -9223372036854775808 arrives as the negation of a literal one past BIGINT's maximum.
+    top = BIGINT_MAX + 1 if isinstance(node.parent, exp.Neg) else BIGINT_MAX
+    if not -top <= value <= top:
+        raise t.error(f"integer literal {text} is out of range for BIGINT", node)
+    return _number(value)
 
 
 def _coerce_pair(t: Translator, a: Typed, b: Typed, node: exp.Expression) -> tuple[Typed, Typed]:
@@ -173,12 +179,15 @@ def _convert_literal(t: Translator, text: str, type_name: str, node: exp.Express
                 raise ValueError(text)
             return lit(word in _TRUE, "bool")
         try:
-            return lit(int(text), type_name)
+            number = int(text)
         except ValueError:
             # DuckDB reads '7.5' as an integer by rounding half away from zero.
             value = decimal.Decimal(text.strip())
-            rounded = int(value.to_integral_value(rounding=decimal.ROUND_HALF_UP))
-            return lit(rounded, type_name)
+            number = int(value.to_integral_value(rounding=decimal.ROUND_HALF_UP))
+        bits = {"int32": 31, "int64": 63}.get(type_name, 127)
+        if not -(2**bits) <= number < 2**bits:
+            raise ValueError(text)
+        return lit(number, type_name)
     except (ValueError, ArithmeticError):
         raise t.error(f"cannot convert {text!r} to {TYPE_NAMES[type_name]}", node) from None
 
@@ -384,8 +393,9 @@ def _cast(t: Translator, node: exp.Cast) -> Typed:
         # would round half to even): fold the cast here, exactly.
         exact = decimal.Decimal(repr(value.ir["lit"]))
         rounded = int(exact.to_integral_value(rounding=decimal.ROUND_HALF_UP))
-        if target == "int32" and not -(2**31) <= rounded < 2**31:
-            raise t.error(f"{rounded} is out of range for INTEGER", node)
+        bits = 31 if target == "int32" else 63
+        if not -(2**bits) <= rounded < 2**bits:
+            raise t.error(f"{rounded} is out of range for {TYPE_NAMES[target]}", node)
         return lit(rounded, target)
     return cast(value, target)
 

@@ -99,14 +99,29 @@ class JobResult:
     def cleanup(self) -> None:
         """Remove the job's intermediate and result objects, unless asked to keep them."""
         if not self.keep_intermediates:
-            root = join(self.job_store, self.job)
-            storage_for(root).delete_prefix(root)
+            remove_job(self.job_store, self.job)
 
     def __enter__(self) -> JobResult:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.cleanup()
+    def __exit__(self, kind: object, error: BaseException | None, tb: object) -> None:
+        if error is None:
+            self.cleanup()
+        elif not self.keep_intermediates:
+            remove_job(self.job_store, self.job, error)
+
+
+def remove_job(job_store: str, job: str, cause: BaseException | None = None) -> None:
+    """Delete a job's prefix. When a failure `cause` is being reported, a failed cleanup is only
+    noted on it: the error that caused the cleanup is the one the user must see."""
+    root = join(job_store, job)
+    try:
+        storage_for(root).delete_prefix(root)
+    except Exception as e:  # noqa: BLE001 - any failure to clean up is reported the same way
+        message = f"cannot remove the objects of job {job} under {root}: {e}"
+        if cause is None:
+            raise SqlmrError(f"{message}; remove them with `sqlmr gc`") from e
+        cause.add_note(message)
 
 
 def new_job_id() -> str:
@@ -220,10 +235,9 @@ class Driver:
                     summaries, stats = self._run_stage(job, stage, inputs)
                     committed[stage.id] = summaries
                     all_stats.append(stats)
-        except BaseException:
+        except BaseException as e:
             if not keep_intermediates:
-                root = join(self.job_store, job)
-                storage_for(root).delete_prefix(root)
+                remove_job(self.job_store, job, e)
             raise
         return JobResult(
             plan,
@@ -300,9 +314,9 @@ class Driver:
         end = time.time()
         summary = outcome.get("result")
         if summary is None:
-            error = outcome["error"].get("errorType", "Error")
+            kind = outcome["error"].get("errorType", "Error")
             self.tracer.record(
-                f"task {task}", end, end, span, True, task=task, attempt=attempt, error=error
+                f"task {task}", end, end, span, True, task=task, attempt=attempt, error_type=kind
             )
             return
         t = summary["timings"]

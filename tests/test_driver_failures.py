@@ -1,0 +1,69 @@
+"""The driver's failure paths (issue 13, "Found" 1, 4, 6, 7): a failed task is reported as itself
+(also while tracing), cleanup never hides the error that caused it, and a failed job leaves no
+object behind."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from sqlmr_runtime.errors import StorageError
+from sqlmr_runtime.storage import LocalStorage
+
+import sqlmr
+from sqlmr import TaskError
+from sqlmr.cli.app import main
+
+
+@pytest.fixture()
+def bad_tables(tmp_path: Path) -> Path:
+    """A rankings table whose second file has a malformed row: a deterministic task failure."""
+    root = tmp_path / "tables"
+    (root / "rankings").mkdir(parents=True)
+    (root / "rankings" / "part-00000").write_text("".join(f"u{i},{i},1\n" for i in range(50)))
+    (root / "rankings" / "part-00001").write_text("a,1,2\nb,2\n")
+    return root
+
+
+def test_trace_of_a_failed_task_keeps_the_real_error(bad_tables: Path, tmp_path: Path, capsys):
+    # Found 4: with --trace, any failed task became "internal error: TypeError".
+    trace = tmp_path / "trace.json"
+    argv = ["query", "SELECT COUNT(*) FROM rankings", "--tables", str(bad_tables)]
+    rc = main([*argv, "--workers", "2", "--trace", str(trace), "--job-store", str(tmp_path / "j")])
+    err = capsys.readouterr().err
+    assert rc == 1
+    assert "malformed row at byte offset 6" in err and "internal error" not in err
+    assert trace.exists() and '"error": true' in trace.read_text()
+    assert not list((tmp_path / "j").glob("*"))  # the failed job left nothing
+
+
+def test_cleanup_failure_does_not_hide_the_task_error(bad_tables: Path, tmp_path, monkeypatch):
+    # Found 7: when the job-store cleanup failed, its error replaced the task's.
+    def refuse(self, prefix: str) -> None:
+        raise StorageError(f"cannot delete {prefix}: permission denied")
+
+    monkeypatch.setattr(LocalStorage, "delete_prefix", refuse)
+    options = sqlmr.QueryOptions(workers=2, job_store=str(tmp_path / "jobs"))
+    plan = sqlmr.compile_query(
+        "SELECT COUNT(*) FROM rankings", sqlmr.resolve_catalog(str(bad_tables)), options
+    )
+    with pytest.raises(TaskError) as info:
+        sqlmr.run(plan, options)
+    assert "malformed row" in str(info.value)
+    assert any("cannot remove the objects of job" in n for n in info.value.__notes__)
+
+
+def test_cleanup_failure_after_success_is_a_user_error(tmp_path: Path, monkeypatch, capsys):
+    tables = tmp_path / "tables"
+    (tables / "rankings").mkdir(parents=True)
+    (tables / "rankings" / "part-00000").write_text("u,1,1\n")
+
+    def refuse(self, prefix: str) -> None:
+        raise StorageError("permission denied")
+
+    monkeypatch.setattr(LocalStorage, "delete_prefix", refuse)
+    rc = main(["query", "SELECT COUNT(*) FROM rankings", "--tables", str(tables), "--workers", "2"])
+    err = capsys.readouterr().err
+    assert rc == 1 and "cannot remove the objects of job" in err and "sqlmr gc" in err
+    assert "Traceback" not in err and os.linesep not in err.strip()

@@ -1,0 +1,106 @@
+"""Strict inputs (issue 13, "Found" 5 and 7): catalog values are type-checked, duplicate columns
+are refused, and literals out of range are SQL errors with a caret. Results that do run are
+checked against DuckDB on the same files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+import sqlmr
+from sqlmr import CatalogError, SqlError
+
+OPTIONS = sqlmr.QueryOptions(workers=2, split_size=1024, reducers=2)
+
+
+@pytest.fixture(scope="module")
+def tables(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("strict-tables")
+    (root / "rankings").mkdir()
+    (root / "rankings" / "part-00000").write_text(
+        "".join(f"url{i},{i % 17},{i % 5}\n" for i in range(40))
+    )
+    (root / "events").mkdir()
+    (root / "events" / "part-00000").write_text("id,name\n1,a\n2,b\n3,c\n")
+    return root
+
+
+def catalog_error(tables: Path, tmp_path: Path, body: str) -> str:
+    path = tmp_path / "catalog.toml"
+    path.write_text(f'[tables.events]\nlocation = "{tables / "events"}"\n{body}')
+    with pytest.raises(CatalogError) as info:
+        sqlmr.resolve_catalog(str(tables), str(path))
+    return str(info.value)
+
+
+@pytest.mark.parametrize(
+    "body, words",
+    [
+        # Found 5: a string "false" was taken as true and the first row of every file dropped.
+        ('columns = "id INT, name VARCHAR"\nheader = "false"\n', ["header", "true or false"]),
+        ('columns = "id INT, name VARCHAR"\nheader = 0\n', ["header", "true or false"]),
+        ('columns = "id INT, name VARCHAR"\ndelimiter = 5\n', ["delimiter", "a string"]),
+        ('columns = "id INT, name VARCHAR"\nquote = true\n', ["quote", "a string"]),
+        ('columns = "id INT, name VARCHAR"\nformat = 1\n', ["format", "a string"]),
+        ("columns = 7\n", ["columns must be"]),
+        # Found 5: duplicate names were accepted and one column's data was lost.
+        ('columns = "id INT, ID VARCHAR"\n', ["ID", "declared twice"]),
+        ('columns = [{name = "a", type = "INT"}, {name = "a", type = "INT"}]\n', ["twice"]),
+    ],
+)
+def test_catalog_values_are_type_checked(tables: Path, tmp_path: Path, body: str, words) -> None:
+    message = catalog_error(tables, tmp_path, body)
+    assert "table events" in message
+    for word in words:
+        assert word in message
+
+
+def test_catalog_location_must_be_a_string(tables: Path, tmp_path: Path) -> None:
+    # Found 7: `location = 5` was an internal TypeError.
+    path = tmp_path / "catalog.toml"
+    path.write_text('[tables.events]\nlocation = 5\ncolumns = "id INT"\n')
+    with pytest.raises(CatalogError, match="location must be a string, not 5"):
+        sqlmr.resolve_catalog(str(tables), str(path))
+
+
+def test_boolean_header_still_reads_every_row(tables: Path, tmp_path: Path) -> None:
+    path = tmp_path / "catalog.toml"
+    path.write_text(
+        f'[tables.events]\nlocation = "{tables / "events"}"\n'
+        'columns = "id INT, name VARCHAR"\nheader = true\n'
+    )
+    got = sqlmr.sql("SELECT SUM(id), COUNT(*) FROM events", str(tables), str(path), workers=2)
+    con = duckdb.connect()
+    expected = con.execute(
+        f"SELECT SUM(id), COUNT(*) FROM read_csv('{tables / 'events' / '*'}', header=true)"
+    ).fetchall()
+    assert [tuple(r.values()) for r in got.to_pylist()] == expected
+
+
+@pytest.mark.parametrize(
+    "sql, col",
+    [
+        # Found 7: a 23-digit literal was a Python OverflowError after three attempts.
+        ("SELECT pageRank + 12345678901234567890123 FROM rankings", 19),
+        ("SELECT pageURL FROM rankings WHERE pageRank = 9223372036854775808", 47),
+        ("SELECT CAST(1e30 AS BIGINT) FROM rankings", 8),
+        ("SELECT pageURL FROM rankings WHERE pageRank = '99999999999'", 36),
+    ],
+)
+def test_literal_overflow_is_a_sql_error_with_a_caret(tables: Path, sql: str, col: int) -> None:
+    catalog = sqlmr.resolve_catalog(str(tables))
+    with pytest.raises(SqlError) as info:
+        sqlmr.compile_query(sql, catalog, OPTIONS)
+    error = info.value
+    assert error.line == 1 and error.col == col, str(error)
+    assert "out of range" in str(error) or "cannot convert" in str(error)
+    assert str(error).splitlines()[-1] == "  " + " " * (col - 1) + "^"
+
+
+def test_smallest_bigint_literal_runs(tables: Path) -> None:
+    sql = "SELECT -9223372036854775808 AS lo, 9223372036854775807 AS hi FROM rankings LIMIT 1"
+    got = sqlmr.sql(sql, str(tables), workers=2).to_pylist()
+    expected = duckdb.sql(sql.replace(" FROM rankings", "")).fetchall()
+    assert [tuple(r.values()) for r in got] == expected
