@@ -113,6 +113,7 @@ def test_policy_is_least_privilege():
         "s3:GetObject",
         "s3:PutObject",
         "s3:DeleteObject",
+        "s3:AbortMultipartUpload",
     ]
     assert by_sid["JobStoreObjects"]["Resource"] == ["arn:aws:s3:::jobs-bucket/sqlmr/jobs/*"]
     assert by_sid["JobStoreList"]["Resource"] == "arn:aws:s3:::jobs-bucket"

@@ -164,9 +164,9 @@ def policy_document(
 
     Inputs: s3:GetObject on each input (the object itself and everything below it; only below
     it when the URL ends with '/'), s3:ListBucket on their buckets limited by s3:prefix. The job
-    store: Get/Put/DeleteObject below the prefix, ListBucket limited to it. Logs: the function's
-    own log group only. X-Ray: PutTraceSegments and PutTelemetryRecords, which accept no
-    resource but "*".
+    store: Get/Put/DeleteObject and AbortMultipartUpload below the prefix, ListBucket limited
+    to it. Logs: the function's own log group only. X-Ray: PutTraceSegments and
+    PutTelemetryRecords, which accept no resource but "*".
     """
     check_function_name(function_name)
     partition = partition or partition_of(region)
@@ -194,7 +194,14 @@ def policy_document(
         {
             "Sid": "JobStoreObjects",
             "Effect": "Allow",
-            "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+            # AbortMultipartUpload: a task whose multipart upload fails aborts it, so no
+            # invisible, billed parts stay behind.
+            "Action": [
+                "s3:GetObject",
+                "s3:PutObject",
+                "s3:DeleteObject",
+                "s3:AbortMultipartUpload",
+            ],
             "Resource": [job_objects],
         }
     )
