@@ -20,12 +20,6 @@ from . import operators, scan, shuffle, tracing
 from .storage import join, storage_for
 from .validate import validate_event
 
-try:
-    # Hand freed memory back to the OS at once, so a long-lived worker's RSS tracks its task.
-    pa.jemalloc_set_decay_ms(0)
-except (NotImplementedError, AttributeError):
-    pass
-
 
 def lambda_handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     """AWS Lambda entry point: run one task event and return its JSON summary.

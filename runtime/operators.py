@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.acero  # noqa: F401 - group_by and join load it; a local pool imports it once, before forking
 import pyarrow.compute as pc
 
 from .expressions import as_array, evaluate

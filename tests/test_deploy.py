@@ -316,6 +316,11 @@ def test_deploy_creates_role_policy_and_function(aws, layer):
     assert config["MemorySize"] == 2048 and config["Timeout"] == 600
     assert config["Architectures"] == ["arm64"]
     assert config["TracingConfig"] == {"Mode": "Active"}
+    # Arrow's allocator settings reach the function, where pyarrow loads.
+    assert config["Environment"]["Variables"] == {
+        "MIMALLOC_ALLOW_THP": "0",
+        "MIMALLOC_PURGE_DELAY": "-1",
+    }
     assert [x["Arn"] for x in config["Layers"]] == [layer]
     assert config["Role"] == role["Arn"] == report.role_arn
     assert config["State"] == "Active"

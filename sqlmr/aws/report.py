@@ -6,6 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlmr_runtime.allocator import ALLOCATOR_ENV
+
 RUNTIME = "python3.12"
 HANDLER = "sqlmr_runtime.handler.lambda_handler"
 
@@ -72,4 +74,6 @@ def function_config(report: DeployReport) -> dict[str, Any]:
         "Timeout": report.timeout,
         "Layers": [report.layer],
         "TracingConfig": {"Mode": "Active"},
+        # Arrow's allocator reads these when pyarrow loads (see sqlmr_runtime.allocator).
+        "Environment": {"Variables": dict(ALLOCATOR_ENV)},
     }

@@ -9,28 +9,16 @@ import os
 import sys
 import traceback
 from collections.abc import Iterator
-from typing import IO, Any
-
-from sqlmr_runtime.errors import RuntimeTaskError
+from typing import IO, TYPE_CHECKING, Any
 
 from sqlmr import __version__
-from sqlmr.api import QueryOptions, compile_query, resolve_catalog, run
-from sqlmr.cli.output import (
-    TABLE_ROWS,
-    check_format,
-    format_cell,
-    is_folder_target,
-    write_csv,
-    write_json_lines,
-    write_object,
-    write_parquet,
-    write_parts,
-)
 from sqlmr.errors import SqlmrError, TaskError, UsageError
-from sqlmr.execution import cost_table, make_executor
-from sqlmr.execution.tracing import Tracer
-from sqlmr.planning.explain import render_plan
-from sqlmr.planning.splits import parse_size
+
+if TYPE_CHECKING:
+    from sqlmr.api import QueryOptions
+
+# Heavy modules (pyarrow, sqlglot, boto3, rich) are imported inside the commands that need
+# them, so that --help, --version and usage errors start in milliseconds.
 
 _EXTENSIONS = {".csv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
 
@@ -46,6 +34,8 @@ def _positive(text: str) -> int:
 
 
 def _size(text: str) -> int:
+    from sqlmr.planning.splits import parse_size
+
     try:
         return parse_size(text)
     except UsageError as e:
@@ -194,6 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _options(args: argparse.Namespace) -> QueryOptions:
+    from sqlmr.api import QueryOptions
+
     extra = {}
     if args.task_memory is not None:
         extra["task_memory"] = args.task_memory
@@ -211,6 +203,9 @@ def _options(args: argparse.Namespace) -> QueryOptions:
 
 
 def _explain(args: argparse.Namespace) -> int:
+    from sqlmr.api import compile_query, resolve_catalog
+    from sqlmr.planning.explain import render_plan
+
     options = _options(args)
     plan = compile_query(args.sql, resolve_catalog(args.tables, args.catalog), options)
     if args.json:
@@ -273,6 +268,11 @@ def _sink(path: str | None) -> Iterator[IO[bytes]]:
 
 
 def _query(args: argparse.Namespace) -> int:
+    from sqlmr.api import compile_query, resolve_catalog, run
+    from sqlmr.cli.output import check_format, is_folder_target
+    from sqlmr.execution import cost_table, make_executor
+    from sqlmr.execution.tracing import Tracer
+
     fmt = args.format
     if fmt is None:
         ext = os.path.splitext(args.output or "")[1].lower()
@@ -318,6 +318,17 @@ def _query(args: argparse.Namespace) -> int:
 
 
 def _write(result, fmt: str, path: str | None) -> int:
+    from sqlmr_runtime.errors import RuntimeTaskError
+
+    from sqlmr.cli.output import (
+        is_folder_target,
+        write_csv,
+        write_json_lines,
+        write_object,
+        write_parquet,
+        write_parts,
+    )
+
     try:
         if path is not None and is_folder_target(path):
             return write_parts(result.tables(), fmt, path)[1]
@@ -338,6 +349,8 @@ def _write(result, fmt: str, path: str | None) -> int:
 def _print_table(result, path: str | None) -> int:
     from rich.console import Console
     from rich.table import Table
+
+    from sqlmr.cli.output import TABLE_ROWS, format_cell
 
     names = [n for n, _ in result.plan.columns]
     table = Table(*names, show_edge=True, header_style="bold")

@@ -1,0 +1,27 @@
+"""Settings of Arrow's memory allocator, applied before pyarrow loads.
+
+Arrow's default pool is mimalloc, which reads its options from the environment once, when the
+library is loaded. By default it asks the kernel for transparent huge pages and hands freed
+memory back after 10 ms; a task that allocates and frees hundreds of megabytes then spends a
+quarter of its time in the kernel zeroing fresh (huge) pages (`clear_page_erms` in perf).
+Disabling THP and keeping freed pages for reuse cut that system time by more than half on
+Amplab 2c with the same peak memory (see benchmarks/README.md). Either setting alone did not help.
+
+Values already in the environment win, so a user can measure or undo the choice. Local workers
+are forked from the driver and inherit its loaded allocator; the Lambda function gets the same
+values as environment variables at deploy, and from this module when the handler is imported.
+"""
+
+from __future__ import annotations
+
+import os
+
+ALLOCATOR_ENV = {"MIMALLOC_ALLOW_THP": "0", "MIMALLOC_PURGE_DELAY": "-1"}
+"""mimalloc options: no transparent huge pages; freed pages are kept for reuse, never purged."""
+
+
+def configure_allocator() -> None:
+    """Put ALLOCATOR_ENV into this process's environment where not set (before pyarrow loads:
+    later it has no effect)."""
+    for name, value in ALLOCATOR_ENV.items():
+        os.environ.setdefault(name, value)

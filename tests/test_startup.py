@@ -1,0 +1,66 @@
+"""Start-up: each command imports only what it needs, and Arrow's allocator is configured before
+pyarrow loads (in the driver, and so in the workers it forks)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+HEAVY = ("pyarrow", "sqlglot", "boto3", "botocore", "aws_xray_sdk", "rich", "duckdb")
+RANKINGS_1A = "SELECT pageURL, pageRank FROM rankings WHERE pageRank > 1000"
+
+
+def _run(code: str, env: dict[str, str] | None = None) -> dict:
+    """Run code in a fresh interpreter; return what it printed last as JSON."""
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _heavy_loaded_by_cli(argv: list[str]) -> set[str]:
+    code = (
+        "import contextlib, io, json, sys\n"
+        "from sqlmr.cli.app import main\n"
+        "out = io.TextIOWrapper(io.BytesIO())\n"
+        "with contextlib.redirect_stdout(out), contextlib.suppress(SystemExit):\n"
+        f"    main({argv!r})\n"
+        f"print(json.dumps(sorted(m for m in {HEAVY!r} if m in sys.modules)))\n"
+    )
+    return set(_run(code))
+
+
+@pytest.mark.parametrize("argv", [["--version"], ["--help"], ["query", "--help"]])
+def test_help_and_version_import_nothing_heavy(argv: list[str]) -> None:
+    assert _heavy_loaded_by_cli(argv) == set()
+
+
+def test_a_csv_query_imports_no_aws_library_and_no_rich() -> None:
+    loaded = _heavy_loaded_by_cli(["query", RANKINGS_1A, "--format", "csv", "--workers", "1"])
+    assert loaded == {"pyarrow", "sqlglot"}
+
+
+def test_import_sqlmr_is_light() -> None:
+    code = f"import json, sys, sqlmr\nprint(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))"
+    assert _run(code) == []
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="reads /proc/self/status")
+def test_allocator_settings_apply_before_pyarrow_loads() -> None:
+    code = (
+        "import json, os, sqlmr, pyarrow as pa\n"
+        "pa.allocate_buffer(1 << 20)\n"
+        "thp = [l.split()[1] for l in open('/proc/self/status') if l.startswith('THP_enabled')]\n"
+        "print(json.dumps([os.environ.get('MIMALLOC_PURGE_DELAY'), thp]))\n"
+    )
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("MIMALLOC_")}
+    purge, thp = _run(code, env)
+    assert purge == "-1"
+    assert thp in ([], ["0"])  # kernels before 6.x do not show THP_enabled
+    # A value the user set wins.
+    purge, _ = _run(code, {**env, "MIMALLOC_PURGE_DELAY": "10"})
+    assert purge == "10"
