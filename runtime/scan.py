@@ -99,6 +99,8 @@ def read_split(source: dict[str, Any], ranges: list[dict[str, Any]]) -> tuple[pa
 
 def _parse(data: memoryview, schema, wanted, source, url: str, offset: int) -> pa.Table:
     names = [n for n, _ in schema]
+    if source.get("trailing_delimiter"):
+        names.append("__trailing")  # the empty field after the last delimiter, never read
     types = dict(schema)
     delimiter = source.get("delimiter", ",")
     try:
@@ -121,6 +123,8 @@ def _parse(data: memoryview, schema, wanted, source, url: str, offset: int) -> p
             ),
         )
     except pa.ArrowInvalid as e:
+        if source.get("trailing_delimiter"):
+            schema = [*schema, ("__trailing", pa.string())]
         raise _locate_bad_row(bytes(data), schema, delimiter, url, offset, e) from None
     return table.select(wanted)
 

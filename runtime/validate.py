@@ -32,7 +32,10 @@ _FN_EXTRA = {
 _AGG_FNS = {"sum", "sum0", "count", "count_all", "min", "max"}
 _STAGE_FIELDS = ({"id", "kind", "source", "ops", "sink"}, {"tasks", "depends_on", "coalesce_bytes"})
 _SOURCE_FIELDS = {
-    "scan": ({"type", "table", "format", "columns", "read"}, {"delimiter", "header", "quote"}),
+    "scan": (
+        {"type", "table", "format", "columns", "read"},
+        {"delimiter", "header", "quote", "trailing_delimiter"},
+    ),
     "shuffle": ({"type", "stage"}, set()),
     "gather": ({"type", "stage"}, set()),
     "join": ({"type", "left", "right", "left_keys", "right_keys"}, {"how", "broadcast"}),

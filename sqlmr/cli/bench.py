@@ -13,14 +13,27 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     g = sub.add_parser(
         "gen",
         help="generate benchmark data",
-        description="Generate Amplab Big Data Benchmark tables.",
+        description="Generate Amplab Big Data Benchmark tables, or the TPC-H tables (with "
+        "tpchgen-cli) and their catalog.toml.",
     )
-    g.add_argument("dataset", choices=["amplab"], help="which benchmark's data")
+    g.add_argument("dataset", choices=["amplab", "tpch"], help="which benchmark's data")
     g.add_argument(
-        "--scale", default="tiny", help="tiny, 1node, 5nodes, or a fraction of 1node such as 0.05"
+        "--scale",
+        default=None,
+        help="amplab: tiny (default), 1node, 5nodes, or a fraction of 1node such as 0.05; "
+        "tpch: the scale factor (default 1; 0.01 is about 10 MB)",
     )
     g.add_argument(
-        "--out", required=True, metavar="DIR", help="output folder (gets rankings/ and uservisits/)"
+        "--out", required=True, metavar="DIR", help="output folder (one subfolder per table)"
+    )
+    g.add_argument(
+        "--format",
+        choices=["text", "parquet"],
+        default="text",
+        help="tpch: '|'-delimited .tbl text (default) or Parquet",
+    )
+    g.add_argument(
+        "--parts", type=int, default=1, metavar="N", help="tpch: files per table (default 1)"
     )
     g.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     g.add_argument(
@@ -32,8 +45,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def _gen(args: argparse.Namespace) -> int:
+    if args.dataset == "tpch":
+        return _gen_tpch(args)
     from sqlmr.datagen.amplab import generate, scale_rows
 
+    args.scale = args.scale or "tiny"
     try:
         rankings, visits = scale_rows(args.scale)
     except ValueError as e:
@@ -44,6 +60,25 @@ def _gen(args: argparse.Namespace) -> int:
         f"wrote {stats.rankings_rows:,} rankings and {stats.uservisits_rows:,} uservisits rows "
         f"({mb:,.1f} MB in {len(stats.files)} files) to {args.out} in {stats.seconds:.2f}s "
         f"({mb / max(stats.seconds, 1e-9):,.0f} MB/s)",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _gen_tpch(args: argparse.Namespace) -> int:
+    from sqlmr.datagen.tpch import generate
+
+    try:
+        scale = float(args.scale or 1)
+    except ValueError:
+        raise UsageError(f"--scale must be a number for tpch, not {args.scale!r}") from None
+    if args.parts < 1:
+        raise UsageError("--parts must be at least 1")
+    stats = generate(args.out, scale, args.format, args.parts)
+    mb = stats.bytes_written / 1e6
+    print(
+        f"wrote TPC-H scale {scale:g} ({mb:,.1f} MB in {stats.files} files) and catalog.toml "
+        f"to {args.out} in {stats.seconds:.2f}s",
         file=sys.stderr,
     )
     return 0
@@ -113,7 +148,11 @@ def _bench(args: argparse.Namespace) -> int:
     data = args.data or str(cache_dir() / f"amplab-{args.scale}-seed{args.seed}")
     if args.data is None and not os.path.isdir(os.path.join(data, "uservisits")):
         print(f"generating Amplab data at scale {args.scale} into {data} …", file=sys.stderr)
-        _gen(argparse.Namespace(scale=args.scale, out=data, seed=args.seed, workers=workers))
+        _gen(
+            argparse.Namespace(
+                dataset="amplab", scale=args.scale, out=data, seed=args.seed, workers=workers
+            )
+        )
     if not os.path.isdir(os.path.join(data, "rankings")) or not os.path.isdir(
         os.path.join(data, "uservisits")
     ):

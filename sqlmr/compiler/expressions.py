@@ -380,7 +380,7 @@ def _cast(t: Translator, node: exp.Cast) -> Typed:
     target_name = node.to.this.name if hasattr(node.to.this, "name") else str(node.to.this)
     target_sql = {"TEXT": "VARCHAR"}.get(target_name, target_name)
     # FLOAT and REAL are 4-byte in DuckDB; a DOUBLE result would differ in the low digits.
-    if target_sql not in SQL_TYPES or target_sql in ("FLOAT", "REAL"):
+    if target_sql not in SQL_TYPES or target_sql in ("FLOAT", "REAL", "DECIMAL", "NUMERIC"):
         raise t.unsupported(f"CAST to {node.to.sql(dialect='duckdb')}", node)
     target = SQL_TYPES[target_sql]
     value = t(node.this)

@@ -14,6 +14,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from sqlmr.catalog import Table
 from sqlmr.compiler.logical import LogicalQuery, ScanSide
 from sqlmr.planning.plan import Plan, Stage
 
@@ -40,8 +41,12 @@ class SideInput:
 
 
 def _scan_source(side: ScanSide) -> dict[str, Any]:
-    t = side.table
-    return {
+    return scan_source(side.table, side.read_columns)
+
+
+def scan_source(t: Table, read_columns) -> dict[str, Any]:
+    """The plan source that reads some columns of a table."""
+    source = {
         "type": "scan",
         "table": t.name,
         "format": t.format,
@@ -49,8 +54,11 @@ def _scan_source(side: ScanSide) -> dict[str, Any]:
         "header": t.header,
         "quote": t.quote,
         "columns": [{"name": c.name, "type": c.type} for c in t.columns],
-        "read": list(side.read_columns),
+        "read": list(read_columns),
     }
+    if t.trailing_delimiter:
+        source["trailing_delimiter"] = True
+    return source
 
 
 def _project(columns) -> dict[str, Any]:

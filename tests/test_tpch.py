@@ -1,0 +1,80 @@
+"""TPC-H: the 22 queries of benchmarks/tpch/ at scale 0.01 equal DuckDB's results on the same files.
+
+The data is generated once per session with `sqlmr gen tpch` (tpchgen-cli), three parts per
+table; DuckDB reads the same .tbl files with exact DECIMAL(15,2) types, sqlmr computes them as
+DOUBLE (compared within 1e-9 relative). A query sqlmr cannot run yet must be refused by name
+(UnsupportedError): it is marked xfail(strict=True) with the construct, so progress shows.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import duckdb
+import pytest
+from conftest import assert_same
+from sqlmr_benchmarks.tpch import query_text
+
+import sqlmr
+from sqlmr.datagen.tpch import TPCH_SCHEMAS, columns_of, generate
+
+# Queries that are still refused, and the construct that is missing.
+_PLANNER = "joins of 3+ tables, outer joins, subqueries, CTEs, DATE ± INTERVAL, EXTRACT"
+UNSUPPORTED: dict[int, str] = {n: _PLANNER for n in range(1, 23)}
+
+
+def tpch_duck(root: str | os.PathLike) -> duckdb.DuckDBPyConnection:
+    """DuckDB with the eight TPC-H tables loaded from the .tbl files under root."""
+    con = duckdb.connect()
+    for table in TPCH_SCHEMAS:
+        cols = ", ".join(f"'{n}': '{t}'" for n, t in columns_of(table))
+        glob = os.path.join(str(root), table, "*.tbl")
+        # dbgen's trailing '|' makes one more (empty) field: read it and drop it.
+        con.execute(
+            f"CREATE TABLE {table} AS SELECT * EXCLUDE (__trailing) FROM read_csv('{glob}', "
+            f"header=false, delim='|', quote='', escape='', auto_detect=false, "
+            f"columns={{{cols}, '__trailing': 'VARCHAR'}})"
+        )
+    return con
+
+
+@pytest.fixture(scope="session")
+def tpch_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """TPC-H at scale 0.01 (about 10 MB), three parts per table."""
+    out = tmp_path_factory.mktemp("tpch")
+    generate(str(out), 0.01, "text", parts=3)
+    return str(out)
+
+
+@pytest.fixture(scope="session")
+def tpch_oracle(tpch_dir: str):
+    con = tpch_duck(tpch_dir)
+    yield con
+    con.close()
+
+
+def _case(n: int):
+    marks = []
+    if n in UNSUPPORTED:
+        marks.append(pytest.mark.xfail(strict=True, reason=UNSUPPORTED[n]))
+    return pytest.param(n, id=f"q{n:02d}", marks=marks)
+
+
+@pytest.mark.parametrize("n", [_case(n) for n in range(1, 23)])
+def test_tpch_query_equals_duckdb(n: int, tpch_dir: str, tpch_oracle) -> None:
+    query = query_text(n)
+    expected = tpch_oracle.execute(query).fetchall()
+    result = sqlmr.sql(query, tables=tpch_dir, workers=2, split_size="256KB", reducers=3)
+    assert_same(result, expected, ordered="order by" in query.lower())
+
+
+def test_generated_folder_has_catalog_and_every_table(tpch_dir: str) -> None:
+    root = Path(tpch_dir)
+    assert (root / "catalog.toml").is_file()
+    catalog = sqlmr.api.resolve_catalog(tpch_dir)
+    for table in TPCH_SCHEMAS:
+        assert any((root / table).iterdir())
+        assert [c.name for c in catalog.table(table).columns] == [
+            name for name, _ in columns_of(table)
+        ]
