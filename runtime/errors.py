@@ -21,3 +21,7 @@ class EvaluationError(RuntimeTaskError):
 
 class StorageError(RuntimeTaskError):
     """An object could not be read or written."""
+
+
+class UnsupportedCodecError(RuntimeTaskError):
+    """Data was compressed with a codec this process's pyarrow lacks (a retry cannot help)."""

@@ -85,7 +85,7 @@ def read_source(source: dict[str, Any], inp: dict[str, Any], job: str = "") -> t
         storage = storage_for(part["url"])
         data = storage.read_range(part["url"], part["offset"], part["offset"] + part["length"])
         nbytes += len(data)
-        tables.append(shuffle.decode_table(data))
+        tables.extend(shuffle.decode_tables(data))
     if not tables:
         return pa.table({}), 0
     return pa.concat_tables(tables, promote_options="permissive"), nbytes
@@ -106,12 +106,13 @@ def run_task(event: dict[str, Any]) -> dict[str, Any]:
     t2 = time.perf_counter()
     sink = stage["sink"]
     with tracing.subsegment("write", **where):
+        name = "shuffle.bin" if sink["type"] == "shuffle" else "result.arrow"
+        url = output_url(event, name)
+        codec = shuffle.choose_codec(event.get("compression", "auto"), url)
         if sink["type"] == "shuffle":
-            data, index = shuffle.encode_partitions(table, sink["keys"], sink["partitions"])
-            url = output_url(event, "shuffle.bin")
+            data, index = shuffle.encode_partitions(table, sink["keys"], sink["partitions"], codec)
         else:
-            data, index = shuffle.encode_table(table), None
-            url = output_url(event, "result.arrow")
+            data, index = shuffle.encode_table(table, codec), None
         storage_for(url).write(url, data)
     t3 = time.perf_counter()
     return {
@@ -123,7 +124,12 @@ def run_task(event: dict[str, Any]) -> dict[str, Any]:
         "bytes_in": bytes_in,
         "rows_out": table.num_rows,
         "bytes_out": len(data),
-        "output": {"url": url, "length": len(data), "partitions": index},
+        "output": {
+            "url": url,
+            "length": len(data),
+            "partitions": index,
+            "codec": codec or "none",
+        },
         "max_rss_mb": _max_rss_mb(),
         "timings": {
             "read": round(t1 - t0, 6),

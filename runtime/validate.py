@@ -12,6 +12,7 @@ from . import PLAN_VERSION
 from .errors import PlanValidationError
 from .expressions import FUNCTIONS
 from .operators import OPERATORS
+from .shuffle import COMPRESSIONS
 from .types import ARROW_TYPES
 
 _OP_FIELDS = {
@@ -44,7 +45,10 @@ _SINK_FIELDS = {
     "shuffle": ({"type", "partitions", "keys"}, set()),
     "result": ({"type"}, set()),
 }
-_EVENT_FIELDS = ({"version", "job", "job_store", "stage", "task", "attempt", "input"}, set())
+_EVENT_FIELDS = (
+    {"version", "job", "job_store", "stage", "task", "attempt", "input"},
+    {"compression"},
+)
 
 
 def _fields(obj: Any, allowed: tuple[set, set], where: str) -> None:
@@ -177,6 +181,11 @@ def validate_plan(plan: Any) -> None:
 def validate_event(event: Any) -> None:
     """Check a task event before running it."""
     _fields(event, _EVENT_FIELDS, "task event")
+    if event.get("compression", "auto") not in COMPRESSIONS:
+        raise PlanValidationError(
+            f"task event: unknown compression {event['compression']!r}; "
+            f"expected one of {', '.join(COMPRESSIONS)}"
+        )
     if event["version"] != PLAN_VERSION:
         raise PlanValidationError(
             f"task event version {event['version']!r} is not supported "

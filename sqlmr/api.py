@@ -32,6 +32,7 @@ class QueryOptions:
     retries: int = 2
     keep_intermediates: bool = False
     job_store: str | None = None
+    shuffle_compression: str = "auto"  # auto: none on a local job store, LZ4 or ZSTD on S3
 
 
 def resolve_catalog(tables: str | None = None, catalog: str | Catalog | None = None) -> Catalog:
@@ -95,7 +96,9 @@ def run(
 
         executor = LocalExecutor(options.workers)
     job_store = options.job_store or default_job_store()
-    driver = Driver(executor, job_store, options.retries, listener, tracer)
+    driver = Driver(
+        executor, job_store, options.retries, listener, tracer, options.shuffle_compression
+    )
     return driver.run(plan, keep_intermediates=options.keep_intermediates)
 
 

@@ -142,6 +142,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="folder or s3://bucket/prefix for intermediate objects (default: a temp folder)",
     )
     q.add_argument(
+        "--shuffle-compression",
+        choices=["auto", "none", "lz4", "zstd"],
+        default="auto",
+        help="compression of shuffle and result objects (default auto: none on a local job "
+        "store, LZ4 or else ZSTD on S3, as the worker's pyarrow has them)",
+    )
+    q.add_argument(
         "--stats", action="store_true", help="print per-stage statistics to standard error"
     )
     q.add_argument(
@@ -199,6 +206,7 @@ def _options(args: argparse.Namespace) -> QueryOptions:
         retries=getattr(args, "retries", 2),
         keep_intermediates=getattr(args, "keep_intermediates", False),
         job_store=getattr(args, "job_store", None),
+        shuffle_compression=getattr(args, "shuffle_compression", "auto"),
     )
 
 

@@ -32,6 +32,7 @@ DETERMINISTIC_ERRORS = {
     "PlanValidationError",
     "EvaluationError",
     "PayloadTooLargeError",
+    "UnsupportedCodecError",
 }
 
 
@@ -129,11 +130,20 @@ def new_job_id() -> str:
     return time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
 
 
-def _event(job: str, job_store: str, stage: Stage, task: int, attempt: int, inp: dict) -> dict:
+def _event(
+    job: str,
+    job_store: str,
+    stage: Stage,
+    task: int,
+    attempt: int,
+    inp: dict,
+    compression: str = "auto",
+) -> dict:
     return {
         "version": PLAN_VERSION,
         "job": job,
         "job_store": job_store,
+        "compression": compression,
         "stage": stage.definition(),
         "task": task,
         "attempt": attempt,
@@ -209,9 +219,11 @@ class Driver:
         retries: int = 2,
         listener: Listener | None = None,
         tracer: Tracer | None = None,
+        compression: str = "auto",
     ):
         self.executor, self.job_store, self.retries = executor, job_store, retries
         self.listener, self.tracer = listener, tracer
+        self.compression = compression  # of shuffle and result objects; see shuffle.choose_codec
 
     def run(self, plan: Plan, keep_intermediates: bool = False) -> JobResult:
         """Run every stage; return the committed outputs of the last one."""
@@ -272,7 +284,9 @@ class Driver:
         pending: dict[Future[Outcome], tuple[int, int]] = {}
 
         def submit(task: int, attempt: int) -> None:
-            event = _event(job, self.job_store, stage, task, attempt, inputs[task])
+            event = _event(
+                job, self.job_store, stage, task, attempt, inputs[task], self.compression
+            )
             pending[self.executor.submit(event)] = (task, attempt)
             stats.attempts += 1
 

@@ -1,0 +1,124 @@
+"""Shuffle compression: one function picks the codec from what this pyarrow has, the index and the
+task summary record it, a reader decodes whatever was written, and a range that covers several
+adjacent partitions decodes to exactly those partitions."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pytest
+from conftest import assert_same
+from sqlmr_runtime import shuffle
+from sqlmr_runtime.errors import PlanValidationError
+from sqlmr_runtime.handler import run_task
+
+from sqlmr.api import QueryOptions, compile_query, resolve_catalog, run
+from sqlmr.execution.driver import _event, _inputs
+
+
+def _table(n: int = 2000) -> pa.Table:
+    return pa.table(
+        {
+            "k": pa.array([None if i % 41 == 0 else f"key{i % 97}" for i in range(n)]),
+            "v": pa.array(range(n), pa.int64()),
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("requested", "store", "expected"),
+    [
+        ("auto", "/tmp/jobs", None),
+        ("auto", "file:///tmp/jobs", None),
+        ("auto", "s3://bucket/jobs", "lz4"),
+        ("none", "s3://bucket/jobs", None),
+        ("lz4", "/tmp/jobs", "lz4"),
+        ("zstd", "s3://bucket/jobs", "zstd"),
+    ],
+)
+def test_codec_follows_the_store_and_the_request(requested, store, expected):
+    assert shuffle.choose_codec(requested, store) == expected
+
+
+def test_unknown_compression_is_refused():
+    with pytest.raises(PlanValidationError, match="brotli"):
+        shuffle.choose_codec("brotli", "s3://b/j")
+
+
+@pytest.mark.parametrize(
+    ("available", "requested", "expected"),
+    [
+        (set(), "auto", None),  # the public Lambda layers: neither LZ4 nor ZSTD
+        (set(), "lz4", None),
+        ({"zstd"}, "auto", "zstd"),
+        ({"zstd"}, "lz4", "zstd"),
+        ({"lz4"}, "zstd", "lz4"),
+    ],
+)
+def test_codec_falls_back_to_what_this_pyarrow_has(monkeypatch, available, requested, expected):
+    monkeypatch.setattr(shuffle, "codec_available", lambda name: name in available)
+    assert shuffle.choose_codec(requested, "s3://b/j") == expected
+
+
+@pytest.mark.parametrize("codec", [None, "lz4", "zstd"])
+def test_adjacent_partitions_decode_from_one_range(codec):
+    table = _table()
+    blob, index = shuffle.encode_partitions(table, ["k"], 6, codec)
+    assert shuffle.read_footer(blob)["codec"] == (codec or "none")
+    singles = [shuffle.decode_table(blob[o : o + n]) for o, n, _ in index]
+    for first, last in [(0, 5), (1, 3), (4, 4), (2, 5)]:
+        start = index[first][0]
+        end = index[last][0] + index[last][1]
+        tables = shuffle.decode_tables(blob[start:end])
+        assert [t.num_rows for t in tables] == [index[p][2] for p in range(first, last + 1)]
+        for t, single in zip(tables, singles[first : last + 1], strict=True):
+            assert t.equals(single)
+    assert sum(t.num_rows for t in singles) == table.num_rows
+
+
+def test_compression_shrinks_and_none_does_not_compress():
+    table = _table(20000)
+    plain, _ = shuffle.encode_partitions(table, ["k"], 4, None)
+    packed, _ = shuffle.encode_partitions(table, ["k"], 4, "lz4")
+    assert len(packed) < len(plain)
+    assert shuffle.decode_table(packed[: shuffle.read_index(packed)[-1][0]]).num_rows > 0
+
+
+def test_a_task_without_codecs_writes_uncompressed_and_says_so(amplab_dir, monkeypatch):
+    monkeypatch.setattr(shuffle, "codec_available", lambda name: False)
+    query = "SELECT countryCode, COUNT(*) FROM uservisits GROUP BY 1"
+    plan = compile_query(query, resolve_catalog(amplab_dir), QueryOptions(reducers=3))
+    stage = plan.stages[0]
+    assert stage.sink["type"] == "shuffle"
+    # Would be LZ4 on S3 if this pyarrow had it.
+    event = _event("j", "s3://bucket/jobs", stage, 0, 0, _inputs(stage, {})[0], "lz4")
+    written = {}
+
+    class Memory:
+        def write(self, url, data):
+            written[url] = data
+
+    monkeypatch.setattr("sqlmr_runtime.handler.storage_for", lambda url: Memory())
+    summary = run_task(event)
+    assert summary["output"]["codec"] == "none"
+    (blob,) = written.values()
+    assert shuffle.read_footer(blob)["codec"] == "none"
+    index = summary["output"]["partitions"]
+    tables = shuffle.decode_tables(blob[: index[-1][0] + index[-1][1]])
+    assert sum(t.num_rows for t in tables) == summary["rows_out"] > 0
+
+
+@pytest.mark.parametrize("compression", ["none", "lz4", "zstd"])
+def test_queries_agree_with_duckdb_under_every_compression(amplab_dir, duck, compression):
+    query = (
+        "SELECT SUBSTR(sourceIP, 1, 5) AS p, SUM(adRevenue) AS s, COUNT(*) AS c "
+        "FROM uservisits GROUP BY 1"
+    )
+    options = QueryOptions(
+        split_size="16KB", reducers=3, workers=2, shuffle_compression=compression
+    )
+    plan = compile_query(query, resolve_catalog(amplab_dir), options)
+    with run(plan, options) as result:
+        table = result.read_all()
+        codecs = {s["output"]["codec"] for s in result.results}
+    assert codecs == {"none" if compression == "none" else compression}
+    assert_same(table, duck.execute(query).fetchall(), ordered=False)
