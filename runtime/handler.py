@@ -16,7 +16,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from . import operators, scan, shuffle, tracing
+from . import environment, operators, scan, shuffle, tracing
 from .storage import join, storage_for
 from .validate import validate_event
 
@@ -25,22 +25,35 @@ def lambda_handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]
     """AWS Lambda entry point: run one task event and return its JSON summary.
 
     An event over Lambda's 6 MB payload limit travels through storage: the invocation then
-    carries only {"event_url": URL} and the task reads its event from there.
+    carries only {"event_url": URL} and the task reads its event from there. A probe event
+    ({"sqlmr_probe": 1}, sent by `sqlmr deploy`) returns what the function runs with instead.
+    Before the first task of a process, the Arrow features the runtime needs are checked.
     """
+    if environment.is_probe(event):
+        return environment.probe(event, context)
     if isinstance(event, dict) and set(event) == {"event_url"}:
         url = event["event_url"]
         event = json.loads(storage_for(url).read(url))
-    return run_task(event)
+    environment.check_features()
+    return run_task(event, getattr(context, "aws_request_id", None))
 
 
-def output_url(event: dict[str, Any], name: str) -> str:
-    """The deterministic key of a task attempt's output object."""
+def output_url(event: dict[str, Any], name: str, invocation: str | None = None) -> str:
+    """The deterministic key of a task attempt's output object.
+
+    On Lambda the invocation's request id is part of the key: Lambda runs an event at least
+    once, and an SDK retry after a lost response runs the same attempt twice, concurrently. Each
+    invocation then writes its own object and the driver reads only the one named in the
+    summary it received, so a late duplicate can never replace an object whose index the driver
+    already holds. (A conditional PUT, If-None-Match: *, would make the loser adopt the
+    winner's object, whose index it does not know; the request id needs nothing from S3.)"""
+    attempt = f"a{event['attempt']}" + (f"-{invocation}" if invocation else "")
     return join(
         event["job_store"],
         event["job"],
         event["stage"]["id"],
         f"{event['task']:05d}",
-        f"a{event['attempt']}",
+        attempt,
         name,
     )
 
@@ -91,8 +104,9 @@ def read_source(source: dict[str, Any], inp: dict[str, Any], job: str = "") -> t
     return pa.concat_tables(tables, promote_options="permissive"), nbytes
 
 
-def run_task(event: dict[str, Any]) -> dict[str, Any]:
-    """Validate and execute one task event; return its summary."""
+def run_task(event: dict[str, Any], invocation: str | None = None) -> dict[str, Any]:
+    """Validate and execute one task event; return its summary. `invocation` (Lambda's request
+    id) makes the output key unique per invocation."""
     t0 = time.perf_counter()
     validate_event(event)
     stage = event["stage"]
@@ -107,7 +121,7 @@ def run_task(event: dict[str, Any]) -> dict[str, Any]:
     sink = stage["sink"]
     with tracing.subsegment("write", **where):
         name = "shuffle.bin" if sink["type"] == "shuffle" else "result.arrow"
-        url = output_url(event, name)
+        url = output_url(event, name, invocation)
         codec = shuffle.choose_codec(event.get("compression", "auto"), url)
         if sink["type"] == "shuffle":
             data, index = shuffle.encode_partitions(table, sink["keys"], sink["partitions"], codec)

@@ -33,6 +33,7 @@ DETERMINISTIC_ERRORS = {
     "EvaluationError",
     "PayloadTooLargeError",
     "UnsupportedCodecError",
+    "MissingFeatureError",  # the function's pyarrow lacks a feature the runtime needs
 }
 
 

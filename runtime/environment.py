@@ -1,0 +1,155 @@
+"""What the function's environment must have, checked once per cold start, and the probe.
+
+The runtime imports with any pyarrow build (DESIGN: no optional Arrow feature at import), but a
+task needs some features that a custom or trimmed Arrow build may lack: compute kernels, RE2
+regexes for LIKE, Acero for GROUP BY and joins, the CSV reader, IPC. `check_features` runs a
+tiny functional test of each, once per process, and raises MissingFeatureError naming the first
+one that is missing: a final error, because another attempt on the same build fails the same way.
+
+`probe` answers the probe event ({"sqlmr_probe": 1}) that `sqlmr deploy` and `deploy --check`
+send: Python and pyarrow versions, codecs, architecture, memory, the features and the optional
+modules the function ships with (aws_xray_sdk), so a deployment that cannot run a task fails
+deploy instead of a user's first query.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import platform
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import pyarrow as pa
+
+from .errors import RuntimeTaskError
+
+PROBE_KEY = "sqlmr_probe"
+PROBE_VERSION = 1
+CODECS = ("lz4", "zstd", "snappy", "gzip", "brotli", "bz2")
+# Modules the function imports lazily; the probe reports each one's version or its absence.
+OPTIONAL_MODULES = ("boto3", "aws_xray_sdk")
+
+# Every compute kernel the expression IR and the operators call by name.
+KERNELS = (
+    "add", "add_checked", "subtract_checked", "multiply_checked", "divide", "negate_checked",
+    "remainder", "equal", "not_equal", "less", "less_equal", "greater", "greater_equal",
+    "and_kleene", "or_kleene", "invert", "is_null", "is_valid", "is_nan", "is_in", "if_else",
+    "case_when", "cast", "round", "filter", "take", "sort_indices", "select_k_unstable",
+    "utf8_lower", "utf8_upper", "utf8_length", "utf8_slice_codeunits", "utf8_trim_whitespace",
+    "binary_join_element_wise", "make_struct", "hash_sum", "hash_count", "hash_min", "hash_max",
+    "hash_mean", "hash_count_distinct",
+)  # fmt: skip
+
+
+class MissingFeatureError(RuntimeTaskError):
+    """The function's pyarrow lacks a feature the runtime needs (final: retries fail alike)."""
+
+
+def _kernels() -> None:
+    import pyarrow.compute as pc
+
+    for name in KERNELS:
+        try:
+            pc.get_function(name)
+        except (KeyError, pa.ArrowKeyError, pa.ArrowNotImplementedError) as e:
+            raise LookupError(f"kernel {name}") from e
+
+
+def _regex() -> None:
+    import pyarrow.compute as pc
+
+    pc.match_like(pa.array(["abc"]), "a%")
+    pc.match_substring_regex(pa.array(["abc"]), "^a.c$")
+
+
+def _acero() -> None:
+    t = pa.table({"k": [1, 1, 2], "v": [1.0, 2.0, 3.0]})
+    t.group_by("k", use_threads=False).aggregate([("v", "sum")])
+    t.join(t, "k", join_type="inner", right_suffix="_r", use_threads=False)
+
+
+def _csv() -> None:
+    import pyarrow.csv as pacsv
+
+    pacsv.read_csv(pa.py_buffer(b"a,b\n1,x\n"))
+
+
+def _ipc() -> None:
+    import pyarrow.ipc as ipc
+
+    sink = pa.BufferOutputStream()
+    with ipc.new_stream(sink, pa.schema([("a", pa.int64())])) as w:
+        w.write_table(pa.table({"a": [1]}))
+    ipc.open_stream(sink.getvalue()).read_all()
+
+
+# name -> check; a check raises when the feature is missing.
+FEATURES: dict[str, Callable[[], None]] = {
+    "compute kernels": _kernels,
+    "RE2 regular expressions (LIKE, REGEXP)": _regex,
+    "Acero (GROUP BY, joins)": _acero,
+    "CSV reader": _csv,
+    "IPC streams": _ipc,
+}
+
+_checked: list[str] | None = None  # None: not yet checked in this process
+
+
+def feature_report() -> dict[str, str]:
+    """Every feature and "ok" or why it failed."""
+    found = {}
+    for name, check in FEATURES.items():
+        try:
+            check()
+            found[name] = "ok"
+        except Exception as e:  # noqa: BLE001 - any failure means the feature is unusable
+            cause = e.__cause__ or e
+            found[name] = f"{e}: {type(cause).__name__}: {cause}".strip()
+    return found
+
+
+def check_features() -> None:
+    """Raise MissingFeatureError naming the first missing feature (checked once per process)."""
+    global _checked
+    if _checked is None:
+        _checked = [f"{k} ({v})" for k, v in feature_report().items() if v != "ok"]
+    if _checked:
+        raise MissingFeatureError(
+            f"the function's pyarrow {pa.__version__} lacks {_checked[0]}; deploy with sqlmr's "
+            "own layer (sqlmr deploy without --layer) or a pyarrow built with it"
+        )
+
+
+def is_probe(event: Any) -> bool:
+    return isinstance(event, dict) and PROBE_KEY in event
+
+
+def probe(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    """The probe's answer: what this function runs with."""
+    modules: dict[str, str | None] = {}
+    for name in OPTIONAL_MODULES:
+        try:
+            module = importlib.import_module(name)
+            modules[name] = str(getattr(module, "__version__", "present"))
+        except Exception:  # noqa: BLE001 - absent or broken: reported as absent
+            modules[name] = None
+    if modules.get("aws_xray_sdk") is not None:
+        from aws_xray_sdk import version as xray_version
+
+        modules["aws_xray_sdk"] = xray_version.VERSION
+    memory = getattr(context, "memory_limit_in_mb", None) or os.environ.get(
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE"
+    )
+    return {
+        PROBE_KEY: PROBE_VERSION,
+        "python": platform.python_version(),
+        "pyarrow": pa.__version__,
+        "architecture": platform.machine(),
+        "memory_mb": int(memory) if memory else None,
+        "codecs": {c: bool(pa.Codec.is_available(c)) for c in CODECS},
+        "features": feature_report(),
+        "modules": modules,
+        "sys_path": list(sys.path),
+    }
