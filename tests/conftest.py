@@ -84,6 +84,20 @@ def duck_connect(
     return con
 
 
+# -- settings: no user's config file or SQLMR_* variables reach a test -----------------------------
+
+
+@pytest.fixture(autouse=True)
+def _no_user_settings(monkeypatch, tmp_path_factory):
+    from sqlmr.config import ENV_PREFIX, SETTINGS
+
+    monkeypatch.delenv("SQLMR_CONFIG", raising=False)
+    monkeypatch.delenv(ENV_PREFIX + "PROFILE", raising=False)
+    for name in SETTINGS:
+        monkeypatch.delenv(ENV_PREFIX + name.upper(), raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.getbasetemp() / "no-config-home"))
+
+
 # -- data -----------------------------------------------------------------------------------------
 
 

@@ -194,7 +194,7 @@ def test_csv_quotes_only_where_needed(tables: Path, capsys) -> None:
 
 def test_table_format(tables: Path, duck, capsys) -> None:
     sql = "SELECT pageURL, pageRank FROM rankings WHERE pageRank > 80 ORDER BY pageURL"
-    rc, out, err = run_cli(capsys, "query", sql, *source_flags(tables))
+    rc, out, err = run_cli(capsys, "query", sql, *source_flags(tables), "--format", "table")
     assert rc == 0, err
     assert "pageURL" in out and "pageRank" in out
     lines = out.splitlines()

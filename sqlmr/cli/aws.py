@@ -7,16 +7,25 @@ import json
 import sys
 
 from sqlmr.aws import ARCHITECTURES
+from sqlmr.errors import UsageError
 
 
-def add_commands(sub: argparse._SubParsersAction) -> None:
+def add_commands(
+    sub: argparse._SubParsersAction, parents: dict[str, argparse.ArgumentParser] | None = None
+) -> None:
     """Register `deploy` and `destroy` on the main parser."""
+    if parents is None:
+        from sqlmr.cli.app import parents as make_parents
+
+        parents = make_parents()
+    shared = [parents["common"], parents["aws"]]
     d = sub.add_parser(
         "deploy",
         help="deploy the runtime as an AWS Lambda function",
         description="Create or update the Lambda function that runs sqlmr tasks, and its IAM "
         "role with a least-privilege policy: read the inputs, read and write the job store, "
         "write the function's logs and traces. Code is uploaded only when it changed.",
+        parents=shared,
     )
     _add_function_name(d)
     d.add_argument(
@@ -41,10 +50,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     )
     d.add_argument(
         "--job-store",
-        required=True,
         metavar="S3_URL",
         help="s3://bucket/prefix for the jobs' intermediate objects; the function may read, "
-        "write and delete below it",
+        "write and delete below it (required, here or in the config)",
     )
     d.add_argument(
         "--input",
@@ -61,14 +69,18 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         help="layer that supplies pyarrow (default: the public AWS SDK for pandas layer of "
         "the region and architecture)",
     )
-    _add_aws_flags(d)
     d.add_argument(
         "--dry-run",
         action="store_true",
         help="change nothing: print the plan and the IAM policy (without credentials, no AWS "
         "call is made at all)",
     )
-    d.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    d.add_argument(
+        "--save-profile",
+        metavar="NAME",
+        help="write the function, job store and region into [profiles.NAME] of the config "
+        "file without asking (default: ask on a terminal)",
+    )
     d.set_defaults(handler=_deploy)
 
     r = sub.add_parser(
@@ -77,6 +89,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         description="Delete the Lambda function, its IAM role and inline policy, its log "
         "group and, with --job-store, every object under the job store prefix. Pieces already "
         "gone are reported as absent.",
+        parents=shared,
     )
     _add_function_name(r)
     r.add_argument(
@@ -84,28 +97,26 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         metavar="S3_URL",
         help="s3://bucket/prefix whose objects to delete as well (default: keep them)",
     )
-    _add_aws_flags(r)
-    r.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     r.set_defaults(handler=_destroy)
 
 
 def _add_function_name(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--function-name",
-        default="sqlmr",
         metavar="NAME",
         help="the Lambda function; its role and policy are named after it (default: sqlmr)",
     )
 
 
-def _add_aws_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--region", help="AWS region (default: from the profile or environment)")
-    p.add_argument("--profile", help="AWS profile (default: the standard credential chain)")
-
-
 def _deploy(args: argparse.Namespace) -> int:
     from sqlmr.aws import DeployError, deploy
+    from sqlmr.cli.app import apply_settings
 
+    apply_settings(args)
+    if not args.job_store:
+        raise UsageError(
+            "deploy needs --job-store s3://bucket/prefix (or job_store in the config file)"
+        )
     try:
         report = deploy(
             function_name=args.function_name,
@@ -130,12 +141,38 @@ def _deploy(args: argparse.Namespace) -> int:
     else:
         print(f"role {report.role_arn}")
         print(f"function {report.function_arn}")
+        _offer_profile(args, getattr(report, "region", None) or args.region)
     return 0
+
+
+def _offer_profile(args: argparse.Namespace, region: str | None) -> None:
+    """Offer to record what deploy created as a config profile, so queries need no flags."""
+    from sqlmr.config import config_path, write_profile
+
+    name = args.save_profile
+    path = config_path()
+    if name is None:
+        if not (sys.stdin.isatty() and sys.stdout.isatty()):
+            return
+        answer = input(f"save function, job store and region as a profile in {path}? [lambda/n] ")
+        name = answer.strip() or "lambda"
+        if name.lower() in ("n", "no"):
+            return
+    values = {"executor": "lambda", "function_name": args.function_name}
+    values["job_store"] = args.job_store
+    if region:
+        values["region"] = region
+    if args.profile:
+        values["profile"] = args.profile
+    write_profile(path, name, values)
+    print(f"saved profile {name} in {path}; use it with --config-profile {name}")
 
 
 def _destroy(args: argparse.Namespace) -> int:
     from sqlmr.aws import destroy
+    from sqlmr.cli.app import apply_settings
 
+    apply_settings(args)
     for line in destroy(
         function_name=args.function_name,
         job_store=args.job_store,

@@ -8,13 +8,20 @@ import sys
 from sqlmr.errors import UsageError
 
 
-def add_commands(sub: argparse._SubParsersAction) -> None:
+def add_commands(
+    sub: argparse._SubParsersAction, parents: dict[str, argparse.ArgumentParser] | None = None
+) -> None:
     """Register `gen` and `bench` on the main parser."""
+    if parents is None:
+        from sqlmr.cli.app import parents as make_parents
+
+        parents = make_parents()
     g = sub.add_parser(
         "gen",
         help="generate benchmark data",
         description="Generate Amplab Big Data Benchmark tables, or the TPC-H tables (with "
         "tpchgen-cli) and their catalog.toml.",
+        parents=[parents["common"]],
     )
     g.add_argument("dataset", choices=["amplab", "tpch"], help="which benchmark's data")
     g.add_argument(
@@ -39,9 +46,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     g.add_argument(
         "--workers", type=int, default=None, metavar="N", help="processes (default: CPU count)"
     )
-    g.add_argument("--debug", action="store_true", help="show tracebacks on errors")
-    g.set_defaults(handler=_gen)
-    add_bench(sub)
+    g.set_defaults(handler=_gen, raw_settings=True)
+    add_bench(sub, parents["common"])
 
 
 def _gen(args: argparse.Namespace) -> int:
@@ -84,13 +90,15 @@ def _gen_tpch(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_bench(sub: argparse._SubParsersAction) -> None:
+def add_bench(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     """Register `bench`."""
     b = sub.add_parser(
         "bench",
         help="run the Amplab benchmark against DuckDB and the classic mapper",
         description="Run Amplab queries with sqlmr, DuckDB and the classic per-line mapper, "
-        "interleaved, verify that they agree, and report times, throughput and memory.",
+        "interleaved, verify that they agree, and report times, throughput and memory. "
+        "Needs the bench extra (pip install 'sqlmr[bench]') for DuckDB.",
+        parents=[common],
     )
     b.add_argument("dataset", choices=["amplab"], help="which benchmark")
     b.add_argument("--scale", default="0.01", help="data scale (default 0.01; see sqlmr gen)")
@@ -117,8 +125,7 @@ def add_bench(sub: argparse._SubParsersAction) -> None:
         help="processes or threads per engine (default: CPU count)",
     )
     b.add_argument("--json", metavar="FILE", help="also write the results as JSON")
-    b.add_argument("--debug", action="store_true", help="show tracebacks on errors")
-    b.set_defaults(handler=_bench)
+    b.set_defaults(handler=_bench, raw_settings=True)
 
 
 def _split_names(text: str, known: list[str], what: str) -> list[str]:
@@ -142,6 +149,14 @@ def _bench(args: argparse.Namespace) -> int:
 
     queries = _split_names(args.queries, list(QUERIES), "queries")
     engines = _split_names(args.engines, ["sqlmr", "duckdb", "classic"], "engines")
+    if "duckdb" in engines:
+        try:
+            import duckdb  # noqa: F401 - only to tell whether the bench extra is installed
+        except ImportError:
+            raise UsageError(
+                "the benchmark compares with DuckDB, which is not installed; install the bench "
+                "extra (pip install 'sqlmr[bench]') or leave it out with --engines sqlmr,classic"
+            ) from None
     if args.runs < 1:
         raise UsageError("--runs must be at least 1")
     workers = args.workers or os.cpu_count() or 1

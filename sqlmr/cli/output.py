@@ -1,4 +1,4 @@
-"""Writing a result stream as a table, RFC 4180 CSV, JSON Lines or Parquet."""
+"""Writing a result stream as a table, CSV, TSV, JSON Lines or Parquet, and choosing the format."""
 
 from __future__ import annotations
 
@@ -7,15 +7,28 @@ import decimal
 import io
 import json
 import math
+import os
+import re
 from collections.abc import Iterable
 from typing import IO
 
+import numpy as np
 import pyarrow as pa
-import pyarrow.csv as pacsv
+import pyarrow.compute as pc
 
 from sqlmr.errors import UsageError
 
-FORMATS = ("table", "csv", "json", "parquet")
+FORMATS = ("table", "csv", "tsv", "json", "parquet")
+# The format an output file's extension asks for.
+EXTENSIONS = {
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".json": "json",
+    ".jsonl": "json",
+    ".ndjson": "json",
+    ".parquet": "parquet",
+    ".txt": "table",
+}
 TABLE_ROWS = 1000  # beyond this a terminal table is unreadable; --format csv shows everything
 
 
@@ -44,12 +57,57 @@ def _write_tables(tables: Iterable[pa.Table], open_writer) -> int:
     return rows
 
 
-def write_csv(tables: Iterable[pa.Table], out: IO[bytes]) -> int:
-    """RFC 4180 CSV with a header row: CRLF line ends, quotes only where a value needs them."""
-    options = pacsv.WriteOptions(
-        include_header=True, quoting_style="needed", quoting_header="needed", eol="\r\n"
-    )
-    return _write_tables(tables, lambda schema: pacsv.CSVWriter(out, schema, write_options=options))
+def _quoted(text: str, delimiter: str) -> str:
+    if text == "" or any(ch in text for ch in (delimiter, '"', "\n", "\r")):
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+def _csv_text(column: pa.ChunkedArray, delimiter: str) -> pa.ChunkedArray:
+    """A column as CSV fields: strings quoted only where needed (a delimiter, a quote, a line
+    break, or the empty string, which NULL's empty field must not be mistaken for); other types
+    as pyarrow spells them (booleans true/false, ISO dates, shortest round-trip doubles)."""
+    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        pattern = "[" + re.escape(delimiter) + '"\r\n]'
+        needs = pc.or_(pc.match_substring_regex(column, pattern), pc.equal(column, ""))
+        quoted = pc.binary_join_element_wise('"', pc.replace_substring(column, '"', '""'), '"', "")
+        column = pc.if_else(needs, quoted, column)
+    else:
+        column = pc.cast(column, pa.string())
+    return pc.fill_null(column, "")
+
+
+def _concatenated(lines: pa.Array) -> memoryview:
+    """The bytes of a string array with no NULLs, back to back, without a copy."""
+    width = np.int64 if pa.types.is_large_string(lines.type) else np.int32
+    offsets = np.frombuffer(lines.buffers()[1], dtype=width)[lines.offset :][: len(lines) + 1]
+    data = lines.buffers()[2]
+    if data is None or len(lines) == 0:
+        return memoryview(b"")
+    return memoryview(data)[int(offsets[0]) : int(offsets[-1])]
+
+
+def write_csv(
+    tables: Iterable[pa.Table], out: IO[bytes], header: bool = True, delimiter: str = ","
+) -> int:
+    """CSV as DuckDB and Python's csv module write it: LF line ends, quotes only where a value
+    needs them, NULL as an empty field, booleans as true/false; TSV with delimiter "\\t".
+    Vectorized: each table's rows are formatted by pyarrow kernels and written in one piece."""
+    rows, started = 0, False
+    for table in tables:
+        if not started and header:
+            names = [_quoted(n, delimiter) for n in table.column_names]
+            out.write((delimiter.join(names) + "\n").encode())
+        started = True
+        if table.num_rows == 0:
+            continue
+        fields = [_csv_text(c, delimiter) for c in table.columns]
+        lines = pc.binary_join_element_wise(*fields, delimiter)
+        lines = pc.binary_join_element_wise(lines, "\n", "")
+        for chunk in lines.chunks:
+            out.write(_concatenated(chunk))
+        rows += table.num_rows
+    return rows
 
 
 def write_json_lines(tables: Iterable[pa.Table], out: IO[bytes]) -> int:
@@ -76,14 +134,37 @@ def write_parquet(tables: Iterable[pa.Table], out: IO[bytes] | str) -> int:
 
 
 def check_format(name: str) -> str:
+    """The name, if it is a known output format."""
     if name not in FORMATS:
         raise UsageError(f"unknown format {name!r}; use one of {', '.join(FORMATS)}")
     return name
 
 
+def choose_format(requested: str | None, output: str | None, terminal: bool) -> str:
+    """The output format: as requested, else from -o's extension, else a table on a terminal
+    and CSV in a pipe. An -o extension that names no format is refused, never guessed."""
+    if requested is not None:
+        return check_format(requested)
+    if output is None:
+        return "table" if terminal else "csv"
+    if is_folder_target(output):
+        return "parquet"
+    ext = os.path.splitext(output.rstrip("/"))[1].lower()
+    if ext not in EXTENSIONS:
+        known = ", ".join(EXTENSIONS)
+        raise UsageError(
+            f"cannot tell the format of {output} from its extension {ext or '(none)'}; "
+            f"use one of {known}, or give --format"
+        )
+    return EXTENSIONS[ext]
+
+
 def format_cell(value: object) -> str:
+    """One value as a table cell: NULL, true/false as in CSV and JSON, dates in ISO form."""
     if value is None:
         return "NULL"
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, float):
         return repr(value)
     if isinstance(value, datetime.date):
@@ -91,28 +172,32 @@ def format_cell(value: object) -> str:
     return str(value)
 
 
-_EXT = {"csv": "csv", "json": "jsonl", "parquet": "parquet"}
+_EXT = {"csv": "csv", "tsv": "tsv", "json": "jsonl", "parquet": "parquet"}
 
 
-def _encode(tables: Iterable[pa.Table], fmt: str) -> tuple[bytes, int]:
+def write_stream(tables: Iterable[pa.Table], fmt: str, out: IO[bytes], header: bool = True) -> int:
+    """Write the result in a byte format (csv, tsv, json, parquet); returns the rows."""
+    if fmt in ("csv", "tsv"):
+        return write_csv(tables, out, header, "," if fmt == "csv" else "\t")
+    if fmt == "json":
+        return write_json_lines(tables, out)
+    return write_parquet(tables, out)
+
+
+def _encode(tables: Iterable[pa.Table], fmt: str, header: bool = True) -> tuple[bytes, int]:
     buf = io.BytesIO()
-    if fmt == "csv":
-        rows = write_csv(tables, buf)
-    elif fmt == "json":
-        rows = write_json_lines(tables, buf)
-    else:
-        rows = write_parquet(tables, buf)
+    rows = write_stream(tables, fmt, buf, header)
     return buf.getvalue(), rows
 
 
 def is_folder_target(target: str) -> bool:
     """-o DIR/ (or an existing folder) asks for one part per result object."""
-    import os
-
     return target.endswith("/") or (not target.startswith("s3://") and os.path.isdir(target))
 
 
-def write_parts(tables: Iterable[pa.Table], fmt: str, target: str) -> tuple[int, int]:
+def write_parts(
+    tables: Iterable[pa.Table], fmt: str, target: str, header: bool = True
+) -> tuple[int, int]:
     """Write each result object as its own part (part-00000.csv, …) under a folder or S3 prefix.
 
     Returns (parts, rows). Only one part is held in memory at a time.
@@ -120,20 +205,22 @@ def write_parts(tables: Iterable[pa.Table], fmt: str, target: str) -> tuple[int,
     from sqlmr_runtime.storage import join, storage_for
 
     if fmt == "table":
-        raise UsageError("a folder output needs --format csv, json or parquet")
+        raise UsageError("a folder output needs --format csv, tsv, json or parquet")
     parts = rows = 0
     for i, table in enumerate(tables):
-        data, n = _encode([table], fmt)
+        data, n = _encode([table], fmt, header)
         url = join(target, f"part-{i:05d}.{_EXT[fmt]}")
         storage_for(url).write(url, data)
         parts, rows = parts + 1, rows + n
     return parts, rows
 
 
-def write_object(tables: Iterable[pa.Table], fmt: str, url: str) -> int:
+def write_object(tables: Iterable[pa.Table], fmt: str, url: str, header: bool = True) -> int:
     """Write the whole result as one object (an s3:// URL); returns the row count."""
     from sqlmr_runtime.storage import storage_for
 
-    data, rows = _encode(tables, fmt)
+    if fmt == "table":
+        raise UsageError("an s3:// output needs --format csv, tsv, json or parquet")
+    data, rows = _encode(tables, fmt, header)
     storage_for(url).write(url, data)
     return rows

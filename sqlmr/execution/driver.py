@@ -51,12 +51,17 @@ class StageStats:
     seconds: float = 0.0
     max_rss_mb: float = 0.0
     task_seconds: list[float] = field(default_factory=list)
+    # Seconds summed over the winning attempts, per phase, and the slowest task (id, seconds).
+    phase_seconds: dict[str, float] = field(
+        default_factory=lambda: {"read": 0.0, "compute": 0.0, "write": 0.0}
+    )
+    slowest: tuple[int, float] | None = None
 
 
 class Listener(Protocol):
     """Progress callbacks (the CLI draws progress bars with them)."""
 
-    def stage_started(self, stage: Stage) -> None: ...
+    def stage_started(self, stage: Stage, tasks: int) -> None: ...
     def task_finished(self, stage: Stage, summary: dict[str, Any]) -> None: ...
     def stage_finished(self, stage: Stage, stats: StageStats) -> None: ...
 
@@ -279,7 +284,7 @@ class Driver:
     def _run_stage_traced(self, job: str, stage: Stage, inputs: list[dict], span: Any):
         stats = StageStats(stage.id, len(inputs))
         if self.listener:
-            self.listener.stage_started(stage)
+            self.listener.stage_started(stage, len(inputs))
         started = time.perf_counter()
         winners: dict[int, dict[str, Any]] = {}
         pending: dict[Future[Outcome], tuple[int, int]] = {}
@@ -350,7 +355,12 @@ class Driver:
         stats.rows_out += summary["rows_out"]
         stats.bytes_in += summary["bytes_in"]
         stats.bytes_out += summary["bytes_out"]
-        stats.task_seconds.append(summary["timings"]["total"])
+        timings = summary["timings"]
+        stats.task_seconds.append(timings["total"])
+        for phase in stats.phase_seconds:
+            stats.phase_seconds[phase] += timings.get(phase, 0.0)
+        if stats.slowest is None or timings["total"] > stats.slowest[1]:
+            stats.slowest = (summary["task"], timings["total"])
         stats.max_rss_mb = max(stats.max_rss_mb, summary.get("max_rss_mb", 0.0))
         if self.listener:
             self.listener.task_finished(stage, summary)

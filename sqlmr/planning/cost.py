@@ -176,36 +176,76 @@ def format_cost_table(report: CostReport) -> str:
 # -- estimates for explain ------------------------------------------------------------------------
 
 
+def task_ranges(source: Mapping[str, Any], task: Mapping[str, Any]) -> list[tuple[str, dict]]:
+    """The (table, byte range) pairs one task reads, through a join's two sides."""
+    kind = source.get("type")
+    if kind == "scan":
+        return [(source.get("table", ""), r) for r in task.get("ranges", [])]
+    if kind == "join":
+        return [
+            pair
+            for side in ("left", "right")
+            for pair in task_ranges(source[side]["source"], task.get(side, {}))
+        ]
+    return []
+
+
+@dataclass(frozen=True)
+class ScanInput:
+    """What a stage scans of one table, each range counted once however many tasks read it
+    (every task of a broadcast join reads the whole broadcast side)."""
+
+    table: str
+    objects: int
+    bytes: int
+    ranges: int
+
+
+def scan_inputs(stage: Mapping[str, Any]) -> list[ScanInput]:
+    """The tables a stage scans, in the order they appear, with distinct objects and bytes."""
+    seen: dict[str, set[tuple[str, int, int]]] = {}
+    for task in stage.get("tasks", []):
+        for table, r in task_ranges(stage.get("source", {}), task):
+            seen.setdefault(table, set()).add((r["url"], int(r["start"]), int(r["end"])))
+    return [
+        ScanInput(
+            table,
+            len({url for url, _, _ in spans}),
+            sum(max(0, end - start) for _, start, end in spans),
+            len(spans),
+        )
+        for table, spans in seen.items()
+    ]
+
+
 def _stage_estimate(
     stage: Mapping[str, Any], tasks_of: Mapping[str, int], seconds_per_byte: float
 ) -> dict[str, Any]:
     source = stage.get("source", {})
     tasks = stage.get("tasks", [])
     n = len(tasks)
-    get = put = objects = nbytes = 0
+    get = put = 0
     seconds = n * TASK_OVERHEAD_SECONDS
-    if source.get("type") == "scan":
-        urls = set()
+    if source.get("type") in ("scan", "join"):
         for task in tasks:
-            ranges = task.get("ranges", [])
+            ranges = task_ranges(source, task)
             get += len(ranges)  # at least one ranged GET per range (more when a row straddles)
-            for r in ranges:
-                urls.add(r["url"])
-                size = max(0, int(r["end"]) - int(r["start"]))
-                nbytes += size
-                seconds += size * seconds_per_byte
-        objects = len(urls)
+            # Every task parses what it reads, the broadcast side included.
+            seconds += sum(max(0, int(r["end"]) - int(r["start"])) for _, r in ranges) * (
+                seconds_per_byte
+            )
     elif source.get("type") == "shuffle":
         get = n * tasks_of.get(source.get("stage", ""), 0)  # one ranged GET per map output
     elif source.get("type") == "gather":
         get = tasks_of.get(source.get("stage", ""), 0)
     put = n  # one output object per task
+    inputs = scan_inputs(stage)
     return {
         "tasks": n,
         "s3_get": get,
         "s3_put": put,
-        "objects": objects,
-        "input_bytes": nbytes,
+        "objects": sum(i.objects for i in inputs),
+        "input_bytes": sum(i.bytes for i in inputs),
         "seconds": seconds,
     }
 
@@ -245,6 +285,7 @@ def estimate(plan_json: Mapping[str, Any], memory_mb: int = 1536, arch: str = "x
     input_bytes = sum(s["input_bytes"] for s in per_stage.values())
     items = _items(arch, requests, gb_seconds, get, put, lst)
     total = sum(i.cost for i in items)
+    # Athena reads whole text objects whatever the columns, each object once per query.
     scanned = max(input_bytes, ATHENA_MIN_BYTES) if input_bytes else 0
     return {
         "arch": arch,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlmr.catalog import TYPE_NAMES
+from sqlmr.planning.cost import ScanInput, scan_inputs
 from sqlmr.planning.plan import Plan
 
 _INFIX = {
@@ -103,13 +104,12 @@ def _op_lines(op: dict[str, Any]) -> list[str]:
 
 def _source_lines(src: dict[str, Any], tasks: list[dict[str, Any]]) -> list[str]:
     if src["type"] == "scan":
-        ranges = [r for t in tasks for r in t["ranges"]]
-        objects = len({r["url"] for r in ranges})
-        nbytes = sum(r["end"] - r["start"] for r in ranges)
-        splits = len({(r["url"], r["start"]) for r in ranges})
+        # Sizes count each range once, even when every task reads it (a broadcast side).
+        found = scan_inputs({"source": src, "tasks": [{"ranges": t["ranges"]} for t in tasks]})
+        scan = found[0] if found else ScanInput(src["table"], 0, 0, 0)
         return [
-            f"input      table {src['table']}: {objects} object(s), {_size(nbytes)}, "
-            f"{splits} range(s)",
+            f"input      table {src['table']}: {scan.objects} object(s), "
+            f"{format_size(scan.bytes)}, {scan.ranges} range(s)",
             f"read       {', '.join(src['read'])} (of {len(src['columns'])} columns)",
         ]
     if src["type"] == "join":
@@ -133,7 +133,8 @@ def _source_lines(src: dict[str, Any], tasks: list[dict[str, Any]]) -> list[str]
     return [f"input      {how} {src['stage']} output"]
 
 
-def _size(n: int) -> str:
+def format_size(n: float) -> str:
+    """A byte count in B, KB, MB, GB or TB (powers of 1024)."""
     for unit in ("B", "KB", "MB", "GB", "TB"):
         if n < 1024 or unit == "TB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
@@ -149,7 +150,7 @@ def render_plan(plan: Plan) -> str:
         if stage.coalesce_bytes:
             count = (
                 f"{len(stage.tasks)} partition(s), packed at run time into tasks of at most "
-                f"{_size(stage.coalesce_bytes)}"
+                f"{format_size(stage.coalesce_bytes)}"
             )
         else:
             count = f"{len(stage.tasks)} task(s)"

@@ -1,0 +1,66 @@
+"""Progress bars while a job runs, and its statistics after, on standard error."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+
+class Progress:
+    """Rich progress bars on standard error, one per stage, counting the tasks the driver runs
+    (after reduce partitions are packed into tasks, so the bar and the summary agree)."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        self.bars = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        )
+        self.ids: dict[str, Any] = {}
+
+    def stage_started(self, stage, tasks: int) -> None:
+        self.ids[stage.id] = self.bars.add_task(f"{stage.id} ({stage.kind})", total=tasks)
+
+    def task_finished(self, stage, summary) -> None:
+        self.bars.advance(self.ids[stage.id])
+
+    def stage_finished(self, stage, stats) -> None:
+        self.bars.update(self.ids[stage.id], total=stats.tasks, completed=stats.tasks)
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:,.1f} MB"
+
+
+def print_stats(result, rows: int, detailed: bool = False) -> None:
+    """One summary line; with `detailed`, one line per stage with phases, bytes and the slowest
+    task."""
+    parts = [
+        f"{s.id}: {s.tasks} task(s), {s.rows_in:,} rows in, {s.rows_out:,} out, {s.seconds:.2f}s"
+        for s in result.stages
+    ]
+    print(f"{rows:,} row(s) in {result.seconds:.2f}s  [" + "; ".join(parts) + "]", file=sys.stderr)
+    if not detailed:
+        return
+    for s in result.stages:
+        phases = ", ".join(f"{k} {v:.2f}s" for k, v in s.phase_seconds.items())
+        slowest = f"task {s.slowest[0]} {s.slowest[1]:.2f}s" if s.slowest else "none"
+        skipped = f", {s.skipped} skipped (LIMIT reached)" if getattr(s, "skipped", 0) else ""
+        print(
+            f"  stage {s.id}: {s.tasks} task(s){skipped}, {s.attempts} attempt(s); "
+            f"task seconds: {phases}; bytes in {_mb(s.bytes_in)}, out {_mb(s.bytes_out)}; "
+            f"slowest {slowest}",
+            file=sys.stderr,
+        )

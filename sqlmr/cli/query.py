@@ -1,0 +1,323 @@
+"""The `sqlmr query` and `sqlmr explain` commands: SQL from an argument, a file or stdin, one or
+several `;`-separated statements, each result printed or written in turn."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+from collections.abc import Iterable, Iterator
+from typing import IO, TYPE_CHECKING, Any
+
+from sqlmr.cli import flags
+from sqlmr.cli.progress import Progress, print_stats
+from sqlmr.errors import UsageError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from sqlmr.api import QueryOptions
+    from sqlmr.catalog import Catalog
+
+# pyarrow, sqlglot and the rest load inside the commands, so that --help starts at once.
+
+
+def add_commands(sub: argparse._SubParsersAction, parents: dict[str, argparse.ArgumentParser]):
+    """Register `query` and `explain`."""
+    source = [parents[k] for k in ("common", "tables", "planning")]
+    q = sub.add_parser(
+        "query",
+        help="run SQL statements",
+        description="Run SQL statements (queries, SHOW TABLES, DESCRIBE) and print or write "
+        "each result. The SQL is an argument, a file (-f FILE) or standard input (-).",
+        parents=[*source, parents["executor"], parents["aws"]],
+    )
+    _add_sql_arguments(q)
+    q.add_argument(
+        "--format",
+        choices=["table", "csv", "tsv", "json", "parquet"],
+        help="output format (default: from the -o extension, else table on a terminal and "
+        "csv in a pipe)",
+    )
+    q.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="write the result to FILE (.csv, .tsv, .json, .jsonl, .parquet, .txt), DIR/ or "
+        "s3://…; several statements write FILE-1.csv, FILE-2.csv, …",
+    )
+    q.add_argument("--no-header", action="store_true", help="CSV and TSV without a header row")
+    q.add_argument(
+        "--keep-intermediates",
+        action="store_true",
+        help="keep the job's shuffle and result objects",
+    )
+    q.add_argument(
+        "--stats",
+        action="store_true",
+        help="print per-stage statistics to standard error: read, compute and write seconds, "
+        "bytes in and out, the slowest task",
+    )
+    q.add_argument(
+        "--trace", metavar="FILE", help="write the job's trace (stages, tasks, phases) as JSON"
+    )
+    q.set_defaults(handler=run_query)
+
+    e = sub.add_parser(
+        "explain",
+        help="show the plan of a query",
+        description="Show the stages a query compiles to, and what it would cost on Lambda.",
+        parents=source,
+    )
+    _add_sql_arguments(e)
+    e.add_argument(
+        "--json", action="store_true", help="print the exact plan JSON that the runtime executes"
+    )
+    e.add_argument(
+        "--memory",
+        type=flags.positive,
+        default=1536,
+        metavar="MB",
+        help="Lambda memory size for the cost estimate (default: 1536)",
+    )
+    e.add_argument(
+        "--arch",
+        choices=["x86_64", "arm64"],
+        default="x86_64",
+        help="Lambda architecture for the cost estimate (default: x86_64)",
+    )
+    e.set_defaults(handler=run_explain)
+
+
+def _add_sql_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("sql", nargs="?", help="the SQL, or - to read it from standard input")
+    p.add_argument("-f", "--file", metavar="FILE", help="read the SQL from FILE")
+    p.set_defaults(sql_parser=p)
+
+
+def read_sql(args: argparse.Namespace) -> str:
+    """The SQL text the command line names: an argument, -f FILE, or - for standard input."""
+    if args.file is not None and args.sql is not None:
+        raise UsageError("give the SQL either as an argument or with -f FILE, not both")
+    if args.file is not None:
+        try:
+            with open(args.file, encoding="utf-8") as f:
+                return f.read()
+        except OSError as e:
+            raise UsageError(f"cannot read {args.file}: {e.strerror}") from e
+        except UnicodeDecodeError as e:
+            raise UsageError(f"{args.file} is not UTF-8 text: {e.reason}") from e
+    if args.sql is None:
+        raise UsageError("no SQL given: pass it as an argument, with -f FILE, or - for stdin")
+    if args.sql == "-":
+        return sys.stdin.read()
+    if args.sql.strip().lower().endswith(".sql") and os.path.isfile(args.sql.strip()):
+        raise UsageError(f"{args.sql} is a file; run the SQL in it with -f {args.sql}")
+    return args.sql
+
+
+def options_from(args: argparse.Namespace) -> QueryOptions:
+    """The library's query options from parsed (and config-completed) flags."""
+    from sqlmr.api import QueryOptions
+
+    extra = {}
+    if args.task_memory is not None:
+        extra["task_memory"] = args.task_memory
+    if args.broadcast_threshold is not None:
+        extra["broadcast_threshold"] = args.broadcast_threshold
+    return QueryOptions(
+        **extra,
+        workers=args.workers,
+        split_size=args.split_size,
+        reducers=args.reducers,
+        retries=2 if getattr(args, "retries", None) is None else args.retries,
+        keep_intermediates=getattr(args, "keep_intermediates", False),
+        job_store=getattr(args, "job_store", None),
+        shuffle_compression=getattr(args, "shuffle_compression", None) or "auto",
+    )
+
+
+def _statements(args: argparse.Namespace):
+    from sqlmr.compiler.statements import classify, split_statements
+
+    statements = split_statements(read_sql(args))
+    if not statements:
+        raise UsageError("no SQL statement given")
+    return [classify(s) for s in statements]
+
+
+def run_explain(args: argparse.Namespace) -> int:
+    """`sqlmr explain`: each statement's plan and cost estimate, or its JSON."""
+    from sqlmr.api import compile_query, resolve_catalog
+    from sqlmr.planning.cost import estimate, format_estimate
+    from sqlmr.planning.explain import render_plan
+
+    options = options_from(args)
+    catalog = resolve_catalog(args.tables, args.catalog)
+    for i, statement in enumerate(_statements(args)):
+        if i:
+            print()
+        if statement.kind != "query":
+            print(f"{' '.join(statement.sql.split())}: answered by the driver, no job")
+            continue
+        plan = compile_query(statement.sql, catalog, options)
+        if args.json:
+            print(json.dumps(plan.to_json(), indent=2))
+            continue
+        print(render_plan(plan))
+        print()
+        print(format_estimate(estimate(plan.to_json(), args.memory, args.arch)))
+    return 0
+
+
+def numbered(output: str | None, count: int) -> list[str | None]:
+    """Output targets for `count` results: the one given, or FILE-1.ext, … / DIR/1/, …"""
+    from sqlmr.cli.output import is_folder_target
+
+    if output is None or count == 1:
+        return [output] * count
+    if is_folder_target(output) or output.endswith("/"):
+        return [f"{output.rstrip('/')}/{i}/" for i in range(1, count + 1)]
+    stem, ext = os.path.splitext(output)
+    return [f"{stem}-{i}{ext}" for i in range(1, count + 1)]
+
+
+def run_query(args: argparse.Namespace) -> int:
+    """`sqlmr query`: run every statement in order and print or write each result."""
+    from sqlmr.api import resolve_catalog
+    from sqlmr.cli.output import choose_format
+    from sqlmr.execution import make_executor
+
+    statements = _statements(args)
+    fmt = choose_format(args.format, args.output, sys.stdout.isatty())
+    if fmt == "parquet" and args.output is None and sys.stdout.isatty():
+        raise UsageError("--format parquet writes binary data; give -o FILE or redirect the output")
+    # S3 reads and writes (driver and workers alike) use boto3's standard chain: the flags
+    # select its profile and region for this process and the workers it forks.
+    if args.profile:
+        os.environ["AWS_PROFILE"] = args.profile
+    if args.region:
+        os.environ["AWS_DEFAULT_REGION"] = args.region
+    catalog = resolve_catalog(args.tables, args.catalog)
+    targets = numbered(args.output, len(statements))
+    executor = None
+    try:
+        for i, (statement, target) in enumerate(zip(statements, targets, strict=True)):
+            if i and target is None and fmt == "table":
+                print()
+            if statement.kind != "query":
+                from sqlmr.describe import answer
+
+                table = answer(statement, catalog)
+                emit(table.column_names, [table], fmt, target, not args.no_header)
+                continue
+            if executor is None:
+                executor = make_executor(
+                    args.executor,
+                    workers=args.workers,
+                    function_name=args.function_name,
+                    concurrency=args.concurrency,
+                    region=args.region,
+                    profile=args.profile,
+                    endpoint_url=args.endpoint_url,
+                    job_store=args.job_store,
+                )
+            run_statement(args, statement.sql, catalog, executor, fmt, target)
+    finally:
+        if executor is not None:
+            executor.close()
+    return 0
+
+
+def run_statement(
+    args: argparse.Namespace, sql: str, catalog: Catalog, executor: Any, fmt: str, target
+) -> None:
+    """Compile and run one query, and print or write its result."""
+    from sqlmr.api import compile_query, run
+    from sqlmr.execution import cost_table
+    from sqlmr.execution.tracing import Tracer
+
+    options = options_from(args)
+    plan = compile_query(sql, catalog, options)
+    trace = getattr(args, "trace", None)
+    tracer = Tracer() if trace or os.environ.get("AWS_XRAY_DAEMON_ADDRESS") else None
+    progress = Progress() if sys.stderr.isatty() else None
+    try:
+        with progress.bars if progress is not None else contextlib.nullcontext():
+            result = run(plan, options, executor, listener=progress, tracer=tracer)
+        with result:
+            names = [n for n, _ in plan.columns]
+            rows = emit(names, result.tables(), fmt, target, not args.no_header)
+    finally:
+        if tracer is not None and trace:
+            tracer.write(trace)
+    if getattr(args, "stats", False) or sys.stderr.isatty():
+        print_stats(result, rows, detailed=getattr(args, "stats", False))
+    if args.executor == "lambda":
+        print(cost_table(executor, result), file=sys.stderr)
+
+
+@contextlib.contextmanager
+def _sink(path: str | None) -> Iterator[IO[bytes]]:
+    if path is None:
+        yield sys.stdout.buffer
+        sys.stdout.buffer.flush()
+        return
+    try:
+        with open(path, "wb") as f:
+            yield f
+    except OSError as e:
+        raise UsageError(f"cannot write {path}: {e.strerror}") from e
+
+
+def emit(
+    names: list[str], tables: Iterable[pa.Table], fmt: str, path: str | None, header: bool = True
+) -> int:
+    """Print or write a result in a format; returns the row count."""
+    from sqlmr_runtime.errors import RuntimeTaskError
+
+    from sqlmr.cli.output import is_folder_target, write_object, write_parts, write_stream
+
+    try:
+        if path is not None and is_folder_target(path):
+            return write_parts(tables, fmt, path, header)[1]
+        if path is not None and path.startswith("s3://"):
+            return write_object(tables, fmt, path, header)
+    except RuntimeTaskError as e:
+        raise UsageError(f"cannot write the result: {e}") from e
+    if fmt == "table":
+        return print_table(names, tables, path)
+    with _sink(path) as out:
+        return write_stream(tables, fmt, out, header)
+
+
+def print_table(names: list[str], tables: Iterable[pa.Table], path: str | None = None) -> int:
+    """A box-drawn table of at most TABLE_ROWS rows; returns the total row count."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from sqlmr.cli.output import TABLE_ROWS, format_cell
+
+    table = Table(*names, show_edge=True, header_style="bold")
+    shown = total = 0
+    for part in tables:
+        total += part.num_rows
+        for row in part.slice(0, max(0, TABLE_ROWS - shown)).to_pylist():
+            table.add_row(*(format_cell(v) for v in row.values()))
+            shown += 1
+    try:
+        out = open(path, "w") if path else None  # noqa: SIM115 - closed below
+    except OSError as e:
+        raise UsageError(f"cannot write {path}: {e.strerror}") from e
+    try:
+        Console(file=out or sys.stdout, width=None if out is None else 200).print(table)
+    finally:
+        if out:
+            out.close()
+    if shown < total:
+        print(
+            f"({shown} of {total} rows shown; use --format csv or -o FILE for all)", file=sys.stderr
+        )
+    return total
