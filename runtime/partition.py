@@ -1,11 +1,16 @@
 """Hash partitioning of rows by key columns, with pyarrow kernels only.
 
-Arrow exposes no row hash, so one is built from vectorized kernels: integers, floats and dates
-hash their 64-bit value; strings hash a polynomial over their bytes. The polynomial of every
-string is read off one cumulative sum over the whole byte buffer: the sum between a string's
-offsets equals P^start times the string's own polynomial, and P is odd, hence invertible modulo
-2^64, so multiplying by P^-start makes the hash independent of where the string sits. The hash
-therefore depends only on the key's value, which is what lets map tasks agree on partitions.
+Arrow exposes no row hash, so one is built from vectorized kernels. The hash of a key depends only
+on its value, never on the batch it travels in, which is what lets map tasks agree on partitions:
+- integers, dates and timestamps hash their value as a 64-bit integer (so an INT 5 and a BIGINT 5
+  agree); floats hash their bits after -0.0 becomes 0.0 and every NaN one NaN (DuckDB groups
+  them so); decimals hash their nearest double (equal values, whatever the scale, agree);
+- a string is cut into 8-byte little-endian words, the last one padded with zero bytes; word k
+  adds mix(word * K_k) with an odd constant K_k per position, and the byte length is added once.
+  A zero word adds zero, so padding every value of a batch to a common width (which makes the
+  words a fixed-size table that kernels can read column by column) cannot change any value's
+  hash, whatever the batch's longest value: the width is chosen for speed only.
+NULL keys form one group, so they all hash alike.
 """
 
 from __future__ import annotations
@@ -14,14 +19,19 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 _U64 = pa.uint64()
-_P = 0x100000001B3  # FNV-1a 64-bit prime: odd, so invertible modulo 2**64
-_P_INV = pow(_P, -1, 2**64)
+_M64 = (1 << 64) - 1
+_P = 0x100000001B3  # FNV-1a 64-bit prime: combines the hashes of several key columns
+_GOLDEN = 0x9E3779B97F4A7C15  # odd: (2k + 1) * _GOLDEN is a distinct odd multiplier per word k
 _MIX1 = 0xFF51AFD7ED558CCD
 _MIX2 = 0xC4CEB9FE1A85EC53
+_NAN_BITS = 0x7FF8000000000000
+# The first pass pads every value to the batch's longest, up to this many times the mean length
+# (at least 64 bytes); longer values' remaining bytes are hashed in further passes over them only.
+_PAD_FACTOR = 4
 
 
 def _u64(value: int) -> pa.Scalar:
-    return pa.scalar(value, _U64)
+    return pa.scalar(value & _M64, _U64)
 
 
 def _mix(h: pa.Array) -> pa.Array:
@@ -33,65 +43,91 @@ def _mix(h: pa.Array) -> pa.Array:
     return pc.bit_wise_xor(h, pc.shift_right(h, _u64(33)))
 
 
-def _powers(base: int, count: int) -> pa.Array:
-    """[1, base, base^2, …] modulo 2**64, count values."""
-    if count <= 1:
-        return pa.array([1][:count], _U64)
-    steps = pa.repeat(_u64(base), count - 1)
-    return pa.concat_arrays([pa.array([1], _U64), pc.cumulative_prod(steps)])
-
-
-def _power_at(base: int, exponents: pa.Array) -> pa.Array:
-    """base ** e modulo 2**64 for every e, by binary exponentiation over the bits of e."""
-    result = pa.repeat(_u64(1), len(exponents))
-    exponents = exponents.cast(_U64)
-    bit, square = 0, base
-    top = pc.max(exponents).as_py() or 0
-    while (1 << bit) <= top:
-        mask = pc.bit_wise_and(pc.shift_right(exponents, _u64(bit)), _u64(1))
-        factor = pc.if_else(pc.equal(mask, _u64(1)), _u64(square), _u64(1))
-        result = pc.multiply(result, factor)
-        bit, square = bit + 1, square * square % 2**64
-    return result
+def _words_sum(piece: pa.Array, first_word: int) -> pa.Array:
+    """Per value of a binary array without nulls: the sum over its 8-byte words of the word's
+    mixed product with its position's constant (positions counted from first_word)."""
+    n = len(piece)
+    width = ((pc.max(pc.binary_length(piece)).as_py() or 0) + 7) & ~7
+    if width == 0:
+        return pa.repeat(_u64(0), n)
+    # Pad with zero bytes to `width`: the data buffer is then n rows of width // 8 words each.
+    text = pa.large_string() if pa.types.is_large_binary(piece.type) else pa.string()
+    padded = pc.ascii_rpad(piece.view(text), width=width, padding="\x00")
+    words = pa.Array.from_buffers(_U64, n * (width // 8), [None, padded.buffers()[2]])
+    per_row = width // 8
+    table = pa.FixedSizeListArray.from_arrays(words, per_row) if per_row > 1 else None
+    total = None
+    for k in range(per_row):
+        word = pc.list_element(table, k) if table is not None else words
+        x = pc.multiply(word, _u64((2 * (first_word + k) + 1) * _GOLDEN))
+        x = pc.bit_wise_xor(x, pc.shift_right(x, _u64(29)))  # the sum is not linear in the words
+        total = x if total is None else pc.add(total, x)
+    return total
 
 
 def _string_hash(arr: pa.Array) -> pa.Array:
-    arr = arr.cast(pa.large_binary())
-    n = len(arr)
-    _validity, offsets_buf, data_buf = arr.buffers()
-    offsets = pa.Array.from_buffers(pa.int64(), n + 1, [None, offsets_buf], offset=arr.offset)
-    first, last = offsets[0].as_py(), offsets[n].as_py()
-    if last == first:
-        return pa.repeat(_u64(0), n)
-    data = pa.Array.from_buffers(pa.uint8(), last, [None, data_buf]).slice(first, last - first)
-    rel = pc.subtract(offsets, pa.scalar(first, pa.int64()))
-    # Byte g (counted from the first string) contributes (byte + 1) * P^(g + 1).
-    weights = _powers(_P, last - first + 1)
-    terms = pc.multiply(pc.add(pc.cast(data, _U64), _u64(1)), weights.slice(1))
-    prefix = pa.concat_arrays([pa.array([0], _U64), pc.cumulative_sum(terms)])
-    starts, ends = rel.slice(0, n), rel.slice(1, n)
-    span = pc.subtract(pc.take(prefix, ends), pc.take(prefix, starts))
-    unshift = _power_at(_P_INV, starts)
-    return pc.multiply(span, unshift)
+    if pa.types.is_string(arr.type):
+        arr = arr.view(pa.binary())
+    elif pa.types.is_large_string(arr.type):
+        arr = arr.view(pa.large_binary())
+    arr = arr.fill_null(b"")
+    lengths = pc.binary_length(arr)
+    h = pc.multiply(pc.cast(lengths, _U64), _u64(_MIX2))
+    longest = pc.max(lengths).as_py() or 0
+    mean = pc.mean(lengths).as_py() or 0
+    start = max(64, min(longest, int(_PAD_FACTOR * mean)) + 7) & ~7
+    h = pc.add(h, _words_sum(pc.binary_slice(arr, 0, start), 0))
+    while start < longest:
+        # Only the longer values take part, and the width doubles each pass: the padded copies
+        # add up to at most twice the bytes of those values.
+        longer = pc.greater(lengths, start)
+        part = _words_sum(pc.binary_slice(arr.filter(longer), start, 2 * start), start // 8)
+        rank = pc.subtract(pc.cumulative_sum(pc.cast(longer, pa.int64())), 1)
+        added = pc.take(part, pc.max_element_wise(rank, 0))
+        h = pc.add(h, pc.if_else(longer, added, _u64(0)))
+        start *= 2
+    return h
+
+
+def _float_bits(arr: pa.Array) -> pa.Array:
+    values = pc.add(arr.cast(pa.float64()), 0.0)  # -0.0 + 0.0 is +0.0: both zeros hash alike
+    bits = values.fill_null(0.0).view(_U64)
+    return pc.if_else(pc.is_nan(values).fill_null(False), _u64(_NAN_BITS), bits)
 
 
 def _column_hash(arr: pa.Array) -> pa.Array:
+    """A 64-bit value per row that depends only on the key's value (not yet mixed)."""
     typ = arr.type
-    if pa.types.is_string(typ) or pa.types.is_large_string(typ) or pa.types.is_binary(typ):
+    if pa.types.is_string(typ) or pa.types.is_large_string(typ):
+        h = _string_hash(arr)
+    elif pa.types.is_binary(typ) or pa.types.is_large_binary(typ):
         h = _string_hash(arr)
     elif pa.types.is_floating(typ):
-        # -0.0 + 0.0 is +0.0, so both zeros hash alike, as they compare equal.
-        h = pc.add(arr.cast(pa.float64()), 0.0).fill_null(0.0).view(_U64)
+        h = _float_bits(arr)
+    elif pa.types.is_decimal(typ):
+        h = _float_bits(pc.cast(arr, pa.float64()))
     elif pa.types.is_date32(typ) or pa.types.is_boolean(typ):
         h = pc.cast(pc.cast(arr, pa.int32()), pa.int64()).cast(_U64, safe=False)
     elif pa.types.is_integer(typ):
         h = pc.cast(arr, pa.int64()).cast(_U64, safe=False)
+    elif pa.types.is_temporal(typ):
+        h = arr.view(pa.int64()).cast(_U64, safe=False)
     elif pa.types.is_null(typ):
         return pa.repeat(_u64(0), len(arr))
     else:
         raise TypeError(f"cannot partition on a column of type {typ}")
-    # NULL keys form one group, so they all go to one partition.
-    return pc.if_else(pc.is_null(arr), _u64(0), h)
+    if arr.null_count:
+        h = pc.if_else(pc.is_null(arr), _u64(0), h)
+    return h
+
+
+def row_hash(table: pa.Table, keys: list[str]) -> pa.Array:
+    """A 64-bit hash of every row's key columns that depends only on their values."""
+    h = pa.repeat(_u64(0), table.num_rows)
+    for key in keys:
+        col = table.column(key).combine_chunks()
+        h = _mix(pc.add(pc.multiply(h, _u64(_P)), _column_hash(col)))
+    return h
 
 
 def partition_ids(table: pa.Table, keys: list[str], partitions: int) -> pa.Array:
@@ -99,8 +135,4 @@ def partition_ids(table: pa.Table, keys: list[str], partitions: int) -> pa.Array
     n = table.num_rows
     if partitions == 1 or not keys:
         return pa.repeat(pa.scalar(0, pa.int64()), n)
-    h = pa.repeat(_u64(0), n)
-    for key in keys:
-        col = table.column(key).combine_chunks()
-        h = _mix(pc.add(pc.multiply(h, _u64(_P)), _column_hash(col)))
-    return pc.cast(pc.remainder(h, _u64(partitions)), pa.int64())
+    return pc.cast(pc.remainder(row_hash(table, keys), _u64(partitions)), pa.int64())
