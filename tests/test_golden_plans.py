@@ -13,6 +13,7 @@ import datetime
 import difflib
 import json
 import os
+import re
 from pathlib import Path
 
 import duckdb
@@ -21,6 +22,8 @@ from sqlmr_runtime.validate import validate_plan
 
 import sqlmr
 from sqlmr.cli import main
+from sqlmr.planning.cost import ATHENA_MIN_BYTES, estimate
+from sqlmr.planning.explain import format_size
 
 PLANS = Path(__file__).parent / "fixtures" / "plans"
 REGENERATE = os.environ.get("SQLMR_REGENERATE_GOLDEN") == "1"
@@ -196,3 +199,40 @@ def test_golden_query_runs_and_matches_duckdb(tables: Path, name: str) -> None:
         got, expected = sorted(got, key=repr), sorted(expected, key=repr)
     for g, e in zip(got, expected, strict=True):
         assert all(_same(a, b) for a, b in zip(g, e, strict=True)), (g, e)
+
+
+_INPUT_LINE = re.compile(r"input +table (\w+): (\d+) object\(s\), ([\d.]+ \w+), (\d+) range\(s\)")
+
+
+@pytest.mark.parametrize("name", QUERIES)
+def test_explain_figures_are_the_files_real_sizes(tables: Path, capsys, name: str) -> None:
+    """Explain's inputs and the cost estimate's bytes are the tables' real file sizes, each
+    object counted once whatever the strategy (a broadcast side is read by every task)."""
+    sql = (PLANS / f"{name}.sql").read_text().strip()
+    rc = main(["explain", sql, "--tables", str(tables), *FLAGS])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    real = {
+        t: sorted(f.stat().st_size for f in (tables / t).iterdir())
+        for t in ("rankings", "uservisits")
+    }
+    seen = _INPUT_LINE.findall(out)
+    assert seen, out
+    for table, objects, size, _ranges in seen:
+        assert int(objects) == len(real[table])
+        assert size == format_size(sum(real[table]))
+    scanned = {table for table, *_ in seen}
+    total = sum(sum(real[t]) for t in scanned)
+    plan = explain_json(tables, sql, capsys)
+    est = estimate(plan)
+    assert est["input_bytes"] == total
+    assert est["athena"]["bytes_scanned"] == max(total, ATHENA_MIN_BYTES)
+    assert f"Athena would scan {max(total, ATHENA_MIN_BYTES):,} bytes" in out
+
+
+def test_broadcast_side_is_counted_once(tables: Path, capsys) -> None:
+    sql = (PLANS / "amplab_3a_broadcast.sql").read_text().strip()
+    plan = explain_json(tables, sql, capsys)
+    join = plan["stages"][0]["source"]
+    assert join["type"] == "join" and join["broadcast"]
+    assert len(plan["stages"][0]["tasks"]) > 1  # every one of them reads the broadcast side

@@ -24,6 +24,7 @@ from sqlmr_runtime.validate import validate_plan
 from sqlmr.errors import PlanError, SqlmrError, TaskError
 from sqlmr.execution.executor import Executor, Outcome
 from sqlmr.execution.tracing import Tracer
+from sqlmr.planning.limits import early_stop_rows
 from sqlmr.planning.plan import Plan, Stage
 
 # Errors that would fail again on a retry: the input or the plan is at fault, not the worker.
@@ -56,6 +57,7 @@ class StageStats:
         default_factory=lambda: {"read": 0.0, "compute": 0.0, "write": 0.0}
     )
     slowest: tuple[int, float] | None = None
+    skipped: int = 0  # tasks never launched: a LIMIT was reached first
 
 
 class Listener(Protocol):
@@ -229,6 +231,7 @@ class Driver:
     ):
         self.executor, self.job_store, self.retries = executor, job_store, retries
         self.listener, self.tracer = listener, tracer
+        self._submitted: dict[tuple[str, int, int], float] = {}  # when each attempt was sent
         self.compression = compression  # of shuffle and result objects; see shuffle.choose_codec
 
     def run(self, plan: Plan, keep_intermediates: bool = False) -> JobResult:
@@ -288,16 +291,29 @@ class Driver:
         started = time.perf_counter()
         winners: dict[int, dict[str, Any]] = {}
         pending: dict[Future[Outcome], tuple[int, int]] = {}
+        # A scan with LIMIT and nothing that needs every row runs in waves of the worker count
+        # and launches no more tasks once its finished tasks hold enough rows.
+        limit = early_stop_rows(stage)
+        window = len(inputs) if limit is None else max(1, self.executor.workers)
+        launched = 0
+
+        def launch() -> None:
+            nonlocal launched
+            while launched < len(inputs) and len(pending) < window:
+                if limit is not None and stats.rows_out >= limit:
+                    return
+                submit(launched, 0)
+                launched += 1
 
         def submit(task: int, attempt: int) -> None:
             event = _event(
                 job, self.job_store, stage, task, attempt, inputs[task], self.compression
             )
+            self._submitted[(stage.id, task, attempt)] = time.time()
             pending[self.executor.submit(event)] = (task, attempt)
             stats.attempts += 1
 
-        for task in range(len(inputs)):
-            submit(task, 0)
+        launch()
         try:
             while pending:
                 done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
@@ -317,6 +333,7 @@ class Driver:
                         submit(task, attempt + 1)
                         continue
                     raise self._task_error(stage, task, attempt, error)
+                launch()
         finally:
             # Tasks already running cannot be stopped: wait for them, so that nothing writes
             # into the job store after the driver has cleaned it up.
@@ -324,9 +341,10 @@ class Driver:
             if running:
                 wait(running)
         stats.seconds = time.perf_counter() - started
+        stats.tasks, stats.skipped = launched, len(inputs) - launched
         if self.listener:
             self.listener.stage_finished(stage, stats)
-        return [winners[t] for t in range(len(inputs))], stats
+        return [winners[t] for t in sorted(winners)], stats
 
     def _trace_task(self, span: Any, stage: Stage, task: int, attempt: int, outcome: Outcome):
         if self.tracer is None or span is None:
@@ -335,8 +353,17 @@ class Driver:
         summary = outcome.get("result")
         if summary is None:
             kind = outcome["error"].get("errorType", "Error")
+            start = self._submitted.get((stage.id, task, attempt), end)  # includes queueing
             self.tracer.record(
-                f"task {task}", end, end, span, True, task=task, attempt=attempt, error_type=kind
+                f"task {task}",
+                start,
+                end,
+                span,
+                True,
+                stage=stage.id,
+                task=task,
+                attempt=attempt,
+                error_type=kind,
             )
             return
         t = summary["timings"]

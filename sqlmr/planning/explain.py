@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlmr.catalog import TYPE_NAMES
 from sqlmr.planning.cost import ScanInput, scan_inputs
+from sqlmr.planning.limits import early_stop_rows
 from sqlmr.planning.plan import Plan
 
 _INFIX = {
@@ -158,6 +159,12 @@ def render_plan(plan: Plan) -> str:
         body = _source_lines(stage.source, list(stage.tasks))
         for op in stage.ops:
             body += _op_lines(op)
+        stop = early_stop_rows(stage)
+        if stop is not None and len(stage.tasks) > 1:
+            body.append(
+                f"early stop tasks start in waves of the worker count; no more start once "
+                f"{stop} row(s) are in hand"
+            )
         sink = stage.sink
         if sink["type"] == "shuffle":
             keys = ", ".join(sink["keys"]) or "(all rows)"
