@@ -164,6 +164,31 @@ class S3Storage:
             raise _reason(e, prefix) from None
         return sorted(found, key=lambda o: o.url)
 
+    def children(self, prefix: str) -> tuple[list[str], list[ObjectInfo]]:
+        bucket, key = split_url(prefix)
+        folder = key if not key or key.endswith("/") else key + "/"
+        dirs, files = [], []
+        try:
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=bucket, Prefix=folder, Delimiter="/"
+            )
+            for page in pages:
+                for common in page.get("CommonPrefixes", []):
+                    name = common["Prefix"][len(folder) :].rstrip("/")
+                    if name and not name.startswith((".", "_")):
+                        dirs.append(f"s3://{bucket}/{common['Prefix'].rstrip('/')}")
+                for item in page.get("Contents", []):
+                    name = item["Key"].rsplit("/", 1)[-1]
+                    if name and not name.startswith((".", "_")):
+                        files.append(ObjectInfo(f"s3://{bucket}/{item['Key']}", item["Size"]))
+            if not dirs and not files and key and not key.endswith("/"):
+                files = [ObjectInfo(prefix, self.size(prefix))]  # the prefix names one object
+        except StorageError:
+            return [], []
+        except Exception as e:
+            raise _reason(e, prefix) from None
+        return sorted(dirs), sorted(files, key=lambda o: o.url)
+
     def delete_prefix(self, prefix: str) -> None:
         bucket, key = split_url(prefix)
         folder = key if key.endswith("/") else key + "/"

@@ -1,76 +1,27 @@
-"""Reading one split of a delimited text table: byte ranges aligned to newlines.
+"""Reading one split of a table: one reader per format behind one function, plus the columns
+that come from Hive-style partition folders (`key=value/`), which every range carries.
 
-A row belongs to the split in which it starts. A range [start, end) therefore skips the partial
-row at its start (unless start is 0) and reads past `end` to finish the row that straddles it.
-Only the columns the plan needs are converted, with explicit types.
+A range is {url, start, end} and, as its format needs: `row_groups` and `size` (Parquet),
+`partition` (the folder values of its object, as text).
 """
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.csv as pacsv
 
-from .errors import BadInputError
-from .storage import LocalStorage, Storage, storage_for
+from .errors import BadInputError, PlanValidationError
+from .scan_json import read_json
+from .scan_parquet import read_parquet
+from .scan_text import read_range_aligned, read_text
 from .types import arrow_type
 
-_OVERREAD = 64 * 1024
+READERS = {"csv": read_text, "parquet": read_parquet, "json": read_json}
+FORMATS = tuple(READERS)
+CODECS = ("gzip", "zstd", "bzip2", "deflate")  # of compressed text and JSON objects
 
-
-def _row_bounds(data, base: int, start: int, end: int) -> tuple[int, int | None] | None:
-    """Where, in `data` (the object's bytes from offset `base` on), the rows that start in
-    [start, end) begin and end; the end is None when no newline within `data` closes the last
-    row, and the whole answer None when no row starts in the range."""
-    begin = 0
-    if start > 0:
-        # Rows start right after a newline; byte start-1 tells whether one starts at `start`.
-        cut = data.find(b"\n", start - 1 - base)
-        if cut < 0 or base + cut + 1 >= end:
-            return None
-        begin = cut + 1
-    # The last row is the one holding byte end-1: it ends at the first newline from there.
-    stop = data.find(b"\n", max(end - 1 - base, begin))
-    return begin, (None if stop < 0 else stop + 1)
-
-
-def read_range_aligned(storage: Storage, url: str, start: int, end: int) -> tuple[memoryview, int]:
-    """The bytes of the rows that start in [start, end), and the object offset of the first.
-
-    A local file is mapped and its rows handed over in place; elsewhere one read covers the
-    range and a little beyond, so the row that straddles `end` is usually complete without a
-    second request. Either way the bytes are returned as a view, never copied again.
-    """
-    if end <= start:
-        return memoryview(b""), start
-    if isinstance(storage, LocalStorage):
-        data, base = storage.map(url), 0
-    else:
-        base = max(start - 1, 0)
-        data = storage.read_range(url, base, end + _OVERREAD)
-    bounds = _row_bounds(data, base, start, end)
-    if bounds is None:
-        return memoryview(b""), end
-    begin, stop = bounds
-    if stop is not None:
-        return memoryview(data)[begin:stop], base + begin
-    if isinstance(storage, LocalStorage) or len(data) < end + _OVERREAD - base:
-        return memoryview(data)[begin:], base + begin  # the object ends without a newline
-    tail = []
-    pos = base + len(data)
-    while True:  # a row longer than the over-read: rare, so copying here is fine
-        chunk = storage.read_range(url, pos, pos + _OVERREAD)
-        if not chunk:
-            break
-        cut = chunk.find(b"\n")
-        if cut >= 0:
-            tail.append(chunk[: cut + 1])
-            break
-        tail.append(chunk)
-        pos += len(chunk)
-    return memoryview(data[begin:] + b"".join(tail)), base + begin
+__all__ = ["FORMATS", "READERS", "read_range_aligned", "read_split"]
 
 
 def read_split(source: dict[str, Any], ranges: list[dict[str, Any]]) -> tuple[pa.Table, int]:
@@ -78,95 +29,41 @@ def read_split(source: dict[str, Any], ranges: list[dict[str, Any]]) -> tuple[pa
 
     Returns the table and the number of bytes read.
     """
+    reader = READERS.get(source["format"])
+    if reader is None:
+        raise PlanValidationError(f"unknown input format {source['format']!r}")
     schema = [(c["name"], arrow_type(c["type"])) for c in source["columns"]]
+    parts = [(p["name"], arrow_type(p["type"])) for p in source.get("partitions", [])]
+    part_names = {n for n, _ in parts}
     wanted = source["read"]
+    own = {**source, "read": [n for n in wanted if n not in part_names]}
     tables, nbytes = [], 0
     for r in ranges:
-        data, offset = read_range_aligned(storage_for(r["url"]), r["url"], r["start"], r["end"])
-        nbytes += len(data)
-        if source.get("header") and r["start"] == 0 and len(data):
-            cut = bytes(data[: 1 << 16]).find(b"\n")
-            if cut < 0:
-                cut = data.tobytes().find(b"\n")
-            data, offset = (data[cut + 1 :], offset + cut + 1) if cut >= 0 else (data[:0], offset)
-        if len(data):
-            tables.append(_parse(data, schema, wanted, source, r["url"], offset))
+        table, n = reader(own, schema, r)
+        nbytes += n
+        if table is not None and table.num_rows:
+            if parts:
+                table = _with_partitions(table, parts, r, wanted)
+            tables.append(table)
     if not tables:
-        types = dict(schema)
+        types = dict(schema + parts)
         return pa.schema([(n, types[n]) for n in wanted]).empty_table(), nbytes
     return (tables[0] if len(tables) == 1 else pa.concat_tables(tables)), nbytes
 
 
-def _parse(data: memoryview, schema, wanted, source, url: str, offset: int) -> pa.Table:
-    names = [n for n, _ in schema]
-    if source.get("trailing_delimiter"):
-        names.append("__trailing")  # the empty field after the last delimiter, never read
-    types = dict(schema)
-    delimiter = source.get("delimiter", ",")
-    try:
-        table = pacsv.read_csv(
-            pa.BufferReader(pa.py_buffer(data)),  # zero-copy
-            # One thread and 1 MB blocks: the fewest CPU cycles per byte, measured; parallelism
-            # comes from running several tasks at once.
-            read_options=pacsv.ReadOptions(
-                column_names=names, block_size=1 << 20, use_threads=False
-            ),
-            parse_options=pacsv.ParseOptions(
-                delimiter=delimiter, quote_char=source.get("quote") or False
-            ),
-            convert_options=pacsv.ConvertOptions(
-                column_types={n: types[n] for n in wanted},
-                include_columns=wanted,
-                # Like DuckDB: an empty field is NULL, and no other spelling of NULL is special.
-                null_values=[""],
-                strings_can_be_null=True,
-            ),
-        )
-    except pa.ArrowInvalid as e:
-        if source.get("trailing_delimiter"):
-            schema = [*schema, ("__trailing", pa.string())]
-        raise _locate_bad_row(bytes(data), schema, delimiter, url, offset, e) from None
-    return table.select(wanted)
-
-
-def _locate_bad_row(data: bytes, schema, delimiter: str, url: str, offset: int, error: Exception):
-    """Find the first row that does not parse, to name its byte offset (error path only)."""
-    width = len(schema)
-    pos = 0
-    for line in data.split(b"\n"):
-        row_offset = offset + pos
-        pos += len(line) + 1
-        if not line:
+def _with_partitions(table: pa.Table, parts: list, r: dict[str, Any], wanted: list[str]):
+    values = r.get("partition", {})
+    for name, typ in parts:
+        if name not in wanted:
             continue
-        fields = line.rstrip(b"\r").split(delimiter.encode())
-        if len(fields) != width:
-            return BadInputError(
-                f"{url}: malformed row at byte offset {row_offset}: expected {width} fields, "
-                f"found {len(fields)}: {_preview(line)}"
-            )
-        for (name, typ), field in zip(schema, fields, strict=True):
-            if not _parses(field, typ):
-                return BadInputError(
-                    f"{url}: malformed row at byte offset {row_offset}: column {name} "
-                    f"({typ}) cannot hold {_preview(field)}"
-                )
-    return BadInputError(f"{url}: cannot parse rows from byte offset {offset}: {error}")
-
-
-def _parses(field: bytes, typ: pa.DataType) -> bool:
-    if pa.types.is_string(typ) or not field:
-        return True
-    try:
-        pacsv.read_csv(
-            io.BytesIO(field + b"\n"),
-            read_options=pacsv.ReadOptions(column_names=["v"]),
-            convert_options=pacsv.ConvertOptions(column_types={"v": typ}),
-        )
-        return True
-    except pa.ArrowInvalid:
-        return False
-
-
-def _preview(raw: bytes, limit: int = 80) -> str:
-    text = raw.decode("utf-8", "replace")
-    return repr(text if len(text) <= limit else text[:limit] + "…")
+        text = values.get(name)
+        if text == "__HIVE_DEFAULT_PARTITION__":  # Hive's folder name for a NULL value
+            text = None
+        try:
+            value = pa.array([text], pa.string()).cast(typ)[0]
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            raise BadInputError(
+                f"{r['url']}: partition folder {name}={text} does not hold a {typ}"
+            ) from None
+        table = table.append_column(name, pa.repeat(value, table.num_rows))
+    return table.select(wanted)

@@ -45,6 +45,10 @@ class Storage(Protocol):
     def delete_prefix(self, prefix: str) -> None:
         """Remove every object below a prefix; a missing prefix is not an error."""
 
+    def children(self, prefix: str) -> tuple[list[str], list[ObjectInfo]]:
+        """One level below a folder-like prefix: its subfolders' URLs and its objects, sorted
+        (lets a planner skip whole folders without listing what is inside them)."""
+
 
 def _local_path(url: str) -> str:
     return url[len("file://") :] if url.startswith("file://") else url
@@ -115,6 +119,24 @@ class LocalStorage:
 
     def delete_prefix(self, prefix: str) -> None:
         shutil.rmtree(_local_path(prefix), ignore_errors=True)
+
+    def children(self, prefix: str) -> tuple[list[str], list[ObjectInfo]]:
+        root = _local_path(prefix)
+        if os.path.isfile(root):
+            return [], [ObjectInfo(root, os.path.getsize(root))]
+        dirs, files = [], []
+        try:
+            entries = list(os.scandir(root))
+        except OSError:
+            return [], []
+        for entry in entries:
+            if entry.name.startswith((".", "_")):
+                continue
+            if entry.is_dir():
+                dirs.append(entry.path)
+            elif entry.is_file():
+                files.append(ObjectInfo(entry.path, entry.stat().st_size))
+        return sorted(dirs), sorted(files, key=lambda o: o.url)
 
 
 _LOCAL = LocalStorage()

@@ -12,6 +12,7 @@ from . import PLAN_VERSION
 from .errors import PlanValidationError
 from .expressions import FUNCTIONS
 from .operators import OPERATORS
+from .scan import CODECS, FORMATS
 from .shuffle import COMPRESSIONS
 from .types import ARROW_TYPES
 
@@ -35,7 +36,7 @@ _STAGE_FIELDS = ({"id", "kind", "source", "ops", "sink"}, {"tasks", "depends_on"
 _SOURCE_FIELDS = {
     "scan": (
         {"type", "table", "format", "columns", "read"},
-        {"delimiter", "header", "quote", "trailing_delimiter"},
+        {"delimiter", "header", "quote", "trailing_delimiter", "compression", "partitions"},
     ),
     "shuffle": ({"type", "stage"}, set()),
     "gather": ({"type", "stage"}, set()),
@@ -117,9 +118,11 @@ def validate_source(source: Any, where: str) -> None:
         raise PlanValidationError(f"{where}: unknown source {source!r:.80}")
     _fields(source, _SOURCE_FIELDS[source["type"]], f"{where} source")
     if source["type"] == "scan":
-        if source["format"] != "csv":
+        if source["format"] not in FORMATS:
             raise PlanValidationError(f"{where}: unknown input format {source['format']!r}")
-        for c in source["columns"]:
+        if source.get("compression") not in (None, *CODECS):
+            raise PlanValidationError(f"{where}: unknown compression {source['compression']!r}")
+        for c in source["columns"] + source.get("partitions", []):
             _fields(c, ({"name", "type"}, set()), f"{where} column")
             if c["type"] not in ARROW_TYPES:
                 raise PlanValidationError(f"{where}: unknown column type {c['type']!r}")
@@ -143,7 +146,9 @@ def validate_input(source: dict[str, Any], inp: Any, where: str) -> None:
     if kind == "scan":
         _fields(inp, ({"ranges"}, set()), where)
         for r in inp["ranges"]:
-            _fields(r, ({"url", "start", "end"}, set()), f"{where} range")
+            _fields(
+                r, ({"url", "start", "end"}, {"row_groups", "size", "partition"}), f"{where} range"
+            )
     elif kind == "join":
         _fields(inp, ({"left", "right"}, set()), where)
         validate_input(source["left"]["source"], inp["left"], f"{where} (left)")
@@ -169,7 +174,7 @@ def validate_stage(stage: Any) -> None:
 
 def validate_plan(plan: Any) -> None:
     """Check a whole plan document."""
-    _fields(plan, ({"version", "stages", "columns"}, {"query", "tables"}), "plan")
+    _fields(plan, ({"version", "stages", "columns"}, {"query", "tables", "inputs"}), "plan")
     if plan["version"] != PLAN_VERSION:
         raise PlanValidationError(
             f"plan version {plan['version']!r} is not supported (this runtime reads {PLAN_VERSION})"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tempfile
 from dataclasses import dataclass
@@ -13,9 +14,10 @@ from sqlmr.compiler import analyze
 from sqlmr.execution.driver import Driver, JobResult, Listener
 from sqlmr.execution.executor import Executor
 from sqlmr.execution.tracing import Tracer
+from sqlmr.planning.inputs import plan_input
 from sqlmr.planning.plan import Plan
 from sqlmr.planning.planner import PlanOptions, SideInput, build_plan
-from sqlmr.planning.splits import choose_split_size, list_objects, parse_size, plan_splits
+from sqlmr.planning.splits import parse_size
 
 DEFAULT_TASK_MEMORY = 1536 << 20  # the reference architecture's Lambda size
 
@@ -55,17 +57,17 @@ def compile_query(query: str, catalog: Catalog, options: QueryOptions = QueryOpt
     """SQL text to a physical plan over the table's current objects."""
     logical = analyze(query, catalog)
     workers = options.workers or os.cpu_count() or 1
-    inputs = []
+    split = options.split_size
+    if isinstance(split, str):
+        split = parse_size(split)
+    inputs, notes = [], []
     for side in logical.sides:
-        objects = list_objects(side.table)
-        total = sum(o.size for o in objects)
-        if options.split_size is None:
-            split = choose_split_size(total, workers, options.task_memory)
-        elif isinstance(options.split_size, str):
-            split = parse_size(options.split_size)
-        else:
-            split = options.split_size
-        inputs.append(SideInput(plan_splits(objects, split), total))
+        found = plan_input(
+            side.table, side.filter, list(side.read_columns), split, workers, options.task_memory
+        )
+        inputs.append(SideInput(found.splits, found.bytes))
+        if found.notes:
+            notes.append((side.table.name, found.notes))
     threshold = options.broadcast_threshold
     if isinstance(threshold, str):
         threshold = parse_size(threshold)
@@ -75,7 +77,8 @@ def compile_query(query: str, catalog: Catalog, options: QueryOptions = QueryOpt
         broadcast_threshold=threshold,
         task_memory=options.task_memory,
     )
-    return build_plan(logical, inputs, plan_options)
+    plan = build_plan(logical, inputs, plan_options)
+    return dataclasses.replace(plan, inputs=tuple(notes)) if notes else plan
 
 
 def default_job_store() -> str:

@@ -19,7 +19,7 @@ import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlmr_runtime import handler, scan, shuffle
+from sqlmr_runtime import handler, scan, scan_text, shuffle
 from sqlmr_runtime.errors import PlanValidationError, StorageError
 from sqlmr_runtime.partition import partition_ids
 from sqlmr_runtime.storage import LocalStorage
@@ -97,7 +97,7 @@ class BytesStorage:
 
 def read_split(storage: BytesStorage, source: dict, ranges: list[dict]) -> tuple[pa.Table, int]:
     """scan.read_split over an in-memory object (the scanner picks storage by URL)."""
-    with mock.patch.object(scan, "storage_for", lambda url: storage):
+    with mock.patch.object(scan_text, "storage_for", lambda url: storage):
         return scan.read_split(source, ranges)
 
 
@@ -194,7 +194,7 @@ def test_header_row_every_cut_point() -> None:
 
 def test_rows_longer_than_the_overread(monkeypatch: pytest.MonkeyPatch) -> None:
     # A tiny over-read makes the range reader loop several times to finish a straddling row.
-    monkeypatch.setattr(scan, "_OVERREAD", 3)
+    monkeypatch.setattr(scan_text, "_OVERREAD", 3)
     data = b"a" * 40 + b",1\n" + b"b" * 25 + b",2\nc,3"
     for cut in range(len(data) + 1):
         check_cuts(data, [cut])

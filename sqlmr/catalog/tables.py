@@ -2,7 +2,9 @@
 
 A tables folder holds one subfolder per table (DIR/rankings/part-00000, …): the Amplab tables
 get their built-in schemas, and a `catalog.toml` or `catalog.json` inside the folder may describe
-others. A catalog file names, per table: location, format, delimiter, header and columns.
+others. A catalog file names, per table: location, format, compression, delimiter, header,
+columns and partition columns. What it leaves out (format, columns, partitions) is discovered
+from the objects when a query names the table (sqlmr.catalog.discover).
 """
 
 from __future__ import annotations
@@ -55,9 +57,18 @@ class Column:
     type: str
 
 
+FORMATS = ("csv", "parquet", "json")
+COMPRESSIONS = ("gzip", "zstd", "bzip2", "deflate")
+
+
 @dataclass(frozen=True)
 class Table:
-    """A table of delimited text objects below one location (a folder, file or S3 prefix)."""
+    """A table of objects below one location (a folder, file, S3 prefix, or a glob of them).
+
+    `format` is csv, parquet, json, or auto (detected from the objects' extensions);
+    `compression` None means none or detected. `columns` ends with the partition columns, named
+    in `partitions`; `partitions` None means: discover them from `key=value/` folders.
+    """
 
     name: str
     location: str
@@ -68,6 +79,8 @@ class Table:
     quote: str = ""  # "" means no quoting: the Amplab files have none, and '"' is plain data
     # Every line ends with a delimiter after its last field (TPC-H's dbgen .tbl files).
     trailing_delimiter: bool = False
+    compression: str | None = None
+    partitions: tuple[str, ...] | None = ()
 
     def column(self, name: str) -> Column | None:
         """The column with this name, compared case-insensitively as DuckDB does."""
@@ -104,7 +117,9 @@ class Catalog:
         lowered = name.lower()
         for t in self.tables:
             if t.name.lower() == lowered:
-                return t
+                from sqlmr.catalog.discover import resolve
+
+                return resolve(t)
         known = ", ".join(sorted(t.name for t in self.tables)) or "none"
         raise CatalogError(f"unknown table {name!r}; tables: {known}")
 
@@ -119,14 +134,17 @@ def from_tables_dir(root: str) -> Catalog:
     """The catalog of a tables folder: Amplab subfolders, plus its own catalog file if any."""
     if root.startswith("s3://"):
         return Catalog(
-            tuple(Table(n, f"{root.rstrip('/')}/{n}", c) for n, c in AMPLAB_SCHEMAS.items())
+            tuple(
+                Table(n, f"{root.rstrip('/')}/{n}", c, format="auto")
+                for n, c in AMPLAB_SCHEMAS.items()
+            )
         )
     if not os.path.isdir(root):
         raise CatalogError(
             f"tables folder {root!r} does not exist; pass a folder with one subfolder per table"
         )
     tables = [
-        Table(name, os.path.join(root, name), cols)
+        Table(name, os.path.join(root, name), cols, format="auto")
         for name, cols in AMPLAB_SCHEMAS.items()
         if os.path.isdir(os.path.join(root, name))
     ]
@@ -142,11 +160,14 @@ def load_catalog_file(path: str) -> Catalog:
     """Read a catalog file (TOML or JSON):
 
     [tables.events]
-    location = "data/events"      # relative to the catalog file, or s3://…
-    format = "csv"                # the only format today
+    location = "data/events"      # relative to the catalog file, or s3://…; may hold * and **
+    format = "csv"                # csv, parquet or json; default: from the extensions
+    compression = "gzip"          # gzip, zstd, bzip2 or deflate; default: from the extensions
     delimiter = ","
     header = true
-    columns = "id BIGINT, name VARCHAR, day DATE"   # or a list of {name, type}
+    columns = "id BIGINT, name VARCHAR, day DATE"   # or a list of {name, type}; optional for
+                                                    # Parquet and JSON (from the files)
+    partitions = "year INT"       # key=value/ folder columns; default: discovered, inferred
     """
     try:
         with open(path, "rb") as f:
@@ -182,7 +203,8 @@ def _column_items(raw: object, where: str) -> list[tuple]:
     return [(c.get("name"), c.get("type")) for c in raw]
 
 
-def _parse_columns(raw: object, where: str) -> tuple[Column, ...]:
+def parse_columns(raw: object, where: str) -> tuple[Column, ...]:
+    """Columns from "a INT, b VARCHAR" or a list of {name, type}."""
     columns: list[Column] = []
     seen: set[str] = set()
     for item in _column_items(raw, where):
@@ -202,23 +224,48 @@ def _parse_columns(raw: object, where: str) -> tuple[Column, ...]:
     return tuple(columns)
 
 
+_KEYS = {
+    "location",
+    "format",
+    "compression",
+    "delimiter",
+    "header",
+    "quote",
+    "columns",
+    "partitions",
+    "trailing_delimiter",
+}
+_FORMAT_NAMES = {"text": "csv", "jsonl": "json", "ndjson": "json"}
+
+
 def _table_from_spec(name: str, spec: dict, base: str, path: str) -> Table:
     where = f"catalog file {path}, table {name}"
     if not isinstance(spec, dict):
         raise CatalogError(f"{where}: expected a table of keys, not {spec!r}")
-    unknown = set(spec) - {"location", "format", "delimiter", "header", "quote", "columns"}
-    unknown -= {"trailing_delimiter"}
+    unknown = set(spec) - _KEYS
     if unknown:
         raise CatalogError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
-    if "location" not in spec or "columns" not in spec:
-        raise CatalogError(f"{where}: 'location' and 'columns' are required")
-    fmt = _value(spec, "format", str, "csv", where)
-    if fmt != "csv":
-        raise CatalogError(f"{where}: format {fmt!r} is not supported; use 'csv'")
+    if "location" not in spec:
+        raise CatalogError(f"{where}: 'location' is required")
+    fmt = str(_value(spec, "format", str, "auto", where)).lower()
+    fmt = _FORMAT_NAMES.get(fmt, fmt)
+    if fmt not in (*FORMATS, "auto"):
+        raise CatalogError(f"{where}: format {fmt!r} is not supported; use csv, parquet or json")
+    compression = spec.get("compression")
+    if compression is not None and compression not in COMPRESSIONS:
+        raise CatalogError(
+            f"{where}: compression {compression!r} is not supported; "
+            f"use one of {', '.join(COMPRESSIONS)}"
+        )
     delimiter = _value(spec, "delimiter", str, ",", where)
     if len(delimiter) != 1 or delimiter in "\r\n":
         raise CatalogError(f"{where}: the delimiter must be one character, not {delimiter!r}")
-    columns = _parse_columns(spec["columns"], where)
+    columns = parse_columns(spec["columns"], where) if "columns" in spec else ()
+    partitions: tuple[str, ...] | None = None
+    if "partitions" in spec:
+        declared = parse_columns(spec["partitions"], where)
+        columns += declared
+        partitions = tuple(c.name for c in declared)
     location = _value(spec, "location", str, "", where)
     if not location:
         raise CatalogError(f"{where}: location must not be empty")
@@ -229,7 +276,18 @@ def _table_from_spec(name: str, spec: dict, base: str, path: str) -> Table:
         raise CatalogError(f"{where}: quote must be one character or empty, not {quote!r}")
     header = _value(spec, "header", bool, False, where)
     trailing = _value(spec, "trailing_delimiter", bool, False, where)
-    return Table(name, location, columns, fmt, delimiter, header, quote, trailing)
+    return Table(
+        name,
+        location,
+        tuple(columns),
+        fmt,
+        delimiter,
+        header,
+        quote,
+        trailing,
+        compression=compression,
+        partitions=partitions,
+    )
 
 
 def sql_type_name(text: str) -> str:

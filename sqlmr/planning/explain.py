@@ -146,6 +146,10 @@ def format_size(n: float) -> str:
 def render_plan(plan: Plan) -> str:
     """The plan as indented text, one block per stage."""
     lines = [f"query: {' '.join(plan.query.split())}", ""]
+    for table, notes in plan.inputs:
+        lines.append(f"table {table}:")
+        lines += [f"  {note}" for note in notes]
+        lines.append("")
     for stage in plan.stages:
         after = f" after {', '.join(stage.depends_on)}" if stage.depends_on else ""
         if stage.coalesce_bytes:

@@ -49,6 +49,8 @@ class Plan:
     stages: tuple[Stage, ...]
     internal: tuple[str, ...]  # the final stage's column names, renamed to `columns` at the end
     version: int = PLAN_VERSION
+    # Per table read: what listing and splitting skipped or warn about (for explain only).
+    inputs: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -59,4 +61,4 @@ class Plan:
                 for (n, t), i in zip(self.columns, self.internal, strict=True)
             ],
             "stages": [s.to_json() for s in self.stages],
-        }
+        } | ({"inputs": {t: list(n) for t, n in self.inputs}} if self.inputs else {})

@@ -46,6 +46,7 @@ def _scan_source(side: ScanSide) -> dict[str, Any]:
 
 def scan_source(t: Table, read_columns) -> dict[str, Any]:
     """The plan source that reads some columns of a table."""
+    parts = set(t.partitions or ())
     source = {
         "type": "scan",
         "table": t.name,
@@ -53,11 +54,17 @@ def scan_source(t: Table, read_columns) -> dict[str, Any]:
         "delimiter": t.delimiter,
         "header": t.header,
         "quote": t.quote,
-        "columns": [{"name": c.name, "type": c.type} for c in t.columns],
+        "columns": [{"name": c.name, "type": c.type} for c in t.columns if c.name not in parts],
         "read": list(read_columns),
     }
     if t.trailing_delimiter:
         source["trailing_delimiter"] = True
+    if t.compression:
+        source["compression"] = t.compression
+    if parts:
+        source["partitions"] = [
+            {"name": c.name, "type": c.type} for c in t.columns if c.name in parts
+        ]
     return source
 
 

@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import math
 
-from sqlmr_runtime.errors import StorageError
-from sqlmr_runtime.storage import ObjectInfo, storage_for
+from sqlmr_runtime.storage import ObjectInfo
 
-from sqlmr.catalog import Table
-from sqlmr.errors import CatalogError, UsageError
+from sqlmr.errors import UsageError
 from sqlmr.planning.planner import INPUT_SHARE
 
 MB = 1 << 20
@@ -42,17 +40,6 @@ def parse_size(text: str) -> int:
             f"bad size {text!r}; use a number with an optional unit, like 64KB, 16MB or 1GB"
         )
     return int(value * _UNITS[unit])
-
-
-def list_objects(table: Table) -> list[ObjectInfo]:
-    """The data objects of a table, sorted; a missing location is a CatalogError."""
-    try:
-        objects = storage_for(table.location).list(table.location)
-    except StorageError as e:
-        raise CatalogError(f"table {table.name}: {e}") from e
-    if not objects:
-        raise CatalogError(f"table {table.name} has no data files under {table.location}")
-    return objects
 
 
 def choose_split_size(total_bytes: int, workers: int, task_memory: int) -> int:

@@ -1,0 +1,207 @@
+"""Compressed objects: which codec an object uses (by extension, checked by magic bytes), and a
+stream that decompresses it piece by piece, so that memory never holds the object whole.
+
+gzip, bzip2 and Hadoop's .deflate (a zlib stream) use the standard library; zstd uses Arrow's
+codec, which some Arrow builds (e.g. public Lambda layers) lack: then the error says so.
+"""
+
+from __future__ import annotations
+
+import bz2
+import io
+import zlib
+
+from .errors import BadInputError
+from .storage import Storage
+
+# Extension → codec; the order matters only for messages.
+EXTENSIONS = {
+    ".gz": "gzip",
+    ".gzip": "gzip",
+    ".zst": "zstd",
+    ".bz2": "bzip2",
+    ".deflate": "deflate",
+}
+CODECS = ("gzip", "zstd", "bzip2", "deflate")
+_CHUNK = 4 << 20  # compressed bytes fetched per request
+
+
+def codec_of(url: str) -> str | None:
+    """The codec an object's name says it uses, or None for an uncompressed name."""
+    name = url.rsplit("/", 1)[-1].lower()
+    for ext, codec in EXTENSIONS.items():
+        if name.endswith(ext):
+            return codec
+    return None
+
+
+def sniff(head: bytes) -> str | None:
+    """The codec whose magic bytes start `head`, if any (deflate's zlib header is a guess at
+    best, so it is only recognised together with its checksum rule)."""
+    if head[:2] == b"\x1f\x8b":
+        return "gzip"
+    if head[:4] == b"\x28\xb5\x2f\xfd":
+        return "zstd"
+    if head[:3] == b"BZh" and head[3:4].isdigit():
+        return "bzip2"
+    if head[:4] == b"PAR1":
+        return "parquet"
+    if len(head) >= 2 and head[0] & 0x0F == 8 and head[0] >> 4 <= 7:
+        if (head[0] << 8 | head[1]) % 31 == 0 and head[0] in (
+            0x08,
+            0x18,
+            0x28,
+            0x38,
+            0x48,
+            0x58,
+            0x68,
+            0x78,
+        ):
+            return "deflate"
+    return None
+
+
+def check_magic(url: str, codec: str, head: bytes) -> None:
+    """Refuse an object whose first bytes contradict its codec."""
+    if not head:
+        return
+    found = sniff(head)
+    if found != codec:
+        what = f"{found} data" if found else "not " + codec + " data"
+        raise BadInputError(f"{url}: expected {codec} by its name, but its first bytes are {what}")
+
+
+class _Decompressor:
+    """One codec's incremental decompressor behind one small interface."""
+
+    def __init__(self, codec: str):
+        self.codec = codec
+        self._new()
+
+    def _new(self) -> None:
+        if self.codec == "gzip":
+            self._d = zlib.decompressobj(wbits=31)
+        elif self.codec == "deflate":
+            self._d = zlib.decompressobj()
+        elif self.codec == "bzip2":
+            self._d = bz2.BZ2Decompressor()
+
+    def feed(self, data: bytes) -> bytes:
+        out = []
+        while data:
+            out.append(self._d.decompress(data))
+            # gzip and bzip2 files may hold several members one after another.
+            if self._d.eof and self._d.unused_data and self.codec in ("gzip", "bzip2"):
+                data = self._d.unused_data
+                self._new()
+            else:
+                data = b""
+        return b"".join(out)
+
+    def finished(self) -> bool:
+        return self._d.eof
+
+
+class _Chunks(io.RawIOBase):
+    """An object's bytes read sequentially by ranged requests, counting the bytes read."""
+
+    def __init__(self, storage: Storage, url: str, size: int | None):
+        self.storage, self.url, self.size, self.pos, self.nbytes = storage, url, size, 0, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def next_chunk(self) -> bytes:
+        end = self.pos + _CHUNK if self.size is None else min(self.pos + _CHUNK, self.size)
+        data = self.storage.read_range(self.url, self.pos, end) if end > self.pos else b""
+        self.pos += len(data)
+        self.nbytes += len(data)
+        return data
+
+
+class DecompressedStream(io.RawIOBase):
+    """A readable stream of an object's decompressed bytes; truncation is a BadInputError."""
+
+    def __init__(self, storage: Storage, url: str, codec: str, size: int | None = None):
+        self.url, self.codec = url, codec
+        self._src = _Chunks(storage, url, size)
+        self._buf, self._off = b"", 0
+        self._done = False
+        first = self._src.next_chunk()
+        check_magic(url, codec, first[:8])
+        if codec == "zstd":
+            self._zstd(first, storage, size)
+        else:
+            self._d = _Decompressor(codec)
+            self._pending = first
+
+    def _zstd(self, first: bytes, storage: Storage, size: int | None) -> None:
+        import pyarrow as pa
+
+        if not pa.Codec.is_available("zstd"):
+            raise BadInputError(
+                f"{self.url}: this Arrow build has no zstd codec; decompress the object or use "
+                "a pyarrow with zstd"
+            )
+        raw = _Prefixed(first, self._src)
+        self._stream = pa.CompressedInputStream(pa.PythonFile(raw, mode="r"), "zstd")
+
+    @property
+    def compressed_bytes(self) -> int:
+        """Compressed bytes fetched so far."""
+        return self._src.nbytes
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        want = len(buffer)
+        if len(self._buf) - self._off < want and not self._done:
+            self._buf, self._off = self._buf[self._off :], 0  # keep the unread tail only
+            while len(self._buf) < want and not self._done:
+                self._fill()
+        n = min(want, len(self._buf) - self._off)
+        buffer[:n] = memoryview(self._buf)[self._off : self._off + n]
+        self._off += n
+        return n
+
+    def _fill(self) -> None:
+        if self.codec == "zstd":
+            try:
+                data = self._stream.read(_CHUNK)
+            except OSError as e:
+                raise BadInputError(f"{self.url}: corrupt or truncated zstd data ({e})") from None
+            self._done = not data
+            self._buf += data
+            return
+        data, self._pending = self._pending or self._src.next_chunk(), b""
+        if not data:
+            self._done = True
+            if not self._d.finished():
+                raise BadInputError(
+                    f"{self.url}: the {self.codec} data ends early (truncated object?) after "
+                    f"{self._src.nbytes} compressed bytes"
+                )
+            return
+        try:
+            self._buf += self._d.feed(data)
+        except (zlib.error, OSError, EOFError) as e:
+            raise BadInputError(f"{self.url}: corrupt {self.codec} data ({e})") from None
+
+
+class _Prefixed(io.RawIOBase):
+    """A chunk already fetched, followed by the rest of a _Chunks source."""
+
+    def __init__(self, first: bytes, src: _Chunks):
+        self._buf, self._src = first, src
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        if not self._buf:
+            self._buf = self._src.next_chunk()
+        n = min(len(buffer), len(self._buf))
+        buffer[:n] = self._buf[:n]
+        self._buf = self._buf[n:]
+        return n

@@ -1,0 +1,227 @@
+"""What the catalog leaves out, found from the objects: the format (by extension, checked by
+magic bytes when read), the columns (a Parquet footer, or a sample of JSON or text), and the
+partition columns (from `key=value/` folders, typed by inference).
+
+Anything the plan cannot represent (nested fields, unsigned 64-bit, timestamps with time …) is
+refused with its name.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import io
+
+import pyarrow as pa
+
+from sqlmr.catalog.listing import Listed, list_table
+from sqlmr.catalog.tables import AMPLAB_SCHEMAS, Column, Table
+from sqlmr.errors import CatalogError, UnsupportedError
+
+_FORMAT_EXT = {
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".json": "json",
+    ".jsonl": "json",
+    ".ndjson": "json",
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".txt": "csv",
+}
+_CODEC_EXT = {
+    ".gz": "gzip",
+    ".gzip": "gzip",
+    ".zst": "zstd",
+    ".bz2": "bzip2",
+    ".deflate": "deflate",
+}
+_SAMPLE = 1 << 20
+
+
+def detect(url: str) -> tuple[str | None, str | None]:
+    """(format, compression) an object's name says: either may be None (unknown / none)."""
+    name = url.rsplit("/", 1)[-1].lower()
+    codec = next((c for ext, c in _CODEC_EXT.items() if name.endswith(ext)), None)
+    if codec:
+        name = name[: name.rfind(".")]
+    fmt = next((f for ext, f in _FORMAT_EXT.items() if name.endswith(ext)), None)
+    return fmt, codec
+
+
+def detect_table(table: Table, objects: tuple[Listed, ...]) -> tuple[str, str | None]:
+    """A table's format and compression: declared, or one shared by every object's name."""
+    seen: dict[tuple[str, str | None], str] = {}
+    for obj in objects:
+        fmt, codec = detect(obj.url)
+        if table.format != "auto":
+            fmt = table.format
+        elif fmt is None:
+            fmt = "csv"  # names without a known extension (part-00000) are text, as ever
+        if table.compression is not None:
+            codec = table.compression
+        seen.setdefault((fmt, codec), obj.url)
+    if len(seen) > 1:
+        (a, url_a), (b, url_b) = list(seen.items())[:2]
+        raise CatalogError(
+            f"table {table.name} mixes formats: {url_a} is {_kind(a)} but {url_b} is {_kind(b)}; "
+            "keep one format per table"
+        )
+    if not seen:
+        return (table.format if table.format != "auto" else "csv"), table.compression
+    return next(iter(seen))
+
+
+def _kind(pair: tuple[str, str | None]) -> str:
+    return pair[0] + (f" ({pair[1]})" if pair[1] else "")
+
+
+def resolve(table: Table) -> Table:
+    """The table with its format, compression, columns and partition columns all known."""
+    if table.format != "auto" and table.columns and table.partitions is not None:
+        return table
+    listing = list_table(table.location, table=table.name)
+    if not listing.objects:
+        raise CatalogError(f"table {table.name} has no data files under {table.location}")
+    fmt, codec = detect_table(table, listing.objects)
+    if fmt == "parquet" and codec:
+        raise CatalogError(f"table {table.name}: Parquet objects are not compressed whole")
+    columns = tuple(c for c in table.columns if c.name not in (table.partitions or ()))
+    if not columns:
+        columns = infer_columns(table, fmt, codec, listing.objects[0])
+    partitions = table.partitions
+    part_columns = tuple(c for c in table.columns if c.name in (partitions or ()))
+    if partitions is None:
+        part_columns = infer_partitions(table, listing.objects)
+        partitions = tuple(c.name for c in part_columns)
+    return dataclasses.replace(
+        table,
+        format=fmt,
+        compression=codec,
+        columns=columns + part_columns,
+        partitions=partitions,
+    )
+
+
+def infer_columns(table: Table, fmt: str, codec: str | None, first: Listed) -> tuple[Column, ...]:
+    """Columns from the first object: its Parquet footer, or a sample of its rows."""
+    if fmt == "parquet":
+        return columns_of(
+            read_footer(table, first).schema_arrow, f"table {table.name} ({first.url})"
+        )
+    if table.name.lower() in AMPLAB_SCHEMAS and fmt == "csv":
+        return AMPLAB_SCHEMAS[table.name.lower()]
+    return columns_of(_sample(table, fmt, codec, first), f"table {table.name} ({first.url})")
+
+
+def read_footer(table: Table, obj: Listed):
+    """An object's Parquet metadata (one ranged read of its end); unreadable is a CatalogError."""
+    from sqlmr_runtime.errors import RuntimeTaskError
+    from sqlmr_runtime.scan_parquet import open_parquet
+
+    try:
+        pf, f = open_parquet(obj.url, obj.size)
+    except RuntimeTaskError as e:
+        raise CatalogError(f"table {table.name}: {e}") from None
+    f.close()
+    return pf
+
+
+def _sample(table: Table, fmt: str, codec: str | None, first: Listed) -> pa.Schema:
+    from sqlmr_runtime.compression import DecompressedStream
+    from sqlmr_runtime.errors import RuntimeTaskError
+    from sqlmr_runtime.storage import storage_for
+
+    storage = storage_for(first.url)
+    try:
+        if codec:
+            data = DecompressedStream(storage, first.url, codec, first.size).read(_SAMPLE)
+        else:
+            data = storage.read_range(first.url, 0, _SAMPLE)
+    except RuntimeTaskError as e:
+        raise CatalogError(f"table {table.name}: {e}") from None
+    cut = data.rfind(b"\n")
+    data = data[: cut + 1] if cut > 0 and len(data) >= _SAMPLE else data
+    try:
+        if fmt == "json":
+            import pyarrow.json as pajson
+
+            return pajson.read_json(io.BytesIO(data)).schema
+        import pyarrow.csv as pacsv
+
+        read = pacsv.ReadOptions(autogenerate_column_names=not table.header)
+        parse = pacsv.ParseOptions(delimiter=table.delimiter, quote_char=table.quote or False)
+        return pacsv.read_csv(io.BytesIO(data), read_options=read, parse_options=parse).schema
+    except pa.ArrowInvalid as e:
+        raise CatalogError(
+            f"table {table.name}: cannot infer the columns from {first.url}: {e}"
+        ) from None
+
+
+# Arrow type → plan type, for types the plan holds or that widen to one without loss.
+def _plan_type(t: pa.DataType) -> str | None:
+    if pa.types.is_boolean(t):
+        return "bool"
+    if pa.types.is_int8(t) or pa.types.is_int16(t) or pa.types.is_int32(t):
+        return "int32"
+    if pa.types.is_uint8(t) or pa.types.is_uint16(t):
+        return "int32"
+    if pa.types.is_int64(t) or pa.types.is_uint32(t):
+        return "int64"
+    if pa.types.is_floating(t):
+        return "float64"
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return "string"
+    if pa.types.is_dictionary(t):
+        return _plan_type(t.value_type)
+    if pa.types.is_date(t):
+        return "date32"
+    if pa.types.is_timestamp(t) and t.unit == "s":  # JSON's "YYYY-MM-DD" is inferred so
+        return "date32"
+    return None
+
+
+def columns_of(schema: pa.Schema, where: str) -> tuple[Column, ...]:
+    """Plan columns for an Arrow schema; a field the plan cannot represent is refused by name."""
+    out = []
+    for field in schema:
+        typ = _plan_type(field.type)
+        if typ is None:
+            what = "nested" if pa.types.is_nested(field.type) else "of an unsupported type"
+            raise UnsupportedError(
+                f"{where}: column {field.name!r} is {what} ({field.type}); sqlmr reads "
+                "BOOLEAN, integers, DOUBLE/FLOAT, VARCHAR and DATE"
+            )
+        out.append(Column(field.name, typ))
+    return tuple(out)
+
+
+def infer_partitions(table: Table, objects: tuple[Listed, ...]) -> tuple[Column, ...]:
+    """Partition columns from the folder names, typed BIGINT, DATE or VARCHAR as DuckDB does."""
+    keys = [k for k, _ in objects[0].partition]
+    for obj in objects:
+        if [k for k, _ in obj.partition] != keys:
+            raise CatalogError(
+                f"table {table.name}: {obj.url} has partition folders "
+                f"{[k for k, _ in obj.partition]}, others {keys}; use one layout"
+            )
+    columns = []
+    for i, key in enumerate(keys):
+        values = {obj.partition[i][1] for obj in objects} - {"__HIVE_DEFAULT_PARTITION__"}
+        columns.append(Column(key, _infer_type(values)))
+    return tuple(columns)
+
+
+def _infer_type(values: set[str]) -> str:
+    def all_parse(parse) -> bool:
+        try:
+            for v in values:
+                parse(v)
+        except ValueError:
+            return False
+        return bool(values)
+
+    if all_parse(int):
+        return "int64"
+    if all_parse(datetime.date.fromisoformat):
+        return "date32"
+    return "string"

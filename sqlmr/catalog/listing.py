@@ -1,0 +1,115 @@
+"""Listing a table's objects: a folder, a single object, or a glob (`*` within a name, `**`
+across folders), with Hive-style `key=value/` folders read as partition values.
+
+The walk goes folder by folder, so a caller can refuse a partition folder (from a WHERE
+condition) before anything below it is listed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import unquote
+
+from sqlmr_runtime.errors import StorageError
+from sqlmr_runtime.storage import storage_for
+
+from sqlmr.errors import CatalogError
+
+GLOB_CHARS = "*?["
+
+
+@dataclass(frozen=True)
+class Listed:
+    """One data object and the partition values of the folders above it (as text)."""
+
+    url: str
+    size: int
+    partition: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Listing:
+    """A table's objects, and how many partition folders a condition pruned of how many seen."""
+
+    objects: tuple[Listed, ...]
+    folders_pruned: int = 0
+    folders_seen: int = 0
+
+
+Keep = Callable[[dict[str, str]], bool]
+
+
+def split_glob(location: str) -> tuple[str, re.Pattern | None]:
+    """The fixed folder before the first glob character, and a pattern for the path below it."""
+    if not any(ch in location for ch in GLOB_CHARS):
+        return location, None
+    parts = location.split("/")
+    first = next(i for i, p in enumerate(parts) if any(ch in p for ch in GLOB_CHARS))
+    base = "/".join(parts[:first]) or "."
+    rest = "/".join(parts[first:])
+    return base, re.compile(_glob_regex(rest))
+
+
+def _glob_regex(glob: str) -> str:
+    out, i = [], 0
+    while i < len(glob):
+        if glob.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+        elif glob.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif glob[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif glob[i] == "?":
+            out.append("[^/]")
+            i += 1
+        else:
+            out.append(re.escape(glob[i]))
+            i += 1
+    return "".join(out) + r"\Z"
+
+
+def partition_of(name: str) -> tuple[str, str] | None:
+    """('key', 'value') of a folder named key=value, else None."""
+    key, eq, value = name.partition("=")
+    if not eq or not key:
+        return None
+    return key, unquote(value)
+
+
+def list_table(location: str, keep: Keep | None = None, table: str = "") -> Listing:
+    """The objects of a location, sorted, skipping partition folders `keep` refuses."""
+    base, pattern = split_glob(location)
+    storage = storage_for(base or ".")
+    found: list[Listed] = []
+    counts = [0, 0]  # folders pruned, folders seen
+
+    def walk(folder: str, values: tuple[tuple[str, str], ...]) -> None:
+        dirs, files = storage.children(folder)
+        for obj in files:
+            if pattern is None or pattern.match(_relative(obj.url, base)):
+                found.append(Listed(obj.url, obj.size, values))
+        for sub in dirs:
+            pair = partition_of(sub.rstrip("/").rsplit("/", 1)[-1])
+            below = values + ((pair,) if pair else ())
+            if pair:
+                counts[1] += 1
+                if keep is not None and not keep(dict(below)):
+                    counts[0] += 1
+                    continue
+            walk(sub, below)
+
+    try:
+        walk(base, ())
+    except StorageError as e:
+        raise CatalogError(f"table {table or location}: {e}") from e
+    found.sort(key=lambda o: o.url)
+    return Listing(tuple(found), counts[0], counts[1])
+
+
+def _relative(url: str, base: str) -> str:
+    return url[len(base) :].lstrip("/") if base else url

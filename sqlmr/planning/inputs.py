@@ -1,0 +1,167 @@
+"""A scan's input: list the table (pruning partition folders by the scan's filter), then cut its
+objects into task splits as the format allows, with notes for explain on what was skipped.
+
+- text and JSON: byte ranges aligned to rows (sqlmr.planning.splits);
+- compressed objects: one whole object per range (a stream cannot start mid-way);
+- Parquet: sets of row groups, with row groups pruned by their statistics.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+from sqlmr_runtime.storage import ObjectInfo
+from sqlmr_runtime.types import arrow_type
+
+from sqlmr.catalog import TYPE_NAMES, Table
+from sqlmr.catalog.listing import Listed, list_table
+from sqlmr.errors import CatalogError
+from sqlmr.planning.explain import render_expr, format_size
+from sqlmr.planning.planner import INPUT_SHARE
+from sqlmr.planning.prune import Range, may_match
+from sqlmr.planning.row_groups import pack, row_groups
+from sqlmr.planning.splits import choose_split_size, plan_splits
+
+
+@dataclass(frozen=True)
+class TableInput:
+    """A scan's splits, its size in bytes (as parsed columns would take), and explain notes."""
+
+    splits: list[list[dict]]
+    bytes: int
+    notes: tuple[str, ...] = ()
+
+
+def _partition_keep(table: Table, ir):
+    """A folder test from the filter, typing each folder value (a bad one is refused)."""
+    if not table.partitions:
+        return None
+    types = {c.name.lower(): c.type for c in table.columns if c.name in table.partitions}
+
+    def keep(values: dict[str, str]) -> bool:
+        ranges = {}
+        for key, text in values.items():
+            typ = types.get(key.lower())
+            if typ is None:
+                continue
+            value = typed_value(table, key, text, typ)
+            ranges[key.lower()] = Range(value, value, value is None, value is not None)
+        return may_match(ir, ranges)
+
+    return keep
+
+
+def typed_value(table: Table, key: str, text: str, typ: str):
+    """A partition folder's value as its column type; one that does not parse is refused."""
+    if text == "__HIVE_DEFAULT_PARTITION__":
+        return None
+    try:
+        return pa.array([text]).cast(arrow_type(typ))[0].as_py()
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        raise CatalogError(
+            f"table {table.name}: partition folder {key}={text} (under {table.location}) does "
+            f"not parse as {TYPE_NAMES.get(typ, typ)}"
+        ) from None
+
+
+def plan_input(
+    table: Table,
+    ir,
+    read: list[str],
+    split_size: int | None,
+    workers: int,
+    task_memory: int,
+) -> TableInput:
+    """The splits of one scan of `table` filtered by `ir` (pushed into its scan) reading `read`."""
+    keep = _partition_keep(table, ir) if ir is not None else None
+    listing = list_table(table.location, keep, table.name)
+    # Every partition folder is checked, pruned or not, so a bad value is never silently read.
+    if table.partitions and keep is None:
+        for obj in listing.objects:
+            for key, text in obj.partition:
+                if key in table.partitions:
+                    typed_value(table, key, text, _type_of(table, key))
+    notes = []
+    if listing.folders_seen:
+        why = f" by {render_expr(ir)}" if ir is not None else ""
+        notes.append(
+            f"partitions {', '.join(table.partitions or ())}: {listing.folders_pruned} of "
+            f"{listing.folders_seen} folder(s) pruned{why} before listing"
+        )
+    if not listing.objects and not listing.folders_pruned:
+        raise CatalogError(f"table {table.name} has no data files under {table.location}")
+    files = [c.name for c in table.columns if c.name not in (table.partitions or ())]
+    file_read = [n for n in read if n in files] or files[:1]
+    if table.format == "parquet":
+        return _parquet(
+            table, listing.objects, file_read, ir, split_size, workers, task_memory, notes
+        )
+    total = sum(o.size for o in listing.objects)
+    size = split_size or choose_split_size(total, workers, task_memory)
+    if table.compression:
+        splits = _whole_objects(listing.objects, size)
+        notes.append(
+            f"format     {table.format}, {table.compression}: {len(listing.objects)} object(s), "
+            "unsplittable (one range per object, decompressed as a stream)"
+        )
+        cap = task_memory // INPUT_SHARE
+        for o in listing.objects:
+            if o.size > cap:
+                notes.append(
+                    f"warning    {o.url} ({format_size(o.size)}) is larger than a task's input "
+                    f"budget ({format_size(cap)}); one task reads all of it"
+                )
+    else:
+        infos = [ObjectInfo(o.url, o.size) for o in listing.objects]
+        splits = _with_partitions(plan_splits(infos, size), listing.objects)
+    return TableInput(splits, total, tuple(notes))
+
+
+def _type_of(table: Table, key: str) -> str:
+    return next(c.type for c in table.columns if c.name.lower() == key.lower())
+
+
+def _with_partitions(splits: list[list[dict]], objects: tuple[Listed, ...]) -> list[list[dict]]:
+    values = {o.url: dict(o.partition) for o in objects if o.partition}
+    if values:
+        for split in splits:
+            for r in split:
+                if r["url"] in values:
+                    r["partition"] = values[r["url"]]
+    return splits
+
+
+def _whole_objects(objects: tuple[Listed, ...], size: int) -> list[list[dict]]:
+    tasks: list[list[dict]] = []
+    packed, packed_bytes = [], 0
+    for o in objects:
+        if o.size == 0:
+            continue
+        r = {"url": o.url, "start": 0, "end": o.size}
+        if o.partition:
+            r["partition"] = dict(o.partition)
+        if packed and packed_bytes + o.size > size:
+            tasks.append(packed)
+            packed, packed_bytes = [], 0
+        packed.append(r)
+        packed_bytes += o.size
+    if packed:
+        tasks.append(packed)
+    return tasks or [[]]
+
+
+def _parquet(table, objects, read, ir, split_size, workers, task_memory, notes) -> TableInput:
+    groups = row_groups(table, objects, read, ir)
+    read_raw = sum(g.read_raw for g in groups.kept)
+    size = split_size or choose_split_size(read_raw, workers, task_memory)
+    pruned = groups.total - len(groups.kept)
+    why = f" by the min/max statistics of {render_expr(ir)}" if ir is not None else ""
+    read_bytes = sum(g.read_bytes for g in groups.kept)
+    notes.append(
+        f"format     parquet: {groups.total} row group(s) in {len(objects)} object(s), "
+        f"{pruned} pruned{why}; reads about {format_size(read_bytes)} of "
+        f"{format_size(groups.file_bytes)} (column chunks of {', '.join(read)})"
+    )
+    total = sum(g.raw_bytes for g in groups.kept)
+    return TableInput(pack(groups.kept, size), total, tuple(notes))

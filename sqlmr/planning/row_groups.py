@@ -1,0 +1,140 @@
+"""Parquet splits: read every object's footer, skip row groups whose statistics cannot satisfy
+the scan's filter, and pack the others into tasks by the bytes of the columns they read.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from sqlmr.catalog import Table
+from sqlmr.catalog.discover import read_footer
+from sqlmr.catalog.listing import Listed
+from sqlmr.errors import CatalogError
+from sqlmr.planning.prune import Range, may_match
+
+_FOOTER_THREADS = 8
+
+
+@dataclass(frozen=True)
+class Group:
+    """One row group: where it is, and the bytes it takes."""
+
+    obj: Listed
+    index: int
+    start: int
+    end: int
+    read_bytes: int  # compressed bytes of the column chunks the scan reads
+    raw_bytes: int  # uncompressed bytes of every column (what the scan's size estimates use)
+    read_raw: int  # uncompressed bytes of the columns the scan reads
+
+
+@dataclass(frozen=True)
+class RowGroups:
+    """The row groups a scan reads, and what was skipped."""
+
+    kept: tuple[Group, ...]
+    total: int
+    file_bytes: int
+
+
+def _chunk_span(chunk) -> tuple[int, int]:
+    start = chunk.data_page_offset
+    if chunk.has_dictionary_page and 0 < chunk.dictionary_page_offset < start:
+        start = chunk.dictionary_page_offset
+    return start, start + chunk.total_compressed_size
+
+
+def _ranges(meta, index: int, names: list[str]) -> dict[str, Range]:
+    rg = meta.row_group(index)
+    out = {}
+    for i, name in enumerate(names):
+        st = rg.column(i).statistics
+        if st is None:
+            continue
+        low, high = (st.min, st.max) if st.has_min_max else (None, None)
+        if st.has_null_count:
+            nulls, values = st.null_count > 0, rg.num_rows > st.null_count
+        else:
+            nulls, values = True, True
+        out[name.lower()] = Range(low, high, nulls, values)
+    return out
+
+
+def row_groups(table: Table, objects: tuple[Listed, ...], read: list[str], ir) -> RowGroups:
+    """Every object's row groups that may hold rows matching `ir`; differing schemas are refused."""
+    with ThreadPoolExecutor(min(_FOOTER_THREADS, max(1, len(objects)))) as pool:
+        footers = list(pool.map(lambda o: read_footer(table, o), objects))
+    first = None
+    kept, total, file_bytes = [], 0, 0
+    wanted = {n.lower() for n in read}
+    for obj, pf in zip(objects, footers, strict=True):
+        schema = pf.schema_arrow
+        if first is None:
+            first = (obj, schema)
+        elif not schema.equals(first[1]):
+            raise CatalogError(
+                f"table {table.name}: {obj.url} has columns ({_describe(schema)}) but "
+                f"{first[0].url} has ({_describe(first[1])}); every file must share one schema"
+            )
+        meta = pf.metadata
+        names = [meta.schema.column(i).path for i in range(meta.num_columns)]
+        file_bytes += obj.size
+        for g in range(meta.num_row_groups):
+            total += 1
+            if ir is not None and not may_match(ir, _ranges(meta, g, names)):
+                continue
+            kept.append(_group(obj, meta, g, names, wanted))
+    return RowGroups(tuple(kept), total, file_bytes)
+
+
+def _group(obj: Listed, meta, g: int, names: list[str], wanted: set[str]) -> Group:
+    rg = meta.row_group(g)
+    spans = [_chunk_span(rg.column(i)) for i in range(rg.num_columns)]
+    read = [i for i, n in enumerate(names) if n.lower() in wanted]
+    return Group(
+        obj,
+        g,
+        min(s for s, _ in spans) if spans else 0,
+        max(e for _, e in spans) if spans else 0,
+        sum(spans[i][1] - spans[i][0] for i in read),
+        rg.total_byte_size,
+        sum(rg.column(i).total_uncompressed_size for i in read),
+    )
+
+
+def _describe(schema) -> str:
+    return ", ".join(f"{f.name} {f.type}" for f in schema)
+
+
+def pack(groups: tuple[Group, ...], split_size: int) -> list[list[dict]]:
+    """Tasks of consecutive row groups, each at most split_size uncompressed bytes read (a row
+    group larger than that is a task of its own). Groups of one object share a range."""
+    tasks: list[list[dict]] = []
+    current: list[dict] = []
+    size = 0
+    for g in groups:
+        weight = max(g.read_raw, 1)
+        if current and size + weight > split_size:
+            tasks.append(current)
+            current, size = [], 0
+        last = current[-1] if current else None
+        if last is not None and last["url"] == g.obj.url:
+            last["row_groups"].append(g.index)
+            last["start"], last["end"] = min(last["start"], g.start), max(last["end"], g.end)
+        else:
+            current.append(
+                {
+                    "url": g.obj.url,
+                    "start": g.start,
+                    "end": g.end,
+                    "size": g.obj.size,
+                    "row_groups": [g.index],
+                }
+            )
+            if g.obj.partition:
+                current[-1]["partition"] = dict(g.obj.partition)
+        size += weight
+    if current:
+        tasks.append(current)
+    return tasks or [[]]
