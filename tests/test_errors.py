@@ -198,7 +198,7 @@ def test_missing_tables_folder(tmp_path: Path) -> None:
         ("empty.toml", "", ["no [tables.<name>] entries"]),
         ("type.toml", '[tables.t]\nlocation = "t"\ncolumns = "a MONEY"\n', ["MONEY", "table t"]),
         ("key.toml", '[tables.t]\nlocation = "t"\ncolumns = "a INT"\ncolour = 1\n', ["colour"]),
-        ("need.toml", '[tables.t]\ncolumns = "a INT"\n', ["'location' and 'columns'"]),
+        ("need.toml", '[tables.t]\ncolumns = "a INT"\n', ["'location' is required"]),
         ("fmt.toml", '[tables.t]\nlocation = "t"\ncolumns = "a INT"\nformat = "orc"\n', ["orc"]),
         (
             "delim.toml",
