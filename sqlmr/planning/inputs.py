@@ -17,7 +17,7 @@ from sqlmr_runtime.types import arrow_type
 from sqlmr.catalog import TYPE_NAMES, Table
 from sqlmr.catalog.listing import Listed, list_table
 from sqlmr.errors import CatalogError
-from sqlmr.planning.explain import render_expr, format_size
+from sqlmr.planning.explain import format_size, render_expr
 from sqlmr.planning.planner import INPUT_SHARE
 from sqlmr.planning.prune import Range, may_match
 from sqlmr.planning.row_groups import pack, row_groups
