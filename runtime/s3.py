@@ -19,6 +19,19 @@ _MULTIPART_THRESHOLD = 64 << 20
 _PARALLEL_READ = 16 << 20  # ranges above this are fetched in parallel chunks
 _PARALLEL_CHUNK = 8 << 20
 _READ_THREADS = 8
+# Every call is bounded: a stalled endpoint (no reply on an open connection) fails a call after
+# the read timeout, and the call after its attempts, instead of botocore's 60 s x 8 tries.
+_CONNECT_TIMEOUT = 5
+_READ_TIMEOUT = 20
+_ATTEMPTS = 5
+
+
+def _read_timeout() -> float:
+    return float(os.environ.get("SQLMR_S3_READ_TIMEOUT", _READ_TIMEOUT))
+
+
+def _attempts() -> int:
+    return int(os.environ.get("AWS_MAX_ATTEMPTS", _ATTEMPTS))
 
 
 def split_url(url: str) -> tuple[str, str]:
@@ -71,7 +84,10 @@ class S3Storage:
             from botocore.config import Config
 
             config = Config(
-                retries={"max_attempts": 8, "mode": "adaptive"}, max_pool_connections=64
+                retries={"total_max_attempts": _attempts(), "mode": "adaptive"},
+                max_pool_connections=64,
+                connect_timeout=_CONNECT_TIMEOUT,
+                read_timeout=_read_timeout(),
             )
             client = boto3.session.Session().client("s3", config=config)
         self.client = client
@@ -188,6 +204,13 @@ class S3Storage:
         except Exception as e:
             raise _reason(e, prefix) from None
         return sorted(dirs), sorted(files, key=lambda o: o.url)
+
+    def delete(self, url: str) -> None:
+        bucket, key = split_url(url)
+        try:
+            self.client.delete_object(Bucket=bucket, Key=key)
+        except Exception as e:
+            raise _reason(e, url) from None
 
     def delete_prefix(self, prefix: str) -> None:
         bucket, key = split_url(prefix)

@@ -49,6 +49,9 @@ class Storage(Protocol):
         """One level below a folder-like prefix: its subfolders' URLs and its objects, sorted
         (lets a planner skip whole folders without listing what is inside them)."""
 
+    def delete(self, url: str) -> None:
+        """Remove one object; a missing object is not an error."""
+
 
 def _local_path(url: str) -> str:
     return url[len("file://") :] if url.startswith("file://") else url
@@ -137,6 +140,15 @@ class LocalStorage:
             elif entry.is_file():
                 files.append(ObjectInfo(entry.path, entry.stat().st_size))
         return sorted(dirs), sorted(files, key=lambda o: o.url)
+
+    def delete(self, url: str) -> None:
+        path = _local_path(url)
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        except OSError as e:
+            raise StorageError(f"cannot delete {path}: {e.strerror}") from e
 
 
 _LOCAL = LocalStorage()

@@ -35,6 +35,7 @@ class QueryOptions:
     keep_intermediates: bool = False
     job_store: str | None = None
     shuffle_compression: str = "auto"  # auto: none on a local job store, LZ4 or ZSTD on S3
+    task_timeout: float | None = None  # seconds; default: from each task's input size
 
 
 def resolve_catalog(tables: str | None = None, catalog: str | Catalog | None = None) -> Catalog:
@@ -97,7 +98,7 @@ def run(
     if executor is None:
         from sqlmr.execution.local import LocalExecutor
 
-        executor = LocalExecutor(options.workers)
+        executor = LocalExecutor(options.workers, options.task_memory, options.task_timeout)
     job_store = options.job_store or default_job_store()
     driver = Driver(
         executor, job_store, options.retries, listener, tracer, options.shuffle_compression

@@ -4,9 +4,13 @@ that prints, reads flags or exits."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
+import threading
 import traceback
+from collections.abc import Iterator
 
 from sqlmr import __version__
 from sqlmr.cli import flags
@@ -61,6 +65,34 @@ def _commands(parser: argparse.ArgumentParser) -> set[str]:
     return set(sub.choices)
 
 
+class _Terminated(BaseException):
+    """SIGTERM or SIGHUP arrived: unwinds like Ctrl-C, so the job's cleanup runs."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _terminate(signum: int, _frame: object) -> None:
+    raise _Terminated(signum)
+
+
+@contextlib.contextmanager
+def _terminate_on_signals() -> Iterator[None]:
+    """SIGTERM and SIGHUP end a command as Ctrl-C does (the job prefix is removed, workers
+    are killed), where the default action would leave both behind."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    wanted = (signal.SIGTERM, signal.SIGHUP)
+    previous = {s: signal.signal(s, _terminate) for s in wanted}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `sqlmr` command."""
     parser = build_parser()
@@ -76,7 +108,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if not getattr(args, "raw_settings", False):
             apply_settings(args)
-        return args.handler(args)
+        with _terminate_on_signals():
+            return args.handler(args)
+    except _Terminated as e:
+        print(f"error: terminated by {signal.Signals(e.signum).name}", file=sys.stderr)
+        return 128 + e.signum
     except SqlmrError as e:
         if args.debug:
             traceback.print_exc()

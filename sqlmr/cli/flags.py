@@ -146,6 +146,12 @@ def executor() -> argparse.ArgumentParser:
         "--retries", type=whole, metavar="N", help="retries of a failed task (default: 2)"
     )
     p.add_argument(
+        "--task-timeout",
+        type=positive,
+        metavar="SECONDS",
+        help="abandon and retry a local task running this long (default: 120 s + 1 s per MB)",
+    )
+    p.add_argument(
         "--shuffle-compression",
         choices=["auto", "none", "lz4", "zstd"],
         help="compression of shuffle and result objects (default auto: none on a local job "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import decimal
 import io
@@ -9,7 +10,9 @@ import json
 import math
 import os
 import re
-from collections.abc import Iterable
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator
 from typing import IO
 
 import numpy as np
@@ -195,24 +198,142 @@ def is_folder_target(target: str) -> bool:
     return target.endswith("/") or (not target.startswith("s3://") and os.path.isdir(target))
 
 
-def write_parts(
-    tables: Iterable[pa.Table], fmt: str, target: str, header: bool = True
-) -> tuple[int, int]:
-    """Write each result object as its own part (part-00000.csv, …) under a folder or S3 prefix.
+@contextlib.contextmanager
+def atomic_file(path: str) -> Iterator[IO[bytes]]:
+    """A file written under a temporary name beside `path` and renamed over it once complete:
+    a failed write (a full disk, an error, Ctrl-C) leaves the old file as it was."""
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.tmp-")
+    except OSError as e:
+        raise UsageError(f"cannot write {path}: {e.strerror}") from e
+    try:
+        with os.fdopen(fd, "wb") as f:
+            yield f
+        os.chmod(tmp, 0o666 & ~_UMASK)  # the mode open() would have given it
+        os.replace(tmp, path)
+    except OSError as e:
+        raise UsageError(f"cannot write {path}: {e.strerror}") from e
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
 
-    Returns (parts, rows). Only one part is held in memory at a time.
+
+def _umask() -> int:
+    mask = os.umask(0o22)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _umask()
+MANIFEST = "_manifest.json"  # underscore files are not data to sqlmr, Spark or Hadoop
+
+
+def write_parts(
+    tables: Iterable[pa.Table],
+    fmt: str,
+    target: str,
+    header: bool = True,
+    overwrite: bool = False,
+) -> tuple[int, int]:
+    """Write each result object as its own part (part-00000.csv, …) under a folder or S3 prefix,
+    then a manifest naming the parts. Returns (parts, rows); one part is in memory at a time.
+
+    A folder that holds anything is refused unless `overwrite`: then a local folder is written
+    beside the old one and swapped in when complete, and under an S3 prefix the old parts are
+    removed once the new ones and their manifest are written.
     """
     from sqlmr_runtime.storage import join, storage_for
 
     if fmt == "table":
         raise UsageError("a folder output needs --format csv, tsv, json or parquet")
+    old = _everything_below(target)
+    if old and not overwrite:
+        raise UsageError(
+            f"{target} is not empty ({len(old)} file(s)); "
+            "give --overwrite to replace it, or name an empty or new folder"
+        )
+    local = not target.startswith("s3://")
+    into = _sibling(target) if local else target
+    try:
+        parts, rows, names = _write_part_files(tables, fmt, into, header)
+    except BaseException:
+        if local:
+            shutil.rmtree(into, ignore_errors=True)
+        raise
+    if local:
+        _swap_folder(into, target.rstrip("/"))
+        return parts, rows
+    storage = storage_for(target)
+    for url in old:
+        if url.rsplit("/", 1)[-1] not in names:
+            storage.delete(url)
+    storage.write(join(target, MANIFEST), _manifest(names, rows))
+    return parts, rows
+
+
+def _everything_below(target: str) -> list[str]:
+    """Every object below a target folder (hidden and underscore files too, locally)."""
+    from sqlmr_runtime.storage import storage_for
+
+    if target.startswith("s3://"):
+        return [o.url for o in storage_for(target).list(target)]
+    root = target.rstrip("/") or "/"
+    if not os.path.isdir(root):
+        if os.path.exists(root):
+            raise UsageError(f"{root} exists and is not a folder")
+        return []
+    return [os.path.join(root, name) for name in os.listdir(root)]
+
+
+def _sibling(target: str) -> str:
+    root = os.path.abspath(target.rstrip("/"))
+    try:
+        os.makedirs(os.path.dirname(root), exist_ok=True)
+        return tempfile.mkdtemp(dir=os.path.dirname(root), prefix=f".{os.path.basename(root)}.tmp-")
+    except OSError as e:
+        raise UsageError(f"cannot write {target}: {e.strerror}") from e
+
+
+def _write_part_files(tables: Iterable[pa.Table], fmt: str, into: str, header: bool):
+    from sqlmr_runtime.storage import join, storage_for
+
+    local = not into.startswith("s3://")
     parts = rows = 0
+    names: list[str] = []
     for i, table in enumerate(tables):
         data, n = _encode([table], fmt, header)
-        url = join(target, f"part-{i:05d}.{_EXT[fmt]}")
+        names.append(f"part-{i:05d}.{_EXT[fmt]}")
+        url = join(into, names[-1])
         storage_for(url).write(url, data)
+        if local:
+            os.chmod(url, 0o666 & ~_UMASK)  # the same mode as a single -o FILE
         parts, rows = parts + 1, rows + n
-    return parts, rows
+    if local:
+        storage_for(into).write(join(into, MANIFEST), _manifest(names, rows))
+    return parts, rows, set(names)
+
+
+def _manifest(names: list[str] | set[str], rows: int) -> bytes:
+    return json.dumps({"parts": sorted(names), "rows": rows}).encode()
+
+
+def _swap_folder(new: str, target: str) -> None:
+    """Put the completed folder `new` in the place of `target` (two renames: the old folder
+    moves aside, the new one takes its name)."""
+    os.chmod(new, 0o777 & ~_UMASK)
+    old = None
+    try:
+        if os.path.isdir(target):
+            old = tempfile.mkdtemp(dir=os.path.dirname(target), prefix=".old-")
+            os.rename(target, os.path.join(old, "x"))
+        os.rename(new, target)
+    except OSError as e:
+        shutil.rmtree(new, ignore_errors=True)
+        raise UsageError(f"cannot write {target}: {e.strerror}") from e
+    finally:
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def write_object(tables: Iterable[pa.Table], fmt: str, url: str, header: bool = True) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import json
 import os
 import sys
@@ -49,6 +50,11 @@ def add_commands(sub: argparse._SubParsersAction, parents: dict[str, argparse.Ar
         "s3://…; several statements write FILE-1.csv, FILE-2.csv, …",
     )
     q.add_argument("--no-header", action="store_true", help="CSV and TSV without a header row")
+    q.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="let -o DIR/ replace a folder that holds files (swapped in when complete)",
+    )
     q.add_argument(
         "--keep-intermediates",
         action="store_true",
@@ -136,6 +142,7 @@ def options_from(args: argparse.Namespace) -> QueryOptions:
         keep_intermediates=getattr(args, "keep_intermediates", False),
         job_store=getattr(args, "job_store", None),
         shuffle_compression=getattr(args, "shuffle_compression", None) or "auto",
+        task_timeout=getattr(args, "task_timeout", None),
     )
 
 
@@ -223,6 +230,8 @@ def run_query(args: argparse.Namespace) -> int:
                     profile=args.profile,
                     endpoint_url=args.endpoint_url,
                     job_store=args.job_store,
+                    task_memory=options_from(args).task_memory,
+                    task_timeout=getattr(args, "task_timeout", None),
                 )
             run_statement(args, statement.sql, catalog, executor, fmt, target)
     finally:
@@ -249,7 +258,7 @@ def run_statement(
             result = run(plan, options, executor, listener=progress, tracer=tracer)
         with result:
             names = [n for n, _ in plan.columns]
-            rows = emit(names, result.tables(), fmt, target, not args.no_header)
+            rows = emit(names, result.tables(), fmt, target, not args.no_header, args.overwrite)
     finally:
         if tracer is not None and trace:
             tracer.write(trace)
@@ -265,15 +274,19 @@ def _sink(path: str | None) -> Iterator[IO[bytes]]:
         yield sys.stdout.buffer
         sys.stdout.buffer.flush()
         return
-    try:
-        with open(path, "wb") as f:
-            yield f
-    except OSError as e:
-        raise UsageError(f"cannot write {path}: {e.strerror}") from e
+    from sqlmr.cli.output import atomic_file
+
+    with atomic_file(path) as f:
+        yield f
 
 
 def emit(
-    names: list[str], tables: Iterable[pa.Table], fmt: str, path: str | None, header: bool = True
+    names: list[str],
+    tables: Iterable[pa.Table],
+    fmt: str,
+    path: str | None,
+    header: bool = True,
+    overwrite: bool = False,
 ) -> int:
     """Print or write a result in a format; returns the row count."""
     from sqlmr_runtime.errors import RuntimeTaskError
@@ -282,7 +295,7 @@ def emit(
 
     try:
         if path is not None and is_folder_target(path):
-            return write_parts(tables, fmt, path, header)[1]
+            return write_parts(tables, fmt, path, header, overwrite)[1]
         if path is not None and path.startswith("s3://"):
             return write_object(tables, fmt, path, header)
     except RuntimeTaskError as e:
@@ -298,7 +311,7 @@ def print_table(names: list[str], tables: Iterable[pa.Table], path: str | None =
     from rich.console import Console
     from rich.table import Table
 
-    from sqlmr.cli.output import TABLE_ROWS, format_cell
+    from sqlmr.cli.output import TABLE_ROWS, atomic_file, format_cell
 
     table = Table(*names, show_edge=True, header_style="bold")
     shown = total = 0
@@ -307,15 +320,11 @@ def print_table(names: list[str], tables: Iterable[pa.Table], path: str | None =
         for row in part.slice(0, max(0, TABLE_ROWS - shown)).to_pylist():
             table.add_row(*(format_cell(v) for v in row.values()))
             shown += 1
-    try:
-        out = open(path, "w") if path else None  # noqa: SIM115 - closed below
-    except OSError as e:
-        raise UsageError(f"cannot write {path}: {e.strerror}") from e
-    try:
-        Console(file=out or sys.stdout, width=None if out is None else 200).print(table)
-    finally:
-        if out:
-            out.close()
+    if path is None:
+        Console(file=sys.stdout).print(table)
+    else:
+        with atomic_file(path) as raw, io.TextIOWrapper(raw, encoding="utf-8") as out:
+            Console(file=out, width=200).print(table)
     if shown < total:
         print(
             f"({shown} of {total} rows shown; use --format csv or -o FILE for all)", file=sys.stderr

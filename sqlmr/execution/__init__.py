@@ -21,10 +21,12 @@ def make_executor(
     profile: str | None = None,
     endpoint_url: str | None = None,
     job_store: str | None = None,
+    task_memory: int | None = None,
+    task_timeout: float | None = None,
 ) -> Executor:
     """The executor a command line asked for."""
     if kind == "local":
-        return LocalExecutor(workers)
+        return LocalExecutor(workers, task_memory, task_timeout)
     if kind != "lambda":
         raise UsageError(f"unknown executor {kind!r}; use local or lambda")
     if not (job_store or "").startswith("s3://"):

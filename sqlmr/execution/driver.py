@@ -35,7 +35,11 @@ DETERMINISTIC_ERRORS = {
     "PayloadTooLargeError",
     "UnsupportedCodecError",
     "MissingFeatureError",  # the function's pyarrow lacks a feature the runtime needs
+    "OutOfTaskMemory",
 }
+# How long a failing driver waits for tasks it cannot stop (a running Lambda invocation) to end
+# before it cleans up: longer than the longest Lambda timeout, 900 s.
+DRAIN_SECONDS = 960
 
 
 @dataclass
@@ -339,7 +343,7 @@ class Driver:
             # into the job store after the driver has cleaned it up.
             running = [f for f in pending if not f.cancel()]
             if running:
-                wait(running)
+                wait(running, timeout=DRAIN_SECONDS)
         stats.seconds = time.perf_counter() - started
         stats.tasks, stats.skipped = launched, len(inputs) - launched
         if self.listener:

@@ -1,27 +1,42 @@
-"""The local executor: a pool of worker processes, each running the Lambda handler.
+"""The local executor: forked worker processes, each running the Lambda handler on one task.
 
-Workers are forked, all at once, when the pool is created: that costs milliseconds where a
-spawned or forkserver worker re-imports pyarrow, and, unlike those, it never re-runs the
-caller's main module (so `python - <<EOF` scripts and unguarded scripts work). The pool is
-created before the driver starts any thread of its own (progress bars), and Arrow and jemalloc
-reinitialise their thread pools after a fork. Pools are kept per size for the life of the
-process, so repeated queries (the Python API, tests) do not pay for start-up again.
+Workers are forked (milliseconds, where a spawned worker re-imports pyarrow, and the caller's
+main module is never re-run) when the pool is created, before the driver starts any thread of
+its own; a worker that dies is replaced. Pools are kept per size for the life of the process,
+so repeated queries do not pay for start-up again.
+
+Each worker has its own pipe and a driver thread that watches it, so one task's failure is that
+task's alone (a process pool breaks as a whole when one worker dies, and its shutdown can hang):
+- a worker killed by the OS or a signal fails its task as "WorkerDied", which is retried;
+- a task past its deadline (from its input size, or --task-timeout) is abandoned: its worker
+  is killed and the task retried elsewhere;
+- a worker whose anonymous memory passes the task budget is killed and the task fails with
+  "out of task memory", as a Lambda function over its memory size would;
+- workers die with the driver: the parent-death signal (Linux), and end-of-file on the pipe.
+Tasks travel as JSON, as they do to Lambda: no pickled code.
 """
 
 from __future__ import annotations
 
 import atexit
+import json
 import multiprocessing
 import os
+import queue
+import signal
+import sys
 import threading
-from concurrent.futures import Future, InvalidStateError, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+import time
+from concurrent.futures import Future, InvalidStateError
+from dataclasses import dataclass
 from typing import Any
 
 from sqlmr.execution.executor import Outcome, error_outcome
 
-_POOLS: dict[tuple, ProcessPoolExecutor] = {}
+_POOLS: dict[tuple, _Pool] = {}
 _LOCK = threading.Lock()
+_POLL = 0.1  # seconds between checks of a running task's worker
+_RECURSION = 20_000  # deep expressions arrive as deeply nested JSON
 
 
 def invoke(event: dict[str, Any]) -> Outcome:
@@ -34,6 +49,205 @@ def invoke(event: dict[str, Any]) -> Outcome:
         return error_outcome(e)
 
 
+def _die_with_parent(parent: int) -> None:
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the parent died before the signal was armed
+        os._exit(1)
+
+
+def _worker_main(conn: Any, parent: int, inherited: list[int]) -> None:
+    """A worker's life: run the tasks that arrive on its pipe until the pipe closes."""
+    _die_with_parent(parent)
+    for fd in inherited:  # other workers' pipes: holding them would hide the driver's exit
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    # The driver handles Ctrl-C and owns standard output: `$(sqlmr …)` must end with it.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    null = os.open(os.devnull, os.O_RDWR)
+    os.dup2(null, 0)
+    os.dup2(null, 1)
+    sys.setrecursionlimit(_RECURSION)
+    while True:
+        try:
+            message = conn.recv_bytes()
+        except (EOFError, OSError):
+            os._exit(0)
+        try:
+            outcome = invoke(json.loads(message))
+            data = json.dumps(outcome).encode()
+        except RecursionError as e:
+            data = json.dumps(error_outcome(e, "PlanValidationError")).encode()
+        conn.send_bytes(data)
+
+
+class _Worker:
+    """One forked worker process and the driver's end of its pipe."""
+
+    def __init__(self, inherited: list[int]):
+        context = multiprocessing.get_context("fork")
+        self.conn, child = context.Pipe()
+        self.process = context.Process(
+            target=_worker_main, args=(child, os.getpid(), inherited), daemon=True
+        )
+        self.process.start()
+        child.close()
+
+    def alive(self) -> bool:
+        return self.process.exitcode is None
+
+    def anon_mb(self) -> float:
+        """Memory the worker allocated (RssAnon): mapped input files are not counted, as
+        they are page cache the kernel may drop; a Lambda task reads S3 instead."""
+        try:
+            with open(f"/proc/{self.process.pid}/status") as f:
+                for line in f:
+                    if line.startswith("RssAnon:"):
+                        return int(line.split()[1]) / 1024
+        except OSError:
+            pass
+        return 0.0
+
+    def kill(self) -> None:
+        if self.alive():
+            self.process.kill()
+        self.process.join(timeout=5)
+        self.conn.close()
+
+
+@dataclass
+class _Task:
+    event: dict[str, Any]
+    future: _TaskFuture
+    timeout: float
+    memory_mb: float | None
+
+
+class _TaskFuture(Future):
+    """A task's outcome. Cancelling it while it runs kills its worker (the task is abandoned,
+    so nothing of it can write after the driver has cleaned up) and returns False: the
+    future resolves as soon as the worker is gone."""
+
+    slot: _Slot | None = None
+
+    def cancel(self) -> bool:
+        if super().cancel():
+            return True
+        slot = self.slot
+        if slot is not None and not self.done():
+            slot.abandon(self)
+        return False
+
+
+class _Slot:
+    """One worker and the thread that feeds it tasks and watches it."""
+
+    def __init__(self, pool: _Pool):
+        self.pool, self.worker = pool, _Worker(pool.fds())
+        self.current: _TaskFuture | None = None
+        self.abandoned = False
+        self.lock = threading.Lock()
+        threading.Thread(target=self._serve, daemon=True, name="sqlmr-worker").start()
+
+    def abandon(self, future: _TaskFuture) -> None:
+        with self.lock:
+            if self.current is future:
+                self.abandoned = True
+                self.worker.process.kill()
+
+    def _serve(self) -> None:
+        while True:
+            task = self.pool.tasks.get()
+            if task is None:
+                return
+            if not task.future.set_running_or_notify_cancel():
+                continue
+            with self.lock:
+                if not self.worker.alive():
+                    self.worker.kill()
+                    self.worker = _Worker(self.pool.fds())
+                self.current, self.abandoned = task.future, False
+                task.future.slot = self
+            outcome = self._run(task)
+            with self.lock:
+                self.current = None
+            try:
+                task.future.set_result(outcome)
+            except InvalidStateError:
+                pass
+
+    def _run(self, task: _Task) -> Outcome:
+        worker = self.worker
+        try:
+            worker.conn.send_bytes(json.dumps(task.event).encode())
+        except (OSError, ValueError) as e:
+            return self._lost(worker, e)
+        deadline = time.monotonic() + task.timeout
+        while True:
+            try:
+                if worker.conn.poll(_POLL):
+                    return json.loads(worker.conn.recv_bytes())
+            except (EOFError, OSError) as e:
+                return self._lost(worker, e)
+            if not worker.alive():
+                return self._lost(worker, None)
+            if time.monotonic() > deadline:
+                worker.kill()
+                return _failure(
+                    "TaskTimeout",
+                    f"the task did not finish within {task.timeout:.0f} s and was abandoned "
+                    "(a stalled read or worker); raise --task-timeout if it is just slow",
+                )
+            used = worker.anon_mb() if task.memory_mb else 0.0
+            if task.memory_mb and used > task.memory_mb:
+                worker.kill()
+                return _failure(
+                    "OutOfTaskMemory",
+                    f"out of task memory: the task used {used:.0f} MB, over its budget of "
+                    f"{task.memory_mb:.0f} MB; raise --task-memory, or lower --split-size "
+                    "or raise --reducers",
+                )
+
+    def _lost(self, worker: _Worker, error: BaseException | None) -> Outcome:
+        """The outcome of a task whose worker is gone (`error`: how the pipe said so)."""
+        worker.process.join(timeout=5)
+        code = worker.process.exitcode
+        worker.kill()
+        if self.abandoned:
+            return _failure("Abandoned", "the driver abandoned the task")
+        how = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
+        return _failure("WorkerDied", f"the worker process died ({how})")
+
+
+def _failure(kind: str, message: str) -> Outcome:
+    return {"error": {"errorType": kind, "errorMessage": message, "stackTrace": ""}}
+
+
+class _Pool:
+    """Worker slots sharing one queue of tasks."""
+
+    def __init__(self, workers: int):
+        self.tasks: queue.SimpleQueue[_Task | None] = queue.SimpleQueue()
+        self.slots: list[_Slot] = []
+        for _ in range(workers):
+            self.slots.append(_Slot(self))
+
+    def fds(self) -> list[int]:
+        """The driver's ends of every pipe so far, for a new worker to close."""
+        return [s.worker.conn.fileno() for s in self.slots if not s.worker.conn.closed]
+
+    def shutdown(self) -> None:
+        for _ in self.slots:
+            self.tasks.put(None)
+        for slot in self.slots:
+            slot.worker.kill()
+
+
 def _pool_key(workers: int) -> tuple:
     # Workers inherit the environment when they fork: a pool made before an endpoint or
     # credential variable changed must not serve tasks after the change.
@@ -41,76 +255,65 @@ def _pool_key(workers: int) -> tuple:
     return (workers, aws)
 
 
-def _pool(workers: int) -> ProcessPoolExecutor:
+def _pool(workers: int) -> _Pool:
     key = _pool_key(workers)
     with _LOCK:
         pool = _POOLS.get(key)
-        if pool is None or getattr(pool, "_broken", False):
+        if pool is None:
             import sqlmr_runtime.handler  # noqa: F401 - imported once here, inherited by every worker
 
             for stale in [k for k in _POOLS if k[0] == workers]:
-                _POOLS.pop(stale).shutdown(wait=False)  # made under an older environment
-
-            pool = ProcessPoolExecutor(
-                max_workers=workers, mp_context=multiprocessing.get_context("fork")
-            )
-            pool.submit(int).result()  # a fork pool starts all its workers on the first task
-            _POOLS[key] = pool
+                _POOLS.pop(stale).shutdown()  # made under an older environment
+            pool = _POOLS[key] = _Pool(workers)
         return pool
 
 
 @atexit.register
 def _shutdown() -> None:
-    for pool in _POOLS.values():
-        pool.shutdown(wait=False, cancel_futures=True)
-    _POOLS.clear()
+    """Kill every worker (they are idle, or their driver is gone)."""
+    with _LOCK:
+        for pool in _POOLS.values():
+            pool.shutdown()
+        _POOLS.clear()
 
 
-class _Linked(Future):
-    """The outcome of a pool task: cancelling it cancels the task if it has not started, and
-    fails (returns False) while it runs, so that a caller knows to wait for it."""
+def task_seconds(event: dict[str, Any]) -> float:
+    """A local task's deadline: two minutes, plus a second per MB of input (a worker parses
+    tens of MB a second, so only a stalled read or worker ever reaches it)."""
 
-    inner: Future | None = None
+    def size(node: Any) -> int:
+        if isinstance(node, dict):
+            if "start" in node and "end" in node:
+                return node["end"] - node["start"]
+            if "length" in node and "url" in node:
+                return node["length"]
+            return sum(size(v) for v in node.values())
+        if isinstance(node, list):
+            return sum(size(v) for v in node)
+        return 0
 
-    def cancel(self) -> bool:
-        if self.inner is not None and not self.inner.cancel():
-            return False
-        return super().cancel()
+    return 120.0 + size(event.get("input")) / (1 << 20)
 
 
 class LocalExecutor:
     """Runs tasks in local worker processes."""
 
-    def __init__(self, workers: int | None = None):
+    def __init__(
+        self,
+        workers: int | None = None,
+        task_memory: int | None = None,
+        task_timeout: float | None = None,
+    ):
         self.workers = workers or os.cpu_count() or 1
+        self.task_memory, self.task_timeout = task_memory, task_timeout
         _pool(self.workers)  # start workers now, before the caller starts threads
 
     def submit(self, event: dict[str, Any]) -> Future[Outcome]:
-        outer: Future[Outcome] = _Linked()
-        try:
-            inner = _pool(self.workers).submit(invoke, event)
-        except (BrokenProcessPool, RuntimeError) as e:
-            outer.set_result(error_outcome(e, "WorkerDied"))
-            return outer
-
-        def done(f: Future[Outcome]) -> None:
-            if outer.cancelled():  # the driver gave up on this task already
-                return
-            try:
-                outcome = f.result()
-            except BrokenProcessPool as e:
-                # The OS killed a worker (out of memory, a signal): the task may be retried.
-                outcome = error_outcome(e, "WorkerDied")
-            except BaseException as e:  # noqa: BLE001 - every failure becomes an outcome
-                outcome = error_outcome(e)
-            try:
-                outer.set_result(outcome)
-            except InvalidStateError:
-                pass  # cancelled between the check and here
-
-        outer.inner = inner
-        inner.add_done_callback(done)
-        return outer
+        future = _TaskFuture()
+        timeout = self.task_timeout or task_seconds(event)
+        memory = self.task_memory / (1 << 20) if self.task_memory else None
+        _pool(self.workers).tasks.put(_Task(event, future, timeout, memory))
+        return future
 
     def close(self) -> None:
         """Pools are shared for the life of the process; nothing to release per query."""

@@ -1,0 +1,144 @@
+"""The driver always ends (issue 13, "Found" 1-3): a killed worker, a stalled worker, a stalled
+S3 endpoint, SIGTERM and SIGKILL of the driver each end the run promptly with the real error or
+the exact answer, and leave no process and no object of the job behind.
+
+Each test runs `sqlmr query` as a real process; worker processes are stopped (SIGSTOP) to hold
+them mid-task at a known moment, then killed or left stalled."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+from conftest import AMPLAB_COLUMNS, duck_table
+from processes import children, files_below, finish, start, wait_for_children, wait_gone
+
+SQL = "SELECT pageRank % 10 AS k, COUNT(*) AS n, SUM(avgDuration) AS d FROM rankings GROUP BY 1"
+ROWS = 120_000
+
+
+@pytest.fixture(scope="module")
+def tables(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("ends-tables")
+    (root / "rankings").mkdir()
+    for part in range(2):
+        lines = (f"u{i},{i % 977},{i % 13}\n" for i in range(part, ROWS, 2))
+        (root / "rankings" / f"part-{part:05d}").write_text("".join(lines))
+    return root
+
+
+@pytest.fixture(scope="module")
+def expected(tables: Path) -> list[tuple]:
+    con = duckdb.connect()
+    duck_table(con, "rankings", tables / "rankings", AMPLAB_COLUMNS["rankings"])
+    return sorted(con.execute(SQL).fetchall())
+
+
+def query(tables: Path, job_store: Path, *extra: str):
+    argv = ["query", SQL, "--tables", str(tables), "--workers", "2", "--split-size", "16KB"]
+    return start([*argv, "--format", "csv", "--job-store", str(job_store), *extra])
+
+
+def rows(out: str) -> list[tuple]:
+    return sorted(tuple(int(v) for v in line.split(",")) for line in out.splitlines()[1:])
+
+
+def stop(pids: list[int]) -> None:
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+
+
+def test_killed_worker_without_retries_ends_with_the_error(tables: Path, tmp_path: Path):
+    # Found 1: with --retries 0, kill -9 of a worker printed the error, then hung forever.
+    process = query(tables, tmp_path / "jobs", "--retries", "0")
+    workers = wait_for_children(process.pid, 2)
+    stop(workers[:1])
+    time.sleep(0.5)  # the stopped worker has been handed a task by now
+    os.kill(workers[0], signal.SIGKILL)
+    code, out, err = finish(process, timeout=60)
+    assert code == 1, (code, err)
+    assert "worker process died (signal 9)" in err and err.count("\n") == 1
+    assert wait_gone(workers) == []
+    assert files_below(tmp_path / "jobs") == []
+
+
+def test_killed_worker_is_retried(tables: Path, tmp_path: Path, expected):
+    process = query(tables, tmp_path / "jobs")
+    workers = wait_for_children(process.pid, 2)
+    stop(workers[:1])
+    time.sleep(0.5)
+    os.kill(workers[0], signal.SIGKILL)
+    code, out, err = finish(process, timeout=60)
+    assert code == 0, err
+    assert rows(out) == expected
+    assert wait_gone(workers) == []
+
+
+def test_stalled_worker_is_abandoned_and_its_task_retried(tables: Path, tmp_path: Path, expected):
+    # A stalled task has a deadline: its worker is killed and the task runs elsewhere.
+    process = query(tables, tmp_path / "jobs", "--task-timeout", "2")
+    workers = wait_for_children(process.pid, 2)
+    stop(workers[:1])
+    code, out, err = finish(process, timeout=60)
+    assert code == 0, err
+    assert rows(out) == expected
+    assert wait_gone(workers) == []
+    assert files_below(tmp_path / "jobs") == []
+
+
+def test_sigterm_ends_the_driver_and_cleans_the_job(tables: Path, tmp_path: Path):
+    # Found 3: SIGTERM left the workers alive forever, holding stdout, and the job's files.
+    process = query(tables, tmp_path / "jobs")
+    workers = wait_for_children(process.pid, 2)
+    stop(workers)  # both hold a task: the job is mid-stage
+    time.sleep(0.5)
+    process.send_signal(signal.SIGTERM)
+    code, out, err = finish(process, timeout=30)
+    assert code == 128 + signal.SIGTERM, (code, err)
+    assert "terminated by SIGTERM" in err
+    assert wait_gone(workers) == []
+    assert files_below(tmp_path / "jobs") == []
+
+
+def test_sigkill_of_the_driver_takes_its_workers(tables: Path, tmp_path: Path):
+    # Found 3: after SIGKILL the workers lived on (PPID 1) and `$(sqlmr …)` hung on their stdout.
+    process = query(tables, tmp_path / "jobs")
+    workers = wait_for_children(process.pid, 2)
+    stop(workers)
+    time.sleep(0.5)
+    process.kill()
+    code, _, _ = finish(process, timeout=30)  # returns only once every holder of stdout is gone
+    assert code == -signal.SIGKILL
+    assert wait_gone(workers) == []
+
+
+def test_stalled_s3_endpoint_fails_within_bounded_time(tmp_path: Path):
+    # Found 2: a SIGSTOPped S3 endpoint gave no output and no error for over 300 s. A socket
+    # that listens but never answers is what a stopped server looks like to a client.
+    stalled = socket.socket()
+    stalled.bind(("127.0.0.1", 0))
+    stalled.listen(64)
+    env = {
+        "AWS_ENDPOINT_URL_S3": f"http://127.0.0.1:{stalled.getsockname()[1]}",
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test-secret",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_CONFIG_FILE": str(tmp_path / "none"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+        "SQLMR_S3_READ_TIMEOUT": "1",
+        "AWS_MAX_ATTEMPTS": "2",
+    }
+    started = time.monotonic()
+    process = start(["query", SQL, "--tables", "s3://bucket/t", "--workers", "2"], env)
+    code, _, err = finish(process, timeout=60)
+    stalled.close()
+    assert code == 1, (code, err)
+    assert "timeout" in err.lower() and "s3://bucket/t" in err
+    assert time.monotonic() - started < 60
+    assert children(process.pid) == []
