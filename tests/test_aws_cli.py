@@ -10,14 +10,21 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import zipfile
+from pathlib import Path
 
 import pytest
 from moto import mock_aws
+from test_deploy import probe_in_process
 
+from sqlmr.aws import probe as aws_probe
 from sqlmr.cli import app as cli
 from sqlmr.cli.aws import add_commands
 from sqlmr.errors import SqlmrError
+
+# The Lambda emulator and SeaweedFS, one each for the session, whichever modules use them.
+pytest_plugins = ["s3_server", "lambda_server"]
 
 REGION = "us-east-1"
 JOB_STORE = "s3://jobs-bucket/sqlmr/jobs"
@@ -46,6 +53,7 @@ def run(argv: list[str]) -> int:
 @pytest.fixture
 def layer(no_aws, monkeypatch):
     """moto's AWS with fake credentials and a region; yields a layer ARN that moto knows."""
+    monkeypatch.setattr(aws_probe, "invoke_probe", probe_in_process)  # moto runs no code
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing-secret")
     monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
@@ -81,6 +89,8 @@ def test_deploy_then_destroy(layer, capsys):
     assert "did: create IAM role sqlmr-role" in out
     assert "did: put inline policy sqlmr-access on role sqlmr-role" in out
     assert "did: create function sqlmr" in out
+    assert "did: set the retention of log group /aws/lambda/sqlmr to 14 days" in out
+    assert "note: probe: Python 3." in out
     assert "role arn:aws:iam::123456789012:role/sqlmr-role" in out
     assert "function arn:aws:lambda:us-east-1:123456789012:function:sqlmr" in out
 
@@ -93,7 +103,7 @@ def test_deploy_then_destroy(layer, capsys):
         "deleted function sqlmr",
         "deleted inline policy sqlmr-access of role sqlmr-role",
         "deleted IAM role sqlmr-role",
-        "log group /aws/lambda/sqlmr: absent",
+        "deleted log group /aws/lambda/sqlmr",  # deploy created it, with its retention
         "deleted 1 object(s) under s3://jobs-bucket/sqlmr/jobs/",
     ]
 
@@ -127,8 +137,9 @@ def test_bad_job_store_is_a_one_line_error(no_aws):
 
 
 def test_a_failed_deploy_reports_what_it_changed(layer, capsys):
+    missing = layer.rsplit(":", 1)[0] + ":99"
     with pytest.raises(SqlmrError, match="--layer"):
-        run(["deploy", "--job-store", JOB_STORE])  # the public layer does not exist in moto
+        run(["deploy", "--job-store", JOB_STORE, "--layer", missing])  # no such layer version
     captured = capsys.readouterr()
     assert captured.out == ""
     assert "did: create IAM role sqlmr-role" in captured.err
@@ -167,3 +178,52 @@ def test_main_bad_job_store_exits_1(no_aws, capsys):
     err = capsys.readouterr().err
     assert err.startswith("error: job store '/tmp/jobs' must be an s3:// URL")
     assert err.count("\n") == 1
+
+
+# -- deploy --check, against the Lambda emulator running the shipped zip and layer ---------------
+
+
+def test_deploy_check_reports_what_the_function_runs_with(lambda_endpoint, capsys):
+    assert run(["deploy", "--check"]) == 0
+    out = capsys.readouterr().out
+    assert "function sqlmr: Python 3." in out and "pyarrow " in out
+    assert "codecs: snappy, gzip" in out and "lz4" not in out  # the layer without LZ4/ZSTD
+    assert "aws_xray_sdk " in out and out.rstrip().endswith("can run sqlmr tasks")
+
+
+def _layer_without(layer: Path, folder: Path, *names: str) -> Path:
+    """A copy of a layer (as symbolic links) whose python/ lacks the named top-level entries."""
+    python = folder / "python"
+    python.mkdir(parents=True)
+    for entry in (layer / "python").iterdir():
+        if not entry.name.startswith(names):
+            os.symlink(entry, python / entry.name)
+    return folder
+
+
+def test_a_function_without_aws_xray_sdk_fails_the_probe_not_a_query(
+    seaweed_s3, lambda_artifacts, tmp_path, monkeypatch
+):
+    from lambda_server import Artifacts, LambdaServer
+
+    layer = _layer_without(lambda_artifacts["layer"], tmp_path / "layer", "aws_xray_sdk")
+    artifacts = Artifacts(lambda_artifacts["code_zip"], (layer,), lambda_artifacts["runtime_dir"])
+    with LambdaServer(artifacts, tmp_path, workers=1) as server:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", server.endpoint)
+        with pytest.raises(SqlmrError, match="cannot import aws_xray_sdk") as info:
+            run(["deploy", "--check"])
+    assert "X-Ray subsegments would be missing" in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_a_function_whose_handler_cannot_import_fails_the_probe(
+    seaweed_s3, lambda_artifacts, tmp_path, monkeypatch
+):
+    from lambda_server import Artifacts, LambdaServer
+
+    layer = _layer_without(lambda_artifacts["layer"], tmp_path / "layer", "pyarrow")
+    artifacts = Artifacts(lambda_artifacts["code_zip"], (layer,), lambda_artifacts["runtime_dir"])
+    with LambdaServer(artifacts, tmp_path, workers=1) as server:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", server.endpoint)
+        with pytest.raises(SqlmrError, match="Runtime.ImportModuleError: .*'pyarrow'"):
+            run(["deploy", "--check"])

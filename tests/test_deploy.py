@@ -19,12 +19,16 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.s3.models import s3_backends
+from sqlmr_runtime import environment
 
 from sqlmr import aws as dp
 from sqlmr.aws import errors as aws_errors
 from sqlmr.aws import function as aws_function
+from sqlmr.aws import layer as aws_layer
+from sqlmr.aws import layer_publish
 from sqlmr.aws import package as aws_package
 from sqlmr.aws import policy as aws_policy
+from sqlmr.aws import probe as aws_probe
 from sqlmr.errors import SqlmrError
 
 REGION = "us-east-1"
@@ -33,9 +37,21 @@ JOB_STORE = "s3://jobs-bucket/sqlmr/jobs"
 INPUTS = ["s3://data-bucket/amplab/rankings/", "s3://data-bucket/amplab/uservisits"]
 
 
+def probe_in_process(lam, function_name):
+    """moto cannot run a function's code: the probe's answer comes from the runtime's own probe
+    run in this process, with the deployed function's architecture and memory. (The real Invoke
+    of the probe runs against the Lambda emulator in test_lambda_executor and test_aws_cli.)"""
+    config = lam.get_function(FunctionName=function_name)["Configuration"]
+    answer = environment.probe({environment.PROBE_KEY: environment.PROBE_VERSION})
+    answer["architecture"] = {"x86_64": "x86_64", "arm64": "aarch64"}[config["Architectures"][0]]
+    answer["memory_mb"] = config["MemorySize"]
+    return answer
+
+
 @pytest.fixture
 def aws(no_aws, monkeypatch):
     """moto's AWS with fake credentials; yields a session whose API calls are recorded."""
+    monkeypatch.setattr(aws_probe, "invoke_probe", probe_in_process)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing-secret")
     monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
@@ -200,14 +216,26 @@ def test_trust_policy():
     }
 
 
-def test_default_layer_arn():
-    assert dp.default_layer_arn("eu-west-1", "x86_64") == (
-        "arn:aws:lambda:eu-west-1:336392948345:layer:AWSSDKPandas-Python312:"
-        f"{dp.SDK_PANDAS_LAYER_VERSION}"
+def test_public_layer_is_looked_up_in_its_ssm_parameter():
+    class Ssm:  # moto refuses parameter names under /aws, which only AWS may publish
+        asked: list[str] = []
+
+        def get_parameter(self, Name):  # noqa: N803 - boto3's argument name
+            self.asked.append(Name)
+            if "/3.16.1/" not in Name:
+                raise ClientError({"Error": {"Code": "ParameterNotFound"}}, "GetParameter")
+            return {"Parameter": {"Value": "arn:aws:lambda:eu-west-1:1:layer:AWSSDKPandas:26"}}
+
+    ssm = Ssm()
+    arn = layer_publish.resolve_public_layer(
+        ssm, "aws-sdk-pandas:3.16.1", "eu-west-1", "arm64", "3.12"
     )
-    assert ":layer:AWSSDKPandas-Python312-Arm64:" in dp.default_layer_arn("us-east-1", "arm64")
-    with pytest.raises(dp.DeployError, match="x86_64 or arm64"):
-        dp.default_layer_arn("us-east-1", "sparc")
+    assert arn == "arn:aws:lambda:eu-west-1:1:layer:AWSSDKPandas:26"
+    assert ssm.asked == ["/aws/service/aws-sdk-pandas/3.16.1/eu-west-1/py3.12/arm64/layer-arn"]
+    with pytest.raises(dp.DeployError, match="publishes no layer for Python 3.12 on arm64"):
+        layer_publish.resolve_public_layer(ssm, "aws-sdk-pandas:1.0", "eu-west-1", "arm64", "3.12")
+    with pytest.raises(dp.DeployError, match="give the AWS SDK for pandas version"):
+        layer_publish.check_layer("aws-sdk-pandas:")
 
 
 # -- the package ----------------------------------------------------------------------------------
@@ -376,27 +404,129 @@ def test_redeploy_updates_configuration_and_policy(aws, layer):
     role = iam.get_role(RoleName="sqlmr-role")["Role"]
     assert aws_policy.decode_policy(role["AssumeRolePolicyDocument"]) == dp.trust_policy()
 
-    # moto keeps no architecture on code updates, so only the report is checked here
-    arm = _deploy(aws, layer, memory=3008, inputs=INPUTS[:1], arch="arm64")
+    # moto keeps no architecture on code updates, so only the report is checked here (and the
+    # probe, which would rightly find the function still on x86_64, is skipped)
+    arm = _deploy(aws, layer, memory=3008, inputs=INPUTS[:1], arch="arm64", probe=False)
     assert arm.code_uploaded and any("architecture changed" in c for c in arm.changes)
 
 
-def test_deploy_uses_the_sdk_for_pandas_layer_by_default(aws, monkeypatch):
-    # moto knows only layers published to it, and matches them by name and version.
+def _small_layer(tmp_path, text: str = "x = 1\n") -> aws_layer.LayerBuild:
+    """A layer built by deploy's own code (staging folder, trim, deterministic zip)."""
+    folder = tmp_path / f"layer-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
+    (folder / "python" / "tiny").mkdir(parents=True, exist_ok=True)
+    (folder / "python" / "tiny" / "__init__.py").write_text(text)
+    (folder / "python" / "tiny" / "tests").mkdir(exist_ok=True)
+    (folder / "python" / "tiny" / "tests" / "test_big.py").write_text("trimmed\n")
+    aws_layer.trim(folder / "python")
+    return aws_layer.zip_layer(folder, "3.12", "x86_64")
+
+
+def test_deploy_publishes_its_own_layer_once_per_content(aws, tmp_path):
+    build = _small_layer(tmp_path)
+    assert build.files == 1  # tests/ trimmed
+    report = _deploy(aws, None, layer_build=build)
+    published = [c for c in report.changes if c.startswith("publish layer")]
+    assert published and "sqlmr-pyarrow-py312-x86_64" in published[0]
+    assert "uploaded directly" in published[0]
     lam = aws.client("lambda")
-    lam.publish_layer_version(
-        LayerName="AWSSDKPandas-Python312", Content={"ZipFile": _zip({"python/x.py": b""})}
-    )
-    monkeypatch.setattr(aws_policy, "SDK_PANDAS_LAYER_VERSION", 1)
-    report = _deploy(aws, None)
-    assert report.layer == (f"arn:aws:lambda:{REGION}:336392948345:layer:AWSSDKPandas-Python312:1")
     config = lam.get_function(FunctionName="sqlmr")["Configuration"]
-    assert config["Layers"][0]["Arn"].endswith(":layer:AWSSDKPandas-Python312:1")
+    assert [x["Arn"] for x in config["Layers"]] == [report.layer]
+    assert ":layer:sqlmr-pyarrow-py312-x86_64:" in report.layer
+
+    del aws.calls[:]
+    again = _deploy(aws, None, layer_build=_small_layer(tmp_path))  # same contents, new zip
+    assert "PublishLayerVersion" not in aws.calls and again.layer == report.layer
+    assert any(u.startswith(f"layer {report.layer}") for u in again.unchanged)
+
+    changed = _deploy(aws, None, layer_build=_small_layer(tmp_path, "x = 2\n"))
+    assert "PublishLayerVersion" in aws.calls and changed.layer != report.layer
+    assert any(c.startswith("update configuration of sqlmr: Layers") for c in changed.changes)
+
+
+def test_a_layer_over_50_mb_goes_through_the_job_bucket(aws, tmp_path, monkeypatch):
+    monkeypatch.setattr(layer_publish, "DIRECT_UPLOAD_LIMIT", 100)  # the build is ~300 bytes
+    report = _deploy(aws, None, layer_build=_small_layer(tmp_path))
+    published = next(c for c in report.changes if c.startswith("publish layer"))
+    assert "through s3://jobs-bucket/sqlmr/jobs/_sqlmr-layers/" in published
+    assert aws.calls.count("PutObject") == 1 and "DeleteObject" in aws.calls
+    left = aws.client("s3").list_objects_v2(Bucket="jobs-bucket", Prefix="sqlmr/jobs/_sqlmr")
+    assert left.get("KeyCount", 0) == 0  # the staging object is gone once published
+
+
+def test_a_layer_over_250_mb_unzipped_is_refused_before_any_change(aws, tmp_path):
+    build = _small_layer(tmp_path)
+    huge = aws_layer.LayerBuild(
+        build.zip_bytes, build.content_hash, aws_layer.UNZIPPED_LIMIT, 1, "3.12", "x86_64"
+    )
+    with pytest.raises(dp.DeployError, match="over Lambda's 262,144,000-byte limit"):
+        _deploy(aws, None, layer_build=huge)
+    assert "PublishLayerVersion" not in aws.calls and "CreateFunction" not in aws.calls
+
+
+def test_trim_keeps_the_soname_copy_of_each_library(tmp_path):
+    root = tmp_path / "python"
+    for rel in (
+        "pyarrow/libarrow.so.2600", "pyarrow/libarrow_python.so", "pyarrow/libarrow_python.so.2600",
+        "pyarrow/libarrow_python.so.2600.1.0", "pyarrow/lib.cpython-312-x86_64-linux-gnu.so",
+        "pyarrow/_flight.cpython-312-x86_64-linux-gnu.so", "pyarrow/libarrow_flight.so.2600",
+        "pyarrow/include/arrow/api.h", "pyarrow/tests/test_x.py", "pyarrow/lib.pyx",
+        "pyarrow/__pycache__/x.pyc", "aws_xray_sdk/core/recorder.py",
+    ):  # fmt: skip
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(b"x")
+    aws_layer.trim(root)
+    assert sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()) == [
+        "aws_xray_sdk/core/recorder.py",
+        "pyarrow/lib.cpython-312-x86_64-linux-gnu.so",
+        "pyarrow/libarrow.so.2600",
+        "pyarrow/libarrow_python.so.2600",
+    ]
+
+
+def test_a_probe_that_finds_a_missing_module_fails_deploy(aws, layer, monkeypatch):
+    def without_xray(lam, name):
+        answer = probe_in_process(lam, name)
+        answer["modules"]["aws_xray_sdk"] = None
+        return answer
+
+    monkeypatch.setattr(aws_probe, "invoke_probe", without_xray)
+    with pytest.raises(dp.DeployError, match="cannot import aws_xray_sdk") as info:
+        _deploy(aws, layer)
+    assert "\n" not in str(info.value)
+    assert any(c.startswith("create function") for c in info.value.report.changes)
+
+
+def test_log_retention_is_set_and_lifecycle_rules_are_left_alone(aws, layer):
+    s3 = aws.client("s3")
+    rules = [
+        {
+            "ID": "theirs",
+            "Filter": {"Prefix": "other/"},
+            "Status": "Enabled",
+            "Expiration": {"Days": 3},
+        }
+    ]
+    s3.put_bucket_lifecycle_configuration(
+        Bucket="jobs-bucket", LifecycleConfiguration={"Rules": rules}
+    )
+    del aws.calls[:]
+    report = _deploy(aws, layer)
+    assert "set the retention of log group /aws/lambda/sqlmr to 14 days" in report.changes
+    logs = aws.client("logs")
+    group = logs.describe_log_groups(logGroupNamePrefix="/aws/lambda/sqlmr")["logGroups"][0]
+    assert group["retentionInDays"] == 14
+    assert _deploy(aws, layer).changes == []
+    _deploy(aws, layer, log_retention_days=30)
+    group = logs.describe_log_groups(logGroupNamePrefix="/aws/lambda/sqlmr")["logGroups"][0]
+    assert group["retentionInDays"] == 30
+    assert not any("Lifecycle" in call for call in aws.calls)  # deploy never touched them
+    assert s3.get_bucket_lifecycle_configuration(Bucket="jobs-bucket")["Rules"] == rules
 
 
 def test_missing_layer_asks_for_layer_flag(aws):
+    missing = f"arn:aws:lambda:{REGION}:{ACCOUNT}:layer:nope:1"
     with pytest.raises(dp.DeployError, match="--layer") as info:
-        _deploy(aws, None)  # the public layer does not exist in moto
+        _deploy(aws, missing)  # the layer does not exist in moto
     assert "\n" not in str(info.value)
     partial = info.value.report  # what was done before the failure
     assert [c.split(" (")[0] for c in partial.changes] == [
@@ -417,6 +547,7 @@ def test_dry_run_with_credentials_only_reads(aws, layer):
         "GetRole",
         "GetRolePolicy",
         "GetFunction",
+        "DescribeLogGroups",
     }
     with pytest.raises(ClientError):
         aws.client("lambda").get_function(FunctionName="sqlmr")
@@ -436,7 +567,8 @@ def test_dry_run_without_credentials_makes_no_calls(no_aws):
     )
     assert no_aws == []  # nothing was sent anywhere
     assert report.dry_run and report.account_id == "<account-id>"
-    assert report.layer == dp.default_layer_arn("eu-west-1", "arm64")
+    assert report.layer == "sqlmr-pyarrow-py312-arm64 (sqlmr's own)"
+    assert any(c.startswith("build and publish layer sqlmr-pyarrow") for c in report.changes)
     assert report.changes and any("upload code" in c for c in report.changes)
     assert any("no AWS credentials" in n for n in report.notes)
     assert not any("no inputs" in n for n in report.notes)
@@ -479,14 +611,16 @@ def test_deploy_validates_arguments(no_aws, kw, message):
         dp.deploy(**args)
 
 
-def test_role_propagation_is_retried():
+@pytest.mark.parametrize(
+    "message",
+    [
+        "The role defined for the function cannot be assumed by Lambda.",
+        "The provided execution role does not have permissions to call PutTraceSegments on XRAY",
+    ],
+)
+def test_role_propagation_is_retried(message):
     error = ClientError(
-        {
-            "Error": {
-                "Code": "InvalidParameterValueException",
-                "Message": "The role defined for the function cannot be assumed by Lambda.",
-            }
-        },
+        {"Error": {"Code": "InvalidParameterValueException", "Message": message}},
         "CreateFunction",
     )
     attempts = []
@@ -568,9 +702,8 @@ def test_credential_errors_are_one_line_and_secret_free(monkeypatch):
 
 
 def test_destroy_removes_everything_and_reports_absent_pieces(aws, layer):
-    _deploy(aws, layer)
+    _deploy(aws, layer)  # creates the log group, with its retention
     logs = aws.client("logs")
-    logs.create_log_group(logGroupName="/aws/lambda/sqlmr")
     s3 = aws.client("s3")
     backend = s3_backends[ACCOUNT]["aws"]  # 1,234 objects, faster than through the API
     for i in range(1234):

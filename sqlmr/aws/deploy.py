@@ -1,10 +1,13 @@
-"""Deploying the runtime as an AWS Lambda function.
+"""Deploying the runtime as an AWS Lambda function, and checking a deployed one.
 
 `deploy` creates or updates, in this order: an IAM role that Lambda assumes, with one inline
 least-privilege policy (read the inputs, read/write/delete the job store, write the function's
-own logs, send X-Ray traces); then the function itself (python3.12, the zipped `sqlmr_runtime`
-sources, the AWS SDK for pandas layer for pyarrow, active tracing). Code is uploaded only when
-the package's hash differs from the function's CodeSha256. Nothing here prints.
+own logs, send X-Ray traces); sqlmr's own layer (pyarrow and aws_xray_sdk from the official
+manylinux wheels, published only when its contents change), unless --layer names another; the
+function itself (python3.12, the zipped `sqlmr_runtime` sources, active tracing); its log
+group's retention. Code is uploaded only when the package's hash differs from the function's
+CodeSha256. Then it invokes the function with the probe event and fails if the function cannot
+run a task. Bucket lifecycle rules are never touched. Nothing here prints.
 """
 
 from __future__ import annotations
@@ -12,21 +15,28 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlmr.aws.errors import DeployError
+from sqlmr.aws import probe as probing
+from sqlmr.aws.errors import DeployError, aws_action
 from sqlmr.aws.function import ensure_function
+from sqlmr.aws.layer import LayerBuild, build_layer, check_size
+from sqlmr.aws.layer_publish import (
+    check_layer,
+    ensure_layer,
+    is_public_layer_name,
+    resolve_public_layer,
+)
 from sqlmr.aws.package import build_package, code_sha256
 from sqlmr.aws.policy import (
     check_arch,
     check_function_name,
-    check_layer_arn,
-    default_layer_arn,
+    log_group_name,
     parse_s3_url,
     partition_of,
     policy_document,
     policy_name,
     role_name,
 )
-from sqlmr.aws.report import DeployReport, planned_role_arn
+from sqlmr.aws.report import RUNTIME, DeployReport, make_change, planned_role_arn
 from sqlmr.aws.role import ensure_role
 from sqlmr.aws.session import caller_identity, client, has_credentials, open_session, session_region
 
@@ -42,16 +52,22 @@ def deploy(
     region: str | None = None,
     profile: str | None = None,
     dry_run: bool = False,
+    log_retention_days: int = 14,
     *,
     session: Any = None,
     package: tuple[bytes, str] | None = None,
+    layer_build: LayerBuild | None = None,
+    probe: bool = True,
 ) -> DeployReport:
-    """Create or update the IAM role and the Lambda function; return what changed.
+    """Create or update the IAM role, the layer, the Lambda function and its log retention;
+    probe the function; return what changed.
 
-    dry_run makes no call that changes anything: with credentials it reads the role and the
-    function to tell what would change; without credentials it makes no AWS call at all and
-    plans every change. `session` (a boto3 Session) and `package` ((zip, sha256 hex), from
-    build_package) are for tests and callers that already hold them.
+    layer: None for sqlmr's own layer, a layer ARN, or aws-sdk-pandas:VERSION (looked up in
+    SSM). dry_run makes no call that changes anything (and builds no layer): with credentials
+    it reads the role and the function to tell what would change; without credentials it makes
+    no AWS call at all and plans every change. `session` (a boto3 Session), `package` ((zip,
+    sha256 hex), from build_package) and `layer_build` (from build_layer) are for tests and
+    callers that already hold them; probe=False skips the probe.
     """
     check_function_name(function_name)
     check_arch(arch)
@@ -65,7 +81,9 @@ def deploy(
     for url in inputs:
         parse_s3_url(url, "input")
     if layer is not None:
-        check_layer_arn(layer)
+        check_layer(layer)
+    if not 1 <= int(log_retention_days) <= 3653:
+        raise DeployError(f"log retention {log_retention_days} days is outside 1-3653 days")
 
     zip_bytes, _hex = package or build_package()
     session = session or open_session(region, profile)
@@ -91,7 +109,7 @@ def deploy(
         account_id=account,
         role_name=role_name(function_name),
         policy_name=policy_name(function_name),
-        layer=layer or default_layer_arn(region_name, arch),
+        layer=layer or f"sqlmr-pyarrow-py{RUNTIME[6:].replace('.', '')}-{arch} (sqlmr's own)",
         memory=int(memory),
         timeout=int(timeout),
         arch=arch,
@@ -111,9 +129,14 @@ def deploy(
         report.changes += [
             f"create or update IAM role {report.role_name} (trusted by lambda.amazonaws.com)",
             f"put inline policy {report.policy_name} on role {report.role_name}",
+            f"build and publish layer {report.layer} unless published"
+            if layer is None
+            else f"use layer {report.layer}",
             f"create or update function {function_name}",
             f"upload code ({report.code_size:,} bytes, CodeSha256 {report.code_sha256}) "
             "unless the function already has it",
+            f"set the retention of log group {log_group_name(function_name)} to "
+            f"{log_retention_days} days",
         ]
         return report
 
@@ -121,7 +144,9 @@ def deploy(
     lam = client(session, "lambda")
     for step in (
         lambda: ensure_role(iam, report),
+        lambda: _ensure_layer(session, lam, report, layer, layer_build, store, len(zip_bytes)),
         lambda: ensure_function(lam, report, zip_bytes),
+        lambda: _ensure_log_retention(client(session, "logs"), report, log_retention_days),
     ):
         try:
             step()
@@ -133,4 +158,70 @@ def deploy(
             report.notes.append(str(e))
             if not report.role_arn:
                 report.role_arn = planned_role_arn(report)
+    if probe and not dry_run:
+        try:
+            answer = probing.invoke_probe(lam, function_name)
+            probing.check_probe(answer, function_name, arch)
+        except DeployError as e:
+            e.report = report
+            raise
+        report.notes.append("probe: " + probing.describe(answer))
     return report
+
+
+def _ensure_layer(
+    session, lam, report: DeployReport, layer: str | None, build: LayerBuild | None, store, code
+) -> None:
+    """Point report.layer at the layer the function uses (publishing sqlmr's own if needed)."""
+    python = RUNTIME.removeprefix("python")
+    if layer is not None:
+        if is_public_layer_name(layer):
+            ssm = client(session, "ssm")
+            report.layer = resolve_public_layer(ssm, layer, report.region, report.arch, python)
+        return
+    if build is None:
+        if report.dry_run:
+            report.changes.append(f"build and publish layer {report.layer} unless published")
+            return
+        build = build_layer(python, report.arch)
+    check_size(build, code)
+    ensure_layer(lam, client(session, "s3"), report, build, store)
+
+
+def _ensure_log_retention(logs, report: DeployReport, days: int) -> None:
+    """The function's log group exists and keeps its events `days` days (Lambda would create
+    it on the first invocation, without any retention)."""
+    group = log_group_name(report.function_name)
+    with aws_action(f"read log group {group}", "logs"):
+        found = logs.describe_log_groups(logGroupNamePrefix=group).get("logGroups", [])
+    current = next((g for g in found if g["logGroupName"] == group), None)
+    if current is not None and current.get("retentionInDays") == days:
+        report.unchanged.append(f"retention of log group {group} ({days} days)")
+        return
+
+    def apply() -> None:
+        if current is None:
+            with aws_action(f"create log group {group}", "logs"):
+                logs.create_log_group(logGroupName=group)
+        with aws_action(f"set the retention of log group {group}", "logs"):
+            logs.put_retention_policy(logGroupName=group, retentionInDays=days)
+
+    make_change(report, f"set the retention of log group {group} to {days} days", apply)
+
+
+def check(
+    function_name: str = "sqlmr",
+    region: str | None = None,
+    profile: str | None = None,
+    arch: str | None = None,
+    *,
+    session: Any = None,
+) -> dict[str, Any]:
+    """Probe a deployed function (`sqlmr deploy --check`): its answer, or DeployError saying
+    why it cannot run a task."""
+    check_function_name(function_name)
+    session = session or open_session(region, profile)
+    session_region(session)
+    answer = probing.invoke_probe(client(session, "lambda"), function_name)
+    probing.check_probe(answer, function_name, arch)
+    return answer

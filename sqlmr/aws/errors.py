@@ -152,9 +152,8 @@ def translate(error: BaseException, action: str, service: str = "") -> SqlmrErro
         return DeployError(f"cannot {action}: AWS is throttling requests ({code}); try again")
     if "layer" in message.lower() and service == "lambda":
         return DeployError(
-            f"cannot {action}: {message}; pass --layer with the AWS SDK for pandas layer ARN "
-            "of your region and architecture (https://aws-sdk-pandas.readthedocs.io/en/stable/"
-            "layers.html)"
+            f"cannot {action}: {message}; check --layer (an ARN of this region and "
+            "architecture), or leave it out to use sqlmr's own layer"
         )
     return DeployError(f"cannot {action}: {code or type(error).__name__}: {message}")
 

@@ -1,8 +1,9 @@
 """The Lambda function: created, or its code and configuration updated where they differ.
 
 Code is uploaded only when the package's hash (or the architecture) differs from the function's.
-A role created seconds ago may not yet be assumable by Lambda: creating or reconfiguring the
-function retries for a while when Lambda says so.
+A role created seconds ago may not yet be assumable by Lambda, and its new policy may not yet
+grant X-Ray's permissions, which CreateFunction checks with tracing Active: creating or
+reconfiguring the function retries for a bounded time (about a minute) when Lambda says so.
 """
 
 from __future__ import annotations
@@ -16,7 +17,10 @@ from sqlmr.aws.report import RUNTIME, DeployReport, function_config, make_change
 
 _ROLE_PROPAGATION_ATTEMPTS = 20
 _ROLE_PROPAGATION_DELAY = 3.0
-_ROLE_NOT_ASSUMABLE = "cannot be assumed"
+# What Lambda answers (InvalidParameterValueException) while a new role or policy has not yet
+# propagated: the role cannot be assumed, or (tracing Active) it lacks the X-Ray permissions its
+# policy already grants.
+_NOT_YET_PROPAGATED = ("cannot be assumed", "does not have permissions to call PutTraceSegments")
 
 _sleep: Callable[[float], None] = time.sleep  # replaced in tests
 
@@ -139,7 +143,7 @@ def _retry_role_propagation(call: Callable[[], Any], attempts: int | None = None
         except Exception as e:
             not_yet = (
                 error_code(e) == "InvalidParameterValueException"
-                and _ROLE_NOT_ASSUMABLE in error_message(e)
+                and any(m in error_message(e) for m in _NOT_YET_PROPAGATED)
                 and attempt + 1 < attempts
             )
             if not not_yet:

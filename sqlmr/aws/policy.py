@@ -16,14 +16,6 @@ from sqlmr.aws.errors import DeployError
 
 ARCHITECTURES = ("x86_64", "arm64")
 
-# The public AWS SDK for pandas layer supplies pyarrow (and numpy) to the function.
-# KEEP THIS CURRENT: it is the us-east-1 Python 3.12 layer version (x86_64 and arm64 carry the same
-# number) of the table at https://aws-sdk-pandas.readthedocs.io/en/stable/layers.html, as of
-# 2026-07. Versions differ between regions and grow with every SDK for pandas release; where this
-# one does not exist, deploy fails with a message asking for --layer ARN from that table.
-SDK_PANDAS_LAYER_VERSION = 29
-SDK_PANDAS_LAYER_ACCOUNT = "336392948345"
-
 _FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _LAYER_ARN = re.compile(r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:layer:[A-Za-z0-9_-]+:\d+$")
@@ -96,16 +88,6 @@ def role_name(function_name: str) -> str:
 
 def policy_name(function_name: str) -> str:
     return f"{function_name[:57]}-access"
-
-
-def default_layer_arn(region: str, arch: str) -> str:
-    """The public AWS SDK for pandas layer (Python 3.12) of a region and architecture."""
-    check_arch(arch)
-    suffix = "-Arm64" if arch == "arm64" else ""
-    return (
-        f"arn:{partition_of(region)}:lambda:{region}:{SDK_PANDAS_LAYER_ACCOUNT}:layer:"
-        f"AWSSDKPandas-Python312{suffix}:{SDK_PANDAS_LAYER_VERSION}"
-    )
 
 
 def check_function_name(name: str) -> None:

@@ -52,7 +52,7 @@ def add_commands(
         "--job-store",
         metavar="S3_URL",
         help="s3://bucket/prefix for the jobs' intermediate objects; the function may read, "
-        "write and delete below it (required, here or in the config)",
+        "write and delete below it (required, here or in the config, unless --check)",
     )
     d.add_argument(
         "--input",
@@ -66,8 +66,24 @@ def add_commands(
     d.add_argument(
         "--layer",
         metavar="ARN",
-        help="layer that supplies pyarrow (default: the public AWS SDK for pandas layer of "
-        "the region and architecture)",
+        help="layer that supplies pyarrow and aws_xray_sdk: a layer ARN, or "
+        "aws-sdk-pandas:VERSION (looked up in SSM; it lacks aws_xray_sdk, so the probe fails "
+        "unless the code has it) (default: sqlmr's own layer, built from the official wheels "
+        "and published when its contents change)",
+    )
+    d.add_argument(
+        "--log-retention-days",
+        type=int,
+        default=14,
+        metavar="DAYS",
+        help="how long the function's log group keeps its events (default: 14)",
+    )
+    d.add_argument(
+        "--check",
+        action="store_true",
+        help="change nothing: invoke the deployed function with the probe event and report "
+        "what it runs with (Python, pyarrow, codecs, architecture, memory); exit 1 if it "
+        "cannot run a task",
     )
     d.add_argument(
         "--dry-run",
@@ -109,10 +125,16 @@ def _add_function_name(p: argparse.ArgumentParser) -> None:
 
 
 def _deploy(args: argparse.Namespace) -> int:
-    from sqlmr.aws import DeployError, deploy
+    from sqlmr.aws import DeployError, check, deploy
+    from sqlmr.aws.probe import describe
     from sqlmr.cli.app import apply_settings
 
     apply_settings(args)
+    if args.check:
+        answer = check(args.function_name, args.region, args.profile)
+        print(f"function {args.function_name}: {describe(answer)}")
+        print("ok: the function can run sqlmr tasks")
+        return 0
     if not args.job_store:
         raise UsageError(
             "deploy needs --job-store s3://bucket/prefix (or job_store in the config file)"
@@ -129,6 +151,7 @@ def _deploy(args: argparse.Namespace) -> int:
             region=args.region,
             profile=args.profile,
             dry_run=args.dry_run,
+            log_retention_days=args.log_retention_days,
         )
     except DeployError as e:
         if e.report is not None:  # what was changed before the failure
