@@ -201,29 +201,22 @@ def _layer_without(layer: Path, folder: Path, *names: str) -> Path:
     return folder
 
 
-def test_a_function_without_aws_xray_sdk_fails_the_probe_not_a_query(
-    seaweed_s3, lambda_artifacts, tmp_path, monkeypatch
+@pytest.mark.parametrize(
+    ("missing", "message"),
+    [
+        ("aws_xray_sdk", "cannot import aws_xray_sdk .its X-Ray subsegments would be missing"),
+        ("pyarrow", "Runtime.ImportModuleError: .*'pyarrow'"),
+    ],
+)
+def test_a_function_missing_a_module_fails_the_probe_not_a_query(
+    missing, message, seaweed_s3, lambda_artifacts, tmp_path, monkeypatch
 ):
     from lambda_server import Artifacts, LambdaServer
 
-    layer = _layer_without(lambda_artifacts["layer"], tmp_path / "layer", "aws_xray_sdk")
+    layer = _layer_without(lambda_artifacts["layer"], tmp_path / "layer", missing)
     artifacts = Artifacts(lambda_artifacts["code_zip"], (layer,), lambda_artifacts["runtime_dir"])
     with LambdaServer(artifacts, tmp_path, workers=1) as server:
         monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", server.endpoint)
-        with pytest.raises(SqlmrError, match="cannot import aws_xray_sdk") as info:
+        with pytest.raises(SqlmrError, match=message) as info:
             run(["deploy", "--check"])
-    assert "X-Ray subsegments would be missing" in str(info.value)
     assert "\n" not in str(info.value)
-
-
-def test_a_function_whose_handler_cannot_import_fails_the_probe(
-    seaweed_s3, lambda_artifacts, tmp_path, monkeypatch
-):
-    from lambda_server import Artifacts, LambdaServer
-
-    layer = _layer_without(lambda_artifacts["layer"], tmp_path / "layer", "pyarrow")
-    artifacts = Artifacts(lambda_artifacts["code_zip"], (layer,), lambda_artifacts["runtime_dir"])
-    with LambdaServer(artifacts, tmp_path, workers=1) as server:
-        monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", server.endpoint)
-        with pytest.raises(SqlmrError, match="Runtime.ImportModuleError: .*'pyarrow'"):
-            run(["deploy", "--check"])
