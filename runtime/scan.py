@@ -12,12 +12,25 @@ from typing import Any
 import pyarrow as pa
 
 from .errors import BadInputError, PlanValidationError
-from .scan_json import read_json
-from .scan_parquet import read_parquet
 from .scan_text import read_range_aligned, read_text
 from .types import arrow_type
 
-READERS = {"csv": read_text, "parquet": read_parquet, "json": read_json}
+
+# Parquet and JSON readers load their pyarrow modules on first use: a text-only task (and the
+# runtime's import) needs neither.
+def _read_parquet(source, schema, r):
+    from .scan_parquet import read_parquet
+
+    return read_parquet(source, schema, r)
+
+
+def _read_json(source, schema, r):
+    from .scan_json import read_json
+
+    return read_json(source, schema, r)
+
+
+READERS = {"csv": read_text, "parquet": _read_parquet, "json": _read_json}
 FORMATS = tuple(READERS)
 CODECS = ("gzip", "zstd", "bzip2", "deflate")  # of compressed text and JSON objects
 

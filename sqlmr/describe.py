@@ -8,9 +8,10 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 from sqlmr.catalog import TYPE_NAMES, Catalog, Table
+from sqlmr.catalog.listing import list_table
 from sqlmr.compiler import analyze
 from sqlmr.compiler.statements import Statement
-from sqlmr.planning.splits import list_objects
+from sqlmr.errors import CatalogError
 
 
 @dataclass(frozen=True)
@@ -29,11 +30,25 @@ class TableInfo:
 
 
 def table_info(catalog: Catalog, name: str) -> TableInfo:
-    """Schema, object count, total size and partition columns of a table."""
-    table = catalog.table(name)
-    objects = list_objects(table)
-    partitions = tuple(getattr(table, "partition_columns", ()) or ())
+    """Schema, object count, total size and partition columns of a table or a path."""
+    table = _table_or_path(catalog, name)
+    objects = list_table(table.location, table=table.name).objects
+    if not objects:
+        raise CatalogError(f"table {table.name} has no data files under {table.location}")
+    partitions = tuple(table.partitions or ())
     return TableInfo(table, len(objects), sum(o.size for o in objects), partitions)
+
+
+def _table_or_path(catalog: Catalog, name: str) -> Table:
+    """A catalog table, or a table over a path (a folder, file, glob or s3:// prefix)."""
+    from sqlmr.compiler.paths import looks_like_path
+
+    try:
+        return catalog.table(name)
+    except CatalogError:
+        if not looks_like_path(name):
+            raise
+    return Table(name, name, (), format="auto", partitions=None).resolved()
 
 
 def show_tables(catalog: Catalog) -> pa.Table:
@@ -53,7 +68,7 @@ def _columns_table(columns: list[tuple[str, str]]) -> pa.Table:
 
 def describe_table(catalog: Catalog, name: str) -> pa.Table:
     """DESCRIBE table: its columns and their SQL types, as DuckDB names them."""
-    table = catalog.table(name)
+    table = _table_or_path(catalog, name)
     return _columns_table([(c.name, TYPE_NAMES.get(c.type, c.type)) for c in table.columns])
 
 

@@ -82,6 +82,12 @@ class Table:
     compression: str | None = None
     partitions: tuple[str, ...] | None = ()
 
+    def resolved(self) -> Table:
+        """This table with its format, columns and partitions discovered where not declared."""
+        from sqlmr.catalog.discover import resolve
+
+        return resolve(self)
+
     def column(self, name: str) -> Column | None:
         """The column with this name, compared case-insensitively as DuckDB does."""
         lowered = name.lower()
@@ -117,9 +123,7 @@ class Catalog:
         lowered = name.lower()
         for t in self.tables:
             if t.name.lower() == lowered:
-                from sqlmr.catalog.discover import resolve
-
-                return resolve(t)
+                return t.resolved()
         known = ", ".join(sorted(t.name for t in self.tables)) or "none"
         raise CatalogError(f"unknown table {name!r}; tables: {known}")
 

@@ -14,6 +14,7 @@ from sqlglot import exp
 from sqlmr.catalog import Catalog, Table
 from sqlmr.compiler.expressions import Typed
 from sqlmr.compiler.parse import position, sql_error
+from sqlmr.compiler.paths import path_table
 from sqlmr.errors import CatalogError, SqlError, UnsupportedError
 
 
@@ -36,6 +37,10 @@ def _table_of(sql: str, node: exp.Expression, catalog: Catalog) -> Source:
         raise sql_error(
             UnsupportedError, "a subquery joined to a table is not supported", sql, node
         )
+    path = path_table(sql, node) if isinstance(node, exp.Table) else None
+    if path is not None:
+        table = path.resolved()
+        return Source(table, node.alias or table.name)
     if not isinstance(node, exp.Table) or not isinstance(node.this, exp.Identifier):
         text = node.sql(dialect="duckdb")
         raise sql_error(UnsupportedError, f"FROM {text} is not supported; name a table", sql, node)

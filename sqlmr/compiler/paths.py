@@ -1,0 +1,117 @@
+"""Paths in FROM, as DuckDB reads them: `FROM 'data/*.parquet'`, `FROM read_parquet('s3://…/')`,
+`FROM read_csv('…', header=true, delim='|')` and `FROM read_json('…')`. Each becomes a catalog
+table whose format, columns and partition columns are discovered from its objects.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from sqlglot import exp
+
+from sqlmr.catalog import Table
+from sqlmr.compiler.parse import sql_error
+from sqlmr.errors import SqlError, UnsupportedError
+
+# Reader function → format (None: detect from the extensions, as DuckDB's FROM 'path' does).
+READ_FUNCTIONS = {
+    "read_parquet": "parquet",
+    "parquet_scan": "parquet",
+    "read_csv": "csv",
+    "read_csv_auto": "csv",
+    "read_json": "json",
+    "read_json_auto": "json",
+    "read_ndjson": "json",
+    "read_ndjson_auto": "json",
+}
+_CSV_OPTIONS = {"header", "delim", "sep", "delimiter", "quote", "compression"}
+_OTHER_OPTIONS = {"compression", "hive_partitioning", "format"}
+_PATHLIKE = re.compile(r"[/\\*?]|\.[A-Za-z0-9]+$|^s3://")
+
+
+def looks_like_path(name: str) -> bool:
+    """True for a quoted FROM name that can only be a path (DuckDB reads it as one)."""
+    return bool(_PATHLIKE.search(name))
+
+
+def _function(node: exp.Expression) -> tuple[str, list[exp.Expression]] | None:
+    """(reader name, arguments) of a FROM read_…(…) call, or None for anything else."""
+    name, args = None, []
+    if isinstance(node, exp.Anonymous):
+        name, args = str(node.this).lower(), list(node.expressions)
+    elif isinstance(node, exp.Func):
+        name = node.sql_name().lower()  # READ_CSV, READ_PARQUET
+        args = [a for a in (node.args.get("this"), *node.args.get("expressions", [])) if a]
+    if name not in READ_FUNCTIONS:
+        return None
+    return name, args
+
+
+def path_table(sql: str, node: exp.Table) -> Table | None:
+    """The table a FROM path or read_…() call names, or None when the node is neither."""
+    this = node.this
+    if isinstance(this, exp.Identifier):
+        if not this.quoted or not looks_like_path(this.name):
+            return None
+        return Table(_name(this.name), this.name, (), format="auto", partitions=None)
+    found = _function(this)
+    if found is None:
+        return None
+    fn, args = found
+    if not args or not isinstance(args[0], exp.Literal) or not args[0].is_string:
+        raise sql_error(SqlError, f"{fn}() needs a path as its first argument", sql, this)
+    path = args[0].name
+    options = _options(sql, fn, args[1:])
+    fmt = READ_FUNCTIONS[fn]
+    delimiter = options.get("delim") or options.get("sep") or options.get("delimiter") or ","
+    if len(str(delimiter)) != 1:
+        raise sql_error(SqlError, f"{fn}(): the delimiter must be one character", sql, this)
+    compression = options.get("compression")
+    if compression in ("auto", "none"):
+        compression = None
+    return Table(
+        _name(path),
+        path,
+        (),
+        format=fmt,
+        delimiter=str(delimiter),
+        header=bool(options.get("header", False)),
+        quote=str(options.get("quote", "")),
+        compression=compression,
+        partitions=None,
+    )
+
+
+def _options(sql: str, fn: str, args: list[exp.Expression]) -> dict[str, object]:
+    allowed = _CSV_OPTIONS if READ_FUNCTIONS[fn] == "csv" else _OTHER_OPTIONS
+    options: dict[str, object] = {}
+    for arg in args:
+        if not isinstance(arg, (exp.EQ, exp.PropertyEQ)) or not isinstance(arg.this, exp.Column):
+            raise sql_error(
+                UnsupportedError, f"{fn}() takes a path and name=value options", sql, arg
+            )
+        key = arg.this.name.lower()
+        if key not in allowed:
+            raise sql_error(
+                UnsupportedError,
+                f"{fn}() option {key!r} is not supported; sqlmr reads {', '.join(sorted(allowed))}",
+                sql,
+                arg,
+            )
+        value = arg.expression
+        if isinstance(value, exp.Boolean):
+            options[key] = value.this
+        elif isinstance(value, exp.Literal):
+            options[key] = value.name
+        else:
+            raise sql_error(UnsupportedError, f"{fn}() option {key} needs a constant", sql, arg)
+    return options
+
+
+def _name(path: str) -> str:
+    """A table name for a path: its last segment without extensions (DuckDB's alias)."""
+    last = [p for p in re.split(r"[/\\]", path.rstrip("/")) if p and not any(c in p for c in "*?[")]
+    stem = last[-1] if last else "data"
+    stem = stem.split(".")[0] or "data"
+    return re.sub(r"\W", "_", os.path.basename(stem))
