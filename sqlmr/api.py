@@ -39,12 +39,11 @@ class QueryOptions:
 
 
 def resolve_catalog(tables: str | None = None, catalog: str | Catalog | None = None) -> Catalog:
-    """The catalog for a query: a tables folder (default: embedded dataset) and a catalog file."""
+    """The catalog for a query: the tables of a tables folder (default: the embedded dataset),
+    its catalog.toml, and a catalog file, added up (a name defined twice is a CatalogError)."""
     if isinstance(catalog, Catalog):
         return catalog
     if tables is None:
-        if catalog is not None:
-            return load_catalog_file(catalog)
         from sqlmr.catalog.embedded import default_tables_dir
 
         tables = default_tables_dir()

@@ -13,7 +13,7 @@ import json
 import os
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlmr.errors import CatalogError
 
@@ -81,6 +81,8 @@ class Table:
     trailing_delimiter: bool = False
     compression: str | None = None
     partitions: tuple[str, ...] | None = ()
+    # Where the table was defined (a catalog file, a tables folder), for error messages.
+    defined_in: str = field(default="", compare=False)
 
     def resolved(self) -> Table:
         """This table with its format, columns and partitions discovered where not declared."""
@@ -119,7 +121,9 @@ class Catalog:
     tables: tuple[Table, ...]
 
     def table(self, name: str) -> Table:
-        """The table of this name (case-insensitive), or a CatalogError naming those that exist."""
+        """The table of this name (case-insensitive), or a CatalogError naming those that exist.
+
+        A CSV table with a header and no declared columns gets them from its first object."""
         lowered = name.lower()
         for t in self.tables:
             if t.name.lower() == lowered:
@@ -128,18 +132,26 @@ class Catalog:
         raise CatalogError(f"unknown table {name!r}; tables: {known}")
 
     def merged(self, other: Catalog) -> Catalog:
-        """This catalog with the tables of another added (the other wins on a name clash)."""
-        names = {t.name.lower() for t in other.tables}
-        kept = tuple(t for t in self.tables if t.name.lower() not in names)
-        return Catalog(kept + other.tables)
+        """This catalog with the tables of another added; a name in both is a CatalogError that
+        says where each was defined."""
+        mine = {t.name.lower(): t for t in self.tables}
+        for t in other.tables:
+            if t.name.lower() in mine:
+                first = mine[t.name.lower()]
+                raise CatalogError(
+                    f"table {t.name} is defined twice: in {first.defined_in or 'the catalog'} "
+                    f"and in {t.defined_in or 'another catalog'}; rename or remove one"
+                )
+        return Catalog(self.tables + other.tables)
 
 
 def from_tables_dir(root: str) -> Catalog:
     """The catalog of a tables folder: Amplab subfolders, plus its own catalog file if any."""
+    builtin = f"tables folder {root} (built-in Amplab schema)"
     if root.startswith("s3://"):
         return Catalog(
             tuple(
-                Table(n, f"{root.rstrip('/')}/{n}", c, format="auto")
+                Table(n, f"{root.rstrip('/')}/{n}", c, format="auto", defined_in=builtin)
                 for n, c in AMPLAB_SCHEMAS.items()
             )
         )
@@ -148,7 +160,7 @@ def from_tables_dir(root: str) -> Catalog:
             f"tables folder {root!r} does not exist; pass a folder with one subfolder per table"
         )
     tables = [
-        Table(name, os.path.join(root, name), cols, format="auto")
+        Table(name, os.path.join(root, name), cols, format="auto", defined_in=builtin)
         for name, cols in AMPLAB_SCHEMAS.items()
         if os.path.isdir(os.path.join(root, name))
     ]
@@ -291,6 +303,7 @@ def _table_from_spec(name: str, spec: dict, base: str, path: str) -> Table:
         trailing,
         compression=compression,
         partitions=partitions,
+        defined_in=f"catalog file {path}",
     )
 
 
