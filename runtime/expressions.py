@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime
 import re
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -23,6 +24,12 @@ from .types import arrow_type
 
 Datum = pa.Array | pa.ChunkedArray | pa.Scalar
 Expr = dict[str, Any]
+
+# Expressions nest (a 300-term `+` chain is 300 levels, three JSON levels each) and are read,
+# validated and evaluated recursively: allow what DuckDB allows (depth 1,000) and more.
+IR_RECURSION = 10_000
+if sys.getrecursionlimit() < IR_RECURSION:
+    sys.setrecursionlimit(IR_RECURSION)
 
 
 def literal(value: Any, type_name: str) -> pa.Scalar:
@@ -77,6 +84,18 @@ def _comparison(kernel: str, swap: bool = False) -> Callable[[Expr, list[Datum]]
 
 def _binary(kernel: str) -> Callable[[Expr, list[Datum]], Datum]:
     return lambda _e, a: pc.call_function(kernel, a)
+
+
+def _chain(kernel: str) -> Callable[[Expr, list[Datum]], Datum]:
+    """AND and OR take any number of arguments (the compiler flattens long chains)."""
+
+    def fold(_e: Expr, a: list[Datum]) -> Datum:
+        result = a[0]
+        for value in a[1:]:
+            result = pc.call_function(kernel, [result, value])
+        return result
+
+    return fold
 
 
 def _to_float(value: Datum) -> Datum:
@@ -203,8 +222,8 @@ def _string_to_bool(value: Datum) -> Datum:
 
 
 FUNCTIONS: dict[str, Callable[[Expr, list[Datum]], Datum]] = {
-    "and": _binary("and_kleene"),
-    "or": _binary("or_kleene"),
+    "and": _chain("and_kleene"),
+    "or": _chain("or_kleene"),
     "not": _binary("invert"),
     "eq": _comparison("equal"),
     "ne": _comparison("not_equal"),

@@ -20,6 +20,7 @@ def start(argv: list[str], env: dict[str, str] | None = None) -> subprocess.Pope
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env={**os.environ, **(env or {})},
+        start_new_session=True,  # its own process group: a test can always kill all of it
     )
 
 
@@ -73,17 +74,16 @@ def wait_gone(pids: list[int], timeout: float = 10) -> list[int]:
 def finish(process: subprocess.Popen, timeout: float) -> tuple[int | None, str, str]:
     """Wait for the process and for its output pipes to close (every holder gone): (return
     code, stdout, stderr), or a None code when it did not end within `timeout` (then it and
-    its children are killed)."""
+    its process group, orphaned workers included, are killed)."""
     try:
         out, err = process.communicate(timeout=timeout)
         return process.returncode, out.decode(), err.decode()
     except subprocess.TimeoutExpired:
-        for pid in [*children(process.pid), process.pid]:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        out, err = process.communicate()
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        out, err = process.communicate(timeout=30)
         return None, out.decode(), err.decode()
 
 

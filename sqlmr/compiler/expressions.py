@@ -208,8 +208,19 @@ def _comparison(t: Translator, node: exp.Binary) -> Typed:
 
 
 def _logical(t: Translator, node: exp.Connector) -> Typed:
-    fn = "and" if isinstance(node, exp.And) else "or"
-    return call(fn, "bool", t.boolean(node.this), t.boolean(node.expression))
+    """A chain of ANDs (or of ORs) as one n-ary node: 5,000 ORs make one node with 5,000
+    arguments, not a tree 5,000 levels deep that every later step would recurse through."""
+    kind = type(node)
+    operands, pending = [], [node]
+    while pending:  # left to right, without recursion
+        item = pending.pop()
+        while isinstance(item, exp.Paren) and isinstance(item.this, kind):
+            item = item.this
+        if isinstance(item, kind):
+            pending += [item.expression, item.this]
+        else:
+            operands.append(t.boolean(item))
+    return call("and" if kind is exp.And else "or", "bool", *operands)
 
 
 def _not(t: Translator, node: exp.Not) -> Typed:

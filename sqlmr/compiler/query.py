@@ -13,6 +13,7 @@ from sqlglot import exp
 
 from sqlmr.catalog import Catalog
 from sqlmr.compiler.aggregates import Grouping
+from sqlmr.compiler.depth import on_deep_stack
 from sqlmr.compiler.expressions import AGGREGATES, TYPE_NAMES, Translator, Typed, cast, widest
 from sqlmr.compiler.logical import LogicalQuery, OutputColumn, ScanSide, SortKey
 from sqlmr.compiler.parse import keyword_position, parse, position, sql_error
@@ -226,10 +227,9 @@ def _side_translator(sql: str, scope: Scope, index: int) -> Translator:
 
 
 def _and(parts: list[dict]) -> dict | None:
-    result = None
-    for part in parts:
-        result = part if result is None else {"fn": "and", "args": [result, part]}
-    return result
+    if len(parts) < 2:
+        return parts[0] if parts else None
+    return {"fn": "and", "args": list(parts)}  # n-ary: see expressions._logical
 
 
 def _analyze_tables(sql: str, select: exp.Select, catalog: Catalog) -> LogicalQuery:
@@ -367,7 +367,11 @@ def _analyze_select(sql: str, select: exp.Select, catalog: Catalog) -> LogicalQu
 
 
 def analyze(sql: str, catalog: Catalog) -> LogicalQuery:
-    """Parse, check and analyse a query against a catalog."""
+    """Parse, check and analyse a query against a catalog (on a deep stack: see depth.py)."""
+    return on_deep_stack(_analyze, sql, catalog)
+
+
+def _analyze(sql: str, catalog: Catalog) -> LogicalQuery:
     statement = parse(sql)
     if isinstance(statement, exp.SetOperation):
         what = statement.key.upper()
