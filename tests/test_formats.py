@@ -176,3 +176,164 @@ def test_bad_objects_are_refused_by_name(name: str, tmp_path: Path) -> None:
         sqlmr.sql("SELECT name, COUNT(*) FROM events GROUP BY name", folder, workers=1)
     message = str(info.value)
     assert obj in message and words in message, message
+
+
+# -- split size, workers and reducers never change the answer ------------------------------------
+
+PROPERTY_QUERIES = [
+    "SELECT languageCode, COUNT(*), SUM(duration), MIN(visitDate), MAX(adRevenue) "
+    "FROM uservisits GROUP BY languageCode",
+    "SELECT sourceIP, destURL, adRevenue FROM uservisits WHERE duration < 3 AND adRevenue > 0.9",
+]
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "json"])
+def test_answer_does_not_depend_on_the_cut(fmt: str, format_dirs: dict[str, str]) -> None:
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    folder = format_dirs[fmt]
+    con = _duck(fmt, folder)
+    expected = [con.execute(q).fetchall() for q in PROPERTY_QUERIES]
+
+    @settings(
+        max_examples=3,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+    @given(
+        split=st.sampled_from(["40KB", "300KB", "8MB"]) | st.integers(32 << 10, 1 << 20),
+        workers=st.integers(1, 3),
+        reducers=st.integers(1, 6),
+    )
+    def run(split, workers: int, reducers: int) -> None:
+        for query, rows in zip(PROPERTY_QUERIES, expected, strict=True):
+            result = sqlmr.sql(query, folder, split_size=split, workers=workers, reducers=reducers)
+            assert_same(result, rows, ordered=False)
+
+    run()
+
+
+# -- partition folders, paths in FROM ------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def partitioned(format_dirs: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """rankings as Parquet in bucket=N/ folders (N = pageRank % 4) and as gzip text in
+    day=YYYY-MM-DD/ folders (by avgDuration % 3)."""
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    root = tmp_path_factory.mktemp("partitioned")
+    table = pq.read_table(os.path.join(format_dirs["parquet"], "rankings"))
+    for n in range(4):
+        part = table.filter(pc_mod(table["pageRank"], 4, n))
+        folder = root / "pq" / f"bucket={n}"
+        folder.mkdir(parents=True)
+        pq.write_table(part, folder / "part-0.parquet", row_group_size=100)
+    for n in range(3):
+        part = table.filter(pc_mod(table["avgDuration"], 3, n))
+        folder = root / "gz" / f"day=2020-01-0{n + 1}"
+        folder.mkdir(parents=True)
+        out = pacsv.WriteOptions(include_header=False, quoting_style="none")
+        data = pa_csv_bytes(part, out)
+        (folder / "part-0.csv.gz").write_bytes(gzip.compress(data))
+    return root
+
+
+def pc_mod(column, m: int, n: int):
+    import pyarrow.compute as pc
+
+    return pc.equal(pc.subtract(column, pc.multiply(pc.divide(column, m), m)), n)
+
+
+def pa_csv_bytes(table, options) -> bytes:
+    import io
+
+    import pyarrow.csv as pacsv
+
+    sink = io.BytesIO()
+    pacsv.write_csv(table, sink, options)
+    return sink.getvalue()
+
+
+PATH_QUERIES = [
+    # (sqlmr FROM, DuckDB FROM, query over t)
+    (
+        "read_parquet('{root}/pq/')",
+        "read_parquet('{root}/pq/*/*.parquet', hive_partitioning=true)",
+        "SELECT bucket, COUNT(*), SUM(pageRank), MAX(pageURL) FROM {src} t "
+        "WHERE bucket >= 2 GROUP BY bucket",
+    ),
+    (
+        "'{root}/pq/**/*.parquet'",
+        "read_parquet('{root}/pq/*/*.parquet', hive_partitioning=true)",
+        "SELECT pageURL, bucket FROM {src} t WHERE bucket = 1 AND pageRank > 40",
+    ),
+    (
+        "read_csv('{root}/gz/*/*.gz')",
+        "read_csv('{root}/gz/*/*.gz', hive_partitioning=true, header=false, "
+        "columns={{'column0': 'VARCHAR', 'column1': 'BIGINT', 'column2': 'BIGINT'}})",
+        "SELECT day, COUNT(*), SUM(column1) FROM {src} t WHERE day > DATE '2020-01-01' "
+        "GROUP BY day",
+    ),
+]
+
+
+@pytest.mark.parametrize("case", range(len(PATH_QUERIES)))
+def test_paths_and_partitions_equal_duckdb(case: int, partitioned: Path) -> None:
+    ours, theirs, query = PATH_QUERIES[case]
+    root = str(partitioned)
+    expected = duckdb.sql(query.format(src=theirs.format(root=root))).fetchall()
+    result = sqlmr.sql(query.format(src=ours.format(root=root)), split_size="4KB", workers=2)
+    assert_same(result, expected, ordered=False)
+
+
+def test_explain_shows_pruning(partitioned: Path, format_dirs: dict[str, str]) -> None:
+    from sqlmr.api import QueryOptions, compile_query, resolve_catalog
+    from sqlmr.planning.explain import render_plan
+
+    catalog = resolve_catalog(format_dirs["text"])
+    plan = compile_query(
+        f"SELECT COUNT(*) FROM read_parquet('{partitioned}/pq/') WHERE bucket = 3 "
+        "AND pageRank > 1000000",
+        catalog,
+        QueryOptions(split_size="4KB"),
+    )
+    text = render_plan(plan)
+    assert "3 of 4 folder(s) pruned" in text, text
+    assert "unsplittable" not in text
+    # The one folder left has row groups, all pruned by pageRank's max.
+    groups = [line for line in text.splitlines() if "row group(s)" in line]
+    assert groups and ", 0 pruned" not in groups[0] and "statistics" in groups[0], text
+    plan = compile_query(
+        f"SELECT COUNT(*) FROM '{partitioned}/gz/**/*.gz'", catalog, QueryOptions()
+    )
+    assert "unsplittable" in render_plan(plan)
+
+
+def test_pruning_keeps_whatever_may_match() -> None:
+    import datetime
+
+    from sqlmr.planning.prune import Range, may_match
+
+    def cmp(fn, col, lit, typ="int64"):
+        return {"fn": fn, "args": [{"col": col}, {"lit": lit, "type": typ}]}
+
+    r = {
+        "n": Range(10, 20, False, True),
+        "d": Range(datetime.date(2000, 1, 1), datetime.date(2000, 12, 31)),
+    }
+    assert not may_match(cmp("gt", "n", 20), r)
+    assert may_match(cmp("ge", "n", 20), r)
+    assert not may_match(cmp("eq", "n", 9), r)
+    assert not may_match({"fn": "is_null", "args": [{"col": "n"}]}, r)
+    assert not may_match(cmp("lt", "d", "2000-01-01", "date32"), r)
+    assert may_match({"fn": "or", "args": [cmp("gt", "n", 20), cmp("lt", "n", 11)]}, r)
+    assert not may_match({"fn": "and", "args": [cmp("gt", "n", 5), cmp("lt", "n", 10)]}, r)
+    # A CAST that changes the value (2.7 → 3) is never used to prune.
+    cast = {"fn": "cast", "to": "int32", "args": [{"lit": 2.7, "type": "float64"}]}
+    assert may_match({"fn": "eq", "args": [{"col": "n"}, cast]}, {"n": Range(3, 3)})
+    assert not may_match({"fn": "in", "args": [{"col": "n"}], "values": [1, 2, 30]}, r)
+    assert may_match({"fn": "like", "args": [{"col": "n"}], "pattern": "x"}, r)

@@ -150,7 +150,10 @@ def _sample(table: Table, fmt: str, codec: str | None, first: Listed) -> pa.Sche
 
         read = pacsv.ReadOptions(autogenerate_column_names=not table.header)
         parse = pacsv.ParseOptions(delimiter=table.delimiter, quote_char=table.quote or False)
-        return pacsv.read_csv(io.BytesIO(data), read_options=read, parse_options=parse).schema
+        schema = pacsv.read_csv(io.BytesIO(data), read_options=read, parse_options=parse).schema
+        if not table.header:  # DuckDB's names for headerless columns
+            schema = pa.schema([(f"column{i}", f.type) for i, f in enumerate(schema)])
+        return schema
     except pa.ArrowInvalid as e:
         raise CatalogError(
             f"table {table.name}: cannot infer the columns from {first.url}: {e}"

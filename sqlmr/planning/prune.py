@@ -46,7 +46,7 @@ def may_match(ir: dict[str, Any] | None, ranges: dict[str, Range]) -> bool:
             return r is None or r.has_values
         return any(_compare("eq", r, _coerce(v, r.low)) for v in ir["values"] if v is not None)
     if fn in _FLIP and len(args) == 2:
-        left, right = args
+        left, right = (_literal(a) for a in args)
         if "col" in right and "lit" in left:
             left, right, fn = right, left, _FLIP[fn]
         if "col" in left and "lit" in right:
@@ -59,6 +59,27 @@ def may_match(ir: dict[str, Any] | None, ranges: dict[str, Range]) -> bool:
                 return True
             return _compare(fn, r, _coerce(right["lit"], r.low))
     return True
+
+
+def _literal(node: dict[str, Any]) -> dict[str, Any]:
+    """A CAST of a literal that keeps its value (an integer to a number, text to a date or
+    text) as that literal; anything else unchanged, so it is never used to prune."""
+    if node.get("fn") != "cast" or len(node.get("args", [])) != 1:
+        return node
+    inner = _literal(node["args"][0])
+    if "lit" not in inner:
+        return node
+    value, to = inner["lit"], node.get("to")
+    exact = (
+        (
+            isinstance(value, int)
+            and not isinstance(value, bool)
+            and to in ("int32", "int64", "float64")
+        )
+        or (isinstance(value, float) and to == "float64")
+        or (isinstance(value, str) and to in ("date32", "string"))
+    )
+    return {"lit": value, "type": to} if exact else node
 
 
 def _coerce(value: Any, like: Any) -> Any:
