@@ -26,6 +26,7 @@ sitecustomize makes pyarrow lack LZ4 and ZSTD) go before the main layer, as Lamb
         or more invocations than `reserved` run at once.
   GET /2016-08-19/account-settings/ -> AccountLimit/AccountUsage (UnreservedConcurrentExecutions)
   GET /2019-09-30/functions/{name}/concurrency -> ReservedConcurrentExecutions (if set)
+  GET /2015-03-31/functions/{name}/configuration -> MemorySize, Timeout, LastModified, …
 
 Faults are injected through methods of the server (thread-safe): throttle_next, fail_next /
 fail_matching, timeout_next / timeout_matching, oom_matching. Counters: requests, invocations,
@@ -65,6 +66,7 @@ RUNTIME_DISTRIBUTIONS = (
 )  # fmt: skip
 _INVOKE = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations$")
 _CONCURRENCY = re.compile(r"^/2019-09-30/functions/(?P<name>[^/]+)/concurrency$")
+_CONFIGURATION = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/configuration$")
 
 # -- the worker: a fresh interpreter running Lambda's runtime loop ------------------------------
 
@@ -361,6 +363,7 @@ class LambdaServer:
             self.calls: list[dict[str, Any]] = []
         self.reserved = None
         self.unreserved = 1000
+        self.last_modified = "2020-01-01T00:00:00.000+0000"  # when the function was deployed
         self._xray.documents.clear()
 
     def throttle_next(self, n: int) -> None:
@@ -608,6 +611,23 @@ def _handler_class(server: LambdaServer) -> type[BaseHTTPRequestHandler]:
                         "UnreservedConcurrentExecutions": server.unreserved,
                     },
                     "AccountUsage": {"FunctionCount": len(server.functions)},
+                }
+                self._send(200, json.dumps(body).encode(), {"x-amzn-RequestId": request_id})
+                return
+            found = _CONFIGURATION.match(path)
+            if found:
+                name = _function_name(found.group("name"))
+                if name not in server.functions:
+                    self._unknown(name, request_id)
+                    return
+                body = {
+                    "FunctionName": name,
+                    "Runtime": "python3.12",
+                    "MemorySize": server.memory_mb,
+                    "Timeout": int(server.timeout),
+                    "LastModified": server.last_modified,
+                    "Architectures": ["x86_64"],
+                    "TracingConfig": {"Mode": "Active"},
                 }
                 self._send(200, json.dumps(body).encode(), {"x-amzn-RequestId": request_id})
                 return

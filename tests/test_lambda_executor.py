@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,6 +26,7 @@ from sqlmr.execution.aws_lambda import (
     parse_report,
 )
 from sqlmr.execution.driver import DETERMINISTIC_ERRORS, Driver
+from sqlmr.execution.tracing import Tracer
 
 if TYPE_CHECKING:  # imported by pytest as plugins, so that their asserts are rewritten
     from lambda_server import LambdaServer
@@ -124,7 +126,7 @@ def test_throttling_is_retried_in_the_executor(
     assert sum(r["tries"] - 1 for r in executor.invocations) == 6
 
 
-def test_a_function_error_and_a_timeout_are_retried_by_the_driver(
+def test_function_errors_are_retried_by_the_driver(
     s3_tables,
     job_store,
     executor,
@@ -132,9 +134,8 @@ def test_a_function_error_and_a_timeout_are_retried_by_the_driver(
     oracle,
 ):
     plan = _plan(Q2A, s3_tables, job_store)
-    lambda_endpoint.simulated_timeout = 0.3
     lambda_endpoint.fail_matching(stage="map", task=2, attempt=0, times=1, error_type="Boom")
-    lambda_endpoint.timeout_matching(stage="map", task=4, attempt=0, times=1)
+    lambda_endpoint.fail_matching(stage="map", task=4, attempt=0, times=1)
     lambda_endpoint.fail_matching(stage="reduce", task=1, attempt=0, times=1)
     with Driver(executor, job_store, retries=2).run(plan) as result:
         # A retried task counted twice would change the sums.
@@ -143,12 +144,35 @@ def test_a_function_error_and_a_timeout_are_retried_by_the_driver(
         assert by_task[("reduce", 1)] == 1 and by_task[("reduce", 0)] == 0
     outcomes = {(c["stage"], c["task"], c["attempt"]): c["outcome"] for c in lambda_endpoint.calls}
     assert outcomes[("map", 2, 0)] == "error" and outcomes[("map", 2, 1)] == "ok"
-    assert outcomes[("map", 4, 0)] == "timeout" and outcomes[("map", 4, 1)] == "ok"
+    assert outcomes[("map", 4, 0)] == "error" and outcomes[("map", 4, 1)] == "ok"
     assert outcomes[("reduce", 1, 0)] == "error" and outcomes[("reduce", 1, 1)] == "ok"
     assert lambda_endpoint.invocations == _task_count(plan) + 3
     failed = [r for r in executor.invocations if r["error"]]
     assert len(failed) == 3 and all(r["billed_ms"] >= 1 for r in failed)
-    assert [r["status"] for r in failed].count("timeout") == 1
+    _assert_job_store_empty(job_store)
+
+
+@pytest.mark.parametrize(
+    ("fault", "kind", "flags"),
+    [
+        ("timeout", "Sandbox.Timedout", ("--split-size", "--timeout")),
+        ("oom", "Runtime.OutOfMemory", ("1536 MB", "--memory", "--task-memory")),
+    ],
+)
+def test_a_timeout_or_out_of_memory_is_final_and_names_the_flag(
+    fault, kind, flags, s3_tables, job_store, executor, lambda_endpoint
+):
+    plan = _plan(Q2A, s3_tables, job_store)
+    lambda_endpoint.simulated_timeout = 0.3
+    inject = getattr(lambda_endpoint, f"{fault}_matching")
+    inject(stage="map", task=1, attempt=0, times=1)
+    with pytest.raises(sqlmr.TaskError) as caught:
+        Driver(executor, job_store, retries=2).run(plan)
+    error = caught.value
+    assert (error.stage, error.task, error.attempt, error.error_type) == ("map", 1, 0, kind)
+    assert all(flag in str(error) for flag in flags), str(error)
+    retried = [c for c in lambda_endpoint.calls if (c["stage"], c["task"]) == ("map", 1)]
+    assert len(retried) == 1  # not run again with the same settings
     _assert_job_store_empty(job_store)
 
 
@@ -305,15 +329,94 @@ def test_unknown_function_is_an_error_outcome_not_a_retry(lambda_endpoint):
 
 
 def test_a_throttle_that_never_ends_becomes_an_error_outcome(lambda_endpoint):
-    lambda_endpoint.throttle_next(100)
-    ex = LambdaExecutor("sqlmr", concurrency=1, max_attempts=3, backoff_base=0.01)
+    lambda_endpoint.throttle_next(10_000)
+    ex = LambdaExecutor("sqlmr", concurrency=1, stall_seconds=0.5, backoff_base=0.01)
     try:
         outcome = ex.submit({"task": 0}).result(timeout=60)
     finally:
         ex.close()
     assert outcome["error"]["errorType"] == "TooManyRequestsException"
-    assert "gave up after 3 attempts" in outcome["error"]["errorMessage"]
-    assert lambda_endpoint.throttled == 3 and lambda_endpoint.invocations == 0
+    assert "throttled with no invocation finishing for 0.5 s" in outcome["error"]["errorMessage"]
+    assert lambda_endpoint.throttled >= 3 and lambda_endpoint.invocations == 0
+
+
+def test_concurrency_starts_within_reserved_and_unreserved_concurrency(lambda_endpoint):
+    lambda_endpoint.reserved = 3
+    with LambdaExecutor("sqlmr", concurrency=50) as ex:
+        assert ex.workers == 3
+    lambda_endpoint.reserved = None
+    lambda_endpoint.unreserved = 7
+    with LambdaExecutor("sqlmr", concurrency=50) as ex:
+        assert ex.workers == 7
+    with LambdaExecutor("sqlmr", concurrency=4) as ex:
+        assert ex.workers == 4
+
+
+def test_throttling_shrinks_concurrency_and_never_fails_a_progressing_job(
+    s3_tables, job_store, lambda_endpoint, oracle
+):
+    """The function may run 2 at once (reserved concurrency, which the executor is not told:
+    GetFunctionConcurrency answers nothing) and the account throttles 40 more requests: the
+    job completes with no task retry, and the limit fell, then grew again."""
+    ex = LambdaExecutor("sqlmr", concurrency=8, backoff_base=0.02, backoff_cap=0.2, max_attempts=2)
+    lambda_endpoint.reserved = 2
+    lambda_endpoint.throttle_next(40)
+    try:
+        with Driver(ex, job_store, retries=0).run(_plan(Q2A, s3_tables, job_store)) as result:
+            assert_same(result.read_all(), oracle.execute(Q2A).fetchall(), ordered=False)
+    finally:
+        ex.close()
+    assert lambda_endpoint.throttled > 40 and lambda_endpoint.peak <= 2
+    assert ex.workers == 8 and ex.limit.lowest < 8
+    assert ex.limit.limit > ex.limit.lowest  # grew again as invocations finished
+
+
+def test_access_denied_right_after_a_deployment_is_retried(
+    s3_tables, job_store, executor, lambda_endpoint, oracle
+):
+    denied = "access to s3://sqlmr-test/x denied (AccessDenied); check the credentials and policy"
+    lambda_endpoint.fail_matching(stage="map", task=0, times=2, error_type="StorageError",
+                                  message=denied)  # fmt: skip
+    lambda_endpoint.last_modified = time.strftime("%Y-%m-%dT%H:%M:%S.000+0000", time.gmtime())
+    with Driver(executor, job_store, retries=0).run(_plan(Q2A, s3_tables, job_store)) as result:
+        assert_same(result.read_all(), oracle.execute(Q2A).fetchall(), ordered=False)
+    assert [c["outcome"] for c in lambda_endpoint.calls if c["task"] == 0][:3] == [
+        "error", "error", "ok"
+    ]  # fmt: skip
+
+    lambda_endpoint.reset()  # deployed long ago: AccessDenied is the policy, not propagation
+    lambda_endpoint.fail_matching(stage="map", task=0, times=1, error_type="StorageError",
+                                  message=denied)  # fmt: skip
+    fresh = LambdaExecutor("sqlmr", concurrency=2)
+    try:
+        with pytest.raises(sqlmr.TaskError, match="AccessDenied"):
+            Driver(fresh, job_store, retries=0).run(_plan(Q2A, s3_tables, job_store))
+    finally:
+        fresh.close()
+
+
+def test_the_functions_subsegments_join_the_drivers_trace(
+    s3_tables, job_store, executor, lambda_endpoint
+):
+    tracer = Tracer(xray=False)
+    with Driver(executor, job_store, tracer=tracer).run(_plan(Q1A, s3_tables, job_store)):
+        pass
+    (job,) = tracer.to_json()
+    stage_ids = {sub["id"] for sub in job["subsegments"]}
+    deadline = time.monotonic() + 10  # UDP documents arrive a moment after the answers
+    while time.monotonic() < deadline:
+        names = [
+            d for d in lambda_endpoint.segments if d.get("name") in ("read", "compute", "write")
+        ]
+        if len(names) >= 3 * len(executor.invocations):
+            break
+        time.sleep(0.05)
+    assert {d["name"] for d in names} == {"read", "compute", "write"}
+    assert len(names) == 3 * len(executor.invocations)
+    for doc in names:
+        assert doc["trace_id"] == job["trace_id"]
+        assert doc["parent_id"] in stage_ids
+        assert doc["annotations"]["job"] and doc["end_time"] >= doc["start_time"]
 
 
 def test_a_dead_endpoint_is_retried_then_reported(monkeypatch):

@@ -1,11 +1,20 @@
 """The AWS Lambda executor: every task is one synchronous invocation of the sqlmr function.
 
-Invocations run on a bounded pool of threads, one per unit of concurrency. Throttling (429) and
-transient service or network errors are retried here, with full-jitter exponential backoff: they
-say nothing about the task. A function error (the handler raised, ran out of memory or timed
-out) is returned as an error outcome with the remote type, message and trace, and the driver
-decides whether to run the task again. An event over Lambda's 6 MB request limit is written to
-the payload store and the invocation carries only its URL.
+Invocations run on a bounded pool of threads. How many run at once starts at the requested
+concurrency capped by the function's reserved or the account's unreserved concurrency, halves
+on throttling and grows again as invocations finish (lambda_concurrency). Throttling (429) is
+retried for as long as the job makes progress; transient service or network errors are retried
+a bounded number of times, with full-jitter exponential backoff: they say nothing about the task.
+A function error (the handler raised, ran out of memory or timed out) is returned as an error
+outcome with the remote type, message and trace, and the driver decides whether to run the task
+again; a timeout or running out of memory is final (the same settings would fail the same way)
+and its message names the flag to change. An S3 AccessDenied within two minutes of the
+function's last deployment is retried here: IAM needs seconds to propagate a new policy. An
+event over Lambda's 6 MB request limit is written to the payload store and the invocation
+carries only its URL.
+
+With a tracer bound (bind_tracer), each Invoke carries the X-Amzn-Trace-Id of the driver's
+stage, so the function's subsegments join the driver's trace.
 
 The tail of each invocation's log (LogType=Tail) ends with Lambda's REPORT line; its durations
 and memory figures are kept in `invocations` for the cost report and attached to the summary.
@@ -25,6 +34,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from sqlmr.execution.executor import Outcome, error_outcome
+from sqlmr.execution.lambda_concurrency import AdaptiveLimit, concurrency_cap
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +132,42 @@ def _function_error(kind: str, payload: bytes) -> dict[str, Any]:
     }
 
 
+_THROTTLED = {"TooManyRequestsException", "ThrottlingException", "EC2ThrottledException"}
+# Errors the same settings would repeat: the driver treats them as final (DETERMINISTIC_ERRORS).
+TIMED_OUT, OUT_OF_MEMORY = "Sandbox.Timedout", "Runtime.OutOfMemory"
+
+
+def _explain_limits(error: dict[str, Any], report: dict[str, Any] | None) -> dict[str, Any]:
+    """A timeout or out-of-memory error, with the flags that change the limit it hit."""
+    memory = (report or {}).get("memory_mb")
+    if error["errorType"] == TIMED_OUT:
+        advice = (
+            "the task ran past the function's timeout; give the query a smaller --split-size "
+            "(or --task-memory), or redeploy with a longer --timeout (at most 900 s)"
+        )
+    elif error["errorType"] == OUT_OF_MEMORY:
+        size = f"{memory} MB" if memory else "memory"
+        advice = (
+            f"the task needed more than the function's {size}; redeploy with a larger "
+            "--memory, or give the query a smaller --task-memory or --split-size"
+        )
+    else:
+        return error
+    return {**error, "errorMessage": f"{advice} (Lambda: {error['errorMessage']})"}
+
+
+def _last_modified(client: Any, function_name: str) -> float:
+    """When the function was last deployed (epoch seconds; 0 if it cannot be read)."""
+    from datetime import datetime
+
+    try:
+        stamp = client.get_function_configuration(FunctionName=function_name)["LastModified"]
+        return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%f%z").timestamp()
+    except Exception as e:  # noqa: BLE001 - without it, AccessDenied is simply not retried
+        log.debug("GetFunctionConfiguration: %s", e)
+        return 0.0
+
+
 class _Retryable(Exception):
     """An invocation that did not run the task and may be tried again."""
 
@@ -145,6 +191,8 @@ class LambdaExecutor:
         max_attempts: int = 8,
         backoff_base: float = 0.2,
         backoff_cap: float = 20.0,
+        stall_seconds: float = 300.0,
+        iam_grace_seconds: float = 120.0,
     ):
         import boto3
         from botocore.config import Config
@@ -152,7 +200,6 @@ class LambdaExecutor:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         self.function_name = function_name
-        self.workers = concurrency
         self.payload_store = payload_store
         self.max_attempts = max(1, max_attempts)
         self.backoff_base, self.backoff_cap = backoff_base, backoff_cap
@@ -166,14 +213,33 @@ class LambdaExecutor:
         )
         # Without endpoint_url, boto3 honours AWS_ENDPOINT_URL_LAMBDA and AWS_ENDPOINT_URL.
         self.client = session.client("lambda", endpoint_url=endpoint_url, config=config)
+        self.client.meta.events.register("before-sign.lambda.Invoke", self._add_trace_header)
+        cap = concurrency_cap(self.client, function_name)
+        self.workers = min(concurrency, cap) if cap else concurrency
+        self.limit = AdaptiveLimit(self.workers, stall_seconds)
+        self.iam_grace_seconds = iam_grace_seconds
         self.invocations: list[dict[str, Any]] = []
         self._lock = threading.Lock()
-        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="sqlmr-lambda")
+        self._local = threading.local()
+        self._tracer: Any = None
+        self._deployed_at: float | None = None
+        self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="sqlmr-lambda")
 
     # -- the executor interface -------------------------------------------------------------
 
     def submit(self, event: dict[str, Any]) -> Future[Outcome]:
-        return self._pool.submit(self._run, event)
+        # The header is taken here, in the driver's thread, inside the stage's subsegment.
+        header = self._tracer.trace_header() if self._tracer is not None else None
+        return self._pool.submit(self._run, event, header)
+
+    def bind_tracer(self, tracer: Any) -> None:
+        """Send the tracer's current trace header with each Invoke (X-Ray joins the traces)."""
+        self._tracer = tracer
+
+    def _add_trace_header(self, request: Any, **_: Any) -> None:
+        header = getattr(self._local, "trace_header", None)
+        if header:
+            request.headers["X-Amzn-Trace-Id"] = header
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -186,9 +252,10 @@ class LambdaExecutor:
 
     # -- one task ---------------------------------------------------------------------------
 
-    def _run(self, event: dict[str, Any]) -> Outcome:
+    def _run(self, event: dict[str, Any], trace_header: str | None = None) -> Outcome:
         task_id = _task_id(event)
         spilled = None
+        self._local.trace_header = trace_header
         try:
             payload = json.dumps(event, separators=(",", ":")).encode()
             if len(payload) > MAX_PAYLOAD_BYTES:
@@ -230,20 +297,49 @@ class LambdaExecutor:
             log.warning("could not delete %s: %s", folder, e)
 
     def _invoke(self, task_id: str, payload: bytes) -> Outcome:
-        for attempt in range(self.max_attempts):
+        """Invoke until Lambda runs the task: throttling is retried while the job progresses,
+        other transient failures max_attempts times, AccessDenied during IAM propagation."""
+        tries = failures = 0
+        while True:
+            tries += 1
+            self.limit.acquire()
+            throttled = False
             try:
                 response = self._call(payload)
             except _Retryable as e:
-                if attempt + 1 >= self.max_attempts:
-                    raise _Retryable(
-                        e.kind, f"{e} (gave up after {self.max_attempts} attempts)"
-                    ) from None
-                delay = random.uniform(0, min(self.backoff_cap, self.backoff_base * 2**attempt))
-                log.debug("task %s: %s; retrying in %.2f s", task_id, e.kind, delay)
-                time.sleep(delay)
+                throttled = e.kind in _THROTTLED
+                failures += 0 if throttled else 1
+                if (throttled and self.limit.stalled()) or failures >= self.max_attempts:
+                    why = (
+                        f"throttled with no invocation finishing for {self.limit.stall_seconds:g} s"
+                        if throttled
+                        else f"gave up after {self.max_attempts} attempts"
+                    )
+                    raise _Retryable(e.kind, f"{e} ({why})") from None
+                self._backoff(task_id, e.kind, tries)
                 continue
-            return self._outcome(task_id, response, attempt + 1)
-        raise AssertionError("unreachable")
+            finally:
+                self.limit.release(throttled)
+            outcome = self._outcome(task_id, response, tries)
+            if not self._iam_propagating(outcome):
+                return outcome
+            self._backoff(task_id, "AccessDenied right after a deployment", tries)
+
+    def _backoff(self, task_id: str, why: str, tries: int) -> None:
+        cap = min(self.backoff_cap, self.backoff_base * 2 ** min(tries - 1, 20))
+        delay = random.uniform(0, cap)
+        log.debug("task %s: %s; retrying in %.2f s", task_id, why, delay)
+        time.sleep(delay)
+
+    def _iam_propagating(self, outcome: Outcome) -> bool:
+        """True for an S3 AccessDenied within iam_grace_seconds of the function's last update:
+        a policy deploy just changed may not have reached S3 yet."""
+        message = outcome.get("error", {}).get("errorMessage", "")
+        if "(AccessDenied)" not in message:
+            return False
+        if self._deployed_at is None:
+            self._deployed_at = _last_modified(self.client, self.function_name)
+        return time.time() - self._deployed_at < self.iam_grace_seconds
 
     def _call(self, payload: bytes) -> dict[str, Any]:
         """One Invoke request; its response with the payload read, or _Retryable."""
@@ -298,7 +394,8 @@ class LambdaExecutor:
             self.invocations.append(record)
         payload = response.get("Payload") or b""
         if response.get("FunctionError"):
-            return {"error": _function_error(response["FunctionError"], payload)}
+            error = _function_error(response["FunctionError"], payload)
+            return {"error": _explain_limits(error, report)}
         try:
             summary = json.loads(payload)
         except ValueError:

@@ -36,6 +36,9 @@ DETERMINISTIC_ERRORS = {
     "UnsupportedCodecError",
     "MissingFeatureError",  # the function's pyarrow lacks a feature the runtime needs
     "OutOfTaskMemory",
+    # Lambda's limits: the same settings would hit them again; the message names the flag.
+    "Sandbox.Timedout",
+    "Runtime.OutOfMemory",
 }
 # How long a failing driver waits for tasks it cannot stop (a running Lambda invocation) to end
 # before it cleans up: longer than the longest Lambda timeout, 900 s.
@@ -235,6 +238,9 @@ class Driver:
     ):
         self.executor, self.job_store, self.retries = executor, job_store, retries
         self.listener, self.tracer = listener, tracer
+        bind = getattr(executor, "bind_tracer", None)  # executors that pass trace headers on
+        if tracer is not None and bind is not None:
+            bind(tracer)
         self._submitted: dict[tuple[str, int, int], float] = {}  # when each attempt was sent
         self.compression = compression  # of shuffle and result objects; see shuffle.choose_codec
 
