@@ -8,6 +8,7 @@ the outputs of attempts it recorded as committed, so nothing is ever counted twi
 
 from __future__ import annotations
 
+import hashlib
 import json
 import resource
 import sys
@@ -39,7 +40,12 @@ def lambda_handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]
 
 
 def output_url(event: dict[str, Any], name: str, invocation: str | None = None) -> str:
-    """The deterministic key of a task attempt's output object.
+    """The deterministic key of a task attempt's output object:
+    <job store>/<job>/<spread>/<stage>/<task>/a<attempt>[-<invocation>]/<name>.
+
+    <spread> is two hex digits of a hash of the stage and task: S3 scales request rates per key
+    prefix, so a 1,000 x 100 shuffle's objects spread over 256 prefixes instead of one. The job's
+    objects all stay below <job store>/<job>/, where cleanup and the IAM policy expect them.
 
     On Lambda the invocation's request id is part of the key: Lambda runs an event at least
     once, and an SDK retry after a lost response runs the same attempt twice, concurrently. Each
@@ -48,10 +54,13 @@ def output_url(event: dict[str, Any], name: str, invocation: str | None = None) 
     already holds. (A conditional PUT, If-None-Match: *, would make the loser adopt the
     winner's object, whose index it does not know; the request id needs nothing from S3.)"""
     attempt = f"a{event['attempt']}" + (f"-{invocation}" if invocation else "")
+    stage, task = event["stage"]["id"], event["task"]
+    spread = hashlib.blake2b(f"{stage}/{task}".encode(), digest_size=1).hexdigest()
     return join(
         event["job_store"],
         event["job"],
-        event["stage"]["id"],
+        spread,
+        stage,
         f"{event['task']:05d}",
         attempt,
         name,
@@ -93,12 +102,7 @@ def read_source(source: dict[str, Any], inp: dict[str, Any], job: str = "") -> t
         return operators.hash_join(
             sides[0], sides[1], source["left_keys"], source["right_keys"]
         ), nbytes
-    tables, nbytes = [], 0
-    for part in inp["parts"]:
-        storage = storage_for(part["url"])
-        data = storage.read_range(part["url"], part["offset"], part["offset"] + part["length"])
-        nbytes += len(data)
-        tables.extend(shuffle.decode_tables(data))
+    tables, nbytes = shuffle.fetch_parts(inp["parts"], storage_for)
     if not tables:
         return pa.table({}), 0
     return pa.concat_tables(tables, promote_options="permissive"), nbytes

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import json
 import struct
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -26,6 +28,9 @@ from .errors import PlanValidationError, StorageError, UnsupportedCodecError
 from .partition import partition_ids
 
 MAGIC = b"SQLMRSH1"
+# Concurrent ranged GETs per reduce task: a reducer's reads are small and many (one per map
+# output), so latency, not bandwidth, bounds them; 32 keeps 1,000 reads of 20 ms under a second.
+FETCH_CONCURRENCY = 32
 COMPRESSIONS = ("auto", "none", "lz4", "zstd")
 _PREFERRED = ("lz4", "zstd")  # LZ4 is several times cheaper to encode, ZSTD a little smaller
 # One thread: a task runs on one core, and LZ4 with threads cost 25-30% more (measured).
@@ -136,3 +141,36 @@ def read_footer(blob_tail: bytes) -> dict:
 def read_index(blob_tail: bytes) -> list:
     """The partition index [[offset, length, rows], …] from the tail of a shuffle object."""
     return read_footer(blob_tail)["partitions"]
+
+
+def coalesce_ranges(parts: list[dict]) -> list[tuple[str, int, int]]:
+    """(url, start, end) for each run of adjacent parts of one object.
+
+    A reducer's partitions are consecutive, so its parts of one map output are adjacent bytes:
+    it reads each map output with one ranged GET instead of one per partition."""
+    ranges: list[tuple[str, int, int]] = []
+    for part in sorted(parts, key=lambda p: (p["url"], p["offset"])):
+        start, end = part["offset"], part["offset"] + part["length"]
+        if ranges and ranges[-1][0] == part["url"] and ranges[-1][2] == start:
+            ranges[-1] = (part["url"], ranges[-1][1], end)
+        else:
+            ranges.append((part["url"], start, end))
+    return ranges
+
+
+def fetch_parts(parts: list[dict], storage_for: Callable) -> tuple[list[pa.Table], int]:
+    """The tables of a reducer's parts and the bytes read: one ranged read per run of adjacent
+    parts, on a bounded pool of concurrent requests when they are remote."""
+
+    def fetch(item: tuple[str, int, int]) -> tuple[list[pa.Table], int]:
+        url, start, end = item
+        data = storage_for(url).read_range(url, start, end)
+        return decode_tables(data), len(data)
+
+    ranges = coalesce_ranges(parts)
+    if len(ranges) > 1 and any(url.startswith("s3://") for url, _, _ in ranges):
+        with ThreadPoolExecutor(min(FETCH_CONCURRENCY, len(ranges))) as pool:
+            fetched = list(pool.map(fetch, ranges))
+    else:
+        fetched = [fetch(r) for r in ranges]  # local reads come from the page cache
+    return [t for tables, _ in fetched for t in tables], sum(n for _, n in fetched)
