@@ -64,3 +64,10 @@ def test_allocator_settings_apply_before_pyarrow_loads() -> None:
     # A value the user set wins.
     purge, _ = _run(code, {**env, "MIMALLOC_PURGE_DELAY": "10"})
     assert purge == "10"
+
+
+def test_the_cli_architectures_are_deploys() -> None:
+    from sqlmr.aws import ARCHITECTURES
+    from sqlmr.cli import aws
+
+    assert aws.ARCHITECTURES == ARCHITECTURES

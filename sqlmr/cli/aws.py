@@ -6,8 +6,10 @@ import argparse
 import json
 import sys
 
-from sqlmr.aws import ARCHITECTURES
 from sqlmr.errors import UsageError
+
+# sqlmr.aws is imported by the commands themselves: building the parser must stay light.
+ARCHITECTURES = ("x86_64", "arm64")
 
 
 def add_commands(
@@ -44,7 +46,7 @@ def add_commands(
     )
     d.add_argument(
         "--arch",
-        choices=ARCHITECTURES,
+        choices=ARCHITECTURES,  # sqlmr.aws.ARCHITECTURES; a test checks they agree
         default="x86_64",
         help="processor architecture of the function (default: x86_64)",
     )

@@ -67,7 +67,17 @@ def add_commands(sub: argparse._SubParsersAction, parents: dict[str, argparse.Ar
         "bytes in and out, the slowest task",
     )
     q.add_argument(
-        "--trace", metavar="FILE", help="write the job's trace (stages, tasks, phases) as JSON"
+        "--trace",
+        metavar="FILE",
+        help="write the job's trace (stages, task attempts, phases) to FILE; draw it with "
+        "sqlmr timeline; several statements write FILE-1.json, …",
+    )
+    q.add_argument(
+        "--trace-format",
+        choices=["chrome", "xray"],
+        default="chrome",
+        help="chrome: Chrome Trace Event JSON that Perfetto and chrome://tracing open "
+        "(default); xray: the X-Ray segment documents",
     )
     q.set_defaults(handler=run_query)
 
@@ -209,9 +219,12 @@ def run_query(args: argparse.Namespace) -> int:
         os.environ["AWS_DEFAULT_REGION"] = args.region
     catalog = resolve_catalog(args.tables, args.catalog)
     targets = numbered(args.output, len(statements))
+    traces = numbered(args.trace, len(statements))
     executor = None
     try:
-        for i, (statement, target) in enumerate(zip(statements, targets, strict=True)):
+        for i, (statement, target, trace) in enumerate(
+            zip(statements, targets, traces, strict=True)
+        ):
             if i and target is None and fmt == "table":
                 print()
             if statement.kind != "query":
@@ -233,7 +246,7 @@ def run_query(args: argparse.Namespace) -> int:
                     task_memory=options_from(args).task_memory,
                     task_timeout=getattr(args, "task_timeout", None),
                 )
-            run_statement(args, statement.sql, catalog, executor, fmt, target)
+            run_statement(args, statement.sql, catalog, executor, fmt, target, trace)
     finally:
         if executor is not None:
             executor.close()
@@ -241,7 +254,13 @@ def run_query(args: argparse.Namespace) -> int:
 
 
 def run_statement(
-    args: argparse.Namespace, sql: str, catalog: Catalog, executor: Any, fmt: str, target
+    args: argparse.Namespace,
+    sql: str,
+    catalog: Catalog,
+    executor: Any,
+    fmt: str,
+    target: str | None,
+    trace: str | None = None,
 ) -> None:
     """Compile and run one query, and print or write its result."""
     from sqlmr.api import compile_query, run
@@ -250,7 +269,6 @@ def run_statement(
 
     options = options_from(args)
     plan = compile_query(sql, catalog, options)
-    trace = getattr(args, "trace", None)
     tracer = Tracer() if trace or os.environ.get("AWS_XRAY_DAEMON_ADDRESS") else None
     progress = Progress() if sys.stderr.isatty() else None
     try:
@@ -261,7 +279,9 @@ def run_statement(
             rows = emit(names, result.tables(), fmt, target, not args.no_header, args.overwrite)
     finally:
         if tracer is not None and trace:
-            tracer.write(trace)
+            from sqlmr.execution.trace_export import write_trace
+
+            write_trace(tracer.to_json(), trace, getattr(args, "trace_format", "chrome"))
     if getattr(args, "stats", False) or sys.stderr.isatty():
         print_stats(result, rows, detailed=getattr(args, "stats", False))
     if args.executor == "lambda":
