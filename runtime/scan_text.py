@@ -11,6 +11,7 @@ import io
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from .compression import DecompressedStream, sniff
@@ -88,7 +89,28 @@ def read_text(
         data, offset = skip_line(data, offset)
     if not len(data):
         return None, nbytes
+    if source.get("quote"):
+        check_quotes_closed(data, source["quote"], r["url"], offset)
     return _parse(data, schema, source["read"], source, r["url"], offset), nbytes
+
+
+def check_quotes_closed(data: memoryview, quote: str, url: str, offset: int) -> None:
+    """Refuse rows that end inside a quoted field.
+
+    Complete rows hold quotes in pairs ("" escapes one), so an odd count means the last row was
+    cut at a newline inside quotes: a range boundary fell in a quoted value with a newline, and
+    the next range would read the rest of that value as a row of its own. The first range whose
+    rows end that way starts clean (all before it ended clean), so it always fails here.
+    """
+    buffer = pa.py_buffer(data)  # zero-copy; counted by Arrow, not a Python loop
+    offsets = pa.py_buffer(pa.array([0, len(data)], pa.int64()).buffers()[1])
+    whole = pa.Array.from_buffers(pa.large_binary(), 1, [None, offsets, buffer])
+    if pc.count_substring(whole, quote)[0].as_py() % 2:
+        raise BadInputError(
+            f"{url}: a quoted field is still open at the end of the rows from byte offset "
+            f"{offset} to {offset + len(data)}: a newline inside a quoted value (not supported, "
+            "since text is split at newlines) or an unbalanced quote"
+        )
 
 
 def skip_line(data: memoryview, offset: int) -> tuple[memoryview, int]:

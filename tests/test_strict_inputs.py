@@ -104,3 +104,41 @@ def test_smallest_bigint_literal_runs(tables: Path) -> None:
     got = sqlmr.sql(sql, str(tables), workers=2).to_pylist()
     expected = duckdb.sql(sql.replace(" FROM rankings", "")).fetchall()
     assert [tuple(r.values()) for r in got] == expected
+
+
+def _straddling_table(root: Path) -> tuple[Path, int]:
+    """A quoted table of 300 rows in 4,200 bytes, read in three splits of 1,400: row 100 opens a
+    quoted value before the first boundary and holds a newline after it; the value's second
+    line looks like a row of its own. Returns the catalog file and the split size."""
+    rows = [f"{i:04d},name{i:04d}\n" for i in range(300)]  # 14 bytes a row
+    rows[99] = "0099,n099\n"  # 10 bytes: row 100 starts at 1,396
+    rows[100] = '0100,"abcd\n100,y"\n'  # 18 bytes, its inner newline at 1,406
+    (root / "quoted").mkdir()
+    (root / "quoted" / "part-00000").write_text("".join(rows))
+    catalog = root / "quoted.toml"
+    catalog.write_text('[tables.quoted]\nlocation = "quoted"\ncolumns = "id INT, name VARCHAR"\n')
+    return catalog, 1400
+
+
+def test_quoted_newline_across_a_split_is_refused(tmp_path: Path) -> None:
+    # Found 5: a quoted field with a newline that straddled a split boundary invented a row.
+    catalog, split = _straddling_table(tmp_path)
+    with pytest.raises(sqlmr.TaskError) as info:
+        sqlmr.sql("SELECT COUNT(*) FROM quoted", catalog=str(catalog), workers=2, split_size=split)
+    message = str(info.value)
+    assert "part-00000" in message and "quoted field is still open" in message
+    assert "from byte offset" in message
+
+
+def test_quoted_newline_inside_one_split_is_read(tmp_path: Path) -> None:
+    catalog, _ = _straddling_table(tmp_path)
+    sql = "SELECT COUNT(*), SUM(id), MAX(LENGTH(name)) FROM quoted"
+    got = sqlmr.sql(sql, catalog=str(catalog), workers=2, split_size=1 << 20)
+    expected = duckdb.sql(
+        sql.replace(
+            "quoted",
+            f"read_csv('{tmp_path / 'quoted' / '*'}', header=false, "
+            "columns={'id': 'INT', 'name': 'VARCHAR'})",
+        )
+    ).fetchall()
+    assert [tuple(r.values()) for r in got.to_pylist()] == expected
