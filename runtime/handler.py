@@ -18,7 +18,7 @@ from typing import Any
 import pyarrow as pa
 
 from . import environment, operators, scan, shuffle, tracing
-from .storage import join, storage_for
+from .storage import join, request_counts, requests_since, storage_for
 from .validate import validate_event
 
 
@@ -112,6 +112,7 @@ def run_task(event: dict[str, Any], invocation: str | None = None) -> dict[str, 
     """Validate and execute one task event; return its summary. `invocation` (Lambda's request
     id) makes the output key unique per invocation."""
     t0 = time.perf_counter()
+    requests_before = request_counts()
     validate_event(event)
     stage = event["stage"]
     where = {"job": event["job"], "stage": stage["id"], "task": event["task"]}
@@ -149,6 +150,7 @@ def run_task(event: dict[str, Any], invocation: str | None = None) -> dict[str, 
             "codec": codec or "none",
         },
         "max_rss_mb": _max_rss_mb(),
+        "s3_requests": requests_since(requests_before),
         "timings": {
             "read": round(t1 - t0, 6),
             "compute": round(t2 - t1, 6),

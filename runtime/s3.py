@@ -13,9 +13,11 @@ import threading
 from typing import ClassVar
 
 from .errors import StorageError
-from .storage import ObjectInfo
+from .storage import ObjectInfo, count_request
 
 _MULTIPART_THRESHOLD = 64 << 20
+_PART_SIZE = 16 << 20
+_UPLOAD_THREADS = 4
 _PARALLEL_READ = 16 << 20  # ranges above this are fetched in parallel chunks
 _PARALLEL_CHUNK = 8 << 20
 _READ_THREADS = 8
@@ -67,6 +69,10 @@ def _reason(error: Exception, url: str) -> StorageError:
     return StorageError(f"S3 error on {url}: {error}")
 
 
+def _count_send(event_name: str = "", **kwargs) -> None:
+    count_request(event_name.rsplit(".", 1)[-1])  # "before-send.s3.GetObject" -> "GetObject"
+
+
 def _forget_shared_client() -> None:
     # A forked worker must not share the parent's connections: each process makes its own.
     S3Storage._shared = None
@@ -90,6 +96,8 @@ class S3Storage:
                 read_timeout=_read_timeout(),
             )
             client = boto3.session.Session().client("s3", config=config)
+        # Every HTTP attempt is counted (retries too, as S3 bills them), under its API name.
+        client.meta.events.register("before-send.s3", _count_send)
         self.client = client
 
     @classmethod
@@ -148,16 +156,38 @@ class S3Storage:
             if len(data) < _MULTIPART_THRESHOLD:
                 self.client.put_object(Bucket=bucket, Key=key, Body=data)
             else:
-                import io
-
-                from boto3.s3.transfer import TransferConfig
-
-                config = TransferConfig(
-                    multipart_threshold=_MULTIPART_THRESHOLD, multipart_chunksize=16 << 20
-                )
-                self.client.upload_fileobj(io.BytesIO(data), bucket, key, Config=config)
+                self._multipart(bucket, key, memoryview(data))
+        except StorageError:
+            raise
         except Exception as e:
             raise _reason(e, url) from None
+
+    def _multipart(self, bucket: str, key: str, data: memoryview) -> None:
+        """A large object in 16 MB parts, a few at a time; a failed upload is aborted, so no
+        invisible, billed parts stay behind (the role may s3:AbortMultipartUpload)."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        upload = self.client.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+
+        def part(number: int) -> dict:
+            body = data[(number - 1) * _PART_SIZE : number * _PART_SIZE]
+            response = self.client.upload_part(
+                Bucket=bucket, Key=key, UploadId=upload, PartNumber=number, Body=bytes(body)
+            )
+            return {"PartNumber": number, "ETag": response["ETag"]}
+
+        try:
+            with ThreadPoolExecutor(_UPLOAD_THREADS) as pool:
+                parts = list(pool.map(part, range(1, -(-len(data) // _PART_SIZE) + 1)))
+            self.client.complete_multipart_upload(
+                Bucket=bucket, Key=key, UploadId=upload, MultipartUpload={"Parts": parts}
+            )
+        except BaseException as e:
+            try:
+                self.client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload)
+            except Exception as abort_error:  # the upload's own error is the one to report
+                e.add_note(f"aborting the multipart upload failed too: {abort_error}")
+            raise
 
     def list(self, prefix: str) -> list[ObjectInfo]:
         bucket, key = split_url(prefix)
@@ -222,11 +252,25 @@ class S3Storage:
             for page in pages:
                 keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
                 if keys:  # one page holds at most 1,000 keys, the DeleteObjects limit
-                    self.client.delete_objects(
+                    response = self.client.delete_objects(
                         Bucket=bucket, Delete={"Objects": keys, "Quiet": True}
                     )
+                    _check_deleted(response, bucket)
+        except StorageError:
+            raise
         except Exception as e:
             raise _reason(e, prefix) from None
+
+
+def _check_deleted(response: dict, bucket: str) -> None:
+    """DeleteObjects answers 200 even when some keys were not deleted: they are in Errors."""
+    errors = response.get("Errors") or []
+    if errors:
+        first = errors[0]
+        raise StorageError(
+            f"{len(errors)} object(s) could not be deleted, e.g. s3://{bucket}/{first.get('Key')}"
+            f" ({first.get('Code')}: {first.get('Message', '')})"
+        )
 
 
 os.register_at_fork(after_in_child=_forget_shared_client)

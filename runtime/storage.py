@@ -10,6 +10,8 @@ import mmap
 import os
 import shutil
 import tempfile
+import threading
+from collections import Counter
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -161,6 +163,30 @@ def storage_for(url: str) -> Storage:
 
         return S3Storage.shared()
     return _LOCAL
+
+
+# Requests this process made to remote storage, per API operation ("GetObject", "PutObject",
+# "ListObjectsV2", "UploadPart", …), retries included: what S3 bills. A task reports its share.
+_requests: Counter[str] = Counter()
+_requests_lock = threading.Lock()
+
+
+def count_request(operation: str) -> None:
+    """Count one request (every HTTP attempt) to remote storage."""
+    with _requests_lock:
+        _requests[operation] += 1
+
+
+def request_counts() -> dict[str, int]:
+    """The requests this process has made so far, per operation."""
+    with _requests_lock:
+        return dict(_requests)
+
+
+def requests_since(before: dict[str, int]) -> dict[str, int]:
+    """The requests made since `before` (an earlier request_counts()), without zeros."""
+    now = request_counts()
+    return {op: n - before.get(op, 0) for op, n in sorted(now.items()) if n > before.get(op, 0)}
 
 
 def join(prefix: str, *parts: str) -> str:

@@ -57,3 +57,41 @@ def test_a_reducer_reads_each_map_output_once(s3_proxy, s3_uservisits, seaweed_s
     assert len(gets) == maps * reducers  # one ranged GET per (map output, reducer)
     assert codecs == {"lz4"}  # S3 job stores are compressed by default
     assert_same(table, duck.execute(QUERY).fetchall(), ordered=False)
+
+
+def test_a_failed_multipart_upload_is_aborted(s3_proxy, seaweed_s3):
+    from s3_proxy import Fault
+    from sqlmr_runtime.errors import StorageError
+    from sqlmr_runtime.s3 import _MULTIPART_THRESHOLD
+    from sqlmr_runtime.storage import storage_for
+
+    url = seaweed_s3.url("multipart", "big.bin")
+    s3_proxy.inject(Fault("error", operation="PART", times=-1, status=400, code="BadDigest"))
+    with pytest.raises(StorageError, match="BadDigest"):
+        storage_for(url).write(url, bytes(_MULTIPART_THRESHOLD + 1))
+    ops = [op for op, *_ in s3_proxy.log]
+    assert ops[0] == "CREATE_MULTIPART" and ops[-1] == "ABORT_MULTIPART"
+    uploads = seaweed_s3.client().list_multipart_uploads(Bucket=seaweed_s3.bucket)
+    assert not [u for u in uploads.get("Uploads", []) if u["Key"] == "multipart/big.bin"]
+
+
+def test_objects_that_delete_objects_could_not_delete_are_an_error():
+    import boto3
+    from botocore.stub import Stubber
+    from sqlmr_runtime.errors import StorageError
+    from sqlmr_runtime.s3 import S3Storage
+
+    client = boto3.session.Session().client(
+        "s3", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="y"
+    )
+    with Stubber(client) as stub:
+        stub.add_response(
+            "list_objects_v2",
+            {"Contents": [{"Key": "jobs/j/a", "Size": 1}, {"Key": "jobs/j/b", "Size": 1}]},
+        )
+        stub.add_response(
+            "delete_objects",
+            {"Errors": [{"Key": "jobs/j/b", "Code": "AccessDenied", "Message": "Access Denied"}]},
+        )
+        with pytest.raises(StorageError, match=r"1 object\(s\) could not be deleted.*jobs/j/b"):
+            S3Storage(client).delete_prefix("s3://bucket/jobs/j")

@@ -263,10 +263,13 @@ def run_statement(
     trace: str | None = None,
 ) -> None:
     """Compile and run one query, and print or write its result."""
+    from sqlmr_runtime.storage import request_counts, requests_since
+
     from sqlmr.api import compile_query, run
     from sqlmr.execution import cost_table
     from sqlmr.execution.tracing import Tracer
 
+    requests_before = request_counts()  # the driver's own S3 requests go into the cost table
     options = options_from(args)
     plan = compile_query(sql, catalog, options)
     tracer = Tracer() if trace or os.environ.get("AWS_XRAY_DAEMON_ADDRESS") else None
@@ -285,7 +288,7 @@ def run_statement(
     if getattr(args, "stats", False) or sys.stderr.isatty():
         print_stats(result, rows, detailed=getattr(args, "stats", False))
     if args.executor == "lambda":
-        print(cost_table(executor, result), file=sys.stderr)
+        print(cost_table(executor, result, requests_since(requests_before)), file=sys.stderr)
 
 
 @contextlib.contextmanager

@@ -37,16 +37,38 @@ def make_executor(
     return LambdaExecutor(function_name, concurrency, region, profile, endpoint_url, payload_store)
 
 
-def cost_table(executor: Any, result: Any) -> str:
-    """The reference architecture's cost table for a finished Lambda job."""
-    from sqlmr.planning.cost import estimate, format_cost_table, lambda_cost
+def cost_table(executor: Any, result: Any, driver_requests: dict[str, int] | None = None) -> str:
+    """The reference architecture's cost table for a finished Lambda job: compute from the
+    invocations' REPORT lines at the architecture and memory the function is configured with,
+    S3 requests as the tasks counted them plus `driver_requests`, the driver's own (listing the
+    inputs, reading the result: storage.requests_since); what is assumed says so."""
+    from sqlmr.planning.cost import format_cost_table, lambda_cost, s3_request_classes
 
-    s3 = estimate(result.plan.to_json())["s3"]
+    estimated = []
+    config = executor.function_configuration()
+    if config is None:
+        config = {"arch": "x86_64", "memory_mb": None}
+        estimated.append(
+            "the function's configuration could not be read (lambda:GetFunctionConfiguration): "
+            "architecture assumed x86_64"
+        )
+    counts: dict[str, int] = dict(driver_requests or {})
+    for stage in result.stages:
+        for operation, n in stage.s3_requests.items():
+            counts[operation] = counts.get(operation, 0) + n
+    retried = sum(stage.attempts - stage.tasks for stage in result.stages)
+    if retried > 0:
+        estimated.append(
+            f"S3 requests of {retried:,} failed or duplicate attempt(s) are not counted"
+        )
+    s3 = s3_request_classes(counts)
     report = lambda_cost(
         executor.invocations,
-        "x86_64",
-        s3_get=s3.get("get", 0),
-        s3_put=s3.get("put", 0),
-        s3_list=s3.get("list", 0),
+        config["arch"],
+        s3_get=s3["get"],
+        s3_put=s3["put"],
+        s3_list=s3["list"],
+        memory_mb=config["memory_mb"],
     )
+    report.estimated[:0] = estimated
     return format_cost_table(report)

@@ -414,6 +414,19 @@ class LambdaExecutor:
 
     # -- the cost report ----------------------------------------------------------------------
 
+    def function_configuration(self) -> dict[str, Any] | None:
+        """The function's architecture and memory from GetFunctionConfiguration, or None when
+        it cannot be read (the cost table then says what it assumed)."""
+        try:
+            config = self.client.get_function_configuration(FunctionName=self.function_name)
+        except Exception as e:  # noqa: BLE001 - a cost table is no reason to fail a finished job
+            log.debug("GetFunctionConfiguration: %s", e)
+            return None
+        return {
+            "arch": (config.get("Architectures") or ["x86_64"])[0],
+            "memory_mb": config.get("MemorySize"),
+        }
+
     def billed_gb_seconds(self) -> float:
         """Billed duration times memory over every invocation so far, in GB-seconds."""
         with self._lock:

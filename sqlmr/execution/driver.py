@@ -65,6 +65,8 @@ class StageStats:
     )
     slowest: tuple[int, float] | None = None
     skipped: int = 0  # tasks never launched: a LIMIT was reached first
+    # S3 requests per API operation made by the winning attempts (their summaries count them).
+    s3_requests: dict[str, int] = field(default_factory=dict)
 
 
 class Listener(Protocol):
@@ -399,6 +401,8 @@ class Driver:
         if stats.slowest is None or timings["total"] > stats.slowest[1]:
             stats.slowest = (summary["task"], timings["total"])
         stats.max_rss_mb = max(stats.max_rss_mb, summary.get("max_rss_mb", 0.0))
+        for operation, count in summary.get("s3_requests", {}).items():
+            stats.s3_requests[operation] = stats.s3_requests.get(operation, 0) + count
         if self.listener:
             self.listener.task_finished(stage, summary)
 

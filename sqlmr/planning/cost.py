@@ -59,10 +59,41 @@ class CostReport:
     s3_put: int = 0
     s3_list: int = 0
     items: list[CostItem] = field(default_factory=list)
+    # What is not measured: each line says what was assumed, printed under the table.
+    estimated: list[str] = field(default_factory=list)
 
     @property
     def total(self) -> float:
         return sum(i.cost for i in self.items)
+
+
+# S3 request classes by API operation, as S3 Standard bills them: PUT, COPY, POST and LIST at one
+# price; DELETE and abort (CANCEL) free; GET, HEAD and every other request at the GET price.
+_S3_PUT_CLASS = {
+    "PutObject",
+    "CopyObject",
+    "PostObject",
+    "CreateMultipartUpload",
+    "UploadPart",
+    "UploadPartCopy",
+    "CompleteMultipartUpload",
+}
+_S3_LIST_CLASS = {"ListObjects", "ListObjectsV2", "ListMultipartUploads", "ListParts"}
+_S3_FREE = {"DeleteObject", "DeleteObjects", "AbortMultipartUpload"}
+
+
+def s3_request_classes(counts: Mapping[str, int]) -> dict[str, int]:
+    """Requests per API operation (as the runtime counts them) to the billed classes
+    {"get", "put", "list"}; free requests (DELETE, abort) are left out."""
+    classes = {"get": 0, "put": 0, "list": 0}
+    for operation, n in counts.items():
+        if operation in _S3_PUT_CLASS:
+            classes["put"] += n
+        elif operation in _S3_LIST_CLASS:
+            classes["list"] += n
+        elif operation not in _S3_FREE:
+            classes["get"] += n
+    return classes
 
 
 def _check_arch(arch: str) -> None:
@@ -113,12 +144,19 @@ def lambda_cost(
     billed duration counts as a request only.
     """
     _check_arch(arch)
-    count, billed, gb_seconds = 0, 0, 0.0
+    count, billed, gb_seconds, unbilled = 0, 0, 0.0, 0
     for inv in invocations:
         count += 1
         ms = int(inv.get("billed_ms") or 0)
+        unbilled += not ms or not (inv.get("memory_mb") or memory_mb)
         billed += ms
         gb_seconds += ms / 1000 * float(inv.get("memory_mb") or memory_mb or 0) / 1024
+    estimated = []
+    if unbilled:
+        estimated.append(
+            f"{unbilled:,} invocation(s) without a billed duration or memory (no REPORT line) "
+            "count as requests only, not compute"
+        )
     return CostReport(
         arch=arch,
         invocations=count,
@@ -128,6 +166,7 @@ def lambda_cost(
         s3_put=s3_put,
         s3_list=s3_list,
         items=_items(arch, count, gb_seconds, s3_get, s3_put, s3_list),
+        estimated=estimated,
     )
 
 
@@ -170,6 +209,7 @@ def format_cost_table(report: CostReport) -> str:
         f"{report.invocations:,} invocation(s), {report.billed_ms:,} ms billed; "
         f"{PRICES_REGION} list prices of {PRICES_DATE}, free tier not deducted"
     )
+    out += [f"estimated: {line}" for line in report.estimated]
     return "\n".join(out)
 
 
