@@ -44,40 +44,61 @@ def _own_peak_mb() -> float:
     return _rss_mb(resource.RUSAGE_SELF)
 
 
-def run_duckdb(query: BenchQuery, data_dir: str, workers: int) -> tuple[pa.Table, float]:
+def _duckdb_source(data_dir: str, table: str) -> str:
+    """DuckDB's reader over the same objects sqlmr reads: Parquet, gzip or plain text."""
+    folder = os.path.join(data_dir, table)
+    names = [n for n in os.listdir(folder) if not n.startswith((".", "_"))]
+    if names and all(n.endswith(".parquet") for n in names):
+        return f"read_parquet('{os.path.join(folder, '*.parquet')}')"
+    if names and any(n.endswith(".deflate") for n in names):
+        raise SystemExit("DuckDB does not read Hadoop .deflate objects; use --engines sqlmr")
+    path = os.path.join(folder, "*.gz" if names and names[0].endswith(".gz") else "part-*")
+    return (
+        f"read_csv('{path}', header = false, delim = ',', quote = '', escape = '', "
+        f"columns = {_duckdb_columns(table)})"
+    )
+
+
+def run_duckdb(query: BenchQuery, data_dir: str, workers: int) -> tuple[pa.Table, float, int]:
     import duckdb
 
     con = duckdb.connect()
     con.execute(f"SET threads = {workers}")
     for table in ("rankings", "uservisits"):
-        columns = _duckdb_columns(table)
-        path = os.path.join(data_dir, table, "part-*")
-        con.execute(
-            f"CREATE VIEW {table} AS SELECT * FROM read_csv('{path}', header = false, "
-            f"delim = ',', quote = '', escape = '', columns = {columns})"
-        )
+        con.execute(f"CREATE VIEW {table} AS SELECT * FROM {_duckdb_source(data_dir, table)}")
     result = con.execute(query.sql)
     # DuckDB 2 renamed fetch_arrow_table to to_arrow_table.
     fetch = getattr(result, "to_arrow_table", None) or result.fetch_arrow_table
-    return fetch(), 0.0
+    return fetch(), 0.0, 0
 
 
-def run_sqlmr(query: BenchQuery, data_dir: str, workers: int) -> tuple[pa.Table, float]:
+def run_sqlmr(query: BenchQuery, data_dir: str, workers: int) -> tuple[pa.Table, float, int]:
+    """sqlmr's rows, its workers' peak RSS, and the bytes its scans read from storage."""
     from sqlmr.api import QueryOptions, compile_query, resolve_catalog, run
 
     options = QueryOptions(workers=workers)
     plan = compile_query(query.sql, resolve_catalog(data_dir), options)
+    scans = {s.id for s in plan.stages if _reads_tables(s.source)}
     with run(plan, options) as result:
         table = result.read_all()
         worker_rss = max(s.max_rss_mb for s in result.stages)
-    return table, worker_rss
+        read = sum(s.bytes_in for s in result.stages if s.id in scans)
+    return table, worker_rss, read
 
 
-def run_classic(query: BenchQuery, data_dir: str, workers: int) -> tuple[pa.Table, float]:
+def _reads_tables(source: dict) -> bool:
+    if source["type"] == "scan":
+        return True
+    return source["type"] == "join" and any(
+        source[side]["source"]["type"] == "scan" for side in ("left", "right")
+    )
+
+
+def run_classic(query: BenchQuery, data_dir: str, workers: int) -> tuple[pa.Table, float, int]:
     from . import classic
 
     names, columns = classic.run(query, data_dir, workers)
-    return pa.table(dict(zip(names, columns, strict=True))), 0.0
+    return pa.table(dict(zip(names, columns, strict=True))), 0.0, 0
 
 
 ENGINES = {"sqlmr": run_sqlmr, "duckdb": run_duckdb, "classic": run_classic}
@@ -92,7 +113,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="Arrow IPC file for the result rows")
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    table, worker_rss = ENGINES[args.engine](QUERIES[args.query], args.data, args.workers)
+    table, worker_rss, bytes_read = ENGINES[args.engine](
+        QUERIES[args.query], args.data, args.workers
+    )
     seconds = time.perf_counter() - started
     with pa.OSFile(args.out, "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
         writer.write_table(table)
@@ -104,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
                 "rows": table.num_rows,
                 "rss_mb": round(_own_peak_mb(), 1),
                 "worker_rss_mb": round(max(worker_rss, children), 1),
+                "bytes_read": bytes_read,
             }
         )
     )

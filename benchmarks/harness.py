@@ -41,6 +41,7 @@ class Measurement:
     rss_mb: float = 0.0
     worker_rss_mb: float = 0.0
     input_bytes: int = 0
+    bytes_read: int = 0  # from storage by the scans (sqlmr only; 0 where not measured)
 
     @property
     def median(self) -> float:
@@ -149,6 +150,7 @@ def run_bench(
                     m.rows = got["rows"]
                     m.rss_mb = max(m.rss_mb, got["rss_mb"])
                     m.worker_rss_mb = max(m.worker_rss_mb, got["worker_rss_mb"])
+                    m.bytes_read = got.get("bytes_read", 0)
             verify(query, outs)
     return list(measurements.values())
 

@@ -337,3 +337,17 @@ def test_pruning_keeps_whatever_may_match() -> None:
     assert may_match({"fn": "eq", "args": [{"col": "n"}, cast]}, {"n": Range(3, 3)})
     assert not may_match({"fn": "in", "args": [{"col": "n"}], "values": [1, 2, 30]}, r)
     assert may_match({"fn": "like", "args": [{"col": "n"}], "pattern": "x"}, r)
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "text-deflate"])
+def test_gen_amplab_in_a_format(fmt: str, tmp_path: Path, amplab_dir: str) -> None:
+    from sqlmr.cli.app import main
+
+    out = tmp_path / fmt
+    assert main(["gen", "amplab", "--scale", "tiny", "--out", str(out), "--format", fmt]) == 0
+    names = {p.name for p in (out / "uservisits").iterdir()}
+    assert names and all(n.endswith("." + fmt.removeprefix("text-")) for n in names), names
+    query = "SELECT countryCode, COUNT(*), SUM(adRevenue) FROM uservisits GROUP BY countryCode"
+    con = duckdb.connect()
+    duck_table(con, "uservisits", Path(amplab_dir) / "uservisits", AMPLAB_COLUMNS["uservisits"])
+    assert_same(sqlmr.sql(query, str(out), workers=1), con.execute(query).fetchall(), False)

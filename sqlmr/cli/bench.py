@@ -35,9 +35,9 @@ def add_commands(
     )
     g.add_argument(
         "--format",
-        choices=["text", "parquet"],
+        choices=["text", "text-gzip", "text-deflate", "parquet"],
         default="text",
-        help="tpch: '|'-delimited .tbl text (default) or Parquet",
+        help="text (default), gzip-compressed text, Hadoop .deflate text (amplab only) or Parquet",
     )
     g.add_argument(
         "--parts", type=int, default=1, metavar="N", help="tpch: files per table (default 1)"
@@ -60,7 +60,13 @@ def _gen(args: argparse.Namespace) -> int:
         rankings, visits = scale_rows(args.scale)
     except ValueError as e:
         raise UsageError(str(e)) from None
-    stats = generate(args.out, scale=args.scale, seed=args.seed, workers=args.workers)
+    fmt = getattr(args, "format", "text")
+    if fmt == "text":
+        stats = generate(args.out, scale=args.scale, seed=args.seed, workers=args.workers)
+    else:
+        from sqlmr.datagen.formats import generate_in_format
+
+        stats = generate_in_format(args.out, fmt, args.scale, args.seed, args.workers)
     mb = stats.bytes_written / 1e6
     print(
         f"wrote {stats.rankings_rows:,} rankings and {stats.uservisits_rows:,} uservisits rows "
@@ -80,6 +86,8 @@ def _gen_tpch(args: argparse.Namespace) -> int:
         raise UsageError(f"--scale must be a number for tpch, not {args.scale!r}") from None
     if args.parts < 1:
         raise UsageError("--parts must be at least 1")
+    if args.format not in ("text", "parquet"):
+        raise UsageError(f"tpch is generated as text or parquet, not {args.format}")
     stats = generate(args.out, scale, args.format, args.parts)
     mb = stats.bytes_written / 1e6
     print(
@@ -109,11 +117,23 @@ def add_bench(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) 
     )
     b.add_argument("--seed", type=int, default=0, help="generator seed (default 0)")
     b.add_argument(
+        "--format",
+        choices=["text", "text-gzip", "text-deflate", "parquet"],
+        default="text",
+        help="storage format of the generated data (default text); DuckDB reads the same files "
+        "(it cannot read .deflate), the classic mapper only text",
+    )
+    b.add_argument(
         "--queries",
         default="1a,1b,1c,2a,2b,2c,3a,3b,3c",
         help="comma-separated query names (default: all)",
     )
-    b.add_argument("--engines", default="sqlmr,duckdb,classic", help="comma-separated engines")
+    b.add_argument(
+        "--engines",
+        default=None,
+        help="comma-separated engines (default: sqlmr,duckdb,classic for text; sqlmr,duckdb "
+        "for gzip and Parquet; sqlmr for deflate)",
+    )
     b.add_argument(
         "--runs", type=int, default=3, metavar="N", help="timed runs after one warm-up (default 3)"
     )
@@ -148,7 +168,15 @@ def _bench(args: argparse.Namespace) -> int:
     from sqlmr.catalog.embedded import cache_dir
 
     queries = _split_names(args.queries, list(QUERIES), "queries")
-    engines = _split_names(args.engines, ["sqlmr", "duckdb", "classic"], "engines")
+    fmt = args.format
+    default_engines = {"text": "sqlmr,duckdb,classic", "text-deflate": "sqlmr"}
+    engines = _split_names(
+        args.engines or default_engines.get(fmt, "sqlmr,duckdb"),
+        ["sqlmr", "duckdb", "classic"],
+        "engines",
+    )
+    if fmt != "text" and "classic" in engines:
+        raise UsageError("the classic mapper reads plain text only; leave it out of --engines")
     if "duckdb" in engines:
         try:
             import duckdb  # noqa: F401 - only to tell whether the bench extra is installed
@@ -160,12 +188,18 @@ def _bench(args: argparse.Namespace) -> int:
     if args.runs < 1:
         raise UsageError("--runs must be at least 1")
     workers = args.workers or os.cpu_count() or 1
-    data = args.data or str(cache_dir() / f"amplab-{args.scale}-seed{args.seed}")
+    suffix = "" if fmt == "text" else f"-{fmt}"
+    data = args.data or str(cache_dir() / f"amplab-{args.scale}-seed{args.seed}{suffix}")
     if args.data is None and not os.path.isdir(os.path.join(data, "uservisits")):
         print(f"generating Amplab data at scale {args.scale} into {data} …", file=sys.stderr)
         _gen(
             argparse.Namespace(
-                dataset="amplab", scale=args.scale, out=data, seed=args.seed, workers=workers
+                dataset="amplab",
+                scale=args.scale,
+                out=data,
+                seed=args.seed,
+                workers=workers,
+                format=fmt,
             )
         )
     if not os.path.isdir(os.path.join(data, "rankings")) or not os.path.isdir(
@@ -185,6 +219,7 @@ def _bench(args: argparse.Namespace) -> int:
         measurements,
         {
             "scale": args.scale,
+            "format": fmt,
             "seed": args.seed,
             "data": data,
             "runs": args.runs,
@@ -198,6 +233,13 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_text(r: dict) -> str:
+    if not r.get("bytes_read"):
+        return "n/a"
+    share = 100 * r["bytes_read"] / max(1, r["input_bytes"])
+    return f"{r['bytes_read'] / 1e6:,.1f} ({share:.0f}%)"
+
+
 def _print_report(doc: dict) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -208,7 +250,8 @@ def _print_report(doc: dict) -> None:
     by = {(r["query"], r["engine"]): r for r in results}
     console = Console()
     summary = Table(
-        title=f"Amplab benchmark, scale {doc['scale']}: median seconds ({doc['runs']} runs)"
+        title=f"Amplab benchmark, scale {doc['scale']}, {doc.get('format', 'text')}: "
+        f"median seconds ({doc['runs']} runs)"
     )
     summary.add_column("engine")
     for q in queries:
@@ -227,6 +270,7 @@ def _print_report(doc: dict) -> None:
         "rows",
         "MB/s",
         "peak RSS MB (driver / worker)",
+        "MB read (% of table)",
     ):
         detail.add_column(name, justify="right" if name not in ("query", "engine") else "left")
     for r in results:
@@ -238,6 +282,7 @@ def _print_report(doc: dict) -> None:
             f"{r['rows']:,}",
             f"{r['mb_per_s']:,.0f}",
             f"{r['rss_mb']:.0f} / {r['worker_rss_mb']:.0f}",
+            _read_text(r),
         )
     console.print(detail)
     ratio = Table(title="ratios of median times")

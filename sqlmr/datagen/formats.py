@@ -143,3 +143,35 @@ def convert_table(
             stem = Path(dest_dir) / entry.name
             out.append(convert_file(entry.path, stem, fmt, columns, row_group_rows))
     return out
+
+
+def generate_in_format(
+    out_dir: str | Path, fmt: str, scale, seed: int = 0, workers: int | None = None
+):
+    """The Amplab tables generated as text into a scratch folder inside out_dir, then written
+    in `fmt` (one object per text part; Parquet row groups of 128 Ki rows) into out_dir."""
+    import dataclasses
+    import shutil
+    import tempfile
+    import time
+
+    from sqlmr.catalog import AMPLAB_SCHEMAS
+    from sqlmr.datagen.amplab import generate
+
+    t0 = time.perf_counter()
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    scratch = tempfile.mkdtemp(prefix=".text-", dir=out_dir)
+    try:
+        stats = generate(scratch, scale=scale, seed=seed, workers=workers)
+        files = []
+        for table, columns in AMPLAB_SCHEMAS.items():
+            dest = Path(out_dir) / table
+            if dest.exists():
+                shutil.rmtree(dest)
+            files += convert_table(Path(scratch) / table, dest, fmt, columns, 128 << 10)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    written = sum(os.path.getsize(f) for f in files)
+    return dataclasses.replace(
+        stats, bytes_written=written, seconds=time.perf_counter() - t0, files=sorted(files)
+    )
