@@ -73,3 +73,18 @@ def _after_describe(sql: str) -> str:
         if token.text.upper() in ("DESCRIBE", "DESC"):
             return _blank(sql[: token.end + 1]) + sql[token.end + 1 :]
     raise SqlError("DESCRIBE without a query", sql)
+
+
+def is_complete(text: str) -> bool:
+    """Whether a script typed so far ends with a `;` that closes a statement (not one inside a
+    string or a comment): the shell runs it then, and otherwise asks for more lines."""
+    try:
+        tokens = Tokenizer(dialect="duckdb").tokenize(text)
+    except TokenError:
+        return False  # an unterminated string or quoted name goes on on the next line
+    return bool(tokens) and tokens[-1].token_type == TokenType.SEMICOLON
+
+
+def keywords() -> list[str]:
+    """SQL keywords, for completion."""
+    return sorted(k for k in Tokenizer.KEYWORDS if re.fullmatch(r"[A-Z][A-Z_]*", k))
