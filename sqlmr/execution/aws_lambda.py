@@ -156,16 +156,14 @@ def _explain_limits(error: dict[str, Any], report: dict[str, Any] | None) -> dic
     return {**error, "errorMessage": f"{advice} (Lambda: {error['errorMessage']})"}
 
 
-def _last_modified(client: Any, function_name: str) -> float:
-    """When the function was last deployed (epoch seconds; 0 if it cannot be read)."""
+def _epoch(stamp: str | None) -> float | None:
+    """Lambda's LastModified ("2024-01-31T12:00:00.000+0000") in epoch seconds."""
     from datetime import datetime
 
     try:
-        stamp = client.get_function_configuration(FunctionName=function_name)["LastModified"]
-        return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%f%z").timestamp()
-    except Exception as e:  # noqa: BLE001 - without it, AccessDenied is simply not retried
-        log.debug("GetFunctionConfiguration: %s", e)
-        return 0.0
+        return datetime.strptime(stamp or "", "%Y-%m-%dT%H:%M:%S.%f%z").timestamp()
+    except ValueError:
+        return None
 
 
 class _Retryable(Exception):
@@ -338,7 +336,8 @@ class LambdaExecutor:
         if "(AccessDenied)" not in message:
             return False
         if self._deployed_at is None:
-            self._deployed_at = _last_modified(self.client, self.function_name)
+            config = self.function_configuration() or {}
+            self._deployed_at = config.get("last_modified") or 0.0
         return time.time() - self._deployed_at < self.iam_grace_seconds
 
     def _call(self, payload: bytes) -> dict[str, Any]:
@@ -415,8 +414,9 @@ class LambdaExecutor:
     # -- the cost report ----------------------------------------------------------------------
 
     def function_configuration(self) -> dict[str, Any] | None:
-        """The function's architecture and memory from GetFunctionConfiguration, or None when
-        it cannot be read (the cost table then says what it assumed)."""
+        """The function's architecture, memory and last deployment (epoch seconds) from
+        GetFunctionConfiguration, or None when it cannot be read (the cost table then says what
+        it assumed; an AccessDenied is then not retried as IAM propagation)."""
         try:
             config = self.client.get_function_configuration(FunctionName=self.function_name)
         except Exception as e:  # noqa: BLE001 - a cost table is no reason to fail a finished job
@@ -425,6 +425,7 @@ class LambdaExecutor:
         return {
             "arch": (config.get("Architectures") or ["x86_64"])[0],
             "memory_mb": config.get("MemorySize"),
+            "last_modified": _epoch(config.get("LastModified")),
         }
 
     def billed_gb_seconds(self) -> float:
