@@ -109,14 +109,12 @@ def config_path(env: Mapping[str, str] = os.environ) -> Path:
     return Path(base) / "sqlmr" / "config.toml"
 
 
-def load_config(path: Path, required: bool = False) -> dict[str, Any]:
-    """The config file as a dict; {} when it does not exist (an error if `required`)."""
+def load_config(path: Path) -> dict[str, Any]:
+    """The config file as a dict; {} when it does not exist (yet: deploy may write it)."""
     try:
         with open(path, "rb") as f:
             doc = tomllib.load(f)
     except FileNotFoundError:
-        if required:
-            raise ConfigError(f"config file {path} (from $SQLMR_CONFIG) does not exist") from None
         return {}
     except OSError as e:
         raise ConfigError(f"cannot read config file {path}: {e.strerror}") from e
@@ -167,7 +165,7 @@ def resolve(
     over the selected profile over the config file's top level over the built-in defaults."""
     path = config_path(env)
     profile = profile or env.get(ENV_PREFIX + "PROFILE") or None
-    doc = load_config(path, required=bool(env.get("SQLMR_CONFIG")))
+    doc = load_config(path)
     from_file = _section(doc, path, profile)
     out = {}
     for name, (_, default) in SETTINGS.items():

@@ -66,10 +66,22 @@ def test_bench_command_prints_the_table_and_writes_json(
         ]
     )
     assert code == 0
-    printed = capsys.readouterr().out
+    captured = capsys.readouterr()
+    printed = captured.out
     assert "sqlmr / DuckDB" in printed and "1a" in printed
+    # Progress as it goes: 1 query x 2 engines x (warm-up + 1 run), with time and an ETA.
+    steps = [line for line in captured.err.splitlines() if line.strip().startswith("[")]
+    assert [s.split("]")[0].strip() for s in steps] == ["[1/4", "[2/4", "[3/4", "[4/4"]
+    assert "elapsed" in steps[0] and all("left)" in s for s in steps[1:])
     doc = json.loads(out.read_text())
     assert {r["engine"] for r in doc["results"]} == {"sqlmr", "duckdb"}
+
+
+def test_bench_without_duckdb_says_how_to_install_it(monkeypatch, capsys) -> None:
+    monkeypatch.setitem(__import__("sys").modules, "duckdb", None)  # as if not installed
+    assert main(["bench", "amplab", "--queries", "1a", "--runs", "1"]) == 1
+    err = capsys.readouterr().err
+    assert "pip install 'sqlmr[bench]'" in err and len(err.strip().splitlines()) == 1
 
 
 def test_bench_refuses_unknown_queries(capsys) -> None:

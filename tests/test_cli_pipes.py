@@ -163,3 +163,21 @@ def test_pipe_gets_csv_by_default_and_stdin_gives_the_sql(amplab_dir, duck):
         ["cut", "-d,", "-f1"], input=proc.stdout, capture_output=True, text=True, timeout=30
     )
     assert cut.stdout.splitlines()[1 : 1 + len(expected)] == [r[0] for r in expected]
+
+
+def test_stats_per_stage(amplab_dir, capsys):
+    sql = "SELECT countryCode, COUNT(*) FROM uservisits GROUP BY 1"
+    flags = ["--tables", amplab_dir, "--workers", "2", "--split-size", "256KB"]
+    rc, out, err = _cli(capsys, "query", sql, *flags, "--format", "csv", "--stats")
+    assert rc == 0, err
+    lines = {line.split(":")[0].strip(): line for line in err.splitlines() if "stage " in line}
+    size = sum(
+        os.path.getsize(os.path.join(amplab_dir, "uservisits", f))
+        for f in os.listdir(os.path.join(amplab_dir, "uservisits"))
+    )
+    tasks = -(-size // (256 << 10))  # the splits of the one uservisits object
+    assert lines["stage map"].startswith(f"  stage map: {tasks} task(s)")
+    for name in ("stage map", "stage reduce"):
+        line = lines[name]
+        assert "read " in line and "compute " in line and "write " in line
+        assert "bytes in " in line and "out " in line and "slowest task " in line

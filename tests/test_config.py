@@ -86,8 +86,8 @@ def test_bad_config_is_one_line(config, capsys, text, words):
 
 
 def test_unknown_profile_and_missing_file(config, capsys):
-    rc, _, err = _cli(capsys, "config", "show")
-    assert rc == 1 and "does not exist" in err
+    rc, out, _ = _cli(capsys, "config", "show")
+    assert rc == 0 and f"{config} (does not exist)" in out
     config.write_text("[profiles.a]\nworkers = 1\n")
     rc, _, err = _cli(capsys, "config", "show", "--config-profile", "b")
     assert rc == 1 and "no profile 'b'" in err and "profiles: a" in err
@@ -101,3 +101,33 @@ def test_write_profile_keeps_other_settings(config):
     assert settings["executor"].value == "lambda" and settings["function_name"].value == "f"
     assert settings["job_store"].value == "s3://b/j" and settings["workers"].value == 2
     assert resolve({}, "other")["region"].value == "eu-west-1"
+
+
+class _Report:
+    region = "eu-west-1"
+    role_arn = "arn:aws:iam::123456789012:role/sqlmr-role"
+    function_arn = "arn:aws:lambda:eu-west-1:123456789012:function:sqlmr"
+
+    def summary(self) -> str:
+        return "function sqlmr: created"
+
+
+def test_deploy_saves_what_it_created_as_a_profile(config, monkeypatch, capsys):
+    """deploy (its AWS work is tested in test_deploy) writes the function, job store and region
+    it deployed into [profiles.NAME], and queries then need no Lambda flags."""
+    import sqlmr.aws
+
+    calls = []
+    monkeypatch.setattr(sqlmr.aws, "deploy", lambda **kw: calls.append(kw) or _Report())
+    argv = ["deploy", "--job-store", "s3://b/jobs", "--save-profile", "lam", "--region", "x-1"]
+    rc, out, err = _cli(capsys, *argv)
+    assert rc == 0, err
+    assert calls[0]["job_store"] == "s3://b/jobs" and calls[0]["function_name"] == "sqlmr"
+    assert f"saved profile lam in {config}" in out
+    shown = _show(capsys, "--config-profile", "lam")
+    assert shown["executor"][0] == "lambda" and shown["job_store"][0] == "s3://b/jobs"
+    assert shown["function_name"][0] == "sqlmr" and shown["region"][0] == "eu-west-1"
+    # Without --save-profile and without a terminal, nothing is written or asked.
+    config.unlink()
+    rc, out, err = _cli(capsys, "deploy", "--job-store", "s3://b/jobs")
+    assert rc == 0 and not config.exists() and "saved profile" not in out

@@ -208,9 +208,12 @@ def _bench(args: argparse.Namespace) -> int:
         raise UsageError(
             f"{data} has no rankings/ and uservisits/ folders; generate them with sqlmr gen amplab"
         )
-    progress = (
-        (lambda m: print(f"  {m}", file=sys.stderr)) if sys.stderr.isatty() else (lambda m: None)
-    )
+    from sqlmr_benchmarks.harness import ENGINE_QUERIES
+
+    from sqlmr.cli.progress import BenchProgress
+
+    steps = sum(1 for q in queries for e in engines if q in ENGINE_QUERIES[e]) * (args.runs + 1)
+    progress = BenchProgress(steps)
     try:
         measurements = run_bench(data, queries, engines, args.runs, workers, progress)
     except BenchError as e:

@@ -64,3 +64,26 @@ def print_stats(result, rows: int, detailed: bool = False) -> None:
             f"slowest {slowest}",
             file=sys.stderr,
         )
+
+
+class BenchProgress:
+    """One line per benchmark run on standard error: which run, time so far, and an ETA from
+    the mean time per run."""
+
+    def __init__(self, total: int) -> None:
+        import time
+
+        self.total, self.done, self.clock = total, 0, time.perf_counter
+        self.started = self.clock()
+
+    def __call__(self, message: str) -> None:
+        elapsed = self.clock() - self.started
+        eta = ""
+        if self.done:
+            eta = f", about {elapsed / self.done * (self.total - self.done):.0f}s left"
+        self.done += 1
+        print(
+            f"  [{self.done}/{self.total}] {message} ({elapsed:.1f}s elapsed{eta})",
+            file=sys.stderr,
+            flush=True,
+        )

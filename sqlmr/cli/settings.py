@@ -29,7 +29,8 @@ def add_commands(sub: argparse._SubParsersAction, parents: dict[str, argparse.Ar
 
 def _show(args: argparse.Namespace) -> int:
     resolved = resolve({}, args.config_profile)
-    print(f"# config file: {config_path()}")
+    path = config_path()
+    print(f"# config file: {path}{'' if path.exists() else ' (does not exist)'}")
     width = max(len(name) for name in SETTINGS)
     for name, setting in resolved.items():
         value = "(unset)" if setting.value is None else str(setting.value)
