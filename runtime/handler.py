@@ -18,6 +18,7 @@ from typing import Any
 import pyarrow as pa
 
 from . import environment, operators, scan, shuffle, tracing
+from .broadcast import BroadcastIndex
 from .storage import join, request_counts, requests_since, storage_for
 from .validate import validate_event
 
@@ -67,25 +68,48 @@ def output_url(event: dict[str, Any], name: str, invocation: str | None = None) 
     )
 
 
-# The last broadcast side this process built: the map tasks of a broadcast join all read the same
+# The last broadcast side this process indexed: the map tasks of a broadcast join all read the same
 # small table, and a worker (or a warm Lambda container) runs many of them in a row.
-_broadcast: dict[str, pa.Table] = {}
+_broadcast: dict[str, BroadcastIndex] = {}
 
 
-def _join_side(
-    side: dict[str, Any], inp: dict[str, Any], broadcast: bool, job: str
-) -> tuple[pa.Table, int]:
-    """One side of a join, filtered and projected; a broadcast side is built once per process
-    and job (never across jobs: the table's objects may have changed in between)."""
-    key = json.dumps([job, side, inp], sort_keys=True) if broadcast else None
-    if key is not None and key in _broadcast:
-        return _broadcast[key], 0
+def _join_side(side: dict[str, Any], inp: dict[str, Any]) -> tuple[pa.Table, int]:
+    """One side of a join, filtered and projected."""
     table, nbytes = read_source(side["source"], inp)
-    table = operators.apply(side["ops"], table)
-    if key is not None:
-        _broadcast.clear()  # keep one: bounded by the broadcast threshold
-        _broadcast[key] = table
-    return table, nbytes
+    return operators.apply(side["ops"], table), nbytes
+
+
+def _broadcast_index(
+    source: dict[str, Any], inp: dict[str, Any], side: str, job: str
+) -> tuple[BroadcastIndex, int]:
+    """The broadcast side's index, built once per process and job (never across jobs: the
+    table's objects may have changed in between); bytes read are counted when it is built."""
+    key = json.dumps([job, source[side], inp[side]], sort_keys=True)
+    if key in _broadcast:
+        return _broadcast[key], 0
+    _broadcast.clear()  # keep one: bounded by the broadcast threshold
+    table, nbytes = _join_side(source[side], inp[side])
+    index = BroadcastIndex(table, source[f"{side}_keys"])
+    del table
+    _broadcast[key] = index
+    return index, nbytes
+
+
+def _join(source: dict[str, Any], inp: dict[str, Any], job: str) -> tuple[pa.Table, int]:
+    """An inner equi-join: a broadcast side is indexed once and probed by each task's split."""
+    broadcast = source.get("broadcast")
+    if broadcast in ("left", "right") and source.get("how", "inner") == "inner":
+        probe_side = "right" if broadcast == "left" else "left"
+        index, built = _broadcast_index(source, inp, broadcast, job)
+        probe, nbytes = _join_side(source[probe_side], inp[probe_side])
+        joined = index.join(probe, source[f"{probe_side}_keys"], broadcast == "left")
+        return joined, built + nbytes
+    (left, left_bytes), (right, right_bytes) = (
+        _join_side(source["left"], inp["left"]),
+        _join_side(source["right"], inp["right"]),
+    )
+    joined = operators.hash_join(left, right, source["left_keys"], source["right_keys"])
+    return joined, left_bytes + right_bytes
 
 
 def read_source(source: dict[str, Any], inp: dict[str, Any], job: str = "") -> tuple[pa.Table, int]:
@@ -94,14 +118,7 @@ def read_source(source: dict[str, Any], inp: dict[str, Any], job: str = "") -> t
     if kind == "scan":
         return scan.read_split(source, inp["ranges"])
     if kind == "join":
-        sides, nbytes = [], 0
-        for side in ("left", "right"):
-            table, n = _join_side(source[side], inp[side], source.get("broadcast") == side, job)
-            sides.append(table)
-            nbytes += n
-        return operators.hash_join(
-            sides[0], sides[1], source["left_keys"], source["right_keys"]
-        ), nbytes
+        return _join(source, inp, job)
     tables, nbytes = shuffle.fetch_parts(inp["parts"], storage_for)
     if not tables:
         return pa.table({}), 0

@@ -28,6 +28,7 @@ _NAN_BITS = 0x7FF8000000000000
 # The first pass pads every value to the batch's longest, up to this many times the mean length
 # (at least 64 bytes); longer values' remaining bytes are hashed in further passes over them only.
 _PAD_FACTOR = 4
+_CHUNK_WORDS = 1 << 18
 
 
 def _u64(value: int) -> pa.Scalar:
@@ -43,6 +44,16 @@ def _mix(h: pa.Array) -> pa.Array:
     return pc.bit_wise_xor(h, pc.shift_right(h, _u64(33)))
 
 
+def _tile(pattern: pa.Array, times: int) -> pa.Array:
+    """pattern repeated `times` times, by doubling (pa.repeat of a list scalar is per element)."""
+    out, count = pattern, 1
+    while 2 * count <= times:
+        out, count = pa.concat_arrays([out, out]), 2 * count
+    if count < times:
+        out = pa.concat_arrays([out, out.slice(0, (times - count) * len(pattern))])
+    return out
+
+
 def _words_sum(piece: pa.Array, first_word: int) -> pa.Array:
     """Per value of a binary array without nulls: the sum over its 8-byte words of the word's
     mixed product with its position's constant (positions counted from first_word)."""
@@ -53,16 +64,28 @@ def _words_sum(piece: pa.Array, first_word: int) -> pa.Array:
     # Pad with zero bytes to `width`: the data buffer is then n rows of width // 8 words each.
     text = pa.large_string() if pa.types.is_large_binary(piece.type) else pa.string()
     padded = pc.ascii_rpad(piece.view(text), width=width, padding="\x00")
-    words = pa.Array.from_buffers(_U64, n * (width // 8), [None, padded.buffers()[2]])
     per_row = width // 8
-    table = pa.FixedSizeListArray.from_arrays(words, per_row) if per_row > 1 else None
-    total = None
-    for k in range(per_row):
-        word = pc.list_element(table, k) if table is not None else words
-        x = pc.multiply(word, _u64((2 * (first_word + k) + 1) * _GOLDEN))
+    words = pa.Array.from_buffers(_U64, n * per_row, [None, padded.buffers()[2]])
+    # Every word times its position's constant: the constants repeat row after row.
+    constants = [((2 * (first_word + k) + 1) * _GOLDEN) & _M64 for k in range(per_row)]
+    chunk = max(1, _CHUNK_WORDS // per_row)  # rows per pass: the tiled constants stay small
+    tiled = _tile(pa.array(constants, _U64), min(n, chunk))
+    ends = pc.cumulative_sum(pa.repeat(pa.scalar(per_row, pa.int64()), min(n, chunk)))
+    ends = pc.subtract(ends, 1)
+    sums = []
+    for first in range(0, n, chunk):
+        rows = min(chunk, n - first)
+        part = words.slice(first * per_row, rows * per_row)
+        x = pc.multiply(part, tiled.slice(0, rows * per_row))
         x = pc.bit_wise_xor(x, pc.shift_right(x, _u64(29)))  # the sum is not linear in the words
-        total = x if total is None else pc.add(total, x)
-    return total
+        if per_row == 1:
+            sums.append(x)
+            continue
+        # A row's sum: the running sum at its last word less the previous row's.
+        at_end = pc.take(pc.cumulative_sum(x), ends.slice(0, rows))
+        before = pa.concat_arrays([pa.array([0], _U64), at_end.slice(0, rows - 1)])
+        sums.append(pc.subtract(at_end, before))
+    return sums[0] if len(sums) == 1 else pa.concat_arrays(sums)
 
 
 def _string_hash(arr: pa.Array) -> pa.Array:
@@ -76,7 +99,8 @@ def _string_hash(arr: pa.Array) -> pa.Array:
     longest = pc.max(lengths).as_py() or 0
     mean = pc.mean(lengths).as_py() or 0
     start = max(64, min(longest, int(_PAD_FACTOR * mean)) + 7) & ~7
-    h = pc.add(h, _words_sum(pc.binary_slice(arr, 0, start), 0))
+    first = arr if longest <= start else pc.binary_slice(arr, 0, start)
+    h = pc.add(h, _words_sum(first, 0))
     while start < longest:
         # Only the longer values take part, and the width doubles each pass: the padded copies
         # add up to at most twice the bytes of those values.
