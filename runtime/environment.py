@@ -40,6 +40,9 @@ KERNELS = (
     "utf8_lower", "utf8_upper", "utf8_length", "utf8_slice_codeunits", "utf8_trim_whitespace",
     "binary_join_element_wise", "make_struct", "hash_sum", "hash_count", "hash_min", "hash_max",
     "hash_mean", "hash_count_distinct",
+    # the partition hash and the broadcast join index
+    "ascii_rpad", "binary_slice", "binary_length", "bit_wise_xor", "shift_right", "multiply",
+    "subtract", "cumulative_sum", "indices_nonzero", "list_parent_indices",
 )  # fmt: skip
 
 

@@ -11,8 +11,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlmr_runtime.environment import PROBE_KEY, PROBE_VERSION
-
 from sqlmr.aws.errors import DeployError, aws_action
 
 _MACHINES = {"x86_64": ("x86_64", "amd64"), "arm64": ("aarch64", "arm64")}
@@ -22,6 +20,11 @@ REQUIRED_MODULES = ("boto3", "aws_xray_sdk")
 
 def invoke_probe(lam, function_name: str) -> dict[str, Any]:
     """Invoke the function with the probe event; its answer, or DeployError if it failed."""
+    from sqlmr_runtime.environment import (
+        PROBE_KEY,
+        PROBE_VERSION,
+    )  # imports pyarrow: not at start-up
+
     with aws_action(f"invoke function {function_name} with the probe event", "lambda"):
         response = lam.invoke(
             FunctionName=function_name,
