@@ -413,4 +413,11 @@ class Driver:
         if kind == "PlanValidationError":
             return PlanError(f"the runtime refuses this plan: {message}")
         shown = message if kind in DETERMINISTIC_ERRORS else f"{kind}: {message}"
+        if kind == "EvaluationError":
+            from sqlmr.planning.explain import failing_expressions
+
+            # The runtime names the function ("mul: overflow"); name the query's expression.
+            where = failing_expressions(stage, message.split(":", 1)[0].strip())
+            if where:
+                shown = f"{message}, in {' or '.join(where[:3])}"
         return TaskError(shown, stage.id, task, attempt, kind, error.get("stackTrace", ""))

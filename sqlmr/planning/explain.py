@@ -182,3 +182,30 @@ def render_plan(plan: Plan) -> str:
     cols = ", ".join(f"{n} {TYPE_NAMES.get(t, t)}" for n, t in plan.columns)
     lines.append(f"result columns: {cols}")
     return "\n".join(lines)
+
+
+def _top_expressions(node: Any) -> list[dict[str, Any]]:
+    """The outermost IR expressions anywhere in a stage's source and operators."""
+    if isinstance(node, dict):
+        if "fn" in node or "col" in node or "lit" in node:
+            return [node]
+        return [e for value in node.values() for e in _top_expressions(value)]
+    if isinstance(node, list):
+        return [e for value in node for e in _top_expressions(value)]
+    return []
+
+
+def _applies(ir: dict[str, Any], fn: str) -> bool:
+    return ir.get("fn") == fn or any(_applies(a, fn) for a in ir.get("args", []))
+
+
+def failing_expressions(stage: Any, fn: str) -> list[str]:
+    """The stage's expressions (as SQL) that apply the function an evaluation error names, so
+    that 'mul: overflow' can say which multiplication of the query overflowed."""
+    found = []
+    for ir in _top_expressions([stage.source, list(stage.ops)]):
+        if _applies(ir, fn):
+            text = render_expr(ir)
+            if text not in found:
+                found.append(text)
+    return found
