@@ -146,6 +146,15 @@ class DecompressedStream(io.RawIOBase):
         raw = _Prefixed(first, self._src)
         self._stream = pa.CompressedInputStream(pa.PythonFile(raw, mode="r"), "zstd")
 
+    def peek_line(self, limit: int = 1 << 16) -> bytes:
+        """The start of the decompressed data, up to its first newline, without consuming it."""
+        while b"\n" not in self._buf[self._off : self._off + limit] and not self._done:
+            if len(self._buf) - self._off >= limit:
+                break
+            self._buf, self._off = self._buf[self._off :], 0
+            self._fill()
+        return bytes(self._buf[self._off : self._off + limit])
+
     @property
     def compressed_bytes(self) -> int:
         """Compressed bytes fetched so far."""

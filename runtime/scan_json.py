@@ -18,12 +18,16 @@ from .scan_text import read_range_aligned, refuse_binary
 from .storage import storage_for
 
 
-def _options(schema: list, wanted: list[str]) -> tuple[pajson.ParseOptions, pa.Schema]:
+def _options(
+    schema: list, wanted: list[str], keys: dict[str, str]
+) -> tuple[pajson.ParseOptions, pa.Schema]:
+    """Parse options for the `wanted` fields (spelled as in the data: Hive's JSON SerDe matches
+    names case-insensitively) and the schema they are cast to."""
     types = dict(schema)
     target = pa.schema([(n, types[n]) for n in wanted])
     as_parsed = pa.schema(
         [
-            (n, pa.string() if pa.types.is_date(t) else t)
+            (keys.get(n.lower(), n), pa.string() if pa.types.is_date(t) else t)
             for n, t in zip(wanted, target.types, strict=True)
         ]
     )
@@ -37,10 +41,10 @@ def read_json(
     """One range of a JSON Lines object as a table of the source's `read` columns, and the
     bytes read."""
     url = r["url"]
-    parse, target = _options(schema, source["read"])
     read = pajson.ReadOptions(use_threads=False, block_size=1 << 20)
     if source.get("compression"):
         stream = DecompressedStream(storage_for(url), url, source["compression"], r["end"])
+        parse, target = _options(schema, source["read"], _keys(stream.peek_line()))
         try:
             table = pajson.open_json(stream, read_options=read, parse_options=parse).read_all()
         except pa.ArrowInvalid as e:
@@ -53,6 +57,7 @@ def read_json(
     data, offset = read_range_aligned(storage_for(url), url, r["start"], r["end"])
     if r["start"] == 0:
         refuse_binary(url, bytes(data[:8]))
+    parse, target = _options(schema, source["read"], _keys(bytes(data[: 1 << 16])))
     if not bytes(data[: 1 << 16]).strip() and not bytes(data).strip():
         return None, len(data)
     try:
@@ -64,7 +69,18 @@ def read_json(
     return _cast(table, target, url), len(data)
 
 
+def _keys(head: bytes) -> dict[str, str]:
+    """The first line's keys by their lowercase spelling ({} when it does not parse)."""
+    line = head.split(b"\n", 1)[0]
+    try:
+        value = json.loads(line)
+    except ValueError:
+        return {}
+    return {k.lower(): k for k in value} if isinstance(value, dict) else {}
+
+
 def _cast(table: pa.Table, target: pa.Schema, url: str) -> pa.Table:
+    table = table.rename_columns(target.names)
     if table.schema == target:
         return table
     try:

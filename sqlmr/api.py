@@ -49,8 +49,17 @@ def resolve_catalog(tables: str | None = None, catalog: str | Catalog | None = N
         tables = default_tables_dir()
     result = from_tables_dir(tables)
     if catalog is not None:
-        result = result.merged(load_catalog_file(catalog))
+        result = result.merged(load_catalog(catalog))
     return result
+
+
+def load_catalog(spec: str) -> Catalog:
+    """A catalog file, or a Glue database named `glue:DATABASE`."""
+    if spec.startswith("glue:"):
+        from sqlmr.catalog.glue import load_glue_catalog
+
+        return load_glue_catalog(spec)
+    return load_catalog_file(spec)
 
 
 def compile_query(query: str, catalog: Catalog, options: QueryOptions = QueryOptions()) -> Plan:

@@ -77,7 +77,8 @@ def _kind(pair: tuple[str, str | None]) -> str:
 
 def resolve(table: Table) -> Table:
     """The table with its format, compression, columns and partition columns all known."""
-    if table.format != "auto" and table.columns and table.partitions is not None:
+    known = table.format == "parquet" or table.compression is not None
+    if known and table.format != "auto" and table.columns and table.partitions is not None:
         return table
     listing = list_table(table.location, table=table.name)
     if not listing.objects:

@@ -184,6 +184,8 @@ def load_catalog_file(path: str) -> Catalog:
     columns = "id BIGINT, name VARCHAR, day DATE"   # or a list of {name, type}; optional for
                                                     # Parquet and JSON (from the files)
     partitions = "year INT"       # key=value/ folder columns; default: discovered, inferred
+
+    A top-level `glue = "DATABASE"` adds the tables of that AWS Glue database.
     """
     try:
         with open(path, "rb") as f:
@@ -194,9 +196,19 @@ def load_catalog_file(path: str) -> Catalog:
         raise CatalogError(f"catalog file {path} is not valid: {e}") from e
     base = os.path.dirname(os.path.abspath(path))
     specs = doc.get("tables")
-    if not isinstance(specs, dict) or not specs:
+    glue = doc.get("glue")  # glue = "DATABASE": that Glue database's tables too
+    if glue is not None and not isinstance(glue, str):
+        raise CatalogError(f"catalog file {path}: glue must name a database, not {glue!r}")
+    if (not isinstance(specs, dict) or not specs) and not glue:
         raise CatalogError(f"catalog file {path} has no [tables.<name>] entries")
-    return Catalog(tuple(_table_from_spec(name, spec, base, path) for name, spec in specs.items()))
+    own = Catalog(
+        tuple(_table_from_spec(name, spec, base, path) for name, spec in (specs or {}).items())
+    )
+    if glue:
+        from sqlmr.catalog.glue import load_glue_catalog
+
+        own = load_glue_catalog(glue).merged(own)
+    return own
 
 
 def _value(spec: dict, key: str, kind: type, default: object, where: str) -> object:

@@ -81,7 +81,8 @@ def tables() -> argparse.ArgumentParser:
     p.add_argument(
         "--catalog",
         metavar="FILE",
-        help="catalog file (TOML or JSON) describing more tables, added to the others",
+        help="catalog file (TOML or JSON) describing more tables, or glue:DATABASE for an AWS "
+        "Glue database; added to the others",
     )
     return p
 
