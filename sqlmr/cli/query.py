@@ -143,9 +143,13 @@ def options_from(args: argparse.Namespace) -> QueryOptions:
         extra["task_memory"] = args.task_memory
     if args.broadcast_threshold is not None:
         extra["broadcast_threshold"] = args.broadcast_threshold
+    # The plan is cut for the tasks that run at once: Lambda's concurrency, or local workers.
+    workers = args.workers
+    if getattr(args, "executor", None) == "lambda" and workers is None:
+        workers = getattr(args, "concurrency", None)
     return QueryOptions(
         **extra,
-        workers=args.workers,
+        workers=workers,
         split_size=args.split_size,
         reducers=args.reducers,
         retries=2 if getattr(args, "retries", None) is None else args.retries,
