@@ -73,8 +73,10 @@ def _csv_text(column: pa.ChunkedArray, delimiter: str) -> pa.ChunkedArray:
     if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
         pattern = "[" + re.escape(delimiter) + '"\r\n]'
         needs = pc.or_(pc.match_substring_regex(column, pattern), pc.equal(column, ""))
-        quoted = pc.binary_join_element_wise('"', pc.replace_substring(column, '"', '""'), '"', "")
-        column = pc.if_else(needs, quoted, column)
+        if pc.any(needs).as_py():  # most columns need no quotes at all: skip the copy
+            quoted = pc.replace_substring(column, '"', '""')
+            quoted = pc.binary_join_element_wise('"', quoted, '"', "")
+            column = pc.if_else(needs, quoted, column)
     else:
         column = pc.cast(column, pa.string())
     return pc.fill_null(column, "")
