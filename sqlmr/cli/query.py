@@ -209,7 +209,6 @@ def run_query(args: argparse.Namespace) -> int:
     """`sqlmr query`: run every statement in order and print or write each result."""
     from sqlmr.api import resolve_catalog
     from sqlmr.cli.output import choose_format
-    from sqlmr.execution import make_executor
 
     statements = _statements(args)
     fmt = choose_format(args.format, args.output, sys.stdout.isatty())
@@ -238,23 +237,30 @@ def run_query(args: argparse.Namespace) -> int:
                 emit(table.column_names, [table], fmt, target, not args.no_header)
                 continue
             if executor is None:
-                executor = make_executor(
-                    args.executor,
-                    workers=args.workers,
-                    function_name=args.function_name,
-                    concurrency=args.concurrency,
-                    region=args.region,
-                    profile=args.profile,
-                    endpoint_url=args.endpoint_url,
-                    job_store=args.job_store,
-                    task_memory=options_from(args).task_memory,
-                    task_timeout=getattr(args, "task_timeout", None),
-                )
+                executor = executor_from(args)
             run_statement(args, statement.sql, catalog, executor, fmt, target, trace)
     finally:
         if executor is not None:
             executor.close()
     return 0
+
+
+def executor_from(args: argparse.Namespace):
+    """The executor the flags (and settings) ask for."""
+    from sqlmr.execution import make_executor
+
+    return make_executor(
+        args.executor,
+        workers=args.workers,
+        function_name=args.function_name,
+        concurrency=args.concurrency,
+        region=args.region,
+        profile=args.profile,
+        endpoint_url=args.endpoint_url,
+        job_store=args.job_store,
+        task_memory=options_from(args).task_memory,
+        task_timeout=getattr(args, "task_timeout", None),
+    )
 
 
 def run_statement(

@@ -131,10 +131,9 @@ class Shell:
 
     def execute(self, script: str) -> None:
         """Run every statement of a script, printing each result."""
-        from sqlmr.cli.query import emit, run_statement
+        from sqlmr.cli.query import emit, executor_from, run_statement
         from sqlmr.compiler.statements import classify, split_statements
         from sqlmr.describe import answer
-        from sqlmr.execution import make_executor
 
         for text in split_statements(script):
             started = time.perf_counter()
@@ -144,17 +143,7 @@ class Shell:
                 emit(table.column_names, [table], self.mode, None)
             else:
                 if self.executor is None:
-                    a = self.args
-                    self.executor = make_executor(
-                        a.executor,
-                        workers=a.workers,
-                        function_name=a.function_name,
-                        concurrency=a.concurrency,
-                        region=a.region,
-                        profile=a.profile,
-                        endpoint_url=a.endpoint_url,
-                        job_store=a.job_store,
-                    )
+                    self.executor = executor_from(self.args)
                 run_statement(
                     self.args, statement.sql, self.catalog, self.executor, self.mode, None
                 )
