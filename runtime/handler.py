@@ -96,7 +96,8 @@ def _broadcast_index(
 
 
 def _join(source: dict[str, Any], inp: dict[str, Any], job: str) -> tuple[pa.Table, int]:
-    """An inner equi-join: a broadcast side is indexed once and probed by each task's split."""
+    """An equi-join. An inner join's broadcast side is indexed once and probed by each task's
+    split; an outer join (never broadcasting its preserved side) hashes both sides per task."""
     broadcast = source.get("broadcast")
     if broadcast in ("left", "right") and source.get("how", "inner") == "inner":
         probe_side = "right" if broadcast == "left" else "left"
@@ -108,7 +109,8 @@ def _join(source: dict[str, Any], inp: dict[str, Any], job: str) -> tuple[pa.Tab
         _join_side(source["left"], inp["left"]),
         _join_side(source["right"], inp["right"]),
     )
-    joined = operators.hash_join(left, right, source["left_keys"], source["right_keys"])
+    how = source.get("how", "inner")
+    joined = operators.hash_join(left, right, source["left_keys"], source["right_keys"], how)
     return joined, left_bytes + right_bytes
 
 

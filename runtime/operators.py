@@ -129,16 +129,30 @@ def normalize_zeros(table: pa.Table, keys: list[str]) -> pa.Table:
     return table
 
 
+# SQL join kinds and Acero's names for them.
+JOIN_TYPES = {
+    "inner": "inner",
+    "left": "left outer",
+    "right": "right outer",
+    "full": "full outer",
+}
+
+
 def hash_join(
-    left: pa.Table, right: pa.Table, left_keys: list[str], right_keys: list[str]
+    left: pa.Table,
+    right: pa.Table,
+    left_keys: list[str],
+    right_keys: list[str],
+    how: str = "inner",
 ) -> pa.Table:
-    """SQL inner equi-join: rows whose keys are equal and not NULL, all columns of both sides."""
+    """SQL equi-join: rows whose keys are equal and not NULL, all columns of both sides; an outer
+    join also keeps the unmatched rows of its preserved side(s), with NULLs for the other."""
     left, right = normalize_zeros(left, left_keys), normalize_zeros(right, right_keys)
     joined = left.join(
         right,
         keys=left_keys,
         right_keys=right_keys,
-        join_type="inner",
+        join_type=JOIN_TYPES[how],
         coalesce_keys=False,
         use_threads=False,
     )

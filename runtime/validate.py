@@ -11,7 +11,7 @@ from typing import Any
 from . import PLAN_VERSION
 from .errors import PlanValidationError
 from .expressions import FUNCTIONS
-from .operators import OPERATORS
+from .operators import JOIN_TYPES, OPERATORS
 from .scan import CODECS, FORMATS
 from .shuffle import COMPRESSIONS
 from .types import ARROW_TYPES
@@ -127,7 +127,7 @@ def validate_source(source: Any, where: str) -> None:
             if c["type"] not in ARROW_TYPES:
                 raise PlanValidationError(f"{where}: unknown column type {c['type']!r}")
     elif source["type"] == "join":
-        if source.get("how", "inner") != "inner":
+        if source.get("how", "inner") not in JOIN_TYPES:
             raise PlanValidationError(f"{where}: unknown join type {source['how']!r}")
         if source.get("broadcast", "left") not in ("left", "right"):
             raise PlanValidationError(f"{where}: broadcast must name 'left' or 'right'")

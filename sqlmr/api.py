@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import tempfile
 from dataclasses import dataclass
@@ -10,7 +11,6 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 from sqlmr.catalog import Catalog, from_tables_dir, load_catalog_file
-from sqlmr.compiler import analyze
 from sqlmr.execution.driver import Driver, JobResult, Listener
 from sqlmr.execution.executor import Executor
 from sqlmr.execution.tracing import Tracer
@@ -64,19 +64,29 @@ def load_catalog(spec: str) -> Catalog:
 
 def compile_query(query: str, catalog: Catalog, options: QueryOptions = QueryOptions()) -> Plan:
     """SQL text to a physical plan over the table's current objects."""
-    logical = analyze(query, catalog)
+    from sqlmr.compiler import analyze_query
+    from sqlmr.compiler.logical import Block
+
+    logical = analyze_query(query, catalog)
     workers = options.workers or os.cpu_count() or 1
     split = options.split_size
     if isinstance(split, str):
         split = parse_size(split)
-    inputs, notes = [], []
-    for side in logical.sides:
-        found = plan_input(
-            side.table, side.filter, list(side.read_columns), split, workers, options.task_memory
-        )
-        inputs.append(SideInput(found.splits, found.bytes))
-        if found.notes:
-            notes.append((side.table.name, found.notes))
+    listed: dict[str, SideInput] = {}
+    notes: list = []
+
+    def side_input(table, filter=None, read_columns=()) -> SideInput:
+        # Each table read is listed once per query, however often the query names it.
+        key = json.dumps([table.location, filter, list(read_columns)], sort_keys=True)
+        if key not in listed:
+            found = plan_input(
+                table, filter, list(read_columns), split, workers, options.task_memory
+            )
+            listed[key] = SideInput(found.splits, found.bytes)
+            if found.notes:
+                notes.append((table.name, found.notes))
+        return listed[key]
+
     threshold = options.broadcast_threshold
     if isinstance(threshold, str):
         threshold = parse_size(threshold)
@@ -86,7 +96,13 @@ def compile_query(query: str, catalog: Catalog, options: QueryOptions = QueryOpt
         broadcast_threshold=threshold,
         task_memory=options.task_memory,
     )
-    plan = build_plan(logical, inputs, plan_options)
+    if isinstance(logical, Block):
+        from sqlmr.planning.joins import BlockPlanner
+
+        plan = BlockPlanner(side_input, plan_options).plan(logical, query)
+    else:
+        inputs = [side_input(s.table, s.filter, s.read_columns) for s in logical.sides]
+        plan = build_plan(logical, inputs, plan_options)
     return dataclasses.replace(plan, inputs=tuple(notes)) if notes else plan
 
 

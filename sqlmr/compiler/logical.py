@@ -93,3 +93,45 @@ class LogicalQuery:
     distinct: tuple[DistinctArg, ...] = ()
     post_filter: IR | None = None
     post_projections: tuple[tuple[str, IR], ...] = ()
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A conjunct over several FROM items, in internal column names.
+
+    `equi` is (item a, key of a, item b, key of b) when it equates one item's value with
+    another's, both cast to their common type: a join key pair.
+    """
+
+    ir: IR
+    uses: frozenset[int]
+    equi: tuple[int, IR, int, IR] | None = None
+
+
+@dataclass(frozen=True)
+class FromItem:
+    """One FROM item of a Block: a table, or a derived Block (a CTE or FROM subquery).
+
+    `columns` projects the item's rows to internal names unique in the query (t<n>.<name>);
+    `filter` holds the conjuncts on this item alone, applied before any join; `how` says how it
+    joins the items before it, and `on` holds an outer join's own conditions.
+    """
+
+    name: str
+    table: Table | None
+    block: Block | None
+    read_columns: tuple[str, ...]
+    columns: tuple[tuple[str, IR], ...]
+    filter: IR | None
+    how: str = "inner"  # inner | cross | left | right | full
+    on: tuple[Condition, ...] = ()
+
+
+@dataclass(frozen=True)
+class Block:
+    """A SELECT over joined FROM items: the items, the conditions over several of them, and the
+    grouping and shaping of the select list (a LogicalQuery without sides)."""
+
+    items: tuple[FromItem, ...]
+    conditions: tuple[Condition, ...]
+    top: LogicalQuery

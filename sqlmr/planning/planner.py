@@ -143,9 +143,12 @@ def shuffle_estimate(q: LogicalQuery, inputs: list[SideInput]) -> int:
     return total
 
 
-def _input_stage(q: LogicalQuery, inputs: list[SideInput], options: PlanOptions):
+def _input_stage(q: LogicalQuery, inputs: list[SideInput], options: PlanOptions, flow=None):
     """Stages before the first operator over whole rows, and that operator stage's input:
     (earlier stages, stage id, kind, source, tasks, first ops)."""
+    if flow is not None:  # a joined flow of FROM items (planning/joins.py)
+        kind = {"shuffle": "reduce", "gather": "merge"}.get(flow.source["type"], "map")
+        return list(flow.stages), "map", kind, flow.source, tuple(flow.tasks), list(flow.ops)
     if len(q.sides) == 1:
         side = q.sides[0]
         tasks = tuple({"ranges": ranges} for ranges in inputs[0].splits)
@@ -207,10 +210,14 @@ def _input_stage(q: LogicalQuery, inputs: list[SideInput], options: PlanOptions)
     return stages, "join", "join", source, tasks, residual
 
 
-def build_plan(q: LogicalQuery, inputs: list[SideInput], options: PlanOptions) -> Plan:
-    """The stages that compute a logical query over the given splits."""
-    stages, first_id, first_kind, source, tasks, first_ops = _input_stage(q, inputs, options)
-    deps = tuple(s.id for s in stages)
+def build_plan(
+    q: LogicalQuery, inputs: list[SideInput], options: PlanOptions, flow: Any = None
+) -> Plan:
+    """The stages that compute a logical query over the given splits, or over a flow of joined
+    rows (a Block's FROM items, planned by planning/joins.py)."""
+    stages, first_id, first_kind, source, tasks, first_ops = _input_stage(q, inputs, options, flow)
+    deps = tuple(s.id for s in stages) or (tuple(flow.deps) if flow is not None else ())
+    estimate = flow.bytes if flow is not None else shuffle_estimate(q, inputs)
     tail, final = _tail_ops(q), _final_ops(q)
 
     if not q.grouped:
@@ -227,9 +234,7 @@ def build_plan(q: LogicalQuery, inputs: list[SideInput], options: PlanOptions) -
         else:
             # Plan more partitions than reducers; the driver packs them into reduce tasks of at
             # most 1/INPUT_SHARE of the task memory once the map outputs' sizes are known.
-            estimated = default_reducers(
-                len(tasks), options.workers, shuffle_estimate(q, inputs), options.task_memory
-            )
+            estimated = default_reducers(len(tasks), options.workers, estimate, options.task_memory)
             reducers = min(MAX_REDUCERS, 4 * max(estimated, options.workers))
             coalesce = options.task_memory // INPUT_SHARE
         partitions = 1 if not keys else reducers

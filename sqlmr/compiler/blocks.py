@@ -1,0 +1,370 @@
+"""Queries beyond one SELECT over one or two tables: joins of many tables, outer joins,
+subqueries in WHERE and HAVING, CTEs and aggregation over FROM subqueries.
+
+sqlglot's optimizer does the rewriting that is pure SQL: `qualify` resolves every name,
+`unnest_subqueries` decorrelates IN/EXISTS/scalar subqueries into LEFT JOINs with grouped
+derived tables (or CROSS JOINs with one-row ones), `eliminate_subqueries` turns derived tables
+into CTEs, `merge_subqueries` folds simple ones back, `pushdown_predicates` and
+`pushdown_projections` move filters and columns toward the scans, and `simplify` folds constant
+date arithmetic (DATE '1998-12-01' - INTERVAL '90' DAY). What is written here: turning the
+normalised SELECT into a Block (FROM items with internal column names, conjuncts classified
+into per-item filters, equi-join keys typed to a common type, and residual conditions), and
+refusing what the runtime cannot do, by name.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+from sqlglot import exp
+from sqlglot.errors import OptimizeError, SqlglotError
+from sqlglot.optimizer import optimize
+from sqlglot.optimizer.eliminate_ctes import eliminate_ctes
+from sqlglot.optimizer.eliminate_joins import eliminate_joins
+from sqlglot.optimizer.eliminate_subqueries import eliminate_subqueries
+from sqlglot.optimizer.merge_subqueries import merge_subqueries
+from sqlglot.optimizer.normalize import normalize
+from sqlglot.optimizer.optimize_joins import optimize_joins
+from sqlglot.optimizer.pushdown_predicates import pushdown_predicates
+from sqlglot.optimizer.pushdown_projections import pushdown_projections
+from sqlglot.optimizer.qualify import qualify
+from sqlglot.optimizer.simplify import simplify
+from sqlglot.optimizer.unnest_subqueries import unnest_subqueries
+
+from sqlmr.catalog import TYPE_NAMES, Catalog
+from sqlmr.compiler.expressions import Translator, Typed, cast, widest
+from sqlmr.compiler.logical import Block, Condition, FromItem
+from sqlmr.compiler.parse import parse, sql_error
+from sqlmr.compiler.query import _check_clauses, _logical, _shape
+from sqlmr.compiler.scope import conjuncts
+from sqlmr.errors import CatalogError, SqlError, UnsupportedError
+
+RULES = (
+    qualify,
+    pushdown_projections,
+    normalize,
+    unnest_subqueries,
+    pushdown_predicates,
+    optimize_joins,
+    eliminate_subqueries,
+    merge_subqueries,
+    eliminate_joins,
+    eliminate_ctes,
+    simplify,
+)
+_SIDES = {"": "inner", "LEFT": "left", "RIGHT": "right", "FULL": "full"}
+
+
+def normalise(sql: str, statement: exp.Expression, catalog: Catalog) -> exp.Expression:
+    """The statement after sqlglot's optimizer rules, against the catalog's schemas."""
+    schema = {t.name: {c.name: TYPE_NAMES[c.type] for c in t.columns} for t in catalog.tables}
+    for window in statement.find_all(exp.Window):
+        raise sql_error(
+            UnsupportedError, "a window function (OVER …) is not supported", sql, window
+        )
+    try:
+        return optimize(statement, schema=schema, dialect="duckdb", rules=RULES)
+    except OptimizeError as e:
+        raise CatalogError(f"cannot resolve the query's names: {e}") from e
+    except SqlglotError as e:
+        raise UnsupportedError(f"cannot rewrite the query: {e}") from e
+
+
+class BlockCompiler:
+    """Compiles the SELECT blocks of one normalised statement; internal column names are unique
+    across the whole query (t<n>.<column>)."""
+
+    def __init__(self, sql: str, catalog: Catalog):
+        self.sql, self.catalog = sql, catalog
+        self.counter = itertools.count()
+
+    def compile(self, select: exp.Expression, ctes: dict[str, exp.Expression]) -> Block:
+        if isinstance(select, exp.Subquery):
+            select = select.this
+        if not isinstance(select, exp.Select):
+            what = select.key.upper()
+            raise sql_error(
+                UnsupportedError, f"set operations ({what}) are not supported", self.sql, select
+            )
+        with_ = select.args.get("with") or select.args.get("with_")
+        if with_ is not None:
+            if with_.args.get("recursive"):
+                raise sql_error(
+                    UnsupportedError, "WITH RECURSIVE is not supported", self.sql, with_
+                )
+            ctes = dict(ctes)
+            for cte in with_.expressions:
+                ctes[cte.alias_or_name.lower()] = cte.this
+            select = select.copy()
+            select.set("with", None)
+            select.set("with_", None)
+        _check_clauses(self.sql, select)
+        return _BlockBuilder(self, select, ctes).build()
+
+
+class _BlockBuilder:
+    def __init__(self, owner: BlockCompiler, select: exp.Select, ctes: dict):
+        self.owner, self.sql, self.select, self.ctes = owner, owner.sql, select, ctes
+        self.items: list[FromItem] = []
+        self.by_alias: dict[str, int] = {}
+        self.types: dict[str, str] = {}  # internal column name -> plan type
+        self.names: list[dict[str, str]] = []  # per item: column name (lower) -> internal name
+        self.used: set[str] = set()
+
+    def build(self) -> Block:
+        from_ = self.select.args.get("from_") or self.select.args.get("from")
+        if from_ is None:
+            raise UnsupportedError("SELECT without FROM is not supported; name a table")
+        self._add_item(from_.this, "inner")
+        outer_on: dict[int, list[exp.Expression]] = {}
+        pooled = list(
+            conjuncts(self.select.args["where"].this if self.select.args.get("where") else None)
+        )
+        for join in self.select.args.get("joins") or []:
+            how = self._join_kind(join)
+            index = self._add_item(join.this, how)
+            on = conjuncts(join.args.get("on"))
+            if how in ("inner", "cross"):
+                pooled += on
+            else:
+                outer_on[index] = on
+        pooled = [part for cond in pooled for part in _factor_or(cond)]
+        nullable = self._nullable()
+        filters: list[list[dict]] = [[] for _ in self.items]
+        conditions: list[Condition] = []
+        pre = Translator(self.sql, self._resolve)
+        for cond in pooled:
+            if _is_true(cond):
+                continue
+            self._check_subqueries(cond)
+            typed = pre.boolean(cond)
+            uses = self._uses(cond)
+            if len(uses) == 1 and not (uses & nullable):
+                filters[min(uses)].append(typed.ir)
+            else:
+                conditions.append(self._condition(cond, typed, uses, pre))
+        ons = [
+            tuple(self._outer_conditions(i, item.how, outer_on.get(i, []), pre, filters))
+            for i, item in enumerate(self.items)
+        ]
+        shaped = _shape(self.sql, self.select, pre, [], ("c", "o"))
+        top = _logical(self.sql, (), None, shaped)
+        items = []
+        for i, item in enumerate(self.items):
+            columns, read = item.columns, item.read_columns
+            if item.table is not None:
+                # A scan reads only the columns the query uses (at least one, for COUNT(*)).
+                columns = tuple(c for c in columns if c[0] in self.used) or columns[:1]
+                read = tuple(ir["col"] for _, ir in columns)
+            items.append(
+                FromItem(
+                    item.name,
+                    item.table,
+                    item.block,
+                    read,
+                    columns,
+                    _and(filters[i]),
+                    item.how,
+                    ons[i],
+                )
+            )
+        return Block(tuple(items), tuple(conditions), top)
+
+    def _join_kind(self, join: exp.Join) -> str:
+        kind = (join.args.get("kind") or "").upper()
+        side = (join.args.get("side") or "").upper()
+        if join.args.get("using"):
+            raise sql_error(
+                UnsupportedError, "JOIN … USING is not supported; use ON", self.sql, join
+            )
+        if kind in ("SEMI", "ANTI", "NATURAL", "ASOF", "POSITIONAL") or join.args.get("method"):
+            raise sql_error(
+                UnsupportedError, f"{kind or 'this'} JOIN is not supported", self.sql, join
+            )
+        if kind == "CROSS":
+            return "cross"
+        return _SIDES.get(side, "inner")
+
+    def _add_item(self, node: exp.Expression, how: str) -> int:
+        alias = node.alias_or_name.lower()
+        k = next(self.owner.counter)
+        names: dict[str, str] = {}
+        if isinstance(node, exp.Table) and node.name.lower() in self.ctes and not node.db:
+            block = self.owner.compile(self.ctes[node.name.lower()], self.ctes)
+            item = self._derived(alias, k, block, how, names)
+        elif isinstance(node, exp.Table):
+            table = self.owner.catalog.table(node.name)
+            columns = []
+            for c in table.columns:
+                internal = f"t{k}.{c.name}"
+                names[c.name.lower()] = internal
+                self.types[internal] = c.type
+                columns.append((internal, {"col": c.name}))
+            item = FromItem(alias, table, None, (), tuple(columns), None, how)
+        elif isinstance(node, exp.Subquery):
+            block = self.owner.compile(node.this, self.ctes)
+            item = self._derived(alias, k, block, how, names)
+        else:
+            raise sql_error(
+                UnsupportedError, f"{node.key.upper()} in FROM is not supported", self.sql, node
+            )
+        self.by_alias[alias] = len(self.items)
+        self.items.append(item)
+        self.names.append(names)
+        return len(self.items) - 1
+
+    def _derived(self, alias: str, k: int, block: Block, how: str, names: dict) -> FromItem:
+        columns = []
+        for out in block.top.outputs:
+            internal = f"t{k}.{out.name}"
+            names[out.name.lower()] = internal
+            self.types[internal] = out.type
+            columns.append((internal, {"col": out.internal}))
+        return FromItem(alias, None, block, (), tuple(columns), None, how)
+
+    def _resolve(self, node: exp.Column) -> Typed:
+        index = self.by_alias.get(node.table.lower()) if node.table else None
+        if index is None:
+            raise sql_error(CatalogError, f"unknown column {node.sql()!r}", self.sql, node)
+        internal = self.names[index].get(node.name.lower())
+        if internal is None:
+            raise sql_error(CatalogError, f"unknown column {node.sql()!r}", self.sql, node)
+        self.used.add(internal)
+        return Typed({"col": internal}, self.types[internal])
+
+    def _uses(self, node: exp.Expression) -> frozenset[int]:
+        return frozenset(
+            self.by_alias[c.table.lower()]
+            for c in node.find_all(exp.Column)
+            if c.table.lower() in self.by_alias
+        )
+
+    def _nullable(self) -> frozenset[int]:
+        """Items whose columns an outer join may fill with NULLs."""
+        out = set()
+        for i, item in enumerate(self.items):
+            if item.how in ("left", "full"):
+                out.add(i)
+            if item.how in ("right", "full"):
+                out.update(range(i))
+        return frozenset(out)
+
+    def _check_subqueries(self, cond: exp.Expression) -> None:
+        for sub in cond.find_all(exp.Subquery, exp.Select, exp.Exists):
+            construct = "NOT IN (subquery)" if cond.find(exp.In) else "this subquery"
+            raise sql_error(UnsupportedError, f"{construct} is not supported yet", self.sql, sub)
+
+    def _condition(self, cond, typed: Typed, uses: frozenset[int], pre: Translator) -> Condition:
+        """A conjunct over several items; an equality of one item's value with another's is a
+        join key pair, typed to their common type."""
+        if isinstance(cond, exp.EQ):
+            a, b = self._uses(cond.this), self._uses(cond.expression)
+            if len(a) == 1 and len(b) == 1 and a != b:
+                ta, tb = pre(cond.this), pre(cond.expression)
+                common = widest([ta.type, tb.type])
+                if common not in (None, "null"):
+                    pair = (min(a), cast(ta, common).ir, min(b), cast(tb, common).ir)
+                    return Condition(typed.ir, uses, pair)
+        return Condition(typed.ir, uses, None)
+
+    def _outer_conditions(self, i: int, how: str, on: list, pre: Translator, filters) -> list:
+        """The ON conjuncts of an outer join: join keys, and filters of the side whose rows are
+        not preserved (applied before the join); anything else cannot be planned yet."""
+        out = []
+        for cond in on:
+            if _is_true(cond):
+                continue
+            self._check_subqueries(cond)
+            typed = pre.boolean(cond)
+            uses = self._uses(cond)
+            condition = self._condition(cond, typed, uses, pre)
+            if condition.equi is not None and i in uses and len(uses) == 2:
+                out.append(condition)
+            elif uses == {i} and how == "left":
+                filters[i].append(typed.ir)
+            elif how == "right" and i not in uses:
+                out.append(Condition(typed.ir, uses, None))  # filters the left input first
+            else:
+                raise sql_error(
+                    UnsupportedError,
+                    f"this condition in the ON of a {how.upper()} JOIN is not supported",
+                    self.sql,
+                    cond,
+                )
+        return out
+
+
+def _factor_or(cond: exp.Expression) -> list[exp.Expression]:
+    """(a AND b) OR (a AND c) as a AND (b OR c): a join key repeated in every branch of an OR
+    (TPC-H Q19) becomes a join key instead of a condition after a cross join."""
+    inner = cond.unnest()
+    if not isinstance(inner, exp.Or):
+        return [cond]
+    branches = [conjuncts(b.unnest()) for b in inner.flatten()]
+    keyed = [{c.sql(): c for c in branch} for branch in branches]
+    common = [c for key, c in keyed[0].items() if all(key in k for k in keyed[1:])]
+    if not common:
+        return [cond]
+    shared = {c.sql() for c in common}
+    rest = [[c for c in branch if c.sql() not in shared] for branch in branches]
+    if any(not r for r in rest):
+        return common  # one branch is nothing but the common part: the OR adds nothing
+    ors = exp.or_(*(exp.and_(*r) for r in rest), copy=True)
+    return [*common, ors]
+
+
+def _is_true(node: exp.Expression) -> bool:
+    return isinstance(node, exp.Boolean) and bool(node.this)
+
+
+def _and(parts: list[dict]) -> dict | None:
+    result = None
+    for part in parts:
+        result = part if result is None else {"fn": "and", "args": [result, part]}
+    return result
+
+
+def compile_blocks(sql: str, statement: exp.Expression, catalog: Catalog) -> Block:
+    """The Block of a statement (SELECT, possibly WITH, subqueries and many joins)."""
+    normalised = normalise(sql, statement, catalog)
+    try:
+        return BlockCompiler(sql, catalog).compile(normalised, {})
+    except SqlError:
+        raise
+    except (KeyError, ValueError) as e:  # pragma: no cover - a shape this module does not know
+        raise UnsupportedError(f"this query's shape is not supported: {e}") from e
+
+
+def _needs_blocks(statement: exp.Expression) -> bool:
+    """Whether a statement is beyond the one- and two-table analysis of query.py."""
+    if statement.find(exp.With, exp.Exists):
+        return True
+    if len(list(statement.find_all(exp.Table))) > 2:
+        return True
+    for join in statement.find_all(exp.Join):
+        if join.args.get("side"):
+            return True
+    for sub in statement.find_all(exp.Subquery, exp.In):
+        if isinstance(sub, exp.In) and sub.args.get("query"):
+            return True
+        if isinstance(sub, exp.Subquery) and not isinstance(sub.parent, (exp.From, exp.Join)):
+            return True
+    return False
+
+
+def analyze_query(sql: str, catalog: Catalog):
+    """A LogicalQuery (one table, or an inner join of two) or a Block (anything else)."""
+    from sqlmr.compiler.query import analyze
+
+    statement = parse(sql)
+    if isinstance(statement, exp.Select) and _needs_blocks(statement):
+        return compile_blocks(sql, statement, catalog)
+    try:
+        return analyze(sql, catalog)
+    except UnsupportedError as first:
+        if not isinstance(statement, exp.Select):
+            raise
+        try:
+            return compile_blocks(sql, statement, catalog)
+        except UnsupportedError:
+            raise first from None

@@ -1,0 +1,340 @@
+"""Planning a Block: its FROM items joined into one flow of rows, then grouped and shaped.
+
+A Flow is a pipeline not yet written anywhere: a source (a scan, shuffle partitions, gathered
+outputs, or a join of two sides), operators, and one input per task. Joining two flows either
+
+- broadcasts the smaller one (at most --broadcast-threshold, and never the side an outer join
+  preserves): every task of the other flow reads all of it, so the join rides inside that
+  flow's stage and costs no stage of its own; or
+- shuffles both by the join key into the same number of partitions, and task p joins
+  partition p of each side.
+
+Join order: inner joins start from the largest item and add, each time, the smallest item
+that an equality connects to those joined so far (a cross join, on a constant key, only when
+none is). Outer joins follow in FROM order, after the inner items before them. Conditions are
+applied as soon as every item they read is joined. A derived item (CTE or FROM subquery) is
+planned as its own Block, and its last stage is reopened as a flow.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlmr.catalog import Table
+from sqlmr.compiler.logical import Block, Condition, FromItem
+from sqlmr.errors import UnsupportedError
+from sqlmr.planning.plan import Plan, Stage
+from sqlmr.planning.planner import PlanOptions, SideInput, build_plan, default_reducers, scan_source
+
+Op = dict[str, Any]
+Inputs = Callable[[Table], SideInput]
+
+
+@dataclass
+class Flow:
+    """Rows on their way: closed stages behind them, and the open part (source, ops, tasks)."""
+
+    stages: list[Stage]
+    source: dict[str, Any]
+    ops: list[Op]
+    tasks: list[dict[str, Any]]
+    columns: list[str]
+    bytes: int
+    coalesce: int | None = None
+    whole: dict[str, Any] | None = None  # a scan's input that covers all of its splits
+    deps: tuple[str, ...] = field(default_factory=tuple)
+
+
+def _project(columns) -> Op:
+    return {"op": "project", "columns": [{"name": n, "expr": e} for n, e in columns]}
+
+
+def _kind(source: dict[str, Any]) -> str:
+    return {"shuffle": "reduce", "gather": "merge"}.get(source["type"], "map")
+
+
+class BlockPlanner:
+    """Plans the Blocks of one query; stage ids are unique across all of them."""
+
+    def __init__(self, inputs: Inputs, options: PlanOptions):
+        self.inputs, self.options = inputs, options
+        self.ids = itertools.count(1)
+        self.keys = itertools.count()
+
+    def plan(self, block: Block, sql: str) -> Plan:
+        """The stages that compute a Block, its result in the last one."""
+        flow = self._joined(block)
+        prefix = f"b{next(self.ids)}_"
+        q = dataclasses.replace(block.top, sql=sql)
+        plan = build_plan(q, [], self.options, flow=flow)
+        return _renamed(plan, {s.id for s in flow.stages}, prefix)
+
+    # -- items ---------------------------------------------------------------------------------
+
+    def _item_flow(self, item: FromItem) -> Flow:
+        if item.table is not None:
+            side = self.inputs(item.table, None, item.read_columns)
+            ranges = [r for split in side.splits for r in split]
+            share = len(item.read_columns) / max(1, len(item.table.columns))
+            estimate = int(side.bytes * share * (0.5 if item.filter is not None else 1))
+            ops = [_project(item.columns)]
+            if item.filter is not None:
+                ops.append({"op": "filter", "predicate": item.filter})
+            return Flow(
+                [],
+                scan_source(item.table, item.read_columns),
+                ops,
+                [{"ranges": split} for split in side.splits],
+                [name for name, _ in item.columns],
+                estimate,
+                whole={"ranges": ranges},
+            )
+        assert item.block is not None
+        plan = self.plan(item.block, item.name)
+        last = plan.stages[-1]
+        ops = [*last.ops, _project(item.columns)]
+        if item.filter is not None:
+            ops.append({"op": "filter", "predicate": item.filter})
+        return Flow(
+            list(plan.stages[:-1]),
+            last.source,
+            ops,
+            list(last.tasks),
+            [name for name, _ in item.columns],
+            self._estimate(item.block),
+            coalesce=last.coalesce_bytes,
+            deps=last.depends_on,
+        )
+
+    def _estimate(self, block: Block) -> int:
+        """A derived item's size: its largest input (an upper bound; aggregates shrink it)."""
+        sizes = [
+            self.inputs(i.table, None, i.read_columns).bytes
+            if i.table is not None
+            else self._estimate(i.block)
+            for i in block.items
+        ]
+        return max(sizes, default=0)
+
+    # -- joins ---------------------------------------------------------------------------------
+
+    def _joined(self, block: Block) -> Flow:
+        flows = [self._item_flow(item) for item in block.items]
+        pending = list(block.conditions)
+        first_outer = next(
+            (i for i, it in enumerate(block.items) if it.how in ("left", "right", "full")),
+            len(block.items),
+        )
+        greedy = list(range(first_outer))
+        start = max(greedy, key=lambda i: flows[i].bytes)
+        joined = {start}
+        current = self._apply_ready(flows[start], joined, pending)
+        greedy.remove(start)
+        while greedy:
+            linked = [i for i in greedy if _keys(pending, joined, i)]
+            nxt = min(linked or greedy, key=lambda i: flows[i].bytes)
+            greedy.remove(nxt)
+            current = self._join(current, flows[nxt], _keys(pending, joined, nxt), "inner")
+            _drop(pending, joined, nxt)
+            joined.add(nxt)
+            current = self._apply_ready(current, joined, pending)
+        for i in range(first_outer, len(block.items)):
+            item = block.items[i]
+            if item.how in ("inner", "cross"):
+                keys = _keys(pending, joined, i)
+                _drop(pending, joined, i)
+                how = "inner"
+            else:
+                keys = [c.equi for c in item.on if c.equi is not None]
+                keys = [_oriented(k, i) for k in keys]
+                for c in item.on:
+                    if c.equi is None:  # a RIGHT join's condition on its left input
+                        current = _with_op(current, {"op": "filter", "predicate": c.ir})
+                how = item.how
+                if not keys:
+                    raise UnsupportedError(f"a {how.upper()} JOIN without an equality")
+            current = self._join(current, flows[i], keys, how)
+            joined.add(i)
+            current = self._apply_ready(current, joined, pending)
+        if pending:
+            raise UnsupportedError("a condition that no join order can apply")
+        return current
+
+    def _apply_ready(self, flow: Flow, joined: set[int], pending: list[Condition]) -> Flow:
+        for cond in [c for c in pending if c.uses <= joined]:
+            pending.remove(cond)
+            flow = _with_op(flow, {"op": "filter", "predicate": cond.ir})
+        return flow
+
+    def _join(self, left: Flow, right: Flow, keys: list, how: str) -> Flow:
+        """Join two flows on key pairs (left key IR, right key IR); none: a cross join."""
+        if not keys:
+            one = {"lit": 1, "type": "int32"}
+            keys = [(one, one)]
+        left, lnames = self._with_keys(left, [k[0] for k in keys])
+        right, rnames = self._with_keys(right, [k[1] for k in keys])
+        threshold = self.options.broadcast_threshold
+        if how in ("inner", "left") and right.bytes <= threshold:
+            return self._broadcast(left, right, lnames, rnames, how)
+        if how in ("inner", "right") and left.bytes <= threshold and left.bytes < right.bytes:
+            flipped = {"inner": "inner", "right": "left"}[how]
+            return self._broadcast(right, left, rnames, lnames, flipped)
+        return self._shuffle_join(left, right, lnames, rnames, how)
+
+    def _with_keys(self, flow: Flow, keys: list[dict]) -> tuple[Flow, list[str]]:
+        """Key columns for a join: plain columns as they are, expressions computed first."""
+        names, extra = [], []
+        for key in keys:
+            if "col" in key:
+                names.append(key["col"])
+            else:
+                name = f"__jk{next(self.keys)}"
+                names.append(name)
+                extra.append((name, key))
+        if extra:
+            kept = [(c, {"col": c}) for c in flow.columns]
+            flow = _with_op(flow, _project(kept + extra))
+            flow.columns = flow.columns + [n for n, _ in extra]
+        return flow, names
+
+    def _broadcast(self, probe: Flow, build: Flow, pkeys, bkeys, how: str) -> Flow:
+        stages = probe.stages + build.stages
+        if build.whole is not None and build.source["type"] == "scan":
+            build_side = {"source": build.source, "ops": build.ops}
+            build_input = build.whole
+        else:
+            stage = self._close(build, {"type": "result"})
+            stages = stages + build.stages + [stage]
+            stages = _unique(stages)
+            build_side = {"source": {"type": "gather", "stage": stage.id}, "ops": []}
+            build_input = {}
+        source = {
+            "type": "join",
+            "how": how,
+            "left": {"source": probe.source, "ops": probe.ops},
+            "right": build_side,
+            "left_keys": pkeys,
+            "right_keys": bkeys,
+            "broadcast": "right",
+        }
+        tasks = [{"left": t, "right": build_input} for t in probe.tasks]
+        return Flow(
+            _unique(stages),
+            source,
+            [],
+            tasks,
+            probe.columns + build.columns,
+            max(probe.bytes, build.bytes),
+        )
+
+    def _shuffle_join(self, left: Flow, right: Flow, lkeys, rkeys, how: str) -> Flow:
+        partitions = self.options.reducers or default_reducers(
+            max(len(left.tasks), len(right.tasks)),
+            self.options.workers,
+            left.bytes + right.bytes,
+            self.options.task_memory,
+        )
+        a = self._close(left, {"type": "shuffle", "partitions": partitions, "keys": lkeys})
+        b = self._close(right, {"type": "shuffle", "partitions": partitions, "keys": rkeys})
+        source = {
+            "type": "join",
+            "how": how,
+            "left": {"source": {"type": "shuffle", "stage": a.id}, "ops": []},
+            "right": {"source": {"type": "shuffle", "stage": b.id}, "ops": []},
+            "left_keys": lkeys,
+            "right_keys": rkeys,
+        }
+        tasks = [{"left": {"partition": p}, "right": {"partition": p}} for p in range(partitions)]
+        return Flow(
+            _unique(left.stages + right.stages + [a, b]),
+            source,
+            [],
+            tasks,
+            left.columns + right.columns,
+            left.bytes + right.bytes,
+        )
+
+    def _close(self, flow: Flow, sink: dict[str, Any]) -> Stage:
+        """Write a flow out: the stage that runs it."""
+        coalesce = flow.coalesce if flow.source["type"] == "shuffle" else None
+        depends = tuple(s.id for s in flow.stages) or flow.deps
+        stage_id = f"s{next(self.ids)}_{_kind(flow.source)}"
+        return Stage(
+            stage_id,
+            _kind(flow.source),
+            flow.source,
+            tuple(flow.ops),
+            sink,
+            tuple(flow.tasks),
+            depends,
+            coalesce,
+        )
+
+
+def _with_op(flow: Flow, op: Op) -> Flow:
+    return dataclasses.replace(flow, ops=[*flow.ops, op])
+
+
+def _unique(stages: list[Stage]) -> list[Stage]:
+    seen, out = set(), []
+    for s in stages:
+        if s.id not in seen:
+            seen.add(s.id)
+            out.append(s)
+    return out
+
+
+def _oriented(equi: tuple, item: int) -> tuple[dict, dict]:
+    """(key over the joined items, key over `item`)."""
+    a, ka, b, kb = equi
+    return (kb, ka) if a == item else (ka, kb)
+
+
+def _keys(pending: list[Condition], joined: set[int], item: int) -> list[tuple[dict, dict]]:
+    """The equi-join key pairs between the joined items and one more."""
+    out = []
+    for c in pending:
+        if c.equi is None:
+            continue
+        a, _, b, _ = c.equi
+        if (a == item and b in joined) or (b == item and a in joined):
+            out.append(_oriented(c.equi, item))
+    return out
+
+
+def _drop(pending: list[Condition], joined: set[int], item: int) -> None:
+    """Remove the equalities that the join of `item` applies as its keys."""
+    for c in list(pending):
+        if c.equi is not None:
+            a, _, b, _ = c.equi
+            if (a == item and b in joined) or (b == item and a in joined):
+                pending.remove(c)
+
+
+def _renamed(plan: Plan, keep: set[str], prefix: str) -> Plan:
+    """The plan with its own stages (not those in `keep`) renamed with a prefix."""
+    mapping = {s.id: f"{prefix}{s.id}" for s in plan.stages if s.id not in keep}
+
+    def source(src: dict[str, Any]) -> dict[str, Any]:
+        src = dict(src)
+        if "stage" in src:
+            src["stage"] = mapping.get(src["stage"], src["stage"])
+        for side in ("left", "right"):
+            if side in src:
+                src[side] = {**src[side], "source": source(src[side]["source"])}
+        return src
+
+    stages = tuple(
+        dataclasses.replace(
+            s,
+            id=mapping.get(s.id, s.id),
+            source=source(s.source),
+            depends_on=tuple(mapping.get(d, d) for d in s.depends_on),
+        )
+        for s in plan.stages
+    )
+    return dataclasses.replace(plan, stages=stages)
