@@ -14,6 +14,7 @@ refusing what the runtime cannot do, by name.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 from sqlglot import exp
@@ -35,7 +36,7 @@ from sqlmr.catalog import TYPE_NAMES, Catalog
 from sqlmr.compiler.expressions import Translator, Typed, cast, widest
 from sqlmr.compiler.logical import Block, Condition, FromItem
 from sqlmr.compiler.parse import parse, sql_error
-from sqlmr.compiler.query import _check_clauses, _logical, _shape
+from sqlmr.compiler.query import _check_clauses, _logical, _select_items, _shape
 from sqlmr.compiler.scope import conjuncts
 from sqlmr.errors import CatalogError, SqlError, UnsupportedError
 
@@ -328,11 +329,31 @@ def compile_blocks(sql: str, statement: exp.Expression, catalog: Catalog) -> Blo
     """The Block of a statement (SELECT, possibly WITH, subqueries and many joins)."""
     normalised = normalise(sql, statement, catalog)
     try:
-        return BlockCompiler(sql, catalog).compile(normalised, {})
+        block = BlockCompiler(sql, catalog).compile(normalised, {})
     except SqlError:
         raise
     except (KeyError, ValueError) as e:  # pragma: no cover - a shape this module does not know
         raise UnsupportedError(f"this query's shape is not supported: {e}") from e
+    return _with_user_names(sql, statement, catalog, block)
+
+
+def _with_user_names(sql: str, statement: exp.Expression, catalog: Catalog, block: Block) -> Block:
+    """Result columns named as the user wrote them (qualify lowercases identifiers): the select
+    list's aliases and columns, or the catalog's spelling of the columns a * stands for."""
+    outputs = block.top.outputs
+    names = [o.name for o in outputs]
+    if isinstance(statement, exp.Select) and not any(
+        isinstance(e, exp.Star) or (isinstance(e, exp.Column) and isinstance(e.this, exp.Star))
+        for e in statement.expressions
+    ):
+        items = _select_items(sql, statement, [])
+        if len(items) == len(names):
+            names = [name for name, _ in items]
+    else:
+        spelled = {c.name.lower(): c.name for t in catalog.tables for c in t.columns}
+        names = [spelled.get(n, n) if n == n.lower() else n for n in names]
+    renamed = tuple(dataclasses.replace(o, name=n) for o, n in zip(outputs, names, strict=True))
+    return dataclasses.replace(block, top=dataclasses.replace(block.top, outputs=renamed))
 
 
 def _needs_blocks(statement: exp.Expression) -> bool:
