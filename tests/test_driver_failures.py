@@ -67,3 +67,18 @@ def test_cleanup_failure_after_success_is_a_user_error(tmp_path: Path, monkeypat
     err = capsys.readouterr().err
     assert rc == 1 and "cannot remove the objects of job" in err and "sqlmr gc" in err
     assert "Traceback" not in err and os.linesep not in err.strip()
+
+
+def test_a_task_over_its_memory_budget_fails_naming_the_flag(tmp_path: Path, capsys):
+    # Each local worker enforces --task-memory on its own memory (RssAnon), as Lambda does on
+    # a function's: a worker holding pyarrow alone (about 30 MB) cannot fit in 20 MB.
+    tables = tmp_path / "tables"
+    (tables / "rankings").mkdir(parents=True)
+    (tables / "rankings" / "part-00000").write_text("".join(f"u{i},{i},1\n" for i in range(999)))
+    argv = ["query", "SELECT COUNT(*) FROM rankings", "--tables", str(tables), "--workers", "2"]
+    rc = main([*argv, "--task-memory", "20MB", "--job-store", str(tmp_path / "jobs")])
+    err = capsys.readouterr().err
+    assert rc == 1 and err.count("\n") == 1
+    assert "out of task memory" in err and "over the budget of 20 MB" in err
+    assert "--task-memory" in err
+    assert not list((tmp_path / "jobs").glob("*"))

@@ -30,7 +30,7 @@ def parents() -> dict[str, argparse.ArgumentParser]:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every sqlmr command."""
-    from sqlmr.cli import aws, bench, inspect, query, settings, shell, timeline
+    from sqlmr.cli import aws, bench, gc, inspect, query, settings, shell, timeline
 
     parser = argparse.ArgumentParser(
         prog="sqlmr", description="Ad hoc SQL over big files as serverless MapReduce."
@@ -43,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_commands(sub, shared)
     aws.add_commands(sub, shared)
     settings.add_commands(sub, shared)
+    gc.add_commands(sub, shared)
     timeline.add_commands(sub, shared)
     shell.add_commands(sub, shared)
     return parser

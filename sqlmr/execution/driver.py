@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import time
-import uuid
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from sqlmr_runtime.validate import validate_plan
 
 from sqlmr.errors import PlanError, SqlmrError, TaskError
 from sqlmr.execution.executor import Executor, Outcome
+from sqlmr.execution.jobs import Heartbeat, new_job_id
 from sqlmr.execution.tracing import Tracer
 from sqlmr.planning.limits import early_stop_rows
 from sqlmr.planning.plan import Plan, Stage
@@ -142,11 +142,6 @@ def remove_job(job_store: str, job: str, cause: BaseException | None = None) -> 
         cause.add_note(message)
 
 
-def new_job_id() -> str:
-    """A job id that sorts by start time."""
-    return time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
-
-
 def _event(
     job: str,
     job_store: str,
@@ -261,13 +256,16 @@ class Driver:
             if self.tracer
             else contextlib.nullcontext()
         )
+        heartbeat = Heartbeat(self.job_store, job)
         try:
-            with segment:
+            with segment, heartbeat:
                 for stage in plan.stages:
                     inputs = _inputs(stage, committed, self.executor.workers)
                     summaries, stats = self._run_stage(job, stage, inputs)
                     committed[stage.id] = summaries
                     all_stats.append(stats)
+                if keep_intermediates:
+                    heartbeat.write(keep=True)  # `sqlmr gc` leaves it: removed by hand
         except BaseException as e:
             if not keep_intermediates:
                 remove_job(self.job_store, job, e)

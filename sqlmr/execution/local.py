@@ -191,7 +191,8 @@ class _Slot:
         while True:
             try:
                 if worker.conn.poll(_POLL):
-                    return json.loads(worker.conn.recv_bytes())
+                    outcome = json.loads(worker.conn.recv_bytes())
+                    return self._over_budget(worker, task) or outcome
             except (EOFError, OSError) as e:
                 return self._lost(worker, e)
             if not worker.alive():
@@ -203,15 +204,29 @@ class _Slot:
                     f"the task did not finish within {task.timeout:.0f} s and was abandoned "
                     "(a stalled read or worker); raise --task-timeout if it is just slow",
                 )
-            used = worker.anon_mb() if task.memory_mb else 0.0
-            if task.memory_mb and used > task.memory_mb:
-                worker.kill()
-                return _failure(
-                    "OutOfTaskMemory",
-                    f"out of task memory: the task used {used:.0f} MB, over its budget of "
-                    f"{task.memory_mb:.0f} MB; raise --task-memory, or lower --split-size "
-                    "or raise --reducers",
-                )
+            failed = self._over_budget(worker, task)
+            if failed:
+                return failed
+
+    @staticmethod
+    def _over_budget(worker: _Worker, task: _Task) -> Outcome | None:
+        """The task's failure if its worker's memory is over the budget (checked while it
+        runs and when it ends, as Lambda ends a function over its memory size). A worker that
+        keeps over half the budget after a task is replaced, so that memory retained by the
+        allocator is never charged to the next task."""
+        if not task.memory_mb:
+            return None
+        used = worker.anon_mb()
+        if used > task.memory_mb / 2:
+            worker.kill()
+        if used <= task.memory_mb:
+            return None
+        return _failure(
+            "OutOfTaskMemory",
+            f"out of task memory: the task's worker used {used:.0f} MB, over the budget of "
+            f"{task.memory_mb:.0f} MB; raise --task-memory, or lower --split-size or raise "
+            "--reducers",
+        )
 
     def _lost(self, worker: _Worker, error: BaseException | None) -> Outcome:
         """The outcome of a task whose worker is gone (`error`: how the pipe said so)."""

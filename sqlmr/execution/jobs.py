@@ -1,0 +1,122 @@
+"""Jobs in a job store: their ids, the heartbeat a running job writes, and garbage collection.
+
+A job keeps its objects under <job-store>/<job>/. While it runs, the driver writes
+<job>/_heartbeat.json at the start and every HEARTBEAT_SECONDS, so `sqlmr gc` can tell a
+running job (recent heartbeat) from the leftovers of one whose driver was killed (stale
+heartbeat, or none). A job run with --keep-intermediates marks its heartbeat `keep`: gc leaves
+it until it is removed by hand. Only prefixes named like job ids are ever touched.
+"""
+
+from __future__ import annotations
+
+import calendar
+import json
+import re
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+
+from sqlmr_runtime.errors import RuntimeTaskError
+from sqlmr_runtime.storage import join, storage_for
+
+from sqlmr.errors import SqlmrError, UsageError
+
+HEARTBEAT = "_heartbeat.json"  # underscore files are never read as data
+HEARTBEAT_SECONDS = 60.0
+_JOB_ID = re.compile(r"^(\d{8}T\d{6})-[0-9a-f]{8}$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def new_job_id() -> str:
+    """A job id that sorts by start time (UTC, to the second)."""
+    return time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + uuid.uuid4().hex[:8]
+
+
+def parse_age(text: str) -> float:
+    """Seconds in '90s', '30m', '1h', '2d'."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd])\s*", text.lower())
+    if match is None:
+        raise UsageError(f"bad age {text!r}; use a number with s, m, h or d, e.g. 1h")
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+class Heartbeat:
+    """Writes a job's heartbeat now and every HEARTBEAT_SECONDS until the block ends."""
+
+    def __init__(self, job_store: str, job: str, interval: float = HEARTBEAT_SECONDS):
+        self.url = join(job_store, job, HEARTBEAT)
+        self.job, self.interval = job, interval
+        self.started = time.time()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, daemon=True, name="sqlmr-heartbeat")
+
+    def write(self, keep: bool = False) -> None:
+        """Record that the job is alive now (and, with keep, that gc must leave it)."""
+        doc = {"job": self.job, "started": self.started, "updated": time.time(), "keep": keep}
+        storage_for(self.url).write(self.url, json.dumps(doc).encode())
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.write()
+            except RuntimeTaskError:
+                pass  # a missed beat only makes the job look older; the next one may succeed
+
+    def __enter__(self) -> Heartbeat:
+        try:
+            self.write()
+        except RuntimeTaskError as e:
+            raise SqlmrError(f"cannot write to the job store: {e}") from e
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+
+@dataclass(frozen=True)
+class JobState:
+    """What gc found for one job prefix."""
+
+    job: str
+    age: float  # seconds since its last heartbeat (or its start, without one)
+    keep: bool
+    removed: bool
+
+
+def collect_garbage(job_store: str, older_than: float, dry_run: bool = False) -> list[JobState]:
+    """Remove the prefixes of jobs whose heartbeat is older than `older_than` seconds (or that
+    have none and started that long ago), except those kept by --keep-intermediates."""
+    storage = storage_for(job_store)
+    try:
+        folders, _ = storage.children(job_store)
+    except RuntimeTaskError as e:
+        raise SqlmrError(f"cannot list the job store {job_store}: {e}") from e
+    now = time.time()
+    states = []
+    for folder in folders:
+        job = folder.rstrip("/").rsplit("/", 1)[-1]
+        match = _JOB_ID.match(job)
+        if match is None:
+            continue  # not a job: never touched
+        beat = _read_heartbeat(job_store, job)
+        started = calendar.timegm(time.strptime(match.group(1), "%Y%m%dT%H%M%S"))
+        last = beat.get("updated") or started
+        keep = bool(beat.get("keep"))
+        age = now - float(last)
+        remove = not keep and age > older_than
+        if remove and not dry_run:
+            storage.delete_prefix(join(job_store, job))
+        states.append(JobState(job, age, keep, remove))
+    return states
+
+
+def _read_heartbeat(job_store: str, job: str) -> dict:
+    url = join(job_store, job, HEARTBEAT)
+    try:
+        doc = json.loads(storage_for(url).read(url))
+    except (RuntimeTaskError, ValueError):
+        return {}
+    return doc if isinstance(doc, dict) else {}

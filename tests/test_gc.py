@@ -1,0 +1,99 @@
+"""`sqlmr gc` (issue 13 §7): the prefixes of jobs that stopped beating are removed; running jobs
+(recent heartbeat) and --keep-intermediates jobs are not; nothing else in the store is touched."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+from processes import files_below, finish, start, wait_for_children
+
+from sqlmr.cli.app import main
+from sqlmr.execution.jobs import HEARTBEAT, new_job_id, parse_age
+
+
+def _job(store: Path, updated: float | None, keep: bool = False, name: str | None = None) -> str:
+    job = name or new_job_id()
+    (store / job / "map" / "00000" / "a0").mkdir(parents=True)
+    (store / job / "map" / "00000" / "a0" / "shuffle.bin").write_bytes(b"x" * 10)
+    if updated is not None:
+        doc = {"job": job, "started": updated, "updated": updated, "keep": keep}
+        (store / job / HEARTBEAT).write_text(json.dumps(doc))
+    return job
+
+
+def test_gc_removes_only_stale_jobs(tmp_path: Path, capsys) -> None:
+    store = tmp_path / "jobs"
+    now = time.time()
+    stale = _job(store, now - 7200)
+    running = _job(store, now - 30)
+    kept = _job(store, now - 7200, keep=True)
+    old_without_beat = _job(store, None, name="20200101T000000-0123abcd")
+    (store / "events").mkdir()
+    (store / "events" / "e.json").write_text("{}")  # not a job: never touched
+    assert main(["gc", "--job-store", str(store), "--dry-run"]) == 0
+    assert f"would remove {stale}" in capsys.readouterr().out
+    assert len(os.listdir(store)) == 5
+    assert main(["gc", "--job-store", str(store), "--older-than", "1h"]) == 0
+    out = capsys.readouterr().out
+    assert f"removed {stale}" in out and f"removed {old_without_beat}" in out
+    assert f"kept {kept}" in out
+    assert sorted(os.listdir(store)) == sorted([running, kept, "events"])
+
+
+def test_bad_age_is_a_user_error(tmp_path: Path, capsys) -> None:
+    assert main(["gc", "--job-store", str(tmp_path), "--older-than", "soon"]) == 1
+    assert "bad age 'soon'" in capsys.readouterr().err
+    assert parse_age("90s") == 90 and parse_age("2d") == 172800
+
+
+def test_a_running_job_beats_and_survives_gc(tmp_path: Path) -> None:
+    # A job whose driver is alive has a fresh heartbeat: gc with any age leaves it; once its
+    # driver is killed (no cleanup) the same gc removes its leftovers.
+    tables = tmp_path / "tables"
+    (tables / "rankings").mkdir(parents=True)
+    (tables / "rankings" / "part-00000").write_text("".join(f"u{i},{i},1\n" for i in range(9999)))
+    store = tmp_path / "jobs"
+    process = start(
+        [
+            "query",
+            "SELECT COUNT(*) FROM rankings",
+            "--tables",
+            str(tables),
+            "--workers",
+            "2",
+            "--split-size",
+            "8KB",
+            "--job-store",
+            str(store),
+        ]
+    )
+    workers = wait_for_children(process.pid, 2)
+    for pid in workers:
+        os.kill(pid, signal.SIGSTOP)  # the job stays running
+    deadline = time.monotonic() + 30
+    while not list(store.glob(f"*/{HEARTBEAT}")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(1.5)
+    assert main(["gc", "--job-store", str(store), "--older-than", "1h"]) == 0
+    assert len(list(store.glob(f"*/{HEARTBEAT}"))) == 1  # running: untouched
+    process.kill()  # SIGKILL: no cleanup; the workers die with it
+    finish(process, timeout=30)
+    assert main(["gc", "--job-store", str(store), "--older-than", "1s"]) == 0
+    assert files_below(store) == []
+
+
+def test_keep_intermediates_marks_the_job_kept(tmp_path: Path, capsys) -> None:
+    tables = tmp_path / "tables"
+    (tables / "rankings").mkdir(parents=True)
+    (tables / "rankings" / "part-00000").write_text("u,1,1\n")
+    store = tmp_path / "jobs"
+    argv = ["query", "SELECT COUNT(*) FROM rankings", "--tables", str(tables), "--workers", "2"]
+    assert main([*argv, "--job-store", str(store), "--keep-intermediates"]) == 0
+    [beat] = store.glob(f"*/{HEARTBEAT}")
+    assert json.loads(beat.read_text())["keep"] is True
+    assert main(["gc", "--job-store", str(store), "--older-than", "0s"]) == 0
+    assert beat.exists() and "kept" in capsys.readouterr().out
