@@ -16,10 +16,17 @@ from .storage import LocalStorage, storage_for
 
 
 class RangedFile(io.RawIOBase):
-    """A seekable read-only file over an object, read by ranges; counts the bytes it reads."""
+    """A seekable read-only file over an object, read by ranges; counts the bytes it reads.
 
-    def __init__(self, url: str, size: int | None = None):
+    When the footer's length is known (`tail`: metadata plus its 8-byte trailer), a read that
+    ends at the end of the object fetches only those bytes and pads the rest with zeros: Arrow
+    opens a file by reading its last 64 KB, of which it uses only the footer, and a small
+    row-group task would otherwise fetch more footer than data.
+    """
+
+    def __init__(self, url: str, size: int | None = None, tail: int | None = None):
         self.url = url
+        self.tail = tail
         self.storage = storage_for(url)
         self._local = None
         if isinstance(self.storage, LocalStorage):
@@ -51,13 +58,18 @@ class RangedFile(io.RawIOBase):
         end = self.size if n is None or n < 0 else min(self.size, self.pos + n)
         if end <= self.pos:
             return b""
+        start = self.pos
+        if self.tail and end == self.size and start < self.size - self.tail:
+            start = self.size - self.tail
         if self._local is not None:
-            self._local.seek(self.pos)
-            data = self._local.read(end - self.pos)
+            self._local.seek(start)
+            data = self._local.read(end - start)
         else:
-            data = self.storage.read_range(self.url, self.pos, end)
-        self.pos += len(data)
+            data = self.storage.read_range(self.url, start, end)
         self.nbytes += len(data)
+        if start > self.pos:
+            data = bytes(start - self.pos) + data
+        self.pos += len(data)
         return data
 
     def readinto(self, buffer) -> int:
@@ -71,9 +83,11 @@ class RangedFile(io.RawIOBase):
         super().close()
 
 
-def open_parquet(url: str, size: int | None = None) -> tuple[pq.ParquetFile, RangedFile]:
+def open_parquet(
+    url: str, size: int | None = None, tail: int | None = None
+) -> tuple[pq.ParquetFile, RangedFile]:
     """An object's Parquet reader (its footer read and checked) and the file it reads through."""
-    f = RangedFile(url, size)
+    f = RangedFile(url, size, tail)
     try:
         # pre_buffer coalesces the needed column chunks into few ranged reads.
         return pq.ParquetFile(f, pre_buffer=True), f
@@ -94,7 +108,7 @@ def read_parquet(
     url = r["url"]
     wanted = source["read"]
     types = dict(schema)
-    pf, f = open_parquet(url, r.get("size"))
+    pf, f = open_parquet(url, r.get("size"), r.get("footer"))
     try:
         names = {n.lower(): n for n in pf.schema_arrow.names}
         missing = [n for n in wanted if n.lower() not in names]

@@ -147,7 +147,9 @@ def validate_input(source: dict[str, Any], inp: Any, where: str) -> None:
         _fields(inp, ({"ranges"}, set()), where)
         for r in inp["ranges"]:
             _fields(
-                r, ({"url", "start", "end"}, {"row_groups", "size", "partition"}), f"{where} range"
+                r,
+                ({"url", "start", "end"}, {"row_groups", "size", "footer", "partition"}),
+                f"{where} range",
             )
     elif kind == "join":
         _fields(inp, ({"left", "right"}, set()), where)

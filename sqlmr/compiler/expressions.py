@@ -277,7 +277,12 @@ def _in(t: Translator, node: exp.In) -> Typed:
         typed = t(item)
         if "lit" not in typed.ir:
             raise t.unsupported("IN with a non-constant value", item)
-        items.append(_coerce_pair(t, value, typed, item)[1])
+        coerced = _coerce_pair(t, value, typed, item)[1]
+        number = isinstance(typed.ir.get("lit"), (int, float))
+        if number and "lit" not in coerced.ir and "lit" in coerced.ir.get("args", [{}])[0]:
+            # An integer literal widened to BIGINT arrives as a CAST of itself.
+            coerced = Typed({"lit": typed.ir["lit"], "type": coerced.type}, coerced.type)
+        items.append(coerced)
     common = widest([value.type, *(i.type for i in items)])
     if common is None:
         raise t.error("the values of IN do not match the type of its operand", node)

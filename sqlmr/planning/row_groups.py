@@ -27,6 +27,7 @@ class Group:
     read_bytes: int  # compressed bytes of the column chunks the scan reads
     raw_bytes: int  # uncompressed bytes of every column (what the scan's size estimates use)
     read_raw: int  # uncompressed bytes of the columns the scan reads
+    footer: int  # bytes of the footer: metadata, its length and the magic
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,7 @@ def _group(obj: Listed, meta, g: int, names: list[str], wanted: set[str]) -> Gro
         sum(spans[i][1] - spans[i][0] for i in read),
         rg.total_byte_size,
         sum(rg.column(i).total_uncompressed_size for i in read),
+        meta.serialized_size + 8,
     )
 
 
@@ -129,6 +131,7 @@ def pack(groups: tuple[Group, ...], split_size: int) -> list[list[dict]]:
                     "start": g.start,
                     "end": g.end,
                     "size": g.obj.size,
+                    "footer": g.footer,
                     "row_groups": [g.index],
                 }
             )
