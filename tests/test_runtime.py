@@ -677,7 +677,9 @@ class InjectingExecutor:
 
 
 def _files(root: Path) -> list[str]:
-    return sorted(str(Path(d, f).relative_to(root)) for d, _, fs in os.walk(root) for f in fs)
+    """The job's objects, without its heartbeat (see sqlmr.execution.jobs)."""
+    found = (str(Path(d, f).relative_to(root)) for d, _, fs in os.walk(root) for f in fs)
+    return sorted(f for f in found if f != "_heartbeat.json")
 
 
 def _compile(
