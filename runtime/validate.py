@@ -40,6 +40,7 @@ _SOURCE_FIELDS = {
     ),
     "shuffle": ({"type", "stage"}, set()),
     "gather": ({"type", "stage"}, set()),
+    "combine": ({"type", "stage"}, set()),
     "join": ({"type", "left", "right", "left_keys", "right_keys"}, {"how", "broadcast"}),
 }
 _SINK_FIELDS = {

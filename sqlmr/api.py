@@ -14,9 +14,10 @@ from sqlmr.catalog import Catalog, from_tables_dir, load_catalog_file
 from sqlmr.execution.driver import Driver, JobResult, Listener
 from sqlmr.execution.executor import Executor
 from sqlmr.execution.tracing import Tracer
+from sqlmr.planning.exchange import two_level
 from sqlmr.planning.inputs import plan_input
 from sqlmr.planning.plan import Plan
-from sqlmr.planning.planner import PlanOptions, SideInput, build_plan
+from sqlmr.planning.planner import INPUT_SHARE, PlanOptions, SideInput, build_plan
 from sqlmr.planning.splits import parse_size
 
 DEFAULT_TASK_MEMORY = 1536 << 20  # the reference architecture's Lambda size
@@ -36,6 +37,8 @@ class QueryOptions:
     job_store: str | None = None
     shuffle_compression: str = "auto"  # auto: none on a local job store, LZ4 or ZSTD on S3
     task_timeout: float | None = None  # seconds; default: from each task's input size
+    # auto: a two-level exchange above 1,000 map tasks x 100 partitions; direct; two-level.
+    exchange: str = "auto"
 
 
 def resolve_catalog(tables: str | None = None, catalog: str | Catalog | None = None) -> Catalog:
@@ -103,6 +106,8 @@ def compile_query(query: str, catalog: Catalog, options: QueryOptions = QueryOpt
     else:
         inputs = [side_input(s.table, s.filter, s.read_columns) for s in logical.sides]
         plan = build_plan(logical, inputs, plan_options)
+        # Block plans (multi-way joins, set operations) keep the direct exchange for now.
+        plan = two_level(plan, options.exchange, options.task_memory // INPUT_SHARE)
     return dataclasses.replace(plan, inputs=tuple(notes)) if notes else plan
 
 

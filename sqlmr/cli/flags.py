@@ -117,6 +117,13 @@ def planning() -> argparse.ArgumentParser:
         metavar="SIZE",
         help="join by broadcasting the smaller table when it is at most SIZE (default: 64MB)",
     )
+    p.add_argument(
+        "--exchange",
+        choices=["auto", "direct", "two-level"],
+        help="shuffle exchange: two-level puts about sqrt(M) combine tasks between M map tasks "
+        "and the reducers, so each reducer reads sqrt(M) objects (default auto: two-level above "
+        "1,000 map tasks x 100 partitions)",
+    )
     return p
 
 

@@ -157,6 +157,7 @@ def options_from(args: argparse.Namespace) -> QueryOptions:
         job_store=getattr(args, "job_store", None),
         shuffle_compression=getattr(args, "shuffle_compression", None) or "auto",
         task_timeout=getattr(args, "task_timeout", None),
+        exchange=getattr(args, "exchange", None) or "auto",
     )
 
 

@@ -24,6 +24,7 @@ from sqlmr.errors import PlanError, SqlmrError, TaskError
 from sqlmr.execution.executor import Executor, Outcome
 from sqlmr.execution.jobs import Heartbeat, new_job_id
 from sqlmr.execution.tracing import Tracer
+from sqlmr.planning.exchange import combine_groups
 from sqlmr.planning.limits import early_stop_rows
 from sqlmr.planning.plan import Plan, Stage
 
@@ -174,6 +175,9 @@ def _input(source: dict, task: dict, committed: dict[str, list[dict[str, Any]]])
             for side in ("left", "right")
         }
     upstream = committed[source["stage"]]
+    if kind == "combine":  # whole map outputs: their partitions, without the index footer
+        lo, hi = task["outputs"]
+        return {"parts": [_partitions_range(s) for s in upstream[lo:hi]]}
     if kind == "gather":
         return {
             "parts": [
@@ -188,10 +192,21 @@ def _input(source: dict, task: dict, committed: dict[str, list[dict[str, Any]]])
     return {"parts": parts}
 
 
+def _partitions_range(summary: dict[str, Any]) -> dict[str, Any]:
+    offset, length, _rows = summary["output"]["partitions"][-1]
+    return {"url": summary["output"]["url"], "offset": 0, "length": offset + length}
+
+
 def _inputs(
     stage: Stage, committed: dict[str, list[dict[str, Any]]], workers: int = 1
 ) -> list[dict[str, Any]]:
     tasks = list(stage.tasks)
+    if stage.coalesce_bytes and stage.source["type"] == "combine":
+        # As many combine tasks as planned, more if the map outputs' real bytes need them.
+        upstream = committed[stage.source["stage"]]
+        total = sum(_partitions_range(s)["length"] for s in upstream)
+        count = max(len(tasks), -(-total // stage.coalesce_bytes))
+        tasks = [{"outputs": g} for g in combine_groups(len(upstream), count)]
     if stage.coalesce_bytes and stage.source["type"] == "shuffle":
         tasks = _coalesce(tasks, committed[stage.source["stage"]], stage.coalesce_bytes, workers)
         return [

@@ -276,8 +276,8 @@ def _stage_estimate(
             )
     elif source.get("type") == "shuffle":
         get = n * tasks_of.get(source.get("stage", ""), 0)  # one ranged GET per map output
-    elif source.get("type") == "gather":
-        get = tasks_of.get(source.get("stage", ""), 0)
+    elif source.get("type") in ("gather", "combine"):
+        get = tasks_of.get(source.get("stage", ""), 0)  # each upstream output read once
     put = n  # one output object per task
     inputs = scan_inputs(stage)
     return {

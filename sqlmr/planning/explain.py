@@ -130,6 +130,14 @@ def _source_lines(src: dict[str, Any], tasks: list[dict[str, Any]]) -> list[str]
                 inner_lines += _op_lines(op)
             lines += [f"  {line}" for line in inner_lines]
         return lines
+    if src["type"] == "combine":
+        runs = [t["outputs"] for t in tasks]
+        sizes = sorted({hi - lo for lo, hi in runs})
+        return [
+            f"input      all partitions of {sizes[0]}-{sizes[-1]} consecutive {src['stage']} "
+            f"outputs per task (two-level exchange: a reducer reads {len(runs)} objects, "
+            f"not {runs[-1][1]})"
+        ]
     how = "its partition of every" if src["type"] == "shuffle" else "all"
     return [f"input      {how} {src['stage']} output"]
 
@@ -152,7 +160,12 @@ def render_plan(plan: Plan) -> str:
         lines.append("")
     for stage in plan.stages:
         after = f" after {', '.join(stage.depends_on)}" if stage.depends_on else ""
-        if stage.coalesce_bytes:
+        if stage.kind == "combine":
+            count = (
+                f"{len(stage.tasks)} task(s), more at run time if the map outputs exceed "
+                f"{format_size(stage.coalesce_bytes)} a task"
+            )
+        elif stage.coalesce_bytes:
             count = (
                 f"{len(stage.tasks)} partition(s), packed at run time into tasks of at most "
                 f"{format_size(stage.coalesce_bytes)}"
