@@ -142,3 +142,30 @@ def test_stalled_s3_endpoint_fails_within_bounded_time(tmp_path: Path):
     assert "timeout" in err.lower() and "s3://bucket/t" in err
     assert time.monotonic() - started < 60
     assert children(process.pid) == []
+
+
+def test_a_straggler_gets_a_speculative_attempt(tables: Path, tmp_path: Path, expected):
+    # A task running much longer than its stage's median (here: its worker is stopped) gets a
+    # second attempt on another worker; the first to finish wins and the other is stopped,
+    # long before the task's deadline (two minutes) would have abandoned it.
+    import threading
+
+    import sqlmr
+    from sqlmr.execution.driver import Driver, Speculation
+    from sqlmr.execution.local import LocalExecutor, _pool
+
+    options = sqlmr.QueryOptions(workers=2, split_size="16KB", job_store=str(tmp_path / "jobs"))
+    plan = sqlmr.compile_query(SQL, sqlmr.resolve_catalog(str(tables)), options)
+    executor = LocalExecutor(2)
+    victim = _pool(2).slots[0].worker.process.pid
+    threading.Timer(0.3, os.kill, (victim, signal.SIGSTOP)).start()
+    driver = Driver(executor, options.job_store, speculation=Speculation(3.0, 1.0))
+    with driver.run(plan) as result:
+        got = sorted(tuple(r.values()) for r in result.read_all().to_pylist())
+        attempts = [s["attempt"] for s in result.results] + [
+            stage.attempts - stage.tasks for stage in result.stages
+        ]
+    assert got == expected
+    assert max(attempts) >= 1  # a second attempt ran and won
+    assert wait_gone([victim]) == []  # the stopped attempt was abandoned: its worker killed
+    assert files_below(tmp_path / "jobs") == []

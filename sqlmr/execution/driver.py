@@ -236,6 +236,54 @@ def _coalesce(tasks: list[dict], upstream: list[dict], limit: int, workers: int)
     return [g for g in groups if g]
 
 
+_TICK = 0.5  # seconds between checks for stragglers while waiting for task outcomes
+
+
+@dataclass(frozen=True)
+class Speculation:
+    """When a running task gets a speculative second attempt: once it has run `factor` times
+    its stage's median task time and at least `min_seconds`, and half the stage is done."""
+
+    factor: float = 3.0
+    min_seconds: float = 5.0
+
+
+class _Stragglers:
+    """Finds a stage's stragglers: tasks running much longer than the stage's median."""
+
+    def __init__(self, rule: Speculation, tasks: int):
+        self.rule, self.tasks = rule, tasks
+        self.running_since: dict[Future, float] = {}
+        self.speculated: set[int] = set()
+        self.highest: dict[int, int] = {}
+
+    def next_attempt(self, task: int, attempt: int) -> int:
+        """A new attempt number for a task (attempts write to their own keys)."""
+        self.highest[task] = max(self.highest.get(task, 0), attempt) + 1
+        return self.highest[task]
+
+    def stragglers(self, pending: dict, winners: dict, seconds: list[float]):
+        """(task, attempt) of each task to start a speculative attempt of now."""
+        now = time.monotonic()
+        for future in pending:
+            if future.running():
+                self.running_since.setdefault(future, now)
+        if not seconds or len(winners) * 2 < self.tasks:
+            return []
+        median = sorted(seconds)[len(seconds) // 2]
+        limit = max(self.rule.factor * median, self.rule.min_seconds)
+        found = []
+        attempts = [task for task, _ in pending.values()]
+        for future, (task, attempt) in list(pending.items()):
+            since = self.running_since.get(future)
+            if task in self.speculated or task in winners or attempts.count(task) > 1:
+                continue
+            if since is not None and now - since > limit:
+                self.speculated.add(task)
+                found.append((task, self.next_attempt(task, attempt)))
+        return found
+
+
 class Driver:
     """Runs plans through one executor."""
 
@@ -247,8 +295,10 @@ class Driver:
         listener: Listener | None = None,
         tracer: Tracer | None = None,
         compression: str = "auto",
+        speculation: Speculation | None = None,
     ):
         self.executor, self.job_store, self.retries = executor, job_store, retries
+        self.speculation = speculation or Speculation()
         self.listener, self.tracer = listener, tracer
         bind = getattr(executor, "bind_tracer", None)  # executors that pass trace headers on
         if tracer is not None and bind is not None:
@@ -339,25 +389,36 @@ class Driver:
             stats.attempts += 1
 
         launch()
+        failures: dict[int, int] = {}
+        watch = _Stragglers(self.speculation, len(inputs))
         try:
             while pending:
-                done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+                done, _ = wait(list(pending), timeout=_TICK, return_when=FIRST_COMPLETED)
                 for future in done:
                     task, attempt = pending.pop(future)
                     outcome = future.result()
                     self._trace_task(span, stage, task, attempt, outcome)
+                    others = [f for f, (t, _) in pending.items() if t == task]
                     if "result" in outcome:
-                        # The first attempt to succeed wins; a late duplicate is ignored.
+                        # The first attempt to succeed wins; a late duplicate is ignored, and
+                        # a speculative twin still running is stopped.
                         if task not in winners:
                             winners[task] = outcome["result"]
                             self._account(stage, stats, outcome["result"])
+                            for other in others:
+                                other.cancel()
                         continue
+                    if task in winners or others:
+                        continue  # another attempt of this task won, or may still win
                     error = outcome["error"]
+                    failures[task] = failures.get(task, 0) + 1
                     retryable = error.get("errorType") not in DETERMINISTIC_ERRORS
-                    if retryable and attempt < self.retries and task not in winners:
-                        submit(task, attempt + 1)
+                    if retryable and failures[task] <= self.retries:
+                        submit(task, watch.next_attempt(task, attempt))
                         continue
                     raise self._task_error(stage, task, attempt, error)
+                for task, attempt in watch.stragglers(pending, winners, stats.task_seconds):
+                    submit(task, attempt)  # a speculative second attempt; the first to end wins
                 launch()
         finally:
             # Tasks already running cannot be stopped: wait for them, so that nothing writes
