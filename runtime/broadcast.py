@@ -114,9 +114,15 @@ class BroadcastIndex:
             return pa.array([], _I64), pa.array([], _I64)
         return pa.concat_arrays(found_rows), pa.concat_arrays(found)
 
-    def join(self, probe: pa.Table, keys: list[str], index_is_left: bool) -> pa.Table:
-        """The inner equi-join of a probing table with the index: every column of both sides,
-        left side's first, as Arrow's join returns them."""
+    def join(
+        self,
+        probe: pa.Table,
+        keys: list[str],
+        index_is_left: bool,
+        columns: set[str] | None = None,
+    ) -> pa.Table:
+        """The inner equi-join of a probing table with the index: the left side's columns, then
+        the right side's, as Arrow's join returns them (only those in `columns`, when given)."""
         probe = normalize_zeros(probe, keys)
         probe_rows, distinct = self._matches(probe, keys)
         starts = pc.take(self.starts, distinct)
@@ -140,7 +146,13 @@ class BroadcastIndex:
             keep = eq if keep is None else pc.and_(keep, eq)
         if keep is not None and not pc.all(keep).as_py():
             probe_rows, build_rows = probe_rows.filter(keep), build_rows.filter(keep)
-        probed, built = probe.take(probe_rows), self.table.take(build_rows)
+        probed, built = probe, self.table
+        if columns is not None:
+            probed = probed.select([c for c in probed.column_names if c in columns])
+            built = built.select([c for c in built.column_names if c in columns])
+            if not probed.num_columns and not built.num_columns:
+                probed = probe.select(keys[:1])  # COUNT(*) reads no column but counts rows
+        probed, built = probed.take(probe_rows), built.take(build_rows)
         left, right = (built, probed) if index_is_left else (probed, built)
         return pa.Table.from_arrays(
             [*left.columns, *right.columns], names=[*left.column_names, *right.column_names]

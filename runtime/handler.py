@@ -95,32 +95,42 @@ def _broadcast_index(
     return index, nbytes
 
 
-def _join(source: dict[str, Any], inp: dict[str, Any], job: str) -> tuple[pa.Table, int]:
+def _join(
+    source: dict[str, Any], inp: dict[str, Any], job: str, needed: set[str] | None
+) -> tuple[pa.Table, int]:
     """An equi-join. An inner join's broadcast side is indexed once and probed by each task's
-    split; an outer join (never broadcasting its preserved side) hashes both sides per task."""
+    split; an outer join (never broadcasting its preserved side) hashes both sides per task.
+    Only the `needed` columns (None: all) are emitted: join keys are often read by nothing after
+    the join, and long keys (URLs) are the costliest columns to gather."""
     broadcast = source.get("broadcast")
     if broadcast in ("left", "right") and source.get("how", "inner") == "inner":
         probe_side = "right" if broadcast == "left" else "left"
         index, built = _broadcast_index(source, inp, broadcast, job)
         probe, nbytes = _join_side(source[probe_side], inp[probe_side])
-        joined = index.join(probe, source[f"{probe_side}_keys"], broadcast == "left")
-        return joined, built + nbytes
+        keys = source[f"{probe_side}_keys"]
+        return index.join(probe, keys, broadcast == "left", needed), built + nbytes
     (left, left_bytes), (right, right_bytes) = (
         _join_side(source["left"], inp["left"]),
         _join_side(source["right"], inp["right"]),
     )
     how = source.get("how", "inner")
     joined = operators.hash_join(left, right, source["left_keys"], source["right_keys"], how)
+    if needed is not None:
+        # COUNT(*) reads no column but counts rows: keep one.
+        joined = joined.select([c for c in joined.column_names if c in needed] or [0])
     return joined, left_bytes + right_bytes
 
 
-def read_source(source: dict[str, Any], inp: dict[str, Any], job: str = "") -> tuple[pa.Table, int]:
-    """A stage's input table and the bytes read: a split, shuffle partitions, or a join of two."""
+def read_source(
+    source: dict[str, Any], inp: dict[str, Any], job: str = "", needed: set[str] | None = None
+) -> tuple[pa.Table, int]:
+    """A stage's input table and the bytes read: a split, shuffle partitions, or a join of two
+    (of which only the `needed` columns, when given)."""
     kind = source["type"]
     if kind == "scan":
         return scan.read_split(source, inp["ranges"])
     if kind == "join":
-        return _join(source, inp, job)
+        return _join(source, inp, job, needed)
     tables, nbytes = shuffle.fetch_parts(inp["parts"], storage_for)
     if not tables:
         return pa.table({}), 0
@@ -136,7 +146,8 @@ def run_task(event: dict[str, Any], invocation: str | None = None) -> dict[str, 
     stage = event["stage"]
     where = {"job": event["job"], "stage": stage["id"], "task": event["task"]}
     with tracing.subsegment("read", **where):
-        table, bytes_in = read_source(stage["source"], event["input"], event["job"])
+        needed = operators.columns_read(stage["ops"])
+        table, bytes_in = read_source(stage["source"], event["input"], event["job"], needed)
     t1 = time.perf_counter()
     rows_in = table.num_rows
     with tracing.subsegment("compute", **where):

@@ -129,6 +129,40 @@ def normalize_zeros(table: pa.Table, keys: list[str]) -> pa.Table:
     return table
 
 
+def _expr_columns(node: Any, out: set[str]) -> None:
+    if isinstance(node, dict):
+        if isinstance(node.get("col"), str):
+            out.add(node["col"])
+        for value in node.values():
+            _expr_columns(value, out)
+    elif isinstance(node, list):
+        for item in node:
+            _expr_columns(item, out)
+
+
+def columns_read(ops: list[Op]) -> set[str] | None:
+    """The input columns that a list of operators can ever read, or None for all of them.
+
+    Filters read their predicates' columns; the first projection, expansion or aggregate reads
+    its own and hides every other, so the walk stops there. A sort or limit first passes whole
+    rows on, so nothing can be dropped before it."""
+    used: set[str] = set()
+    for op in ops:
+        kind = op["op"]
+        if kind == "filter":
+            _expr_columns(op["predicate"], used)
+        elif kind in ("project", "expand"):
+            _expr_columns(op.get("columns", op.get("projections")), used)
+            return used
+        elif kind == "aggregate":
+            used.update(op["keys"])
+            used.update(a["column"] for a in op["aggregates"] if "column" in a)
+            return used
+        else:
+            return None
+    return None
+
+
 # SQL join kinds and Acero's names for them.
 JOIN_TYPES = {
     "inner": "inner",

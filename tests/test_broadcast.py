@@ -88,3 +88,39 @@ def test_empty_sides() -> None:
     probe = pa.table({"p": [1, 2], "w": [3, 4]})
     _check(build, probe, [("k", "p")], True)
     _check(probe.rename_columns(["k", "v"]), build.rename_columns(["p", "w"]), [("k", "p")], False)
+
+
+def test_only_the_columns_read_after_the_join_are_emitted() -> None:
+    build = pa.table({"k": ["a", "b", "b"], "v": [1, 2, 3], "unused": ["x", "y", "z"]})
+    probe = pa.table({"p": ["b", "a", "c"], "w": [10, 20, 30]})
+    index = BroadcastIndex(build, ["k"])
+    got = index.join(probe, ["p"], True, {"v", "w"})
+    assert got.column_names == ["v", "w"]
+    assert sorted(zip(*got.to_pydict().values(), strict=True)) == [(1, 20), (2, 10), (3, 10)]
+    # Reading no column (COUNT(*)) still counts the joined rows.
+    assert index.join(probe, ["p"], True, set()).num_rows == 3
+
+
+@pytest.mark.parametrize(
+    "ops, read",
+    [
+        ([{"op": "project", "columns": [{"name": "x", "expr": {"col": "a"}}]}], {"a"}),
+        (
+            [
+                {"op": "filter", "predicate": {"fn": "gt", "args": [{"col": "b"}, {"lit": 1}]}},
+                {
+                    "op": "aggregate",
+                    "keys": ["k"],
+                    "aggregates": [{"fn": "count_all", "name": "n"}],
+                },
+            ],
+            {"b", "k"},
+        ),
+        ([{"op": "sort", "keys": [{"column": "a"}]}], None),
+        ([], None),
+    ],
+)
+def test_columns_read_by_operators(ops: list, read: set | None) -> None:
+    from sqlmr_runtime.operators import columns_read
+
+    assert columns_read(ops) == read
