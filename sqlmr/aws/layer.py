@@ -42,7 +42,7 @@ _PLATFORMS = {
 # Paths (relative to python/) a task never loads.
 _TRIM = re.compile(
     r"(^|/)(__pycache__|tests?|include|src)/"
-    r"|\.(pyx|pxd|pxi|pyi|h|hpp|cmake|pc)$"
+    r"|\.(pyx|pxd|pxi|pyi|c|cc|cpp|h|hpp|cmake|pc)$"
     r"|(^|/)(py\.typed|RECORD|INSTALLER|REQUESTED|direct_url\.json)$"
     r"|^pyarrow/(_flight|_s3fs|_gcsfs|_azurefs|_hdfs|_orc|_dataset_orc|_pyarrow_cpp_tests)\."
     r"|^pyarrow/(flight\.py|lib(arrow_flight|arrow_s3|arrow_python_flight)\.so)"
