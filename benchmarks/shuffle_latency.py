@@ -1,7 +1,7 @@
 """The shuffle at S3 latency: Amplab 2a with many map tasks, S3 behind a latency-injecting proxy.
 
   python -m sqlmr_benchmarks.shuffle_latency --maps 200 --delay 0.020 [--partitions 8]
-      [--scale 0.002] [--workers 2] [--runs 3] [--json FILE]
+      [--scale 0.002] [--workers 2] [--runs 3] [--exchange auto|direct|two-level] [--json FILE]
 
 Runs from a checkout (it uses the test suite's servers in tests/): starts SeaweedFS (`weed
 mini`, from the test extra) and tests/s3_proxy.py in front of it, which adds `--delay` seconds to
@@ -102,6 +102,7 @@ def run_once(seaweed, proxy, args, input_bytes: int, bandwidth: float) -> dict:
         workers=args.workers,
         split_size=max(1, -(-input_bytes // args.maps)),
         reducers=args.partitions,
+        exchange=args.exchange,
         job_store=seaweed.url("jobs"),
         keep_intermediates=True,
     )
@@ -111,11 +112,14 @@ def run_once(seaweed, proxy, args, input_bytes: int, bandwidth: float) -> dict:
     mark = len(proxy.log)
     with run(plan, options) as result:
         rows = result.rows
+        stages = {s.id: s for s in result.stages}
         reduce = result.stages[-1]
+        combine = stages.get("map_combine")
         reads = [s["timings"]["read"] for s in result.results]
         # The proxy logs path-style targets, /bucket/key: GETs of shuffle objects are the
         # reduce stage's (the map stage reads only the table).
         shuffle_gets = [t for op, t, *_ in proxy.log[mark:] if op == "GET" and "shuffle" in t]
+        reduce_gets = [t for t in shuffle_gets if "/map/" not in t or combine is None]
         result.keep_intermediates = False  # the job's objects go when the block ends
     ideal = reduce.bytes_in / bandwidth + maps * args.delay
     return {
@@ -124,7 +128,11 @@ def run_once(seaweed, proxy, args, input_bytes: int, bandwidth: float) -> dict:
         "rows": rows,
         "reduce_seconds": reduce.seconds,
         "reduce_bytes": reduce.bytes_in,
-        "reduce_gets": len(shuffle_gets),
+        "reduce_gets": len(reduce_gets),
+        "shuffle_gets": len(shuffle_gets),
+        "combine_tasks": combine.tasks if combine else 0,
+        "combine_seconds": combine.seconds if combine else 0.0,
+        "reduce_plus_combine_seconds": reduce.seconds + (combine.seconds if combine else 0.0),
         "reduce_read_seconds_max": max(reads),
         "reduce_read_seconds_sum": sum(reads),
         "bandwidth_mb_s": bandwidth / 1e6,
@@ -140,6 +148,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--partitions", type=int, default=None, help="shuffle partitions")
     parser.add_argument("--scale", default="0.002", help="Amplab scale (default 0.002)")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--exchange",
+        default="auto",
+        choices=["auto", "direct", "two-level"],
+        help="shuffle exchange",
+    )
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--json", help="write the runs as JSON here")
     args = parser.parse_args(argv)
@@ -171,10 +185,15 @@ def _report(args, input_bytes: int, runs: list[dict]) -> None:
     first = runs[0]
     print(
         f"2a, {first['maps']} map tasks, {first['reduce_tasks']} reduce tasks, "
-        f"{input_bytes / 1e6:.1f} MB input, {args.delay * 1000:.0f} ms per S3 request"
+        f"{input_bytes / 1e6:.1f} MB input, {args.delay * 1000:.0f} ms per S3 request, "
+        f"exchange {args.exchange}"
     )
     for key in (
         "reduce_seconds",
+        "combine_seconds",
+        "reduce_plus_combine_seconds",
+        "combine_tasks",
+        "shuffle_gets",
         "ideal_seconds",
         "ratio_to_ideal",
         "reduce_gets",
