@@ -33,6 +33,7 @@ from sqlglot.optimizer.simplify import simplify
 from sqlglot.optimizer.unnest_subqueries import unnest_subqueries
 
 from sqlmr.catalog import TYPE_NAMES, Catalog
+from sqlmr.compiler.depth import on_deep_stack
 from sqlmr.compiler.expressions import Translator, Typed, cast, widest
 from sqlmr.compiler.logical import Block, Condition, FromItem
 from sqlmr.compiler.parse import parse, sql_error
@@ -374,7 +375,12 @@ def _needs_blocks(statement: exp.Expression) -> bool:
 
 
 def analyze_query(sql: str, catalog: Catalog):
-    """A LogicalQuery (one table, or an inner join of two) or a Block (anything else)."""
+    """A LogicalQuery (one table, or an inner join of two) or a Block (anything else); on a
+    deep stack, so that deeply nested SQL compiles (see depth.py)."""
+    return on_deep_stack(_analyze_query, sql, catalog)
+
+
+def _analyze_query(sql: str, catalog: Catalog):
     from sqlmr.compiler.query import analyze
 
     statement = parse(sql)

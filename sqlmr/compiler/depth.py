@@ -20,11 +20,14 @@ T = TypeVar("T")
 COMPILE_RECURSION = 60_000
 STACK_BYTES = 512 << 20  # virtual: only the pages a deep query touches become resident
 _lock = threading.Lock()
+_THREAD = "sqlmr-compile"
 
 
 def on_deep_stack(fn: Callable[..., T], *args: object) -> T:
     """fn(*args) on a thread with a large stack and a raised recursion limit; its result or
     its exception, as if called here."""
+    if threading.current_thread().name == _THREAD:
+        return fn(*args)  # already on the deep stack
     outcome: dict[str, object] = {}
 
     def target() -> None:
@@ -38,7 +41,7 @@ def on_deep_stack(fn: Callable[..., T], *args: object) -> T:
         previous_limit = sys.getrecursionlimit()
         sys.setrecursionlimit(max(previous_limit, COMPILE_RECURSION))
         try:
-            thread = threading.Thread(target=target, name="sqlmr-compile")
+            thread = threading.Thread(target=target, name=_THREAD)
             thread.start()
         finally:
             threading.stack_size(previous_stack)
