@@ -181,3 +181,17 @@ def test_stats_per_stage(amplab_dir, capsys):
         line = lines[name]
         assert "read " in line and "compute " in line and "write " in line
         assert "bytes in " in line and "out " in line and "slowest task " in line
+
+
+def test_table_to_a_pipe_does_not_depend_on_the_terminal_width(
+    amplab_dir, duck, capsys, monkeypatch
+):
+    monkeypatch.setenv("COLUMNS", "20")
+    sql = "SELECT pageURL, pageRank, avgDuration FROM rankings ORDER BY pageRank DESC LIMIT 5"
+    rc, out, err = _cli(capsys, "query", sql, *_flags(amplab_dir), "--format", "table")
+    assert rc == 0, err
+    rows = [line for line in out.splitlines() if line.count("│") == 4]
+    expected = duck.execute(sql).fetchall()
+    assert len(rows) == len(expected)  # one line per row, none wrapped
+    for line, (url, rank, duration) in zip(rows, expected, strict=True):
+        assert [c.strip() for c in line.split("│")[1:4]] == [url, str(rank), str(duration)]

@@ -355,7 +355,8 @@ def print_table(names: list[str], tables: Iterable[pa.Table], path: str | None =
             table.add_row(*(format_cell(v) for v in row.values()))
             shown += 1
     if path is None:
-        Console(file=sys.stdout).print(table)
+        # A terminal's width wraps the table; a pipe gets it unwrapped, whatever $COLUMNS says.
+        Console(file=sys.stdout, width=None if sys.stdout.isatty() else 1000).print(table)
     else:
         with atomic_file(path) as raw, io.TextIOWrapper(raw, encoding="utf-8") as out:
             Console(file=out, width=200).print(table)
