@@ -23,7 +23,10 @@ ENGINE_QUERIES = {
     "classic": {n for n, q in QUERIES.items() if q.kind != "join"},
     "duckdb": set(QUERIES),
     "sqlmr": set(QUERIES),
+    "sqlmr-cli": set(QUERIES),
+    "duckdb-cli": set(QUERIES),
 }
+ENGINES = list(ENGINE_QUERIES)
 
 
 class BenchError(Exception):
@@ -42,6 +45,7 @@ class Measurement:
     worker_rss_mb: float = 0.0
     input_bytes: int = 0
     bytes_read: int = 0  # from storage by the scans (sqlmr only; 0 where not measured)
+    first_row: list[float] = field(default_factory=list)  # whole-process engines only
 
     @property
     def median(self) -> float:
@@ -54,6 +58,7 @@ class Measurement:
             "min": min(self.seconds),
             "max": max(self.seconds),
             "mb_per_s": self.input_bytes / 1e6 / self.median,
+            "first_row_median": statistics.median(self.first_row) if self.first_row else None,
         }
 
 
@@ -147,6 +152,8 @@ def run_bench(
                     m = measurements[(query, engine)]
                     if run > 0:
                         m.seconds.append(got["seconds"])
+                        if got.get("first_row") is not None:
+                            m.first_row.append(got["first_row"])
                     m.rows = got["rows"]
                     m.rss_mb = max(m.rss_mb, got["rss_mb"])
                     m.worker_rss_mb = max(m.worker_rss_mb, got["worker_rss_mb"])
@@ -183,6 +190,12 @@ def ratios(measurements: list[Measurement]) -> dict[str, dict[str, float]]:
         r = {}
         if (query, "sqlmr") in by and (query, "duckdb") in by:
             r["sqlmr/duckdb"] = by[(query, "sqlmr")].median / by[(query, "duckdb")].median
+        if (query, "sqlmr-cli") in by and (query, "duckdb-cli") in by:
+            cli, duck = by[(query, "sqlmr-cli")], by[(query, "duckdb-cli")]
+            r["sqlmr-cli/duckdb-cli"] = cli.median / duck.median
+            r["first row sqlmr-cli/duckdb-cli"] = statistics.median(
+                a / b for a, b in zip(cli.first_row, duck.first_row, strict=True)
+            )
         if (query, "classic") in by and (query, "sqlmr") in by:
             r["classic/sqlmr"] = by[(query, "classic")].median / by[(query, "sqlmr")].median
         out[query] = r

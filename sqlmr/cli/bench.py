@@ -162,7 +162,7 @@ def _bench(args: argparse.Namespace) -> int:
     import json
     import os
 
-    from sqlmr_benchmarks.harness import BenchError, run_bench, to_json
+    from sqlmr_benchmarks.harness import ENGINES, BenchError, run_bench, to_json
     from sqlmr_benchmarks.queries import QUERIES
 
     from sqlmr.catalog.embedded import cache_dir
@@ -172,12 +172,12 @@ def _bench(args: argparse.Namespace) -> int:
     default_engines = {"text": "sqlmr,duckdb,classic", "text-deflate": "sqlmr"}
     engines = _split_names(
         args.engines or default_engines.get(fmt, "sqlmr,duckdb"),
-        ["sqlmr", "duckdb", "classic"],
+        ENGINES,
         "engines",
     )
     if fmt != "text" and "classic" in engines:
         raise UsageError("the classic mapper reads plain text only; leave it out of --engines")
-    if "duckdb" in engines:
+    if {"duckdb", "duckdb-cli"} & set(engines):
         try:
             import duckdb  # noqa: F401 - only to tell whether the bench extra is installed
         except ImportError:
@@ -274,6 +274,7 @@ def _print_report(doc: dict) -> None:
         "MB/s",
         "peak RSS MB (driver / worker)",
         "MB read (% of table)",
+        "first row s",
     ):
         detail.add_column(name, justify="right" if name not in ("query", "engine") else "left")
     for r in results:
@@ -286,14 +287,20 @@ def _print_report(doc: dict) -> None:
             f"{r['mb_per_s']:,.0f}",
             f"{r['rss_mb']:.0f} / {r['worker_rss_mb']:.0f}",
             _read_text(r),
+            "n/a" if r.get("first_row_median") is None else f"{r['first_row_median']:.3f}",
         )
     console.print(detail)
-    ratio = Table(title="ratios of median times")
+    ratio = Table(title="ratios of median times (first row: median of run-by-run ratios)")
     ratio.add_column("query")
-    ratio.add_column("sqlmr / DuckDB", justify="right")
-    ratio.add_column("classic / sqlmr", justify="right")
+    kinds = {
+        "sqlmr/duckdb": "sqlmr / DuckDB",
+        "classic/sqlmr": "classic / sqlmr",
+        "sqlmr-cli/duckdb-cli": "CLI: sqlmr / DuckDB",
+        "first row sqlmr-cli/duckdb-cli": "CLI first row: sqlmr / DuckDB",
+    }
+    shown = [k for k in kinds if any(k in r for r in doc["ratios"].values())]
+    for k in shown:
+        ratio.add_column(kinds[k], justify="right")
     for q, r in doc["ratios"].items():
-        ratio.add_row(
-            q, *(f"{r[k]:.2f}×" if k in r else "n/a" for k in ("sqlmr/duckdb", "classic/sqlmr"))
-        )
+        ratio.add_row(q, *(f"{r[k]:.2f}×" if k in r else "n/a" for k in shown))
     console.print(ratio)
