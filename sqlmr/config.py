@@ -83,6 +83,8 @@ SETTINGS: dict[str, tuple[Callable[[Any], Any], Any]] = {
     "endpoint_url": (_text, None),
     "job_store": (_text, None),
     "retries": (_count(0), 2),
+    "task_timeout": (_count(1), None),
+    "exchange": (_choice("auto", "direct", "two-level"), "auto"),
     "shuffle_compression": (_choice("auto", "none", "lz4", "zstd"), "auto"),
     "profile": (_text, None),
     "region": (_text, None),

@@ -46,6 +46,7 @@ def test_precedence_flag_env_profile_file_default(config, monkeypatch, capsys):
     assert shown["workers"] == ("3", f"config {config}")
     assert shown["split_size"] == (str(1 << 20), f"config {config}")
     assert shown["retries"] == ("2", "default")
+    assert shown["exchange"] == ("auto", "default") and shown["task_timeout"][0] == "(unset)"
     shown = _show(capsys, "--config-profile", "lambda")
     assert shown["executor"] == ("lambda", f"config {config} [profiles.lambda]")
     assert shown["workers"][0] == "5"
@@ -131,3 +132,17 @@ def test_deploy_saves_what_it_created_as_a_profile(config, monkeypatch, capsys):
     config.unlink()
     rc, out, err = _cli(capsys, "deploy", "--job-store", "s3://b/jobs")
     assert rc == 0 and not config.exists() and "saved profile" not in out
+
+
+def test_every_query_option_with_a_value_is_a_setting():
+    import argparse
+
+    from sqlmr.cli.app import build_parser
+    from sqlmr.config import SETTINGS
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    per_run = {"sql", "file", "output", "trace", "trace_format", "config_profile", "help"}
+    for action in sub.choices["query"]._actions:
+        takes_value = action.nargs != 0 and action.option_strings
+        if takes_value and action.dest not in per_run:
+            assert action.dest in SETTINGS, f"--{action.dest} has no config setting"
