@@ -19,7 +19,7 @@ import time
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-SQLMR = "import sys; from sqlmr.cli import main; sys.exit(main())"
+SQLMR = "from sqlmr.cli import console; console()"
 DUCKDB = """import csv, sys, duckdb
 sql, workers, views = sys.argv[1], sys.argv[2], sys.argv[3:]
 con = duckdb.connect()

@@ -71,3 +71,30 @@ def test_the_cli_architectures_are_deploys() -> None:
     from sqlmr.cli import aws
 
     assert aws.ARCHITECTURES == ARCHITECTURES
+
+
+def _console(*argv: str) -> subprocess.CompletedProcess:
+    code = "from sqlmr.cli import console; console()"
+    return subprocess.run(
+        [sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=120
+    )
+
+
+def test_the_script_exits_fast_with_all_rows_and_the_exit_code() -> None:
+    import duckdb
+
+    from sqlmr.catalog.embedded import default_tables_dir
+
+    folder = default_tables_dir()
+    done = _console("query", RANKINGS_1A, "--format", "csv", "--tables", folder)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    expected = duckdb.sql(
+        f"SELECT pageURL, pageRank FROM read_csv('{folder}/rankings/*', header = false, "
+        "columns = {'pageURL': 'VARCHAR', 'pageRank': 'INTEGER', 'avgDuration': 'INTEGER'}) "
+        "WHERE pageRank > 1000"
+    ).fetchall()
+    assert lines[0] == "pageURL,pageRank"
+    assert sorted(lines[1:]) == sorted(f"{u},{r}" for u, r in expected)
+    bad = _console("query", "SELECT nope FROM rankings")
+    assert bad.returncode == 1 and bad.stderr.startswith("error: ") and not bad.stdout
