@@ -221,6 +221,44 @@ def _string_to_bool(value: Datum) -> Datum:
     return pc.if_else(pc.is_null(word), pa.scalar(None, pa.bool_()), is_true)
 
 
+def _date_part(kernel: str) -> Callable[[Expr, list[Datum]], Datum]:
+    return lambda _e, a: pc.cast(pc.call_function(kernel, [a[0]]), pa.int64())
+
+
+def _date_add(e: Expr, a: list[Datum]) -> Datum:
+    """DATE + n days, or + n months with the day clamped to the month's end (as DuckDB)."""
+    day, count = a[0], int(e["count"])
+    if e["unit"] == "day":
+        days = pc.add_checked(pc.cast(day, pa.int32()), count)
+        return pc.cast(days, pa.date32())
+    total = pc.add_checked(
+        pc.add(pc.multiply(pc.year(day), 12), pc.subtract(pc.month(day), 1)), count
+    )
+    year = pc.floor(pc.divide(pc.cast(total, pa.float64()), 12.0))
+    year = pc.cast(year, pa.int64())
+    month = pc.add(pc.subtract(total, pc.multiply(year, 12)), 1)
+    first = _make_date(year, month, pc.cast(pa.scalar(1), pa.int64()))
+    # The last day of the target month: the first of the next month, minus one day.
+    next_total = pc.add(total, 1)
+    next_year = pc.cast(pc.floor(pc.divide(pc.cast(next_total, pa.float64()), 12.0)), pa.int64())
+    next_month = pc.add(pc.subtract(next_total, pc.multiply(next_year, 12)), 1)
+    next_first = _make_date(next_year, next_month, pc.cast(pa.scalar(1), pa.int64()))
+    last = pc.subtract(pc.cast(next_first, pa.int32()), pc.cast(first, pa.int32()))
+    dom = pc.min_element_wise(pc.day(day), pc.cast(last, pa.int64()))
+    days = pc.add(pc.cast(first, pa.int32()), pc.cast(pc.subtract(dom, 1), pa.int32()))
+    return pc.cast(days, pa.date32())
+
+
+def _make_date(year: Datum, month: Datum, day: Datum) -> Datum:
+    """A date32 from year, month and day columns (via its ISO text: Arrow has no make_date)."""
+
+    def padded(v: Datum, width: int) -> Datum:
+        return pc.utf8_lpad(pc.cast(v, pa.string()), width=width, padding="0")
+
+    text = pc.binary_join_element_wise(padded(year, 4), padded(month, 2), padded(day, 2), "-")
+    return pc.cast(pc.strptime(text, format="%Y-%m-%d", unit="s"), pa.date32())
+
+
 FUNCTIONS: dict[str, Callable[[Expr, list[Datum]], Datum]] = {
     "and": _chain("and_kleene"),
     "or": _chain("or_kleene"),
@@ -248,5 +286,9 @@ FUNCTIONS: dict[str, Callable[[Expr, list[Datum]], Datum]] = {
     "concat": _concat,
     "case": _case,
     "cast": _cast,
+    "year": _date_part("year"),
+    "month": _date_part("month"),
+    "day": _date_part("day"),
+    "date_add": _date_add,
 }
 """Every function the IR may name. The plan validator refuses any other."""

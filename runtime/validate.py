@@ -30,6 +30,7 @@ _FN_EXTRA = {
     "substr": {"start", "length"},
     "concat": {"strict"},
     "cast": {"to"},
+    "date_add": {"unit", "count"},
 }
 _AGG_FNS = {"sum", "sum0", "count", "count_all", "min", "max"}
 _STAGE_FIELDS = ({"id", "kind", "source", "ops", "sink"}, {"tasks", "depends_on", "coalesce_bytes"})

@@ -231,7 +231,16 @@ def _not(t: Translator, node: exp.Not) -> Typed:
 
 
 def _arithmetic(t: Translator, node: exp.Binary) -> Typed:
+    if isinstance(node, (exp.Add, exp.Sub)):
+        from sqlmr.compiler.functions import date_arithmetic
+
+        moved = date_arithmetic(t, node)
+        if moved is not None:
+            return moved
     a, b = t.numeric(node.this), t.numeric(node.expression)
+    folded = _fold_decimal(node, a, b)
+    if folded is not None:
+        return folded
     if isinstance(node, exp.Div):
         return call("div", "float64", a, b)
     result = widest([a.type, b.type])
@@ -241,6 +250,18 @@ def _arithmetic(t: Translator, node: exp.Binary) -> Typed:
         return call("mod", "float64", a, b)
     # Both sides share the result type, so Arrow's checked kernels overflow where DuckDB does.
     return call(fn, result, cast(a, result), cast(b, result))
+
+
+def _fold_decimal(node: exp.Binary, a: Typed, b: Typed) -> Typed | None:
+    """Constant + - * with a decimal literal, computed exactly as DuckDB's DECIMAL would and
+    rounded to a DOUBLE once: 0.06 + 0.01 is 0.07, not 0.06999999999999999 (TPC-H Q6)."""
+    if not isinstance(node, (exp.Add, exp.Sub, exp.Mul)) or "float64" not in (a.type, b.type):
+        return None
+    if "lit" not in a.ir or "lit" not in b.ir or None in (a.ir["lit"], b.ir["lit"]):
+        return None
+    x, y = decimal.Decimal(repr(a.ir["lit"])), decimal.Decimal(repr(b.ir["lit"]))
+    exact = {exp.Add: x + y, exp.Sub: x - y, exp.Mul: x * y}[type(node)]
+    return lit(float(exact), "float64")
 
 
 def _neg(t: Translator, node: exp.Neg) -> Typed:
@@ -460,3 +481,8 @@ _HANDLERS: dict[type, Callable[[Translator, Any], Typed]] = {
     **{c: _comparison for c in _COMPARISONS},
     **{a: _aggregate_misplaced for a in AGGREGATES},
 }
+
+# Date parts and other functions live in their own module (imported last: it uses this one).
+from sqlmr.compiler.functions import HANDLERS as _FUNCTION_HANDLERS  # noqa: E402
+
+_HANDLERS.update(_FUNCTION_HANDLERS)

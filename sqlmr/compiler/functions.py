@@ -1,0 +1,107 @@
+"""Date parts and DATE ± INTERVAL, translated with DuckDB's semantics.
+
+EXTRACT(part FROM d), YEAR/MONTH/DAY(d) are BIGINT, as in DuckDB. DATE ± INTERVAL 'n' DAY|MONTH|
+YEAR is folded here when the date is a constant (TPC-H's `DATE '1998-12-01' - INTERVAL '90'
+DAY`); otherwise the runtime adds days, or months with the day clamped to the month's end.
+One difference is stated rather than hidden: DuckDB types DATE ± INTERVAL as a TIMESTAMP at
+midnight, sqlmr as a DATE (equal in every comparison with a DATE).
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime
+import re
+from collections.abc import Callable
+from typing import Any
+
+from sqlglot import exp
+
+from sqlmr.catalog import TYPE_NAMES
+from sqlmr.compiler.expressions import Translator, Typed, call, lit
+
+_PARTS = {"YEAR": "year", "MONTH": "month", "DAY": "day"}
+_UNITS = {
+    "DAY": ("day", 1),
+    "DAYS": ("day", 1),
+    "WEEK": ("day", 7),
+    "WEEKS": ("day", 7),
+    "MONTH": ("month", 1),
+    "MONTHS": ("month", 1),
+    "QUARTER": ("month", 3),
+    "QUARTERS": ("month", 3),
+    "YEAR": ("month", 12),
+    "YEARS": ("month", 12),
+}
+
+
+def _date(t: Translator, node: exp.Expression) -> Typed:
+    value = t(node)
+    if value.type != "date32":
+        raise t.error(f"expected a DATE, got {TYPE_NAMES[value.type]}", node)
+    return value
+
+
+def _extract(t: Translator, node: exp.Extract) -> Typed:
+    part = node.this.name.upper()
+    if part not in _PARTS:
+        raise t.unsupported(f"EXTRACT({part} FROM …)", node)
+    return call(_PARTS[part], "int64", _date(t, node.expression))
+
+
+def _part(fn: str) -> Callable[[Translator, exp.Expression], Typed]:
+    return lambda t, node: call(fn, "int64", _date(t, node.this))
+
+
+def interval(t: Translator, node: exp.Interval) -> tuple[str, int]:
+    """An INTERVAL literal as (day | month, count)."""
+    text = node.this.name if isinstance(node.this, exp.Literal) else None
+    unit = node.unit.name.upper() if node.args.get("unit") is not None else ""
+    if text is not None and not unit:
+        match = re.fullmatch(r"\s*(-?\d+)\s+([A-Za-z]+)\s*", text)
+        text, unit = (match.group(1), match.group(2).upper()) if match else (None, "")
+    if text is None or unit not in _UNITS or not re.fullmatch(r"\s*-?\d+\s*", text):
+        raise t.unsupported("this INTERVAL (only 'n' DAY, WEEK, MONTH, QUARTER or YEAR)", node)
+    kind, scale = _UNITS[unit]
+    return kind, int(text) * scale
+
+
+def add_months(day: datetime.date, months: int) -> datetime.date:
+    """DuckDB's date + months: the same day of the month, clamped to the month's last day."""
+    total = day.year * 12 + day.month - 1 + months
+    year, month = divmod(total, 12)
+    last = calendar.monthrange(year, month + 1)[1]
+    return datetime.date(year, month + 1, min(day.day, last))
+
+
+def date_arithmetic(t: Translator, node: exp.Binary) -> Typed | None:
+    """DATE ± INTERVAL (or INTERVAL + DATE); None when neither operand is an INTERVAL."""
+    a, b = node.this, node.expression
+    if isinstance(a, exp.Interval) and isinstance(node, exp.Add):
+        a, b = b, a
+    if not isinstance(b, exp.Interval):
+        if isinstance(a, exp.Interval):
+            raise t.unsupported("INTERVAL - DATE", node)
+        return None
+    kind, count = interval(t, b)
+    if isinstance(node, exp.Sub):
+        count = -count
+    value = _date(t, a)
+    if "lit" in value.ir and value.ir["lit"] is not None:
+        day = datetime.date.fromisoformat(value.ir["lit"])
+        try:
+            moved = (
+                day + datetime.timedelta(days=count) if kind == "day" else add_months(day, count)
+            )
+        except (OverflowError, ValueError):
+            raise t.error("the date is out of range", node) from None
+        return lit(moved.isoformat(), "date32")
+    return call("date_add", "date32", value, unit=kind, count=count)
+
+
+HANDLERS: dict[type, Callable[[Translator, Any], Typed]] = {
+    exp.Extract: _extract,
+    exp.Year: _part("year"),
+    exp.Month: _part("month"),
+    exp.Day: _part("day"),
+}
