@@ -801,7 +801,6 @@ CASES = [
         "CAST(' 7 ' AS INT), CAST('2.5' AS INT), CAST(0 - 2.5 AS INT), CAST(0 - 0.5 AS INT) "
         "FROM edge LIMIT 2",
         id="edge-cast-rounds-half-away",
-        marks=bug(DECIMAL_ARITHMETIC),
     ),
     case(
         E,
