@@ -15,6 +15,7 @@ import duckdb
 import pytest
 from conftest import assert_same
 from sqlmr_benchmarks.tpch import query_text
+from sqlmr_benchmarks.tpch.bench import TpchBenchError, duck_connection, verify
 
 import sqlmr
 from sqlmr.datagen.tpch import TPCH_SCHEMAS, columns_of, generate
@@ -28,17 +29,7 @@ UNSUPPORTED: dict[int, str] = {
 
 def tpch_duck(root: str | os.PathLike) -> duckdb.DuckDBPyConnection:
     """DuckDB with the eight TPC-H tables loaded from the .tbl files under root."""
-    con = duckdb.connect()
-    for table in TPCH_SCHEMAS:
-        cols = ", ".join(f"'{n}': '{t}'" for n, t in columns_of(table))
-        glob = os.path.join(str(root), table, "*.tbl")
-        # dbgen's trailing '|' makes one more (empty) field: read it and drop it.
-        con.execute(
-            f"CREATE TABLE {table} AS SELECT * EXCLUDE (__trailing) FROM read_csv('{glob}', "
-            f"header=false, delim='|', quote='', escape='', auto_detect=false, "
-            f"columns={{{cols}, '__trailing': 'VARCHAR'}})"
-        )
-    return con
+    return duck_connection(str(root), columns_of, materialize=True)
 
 
 @pytest.fixture(scope="session")
@@ -80,3 +71,19 @@ def test_generated_folder_has_catalog_and_every_table(tpch_dir: str) -> None:
         assert [c.name for c in catalog.table(table).columns] == [
             name for name, _ in columns_of(table)
         ]
+
+
+def test_bench_tpch_verifies_and_reports(tpch_dir: str, capsys) -> None:
+    from sqlmr.cli import main
+
+    rc = main(["bench", "tpch", "--data", tpch_dir, "--queries", "6,13", "--runs", "1"])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert "Q6" in out and "Q13" in out and "geometric mean" in out
+
+
+def test_bench_tpch_refuses_a_different_result() -> None:
+    with pytest.raises(TpchBenchError, match="Q3 row 0"):
+        verify(3, [(1, 2.0)], [(1, 2.5)], ordered=True)
+    with pytest.raises(TpchBenchError, match="rows"):
+        verify(3, [(1, 2.0)], [], ordered=False)

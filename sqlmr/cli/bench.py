@@ -108,8 +108,12 @@ def add_bench(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) 
         "Needs the bench extra (pip install 'sqlmr[bench]') for DuckDB.",
         parents=[common],
     )
-    b.add_argument("dataset", choices=["amplab"], help="which benchmark")
-    b.add_argument("--scale", default="0.01", help="data scale (default 0.01; see sqlmr gen)")
+    b.add_argument("dataset", choices=["amplab", "tpch"], help="which benchmark")
+    b.add_argument(
+        "--scale",
+        default="0.01",
+        help="data scale (default 0.01; see sqlmr gen); tpch: the scale factor, e.g. 1",
+    )
     b.add_argument(
         "--data",
         metavar="DIR",
@@ -125,8 +129,8 @@ def add_bench(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) 
     )
     b.add_argument(
         "--queries",
-        default="1a,1b,1c,2a,2b,2c,3a,3b,3c",
-        help="comma-separated query names (default: all)",
+        default=None,
+        help="comma-separated query names (default: all; amplab 1a,…,3c, tpch 1,…,22)",
     )
     b.add_argument(
         "--engines",
@@ -167,7 +171,9 @@ def _bench(args: argparse.Namespace) -> int:
 
     from sqlmr.catalog.embedded import cache_dir
 
-    queries = _split_names(args.queries, list(QUERIES), "queries")
+    if args.dataset == "tpch":
+        return _bench_tpch(args)
+    queries = _split_names(args.queries or ",".join(QUERIES), list(QUERIES), "queries")
     fmt = args.format
     default_engines = {"text": "sqlmr,duckdb,classic", "text-deflate": "sqlmr"}
     engines = _split_names(
@@ -231,6 +237,57 @@ def _bench(args: argparse.Namespace) -> int:
     )
     _print_report(doc)
     if args.json:
+        with open(args.json, "w") as f:
+            json.dump(doc, f, indent=2)
+    return 0
+
+
+def _bench_tpch(args: argparse.Namespace) -> int:
+    import json
+    import os
+
+    from sqlmr_benchmarks.tpch import QUERIES
+    from sqlmr_benchmarks.tpch.bench import TpchBenchError, geometric_mean, run_bench
+
+    from sqlmr.catalog.embedded import cache_dir
+    from sqlmr.datagen.tpch import columns_of
+
+    names = [str(n) for n in QUERIES]
+    queries = [int(q) for q in _split_names(args.queries or ",".join(names), names, "queries")]
+    if args.format != "text":
+        raise UsageError("bench tpch reads the .tbl text files; --format parquet is not done yet")
+    if args.runs < 1:
+        raise UsageError("--runs must be at least 1")
+    workers = args.workers or os.cpu_count() or 1
+    data = args.data or str(cache_dir() / f"tpch-sf{args.scale}")
+    if args.data is None and not os.path.isfile(os.path.join(data, "catalog.toml")):
+        print(f"generating TPC-H scale {args.scale} into {data} …", file=sys.stderr)
+        _gen_tpch(argparse.Namespace(scale=args.scale, out=data, parts=workers, format="text"))
+    try:
+        results = run_bench(data, queries, args.runs, workers, columns_of)
+    except TpchBenchError as e:
+        raise UsageError(f"benchmark failed: {e}") from e
+    print(
+        f"{'query':>5} {'sqlmr s':>8} {'duckdb s':>8} {'ratio':>6} {'stages':>6} {'tasks':>5} "
+        f"{'shuffle MB':>10} {'worker MB':>9}"
+    )
+    for r in results:
+        s = r.summary()
+        print(
+            f"{'Q' + str(r.query):>5} {s['sqlmr_median']:8.3f} {s['duckdb_median']:8.3f} "
+            f"{r.ratio:6.2f} {r.stages:6d} {r.tasks:5d} {r.shuffle_bytes / 1e6:10.2f} "
+            f"{r.worker_peak_mb:9.0f}"
+        )
+    gm = geometric_mean([r.ratio for r in results])
+    print(f"geometric mean of sqlmr/duckdb: {gm:.2f} ({len(results)} queries, {workers} workers)")
+    if args.json:
+        doc = {
+            "scale": args.scale,
+            "workers": workers,
+            "runs": args.runs,
+            "geomean_ratio": gm,
+            "queries": [r.summary() for r in results],
+        }
         with open(args.json, "w") as f:
             json.dump(doc, f, indent=2)
     return 0
