@@ -13,12 +13,14 @@ import json
 import resource
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pyarrow as pa
 
 from . import environment, operators, scan, shuffle, tracing
 from .broadcast import BroadcastIndex
+from .spec import SUMMARY_VERSION
 from .storage import join, request_counts, requests_since, storage_for
 from .validate import validate_event
 
@@ -121,25 +123,65 @@ def _join(
     return joined, left_bytes + right_bytes
 
 
-def read_source(
-    source: dict[str, Any], inp: dict[str, Any], job: str = "", needed: set[str] | None = None
+Reader = Callable[[dict[str, Any], dict[str, Any], str, "set[str] | None"], tuple[pa.Table, int]]
+
+
+def _read_scan(
+    source: dict[str, Any], inp: dict[str, Any], job: str, needed: set[str] | None
 ) -> tuple[pa.Table, int]:
-    """A stage's input table and the bytes read: a split, shuffle partitions, or a join of two
-    (of which only the `needed` columns, when given)."""
-    kind = source["type"]
-    if kind == "scan":
-        return scan.read_split(source, inp["ranges"])
-    if kind == "join":
-        return _join(source, inp, job, needed)
+    return scan.read_split(source, inp["ranges"])
+
+
+def _read_parts(
+    source: dict[str, Any], inp: dict[str, Any], job: str, needed: set[str] | None
+) -> tuple[pa.Table, int]:
     tables, nbytes = shuffle.fetch_parts(inp["parts"], storage_for)
     if not tables:
         return pa.table({}), 0
     return pa.concat_tables(tables, promote_options="permissive"), nbytes
 
 
+SOURCES: dict[str, Reader] = {
+    "scan": _read_scan,
+    "join": _join,
+    "shuffle": _read_parts,
+    "gather": _read_parts,
+    "combine": _read_parts,
+}
+"""How each source kind of spec.SOURCES is read: (table, bytes read)."""
+
+
+def read_source(
+    source: dict[str, Any], inp: dict[str, Any], job: str = "", needed: set[str] | None = None
+) -> tuple[pa.Table, int]:
+    """A stage's input table and the bytes read: a split, shuffle partitions, or a join of two
+    (of which only the `needed` columns, when given)."""
+    return SOURCES[source["type"]](source, inp, job, needed)
+
+
+Encoded = tuple[bytes, list[dict[str, int]] | None]
+
+
+def _write_shuffle(sink: dict[str, Any], table: pa.Table, codec: str | None) -> Encoded:
+    data, index = shuffle.encode_partitions(table, sink["keys"], sink["partitions"], codec)
+    return data, [{"offset": o, "length": n, "rows": r} for o, n, r in index]
+
+
+def _write_result(sink: dict[str, Any], table: pa.Table, codec: str | None) -> Encoded:
+    return shuffle.encode_table(table, codec), None
+
+
+SINKS: dict[str, tuple[str, Callable[[dict[str, Any], pa.Table, str | None], Encoded]]] = {
+    "shuffle": ("shuffle.bin", _write_shuffle),
+    "result": ("result.arrow", _write_result),
+}
+"""For each sink kind of spec.SINKS: the output object's name, and how it is encoded (bytes, and
+the partitions' places within them)."""
+
+
 def run_task(event: dict[str, Any], invocation: str | None = None) -> dict[str, Any]:
-    """Validate and execute one task event; return its summary. `invocation` (Lambda's request
-    id) makes the output key unique per invocation."""
+    """Validate and execute one task event; return its summary (spec's task_summary).
+    `invocation` (Lambda's request id) makes the output key unique per invocation."""
     t0 = time.perf_counter()
     requests_before = request_counts()
     validate_event(event)
@@ -155,16 +197,14 @@ def run_task(event: dict[str, Any], invocation: str | None = None) -> dict[str, 
     t2 = time.perf_counter()
     sink = stage["sink"]
     with tracing.subsegment("write", **where):
-        name = "shuffle.bin" if sink["type"] == "shuffle" else "result.arrow"
+        name, encode = SINKS[sink["type"]]
         url = output_url(event, name, invocation)
         codec = shuffle.choose_codec(event.get("compression", "auto"), url)
-        if sink["type"] == "shuffle":
-            data, index = shuffle.encode_partitions(table, sink["keys"], sink["partitions"], codec)
-        else:
-            data, index = shuffle.encode_table(table, codec), None
+        data, index = encode(sink, table, codec)
         storage_for(url).write(url, data)
     t3 = time.perf_counter()
     return {
+        "version": SUMMARY_VERSION,
         "task_id": f"{stage['id']}-{event['task']:05d}",
         "stage": stage["id"],
         "task": event["task"],

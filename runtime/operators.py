@@ -13,8 +13,7 @@ from .expressions import as_array, evaluate
 
 Op = dict[str, Any]
 
-# Arrow's grouped aggregate for each plan aggregate; count_all counts rows (COUNT(*)).
-_AGGREGATES = {
+AGGREGATE_KERNELS = {
     "sum": ("sum", pc.ScalarAggregateOptions(min_count=1)),
     "sum0": ("sum", pc.ScalarAggregateOptions(min_count=0)),  # sums of counts: 0 over no rows
     "count": ("count", pc.CountOptions(mode="only_valid")),
@@ -22,6 +21,7 @@ _AGGREGATES = {
     "min": ("min", None),
     "max": ("max", None),
 }
+"""Arrow's grouped aggregate for each aggregate of spec.AGGREGATES; count_all counts rows."""
 
 
 def apply(ops: list[Op], table: pa.Table) -> pa.Table:
@@ -56,7 +56,7 @@ def _aggregate(op: Op, table: pa.Table) -> pa.Table:
     keys = op["keys"]
     specs, names = [], []
     for agg in op["aggregates"]:
-        kernel, options = _AGGREGATES[agg["fn"]]
+        kernel, options = AGGREGATE_KERNELS[agg["fn"]]
         target = [] if agg["fn"] == "count_all" else agg["column"]
         specs.append((target, kernel, options) if options else (target, kernel))
         names.append(agg["name"])

@@ -26,12 +26,12 @@ import pyarrow.compute as pc
 
 from .errors import PlanValidationError, StorageError, UnsupportedCodecError
 from .partition import partition_ids
+from .spec import COMPRESSIONS
 
 MAGIC = b"SQLMRSH1"
 # Concurrent ranged GETs per reduce task: a reducer's reads are small and many (one per map
 # output), so latency, not bandwidth, bounds them; 32 keeps 1,000 reads of 20 ms under a second.
 FETCH_CONCURRENCY = 32
-COMPRESSIONS = ("auto", "none", "lz4", "zstd")
 _PREFERRED = ("lz4", "zstd")  # LZ4 is several times cheaper to encode, ZSTD a little smaller
 # One thread: a task runs on one core, and LZ4 with threads cost 25-30% more (measured).
 _READ_OPTIONS = pa.ipc.IpcReadOptions(use_threads=False)

@@ -1,204 +1,344 @@
-"""Validation of plans and task events: the runtime owns this JSON schema, the compiler produces it.
+"""Validation of plans, task events and task summaries, derived from the declarations in spec.py.
 
-Anything unknown (a version, a field, an operator, a function, a type) is refused with a message
-that names it, so a newer client can never make an older runtime guess.
+Anything the declarations do not allow is refused with a message that names it and where it is:
+an unknown version, node, field or type; a missing or mistyped field; a wrong number of function
+arguments; a column that the node's input does not have; a stage that does not exist (or does
+not come earlier, or does not write what the source reads). A newer client can never make an
+older runtime guess, and a bad plan fails before any task runs, as a final error.
 """
 
 from __future__ import annotations
 
+import datetime
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from . import PLAN_VERSION
+from . import spec
 from .errors import PlanValidationError
-from .expressions import FUNCTIONS
-from .operators import JOIN_TYPES, OPERATORS
-from .scan import CODECS, FORMATS
-from .shuffle import COMPRESSIONS
-from .types import ARROW_TYPES
+from .spec import Arg, Node
 
-_OP_FIELDS = {
-    "filter": ({"op", "predicate"}, set()),
-    "project": ({"op", "columns"}, set()),
-    "aggregate": ({"op", "keys", "aggregates"}, {"phase"}),
-    "sort": ({"op", "keys"}, {"limit"}),
-    "limit": ({"op", "count"}, set()),
-    "expand": ({"op", "projections"}, set()),
-}
-_FN_EXTRA = {
-    "in": {"values"},
-    "like": {"pattern", "ignore_case"},
-    "substr": {"start", "length"},
-    "concat": {"strict"},
-    "cast": {"to"},
-    "date_add": {"unit", "count"},
-}
-_AGG_FNS = {"sum", "sum0", "count", "count_all", "min", "max"}
-_STAGE_FIELDS = ({"id", "kind", "source", "ops", "sink"}, {"tasks", "depends_on", "coalesce_bytes"})
-_SOURCE_FIELDS = {
-    "scan": (
-        {"type", "table", "format", "columns", "read"},
-        {"delimiter", "header", "quote", "trailing_delimiter", "compression", "partitions"},
-    ),
-    "shuffle": ({"type", "stage"}, set()),
-    "gather": ({"type", "stage"}, set()),
-    "combine": ({"type", "stage"}, set()),
-    "join": ({"type", "left", "right", "left_keys", "right_keys"}, {"how", "broadcast"}),
-}
-_SINK_FIELDS = {
-    "shuffle": ({"type", "partitions", "keys"}, set()),
-    "result": ({"type"}, set()),
-}
-_EVENT_FIELDS = (
-    {"version", "job", "job_store", "stage", "task", "attempt", "input"},
-    {"compression"},
-)
+Columns = tuple[str, ...] | None  # None: not known here (a shuffle read in a lone task event)
 
 
-def _fields(obj: Any, allowed: tuple[set, set], where: str) -> None:
+@dataclass(frozen=True)
+class Context:
+    """What a field is checked against: where it is (for messages), the columns in scope by
+    name ("" is the node's input), the stages so far (id → its sink type and output columns;
+    None in a lone task event) and the sources that `task` and `input` fields follow."""
+
+    where: str
+    scopes: dict[str, Columns] = field(default_factory=dict)
+    stages: dict[str, tuple[str, Columns]] | None = None
+    sources: dict[str, Any] = field(default_factory=dict)
+
+    def at(self, where: str, **changes: Any) -> Context:
+        return replace(self, where=f"{self.where} {where}".strip(), **changes)
+
+    def fail(self, message: str) -> PlanValidationError:
+        return PlanValidationError(f"{self.where}: {message}" if self.where else message)
+
+
+_SCALARS: dict[str, tuple[type, ...]] = {
+    "int": (int,),
+    "number": (int, float),
+    "str": (str,),
+    "bool": (bool,),
+    "scalar": (str, int, float, bool, type(None)),
+    "object": (dict,),
+}
+
+
+def _check_keys(node: Node, obj: Any, ctx: Context, fixed: set[str]) -> None:
     if not isinstance(obj, dict):
-        raise PlanValidationError(f"{where}: expected an object")
-    required, optional = allowed
-    missing = required - obj.keys()
+        raise ctx.fail(f"expected an object, got {_show(obj)}")
+    names = {a.name for a in node.args}
+    missing = [a.name for a in node.args if a.required and a.name not in obj]
     if missing:
-        raise PlanValidationError(f"{where}: missing field(s) {', '.join(sorted(missing))}")
-    unknown = obj.keys() - required - optional
+        raise ctx.fail(f"missing field(s) {', '.join(missing)}")
+    unknown = sorted(obj.keys() - names - fixed)
     if unknown:
-        raise PlanValidationError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
+        raise ctx.fail(f"unknown field(s) {', '.join(unknown)}")
 
 
-def validate_expr(expr: Any, where: str) -> None:
-    """Check one IR expression, recursively."""
+def check_fields(node: Node, obj: Any, ctx: Context, fixed: set[str], skip=()) -> None:
+    """Check an object's keys against a node's fields, then every field's value (but `skip`)."""
+    _check_keys(node, obj, ctx, fixed)
+    for arg in node.args:
+        if arg.name in obj and arg.name not in skip:
+            _value(obj[arg.name], arg.type, arg, ctx.at(f"({arg.name})"))
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "…"
+
+
+def _value(value: Any, vtype: str, arg: Arg, ctx: Context) -> None:
+    """Check one value against a value type of spec.VALUE_TYPES (or list<T>, or a record)."""
+    if value is None and arg.nullable:
+        return
+    if vtype.startswith("list<"):
+        if not isinstance(value, list):
+            raise ctx.fail(f"expected a list, got {_show(value)}")
+        for i, item in enumerate(value):
+            _value(item, vtype[5:-1], arg, ctx.at(f"item {i + 1}") if len(value) > 1 else ctx)
+        return
+    if arg.choices and value not in arg.choices:
+        allowed = ", ".join(map(repr, arg.choices))
+        raise ctx.fail(f"unknown value {_show(value)} (expected one of {allowed})")
+    if vtype in _SCALARS:
+        is_bool = isinstance(value, bool) and vtype not in ("bool", "scalar")
+        if not isinstance(value, _SCALARS[vtype]) or is_bool:
+            raise ctx.fail(f"expected {spec.VALUE_TYPES[vtype]}, got {_show(value)}")
+    elif vtype == "type":
+        if value not in spec.TYPES:
+            raise ctx.fail(f"unknown type {_show(value)}")
+    elif vtype in ("column", "name"):
+        _column(value, arg.scope, vtype == "column", ctx)
+    elif vtype == "stage":
+        _stage_ref(value, ctx)
+    elif vtype == "expr":
+        validate_expr(value, ctx)
+    elif vtype in ("task", "input"):
+        source = ctx.sources.get(arg.scope) if arg.scope else ctx.sources.get("")
+        kind = spec.SOURCES[source["type"]]
+        record = spec.RECORDS[kind.task if vtype == "task" else kind.input]
+        inner = {"": source, **_side_sources(source)}
+        check_fields(record, value, replace(ctx, sources=inner), set())
+    elif vtype in spec.FAMILIES:
+        _member(vtype, value, ctx)
+    else:
+        check_fields(spec.RECORDS[vtype], value, ctx, set())
+
+
+def _column(value: Any, scope: str, must_exist: bool, ctx: Context) -> None:
+    if not isinstance(value, str) or not value:
+        raise ctx.fail(f"expected a column name, got {_show(value)}")
+    columns = ctx.scopes.get(scope)
+    if must_exist and columns is not None and value not in columns:
+        raise ctx.fail(f"unknown column {value!r} (the input has {', '.join(columns) or 'none'})")
+
+
+def _stage_ref(value: Any, ctx: Context) -> None:
+    if not isinstance(value, str):
+        raise ctx.fail(f"expected a stage id, got {_show(value)}")
+    if ctx.stages is not None and value not in ctx.stages:
+        raise ctx.fail(f"no earlier stage {value!r} (stages so far: {', '.join(ctx.stages)})")
+
+
+def _side_sources(source: dict[str, Any]) -> dict[str, Any]:
+    if source.get("type") != "join":
+        return {}
+    return {side: source[side]["source"] for side in ("left", "right")}
+
+
+def _member(family: str, obj: Any, ctx: Context, skip: tuple[str, ...] = ()) -> Node:
+    """Check a node of a family (an operator, source, sink or aggregate call) by its name key;
+    `skip` names fields the caller checks itself."""
+    key, members = spec.FAMILIES[family]
+    name = obj.get(key) if isinstance(obj, dict) else None
+    if name not in members:
+        label = {"op": "operation"}.get(family, family)
+        raise ctx.fail(f"unknown {label} {_show(name if name is not None else obj)}")
+    node = members[name]
+    check_fields(node, obj, ctx.at(f"({name})"), {key}, skip=skip)
+    for a, b in zip(node.same_length, node.same_length[1:], strict=False):
+        if len(obj[a]) != len(obj[b]) or not obj[a]:
+            raise ctx.fail(f"{a} and {b} must be as many, and at least one")
+    return node
+
+
+def validate_expr(expr: Any, ctx: Context | str) -> None:
+    """Check one IR expression, recursively, against the columns in scope."""
+    if isinstance(ctx, str):
+        ctx = Context(ctx)
     if not isinstance(expr, dict):
-        raise PlanValidationError(f"{where}: expression must be an object")
+        raise ctx.fail(f"an expression must be an object, got {_show(expr)}")
     if "col" in expr:
-        _fields(expr, ({"col"}, set()), where)
+        _check_keys(_COL, expr, ctx, set())
+        _column(expr["col"], "", True, ctx)
     elif "lit" in expr:
-        _fields(expr, ({"lit", "type"}, set()), where)
-        if expr["type"] not in ARROW_TYPES:
-            raise PlanValidationError(f"{where}: unknown literal type {expr['type']!r}")
+        _check_keys(_LIT, expr, ctx, set())
+        _value(expr["type"], "type", _LIT.arg("type"), ctx)
+        _literal(expr["lit"], expr["type"], ctx)
     elif "fn" in expr:
-        fn = expr["fn"]
-        if fn not in FUNCTIONS:
-            raise PlanValidationError(f"{where}: unknown function {fn!r}")
-        _fields(expr, ({"fn", "args"}, _FN_EXTRA.get(fn, set())), f"{where} ({fn})")
-        if fn == "cast" and expr.get("to") not in ARROW_TYPES:
-            raise PlanValidationError(f"{where}: cannot cast to {expr.get('to')!r}")
-        for i, arg in enumerate(expr["args"]):
-            validate_expr(arg, f"{where} ({fn} argument {i + 1})")
+        name = expr["fn"]
+        if name not in spec.FUNCTIONS:
+            raise ctx.fail(f"unknown function {_show(name)}")
+        node = spec.FUNCTIONS[name]
+        inner = ctx.at(f"({name})")
+        check_fields(node, expr, inner, {"fn", "args"})
+        args = expr.get("args")
+        if not isinstance(args, list):
+            raise inner.fail("missing field(s) args" if args is None else "args must be a list")
+        low, high, step = node.arity
+        if len(args) < low or (high is not None and len(args) > high) or (len(args) - low) % step:
+            raise inner.fail(f"takes {_arity_text(node.arity)}, got {len(args)}")
+        for i, arg in enumerate(args):
+            validate_expr(arg, inner.at(f"argument {i + 1}"))
     else:
-        raise PlanValidationError(f"{where}: an expression needs 'col', 'lit' or 'fn'")
+        raise ctx.fail("an expression needs 'col', 'lit' or 'fn'")
 
 
-def validate_op(op: Any, where: str) -> None:
-    """Check one operator and the expressions it holds."""
-    name = op.get("op") if isinstance(op, dict) else None
-    if name not in OPERATORS:
-        raise PlanValidationError(f"{where}: unknown operation {name!r}")
-    _fields(op, _OP_FIELDS[name], f"{where} ({name})")
-    if name == "filter":
-        validate_expr(op["predicate"], f"{where} (filter)")
-    elif name == "project":
-        for c in op["columns"]:
-            _fields(c, ({"name", "expr"}, set()), f"{where} (project)")
-            validate_expr(c["expr"], f"{where} (project {c['name']})")
-    elif name == "aggregate":
-        for a in op["aggregates"]:
-            _fields(a, ({"name", "fn"}, {"column"}), f"{where} (aggregate)")
-            if a["fn"] not in _AGG_FNS:
-                raise PlanValidationError(f"{where}: unknown aggregate {a['fn']!r}")
-    elif name == "expand":
-        for columns in op["projections"]:
-            validate_op({"op": "project", "columns": columns}, f"{where} (expand)")
-    elif name == "sort":
-        for k in op["keys"]:
-            _fields(k, ({"column"}, {"descending", "nulls_first"}), f"{where} (sort key)")
+_COL = Node("col", (Arg("col", "column"),))
+_LIT = Node("lit", (Arg("lit", "scalar", nullable=True), Arg("type", "type")))
 
 
-def validate_source(source: Any, where: str) -> None:
-    """Check a stage source, and both sides of a join."""
-    if not isinstance(source, dict) or source.get("type") not in _SOURCE_FIELDS:
-        raise PlanValidationError(f"{where}: unknown source {source!r:.80}")
-    _fields(source, _SOURCE_FIELDS[source["type"]], f"{where} source")
-    if source["type"] == "scan":
-        if source["format"] not in FORMATS:
-            raise PlanValidationError(f"{where}: unknown input format {source['format']!r}")
-        if source.get("compression") not in (None, *CODECS):
-            raise PlanValidationError(f"{where}: unknown compression {source['compression']!r}")
-        for c in source["columns"] + source.get("partitions", []):
-            _fields(c, ({"name", "type"}, set()), f"{where} column")
-            if c["type"] not in ARROW_TYPES:
-                raise PlanValidationError(f"{where}: unknown column type {c['type']!r}")
-    elif source["type"] == "join":
-        if source.get("how", "inner") not in JOIN_TYPES:
-            raise PlanValidationError(f"{where}: unknown join type {source['how']!r}")
-        if source.get("broadcast", "left") not in ("left", "right"):
-            raise PlanValidationError(f"{where}: broadcast must name 'left' or 'right'")
-        if len(source["left_keys"]) != len(source["right_keys"]) or not source["left_keys"]:
-            raise PlanValidationError(f"{where}: a join needs as many left keys as right keys")
+def _arity_text(arity: tuple[int, int | None, int]) -> str:
+    low, high, step = arity
+    if high == low:
+        return f"{low} argument{'s' if low != 1 else ''}"
+    if high is None and step == 2:
+        return f"an odd number of arguments, at least {low}"
+    return f"at least {low} argument(s)" if high is None else f"{low} to {high} arguments"
+
+
+def _literal(value: Any, type_name: str, ctx: Context) -> None:
+    """A literal's value must be what its type says (dates travel as 'YYYY-MM-DD')."""
+    if value is None:
+        return
+    ok = {
+        "string": isinstance(value, str),
+        "bool": isinstance(value, bool),
+        "float64": isinstance(value, (int, float)) and not isinstance(value, bool),
+        "date32": isinstance(value, str) and _is_date(value),
+        "null": False,
+    }.get(type_name, isinstance(value, int) and not isinstance(value, bool))
+    if not ok:
+        raise ctx.fail(f"literal {_show(value)} is not a {type_name}")
+
+
+def _is_date(text: str) -> bool:
+    try:
+        datetime.date.fromisoformat(text)
+        return True
+    except ValueError:
+        return False
+
+
+def _defined(value: Any, vtype: str) -> list[str]:
+    """The column names an operator's `output` field makes, in order."""
+    if vtype in ("column", "name"):
+        return [value]
+    if vtype.startswith("list<"):
+        return [n for item in value for n in _defined(item, vtype[5:-1])]
+    node = spec.RECORDS.get(vtype)
+    if vtype == "aggregate":
+        node = spec.AGGREGATES[value["fn"]]
+    if node is None:
+        return []
+    return [
+        n
+        for a in node.args
+        if a.output and a.name in value
+        for n in _defined(value[a.name], a.type)
+    ]
+
+
+def validate_ops(ops: Any, ctx: Context, columns: Columns) -> Columns:
+    """Check a list of operators in order; return the columns after the last one."""
+    if not isinstance(ops, list):
+        raise ctx.fail(f"ops must be a list, got {_show(ops)}")
+    for i, op in enumerate(ops):
+        inner = ctx.at(f"op {i + 1}")
+        node = _member("op", op, replace(inner, scopes={"": columns}))
+        if node.output == "defined":
+            names = [n for a in node.args if a.output for n in _defined(op[a.name], a.type)]
+            columns = tuple(dict.fromkeys(names))
+    return columns
+
+
+def validate_source(source: Any, ctx: Context) -> Columns:
+    """Check a stage source (both sides of a join, with their operators); return its columns."""
+    if isinstance(source, dict) and source.get("type") == "join":
+        scopes: dict[str, Columns] = {}
         for side in ("left", "right"):
-            _fields(source[side], ({"source", "ops"}, set()), f"{where} {side} side")
-            validate_source(source[side]["source"], f"{where} {side} side")
-            for i, op in enumerate(source[side]["ops"]):
-                validate_op(op, f"{where} {side} side op {i + 1}")
+            value = source.get(side)
+            side_ctx = ctx.at(f"{side} side")
+            check_fields(spec.RECORDS["join_side"], value, side_ctx, set(), skip=("source", "ops"))
+            columns = validate_source(value["source"], side_ctx)
+            scopes[side] = validate_ops(value["ops"], side_ctx, columns)
+        _member("source", source, replace(ctx, scopes=scopes), skip=("left", "right"))
+        if scopes["left"] is None or scopes["right"] is None:
+            return None
+        return scopes["left"] + scopes["right"]
+    if isinstance(source, dict) and source.get("type") == "scan":
+        declared = [source.get("columns"), source.get("partitions")]
+        names = tuple(
+            c.get("name")
+            for cs in declared
+            if isinstance(cs, list)
+            for c in cs
+            if isinstance(c, dict)
+        )
+        _member("source", source, replace(ctx, scopes={"columns": names}))
+        return tuple(source["read"])
+    node = _member("source", source, ctx)
+    if ctx.stages is None:
+        return None
+    wrote, columns = ctx.stages[source["stage"]]
+    if node.reads and wrote != node.reads:
+        raise ctx.fail(
+            f"a {node.name} source reads the {node.reads} output of a stage, and stage "
+            f"{source['stage']!r} writes a {wrote} output"
+        )
+    return columns
 
 
-def validate_input(source: dict[str, Any], inp: Any, where: str) -> None:
-    """Check a task's input against its stage's source."""
-    kind = source["type"]
-    if kind == "scan":
-        _fields(inp, ({"ranges"}, set()), where)
-        for r in inp["ranges"]:
-            _fields(
-                r,
-                ({"url", "start", "end"}, {"row_groups", "size", "footer", "partition"}),
-                f"{where} range",
-            )
-    elif kind == "join":
-        _fields(inp, ({"left", "right"}, set()), where)
-        validate_input(source["left"]["source"], inp["left"], f"{where} (left)")
-        validate_input(source["right"]["source"], inp["right"], f"{where} (right)")
-    else:
-        _fields(inp, ({"parts"}, set()), where)
-        for p in inp["parts"]:
-            _fields(p, ({"url", "offset", "length"}, set()), f"{where} part")
+def validate_stage(stage: Any, ctx: Context, record: str = "stage_definition") -> Columns:
+    """Check a stage (its source, operators, sink, and in a plan its tasks); return the columns
+    it outputs."""
+    node = spec.RECORDS[record]
+    skip = ("source", "ops", "sink", "tasks")
+    check_fields(node, stage, ctx.at("stage"), set(), skip=skip)
+    inner = ctx.at(f"stage {stage['id']}")
+    columns = validate_source(stage["source"], inner)
+    columns = validate_ops(stage["ops"], inner, columns)
+    _member("sink", stage["sink"], replace(inner, scopes={"": columns}))
+    sources = {"": stage["source"], **_side_sources(stage["source"])}
+    for i, task in enumerate(stage.get("tasks", [])):
+        _value(task, "task", Arg("task", "task"), replace(inner.at(f"task {i}"), sources=sources))
+    return columns
 
 
-def validate_stage(stage: Any) -> None:
-    """Check a stage: its source, operators and sink."""
-    _fields(stage, _STAGE_FIELDS, "stage")
-    where = f"stage {stage['id']}"
-    sink = stage["sink"]
-    validate_source(stage["source"], where)
-    if not isinstance(sink, dict) or sink.get("type") not in _SINK_FIELDS:
-        raise PlanValidationError(f"{where}: unknown sink {sink!r:.80}")
-    _fields(sink, _SINK_FIELDS[sink["type"]], f"{where} sink")
-    for i, op in enumerate(stage["ops"]):
-        validate_op(op, f"{where} op {i + 1}")
+def _version(doc: Any, what: str, supported: int) -> None:
+    if isinstance(doc, dict) and "version" in doc and doc["version"] != supported:
+        raise PlanValidationError(
+            f"{what} version {_show(doc['version'])} is not supported "
+            f"(this runtime reads {supported})"
+        )
 
 
 def validate_plan(plan: Any) -> None:
-    """Check a whole plan document."""
-    _fields(plan, ({"version", "stages", "columns"}, {"query", "tables", "inputs"}), "plan")
-    if plan["version"] != PLAN_VERSION:
-        raise PlanValidationError(
-            f"plan version {plan['version']!r} is not supported (this runtime reads {PLAN_VERSION})"
-        )
+    """Check a whole plan document: every stage, and every reference between them."""
+    _version(plan, "plan", spec.PLAN_VERSION)
+    ctx = Context("plan")
+    check_fields(spec.RECORDS["plan"], plan, ctx, set(), skip=("stages", "columns"))
+    stages: dict[str, tuple[str, Columns]] = {}
+    if not isinstance(plan["stages"], list) or not plan["stages"]:
+        raise ctx.fail("stages must be a list of at least one stage")
+    columns: Columns = ()
     for stage in plan["stages"]:
-        validate_stage(stage)
+        if isinstance(stage, dict) and stage.get("id") in stages:
+            raise ctx.fail(f"two stages are called {stage['id']!r}")
+        columns = validate_stage(stage, Context("", stages=stages), "stage")
+        stages[stage["id"]] = (stage["sink"]["type"], columns)
+    arg = spec.RECORDS["plan"].arg("columns")
+    _value(plan["columns"], arg.type, arg, ctx.at("result columns").at("", scopes={"": columns}))
 
 
 def validate_event(event: Any) -> None:
     """Check a task event before running it."""
-    _fields(event, _EVENT_FIELDS, "task event")
-    if event.get("compression", "auto") not in COMPRESSIONS:
-        raise PlanValidationError(
-            f"task event: unknown compression {event['compression']!r}; "
-            f"expected one of {', '.join(COMPRESSIONS)}"
-        )
-    if event["version"] != PLAN_VERSION:
-        raise PlanValidationError(
-            f"task event version {event['version']!r} is not supported "
-            f"(this runtime reads {PLAN_VERSION})"
-        )
-    validate_stage(event["stage"])
-    validate_input(event["stage"]["source"], event["input"], "task input")
+    _version(event, "task event", spec.PLAN_VERSION)
+    ctx = Context("task event")
+    check_fields(spec.RECORDS["task_event"], event, ctx, set(), skip=("stage", "input"))
+    validate_stage(event["stage"], Context(""))
+    arg = spec.RECORDS["task_event"].arg("input")
+    sources = {"": event["stage"]["source"], **_side_sources(event["stage"]["source"])}
+    _value(event["input"], "input", arg, replace(Context("task input"), sources=sources))
+
+
+def validate_summary(summary: Any) -> None:
+    """Check a task summary, as the driver receives it."""
+    _version(summary, "task summary", spec.SUMMARY_VERSION)
+    check_fields(spec.RECORDS["task_summary"], summary, Context("task summary"), set())

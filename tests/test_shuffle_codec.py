@@ -103,7 +103,7 @@ def test_a_task_without_codecs_writes_uncompressed_and_says_so(amplab_dir, monke
     (blob,) = written.values()
     assert shuffle.read_footer(blob)["codec"] == "none"
     index = summary["output"]["partitions"]
-    tables = shuffle.decode_tables(blob[: index[-1][0] + index[-1][1]])
+    tables = shuffle.decode_tables(blob[: index[-1]["offset"] + index[-1]["length"]])
     assert sum(t.num_rows for t in tables) == summary["rows_out"] > 0
 
 

@@ -15,6 +15,8 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 
+from sqlmr_runtime.spec import TYPES
+
 from sqlmr.errors import CatalogError
 
 # SQL type names accepted in catalogs and CASTs, and the plan type each maps to.
@@ -36,17 +38,8 @@ SQL_TYPES: dict[str, str] = {
     "DECIMAL": "float64",
     "NUMERIC": "float64",
 }
-# The SQL name shown for each plan type (in explain and in DuckDB comparisons).
-TYPE_NAMES = {
-    "string": "VARCHAR",
-    "int32": "INTEGER",
-    "int64": "BIGINT",
-    "float64": "DOUBLE",
-    "date32": "DATE",
-    "bool": "BOOLEAN",
-    "null": "NULL",
-    "int128": "HUGEINT",
-}
+# The SQL name shown for each plan type (in explain and in DuckDB comparisons): the runtime's.
+TYPE_NAMES = TYPES
 
 
 @dataclass(frozen=True)

@@ -187,14 +187,14 @@ def _input(source: dict, task: dict, committed: dict[str, list[dict[str, Any]]])
         }
     parts = []
     for s in upstream:
-        offset, length, _rows = s["output"]["partitions"][task["partition"]]
-        parts.append({"url": s["output"]["url"], "offset": offset, "length": length})
+        at = s["output"]["partitions"][task["partition"]]
+        parts.append({"url": s["output"]["url"], "offset": at["offset"], "length": at["length"]})
     return {"parts": parts}
 
 
 def _partitions_range(summary: dict[str, Any]) -> dict[str, Any]:
-    offset, length, _rows = summary["output"]["partitions"][-1]
-    return {"url": summary["output"]["url"], "offset": 0, "length": offset + length}
+    last = summary["output"]["partitions"][-1]
+    return {"url": summary["output"]["url"], "offset": 0, "length": last["offset"] + last["length"]}
 
 
 def _inputs(
@@ -219,7 +219,9 @@ def _inputs(
 def _coalesce(tasks: list[dict], upstream: list[dict], limit: int, workers: int) -> list[list]:
     """Pack consecutive partitions into groups of about equal bytes: as many groups as `limit`
     bytes per group needs, and at least one per worker while there is over 1 MB a group."""
-    sizes = [sum(s["output"]["partitions"][t["partition"]][1] for s in upstream) for t in tasks]
+    sizes = [
+        sum(s["output"]["partitions"][t["partition"]]["length"] for s in upstream) for t in tasks
+    ]
     total = sum(sizes)
     count = max(-(-total // limit), min(workers, total // (1 << 20)), 1)
     if count > workers:

@@ -4,72 +4,53 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlmr_runtime import spec
+
 from sqlmr.catalog import TYPE_NAMES
 from sqlmr.planning.cost import ScanInput, scan_inputs
 from sqlmr.planning.limits import early_stop_rows
 from sqlmr.planning.plan import Plan
 
-_INFIX = {
-    "and": "AND",
-    "or": "OR",
-    "eq": "=",
-    "ne": "<>",
-    "lt": "<",
-    "le": "<=",
-    "gt": ">",
-    "ge": ">=",
-    "add": "+",
-    "sub": "-",
-    "mul": "*",
-    "div": "/",
-    "mod": "%",
-}
+
+def _literal_text(value: Any, type_name: str) -> str:
+    if value is None:
+        return "NULL"
+    if type_name == "date32":
+        return f"DATE '{value}'"
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    return str(value).upper() if isinstance(value, bool) else str(value)
 
 
 def render_expr(ir: dict[str, Any]) -> str:
-    """An IR expression as SQL-like text."""
+    """An IR expression as SQL-like text, from each function's declared `sql` template."""
     if "col" in ir:
         return ir["col"]
     if "lit" in ir:
-        value = ir["lit"]
-        if value is None:
-            return "NULL"
-        if ir["type"] == "date32":
-            return f"DATE '{value}'"
-        if ir["type"] == "string":
-            return "'" + str(value).replace("'", "''") + "'"
-        return str(value).upper() if isinstance(value, bool) else str(value)
-    fn, args = ir["fn"], [render_expr(a) for a in ir["args"]]
-    if fn in _INFIX:
-        return f"({f' {_INFIX[fn]} '.join(args)})"
-    if fn == "not":
-        return f"NOT {args[0]}"
-    if fn == "neg":
-        return f"-{args[0]}"
-    if fn in ("is_null", "is_not_null"):
-        return f"{args[0]} IS {'NOT ' if fn == 'is_not_null' else ''}NULL"
-    if fn == "in":
-        values = ", ".join(
-            render_expr({"lit": v, "type": "string" if isinstance(v, str) else "x"})
-            for v in ir["values"]
-        )
-        return f"{args[0]} IN ({values})"
-    if fn == "like":
-        return f"{args[0]} {'ILIKE' if ir.get('ignore_case') else 'LIKE'} '{ir['pattern']}'"
-    if fn == "substr":
-        extra = f", {ir['length']}" if "length" in ir else ""
-        return f"SUBSTR({args[0]}, {ir['start']}{extra})"
-    if fn == "cast":
-        return f"CAST({args[0]} AS {TYPE_NAMES.get(ir['to'], ir['to'])})"
-    if fn == "concat" and ir.get("strict"):
-        return "(" + " || ".join(args) + ")"
-    if fn == "case":
+        return _literal_text(ir["lit"], ir["type"])
+    name, args = ir["fn"], [render_expr(a) for a in ir["args"]]
+    if name == "case":
         *pairs, default = args
         whens = " ".join(
             f"WHEN {c} THEN {v}" for c, v in zip(pairs[0::2], pairs[1::2], strict=True)
         )
         return f"CASE {whens} ELSE {default} END"
-    return f"{fn.upper()}({', '.join(args)})"
+    if name == "concat" and ir.get("strict"):
+        return "(" + " || ".join(args) + ")"
+    fields = {
+        "args": ", ".join(args),
+        "and": " AND ".join(args),
+        "or": " OR ".join(args),
+        "values": ", ".join(_literal_text(v, "") for v in ir.get("values", ())),
+        "pattern": _literal_text(ir.get("pattern"), "string"),
+        "to": TYPE_NAMES.get(ir.get("to", ""), ir.get("to")),
+        **{k: v for k, v in ir.items() if k in ("start", "length")},
+    }
+    template = spec.FUNCTIONS[name].sql
+    if "length" not in ir:
+        template = template.replace(", {length}", "")
+    text = template.format(*args, **fields)
+    return text.replace(" LIKE ", " ILIKE ", 1) if ir.get("ignore_case") else text
 
 
 def _op_lines(op: dict[str, Any]) -> list[str]:
