@@ -52,7 +52,7 @@ def timed_csv(cmd: list[str]) -> tuple[pa.Table, float, float]:
             tail = errors.read().decode(errors="replace").strip().splitlines()[-1:]
             raise SystemExit(f"{cmd[0]} failed: {(tail or ['(no output)'])[0]}")
     data = head + first + rest
-    table = pacsv.read_csv(io.BytesIO(data)) if first else pa.table({})
+    table = pacsv.read_csv(io.BytesIO(data)) if head else pa.table({})  # header only: no rows
     return table, first_row, seconds
 
 
