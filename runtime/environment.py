@@ -23,7 +23,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from .errors import RuntimeTaskError
+from .errors import MissingFeatureError
 
 PROBE_KEY = "sqlmr_probe"
 PROBE_VERSION = 1
@@ -44,10 +44,6 @@ KERNELS = (
     "ascii_rpad", "binary_slice", "binary_length", "bit_wise_xor", "shift_right", "multiply",
     "subtract", "cumulative_sum", "indices_nonzero", "list_parent_indices",
 )  # fmt: skip
-
-
-class MissingFeatureError(RuntimeTaskError):
-    """The function's pyarrow lacks a feature the runtime needs (final: retries fail alike)."""
 
 
 def _kernels() -> None:

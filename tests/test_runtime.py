@@ -20,13 +20,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlmr_runtime import handler, scan, scan_text, shuffle
-from sqlmr_runtime.errors import PlanValidationError, StorageError
+from sqlmr_runtime.errors import PlanValidationError, StorageError, is_retryable
 from sqlmr_runtime.partition import partition_ids
 from sqlmr_runtime.storage import LocalStorage
 from sqlmr_runtime.validate import validate_event, validate_plan
 
 import sqlmr
 from sqlmr.execution import LocalExecutor
+from sqlmr.execution.executor import failure
 
 WORKERS = 2
 
@@ -579,7 +580,8 @@ RETRY_SQL = (
 
 
 def _error(error_type: str, message: str) -> dict:
-    return {"error": {"errorType": error_type, "errorMessage": message, "stackTrace": ""}}
+    # As an executor reports a failure: retryable as the runtime declares the error type.
+    return failure(error_type, message, is_retryable(error_type))
 
 
 class InjectingExecutor:

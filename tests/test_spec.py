@@ -5,16 +5,28 @@ generated from the declarations."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
 from collections.abc import Callable
+from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
 from sqlmr_runtime import expressions, handler, operators, scan, spec, spec_doc, types
-from sqlmr_runtime.errors import PlanValidationError
+from sqlmr_runtime.errors import (
+    EvaluationError,
+    PlanValidationError,
+    StorageError,
+    is_retryable,
+)
 from sqlmr_runtime.validate import validate_event, validate_plan, validate_summary
 
 import sqlmr
+from sqlmr.errors import PlanError
+from sqlmr.execution import driver as driver_module
+from sqlmr.execution.driver import Driver
+from sqlmr.execution.local import invoke
+from sqlmr.planning.plan import Plan
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "plan-format.md"
 
@@ -385,3 +397,76 @@ def test_the_plan_format_document_is_current() -> None:
     assert DOC.read_text() == text, "regenerate with SQLMR_REGENERATE_GOLDEN=1"
     for name in [*spec.FUNCTIONS, *spec.OPERATORS, *spec.SOURCES, *spec.SINKS]:
         assert f"### `{name}`" in text
+
+
+class _InProcess:
+    """An executor that runs each task in this process and remembers every event it got."""
+
+    workers = 1
+
+    def __init__(self) -> None:
+        self.events: list[dict] = []
+
+    def submit(self, event: dict) -> Future:
+        self.events.append(event)
+        future: Future = Future()
+        future.set_result(invoke(event))
+        return future
+
+    def close(self) -> None:
+        pass
+
+
+def _without_substr_start(plan: Plan) -> Plan:
+    stage = plan.stages[0]
+    ops = copy.deepcopy(list(stage.ops))
+    _first_fn(ops, "substr").pop("start")
+    return dataclasses.replace(plan, stages=(dataclasses.replace(stage, ops=tuple(ops)),))
+
+
+def test_a_bad_plan_fails_before_any_task_runs(amplab_dir: str, tmp_path: Path) -> None:
+    plan = sqlmr.compile_query(
+        "SELECT SUBSTR(sourceIP, 1, 3) FROM uservisits", sqlmr.resolve_catalog(amplab_dir)
+    )
+    executor = _InProcess()
+    with pytest.raises(PlanError, match=r"missing field\(s\) start"):
+        Driver(executor, str(tmp_path), retries=3).run(_without_substr_start(plan))
+    assert executor.events == []
+
+
+def test_a_task_refusing_its_event_is_never_retried(
+    amplab_dir: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Even past the driver's own check (as with a runtime of another version), the runtime's
+    refusal is final: one attempt, no retry, and the error names the plan."""
+    plan = sqlmr.compile_query(
+        "SELECT SUBSTR(sourceIP, 1, 3) FROM uservisits",
+        sqlmr.resolve_catalog(amplab_dir),
+        sqlmr.QueryOptions(split_size=1 << 30),
+    )
+    monkeypatch.setattr(driver_module, "validate_plan", lambda doc: None)
+    executor = _InProcess()
+    with pytest.raises(PlanError, match=r"refuses this plan.*missing field\(s\) start"):
+        Driver(executor, str(tmp_path), retries=3).run(_without_substr_start(plan))
+    assert len(executor.events) == 1
+    outcome = invoke(executor.events[0])
+    assert outcome["error"]["errorType"] == "PlanValidationError"
+    assert outcome["error"]["retryable"] is False
+
+
+@pytest.mark.parametrize(
+    "error, retryable",
+    [
+        (PlanValidationError("x"), False),
+        (EvaluationError("x"), False),
+        (StorageError("x"), True),
+        (StorageError("x", retryable=False), False),
+        (KeyError("a bug"), True),
+        ("PlanValidationError", False),
+        ("MissingFeatureError", False),
+        ("BadInputError", False),
+        ("Sandbox.Timedout", True),
+    ],
+)
+def test_retryable_is_declared_by_each_error(error: object, retryable: bool) -> None:
+    assert is_retryable(error) is retryable

@@ -33,7 +33,9 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from sqlmr.execution.executor import Outcome, error_outcome
+from sqlmr_runtime.errors import is_retryable
+
+from sqlmr.execution.executor import Outcome, error_outcome, failure
 from sqlmr.execution.lambda_concurrency import AdaptiveLimit, concurrency_cap
 
 log = logging.getLogger(__name__)
@@ -133,7 +135,7 @@ def _function_error(kind: str, payload: bytes) -> dict[str, Any]:
 
 
 _THROTTLED = {"TooManyRequestsException", "ThrottlingException", "EC2ThrottledException"}
-# Errors the same settings would repeat: the driver treats them as final (DETERMINISTIC_ERRORS).
+# Errors the same settings would repeat: their outcomes are not retryable.
 TIMED_OUT, OUT_OF_MEMORY = "Sandbox.Timedout", "Runtime.OutOfMemory"
 
 
@@ -261,9 +263,9 @@ class LambdaExecutor:
                 payload = json.dumps({"event_url": spilled[1]}).encode()
             return self._invoke(task_id, payload)
         except _Retryable as e:
-            return error_outcome(e, e.kind)
+            return failure(e.kind, str(e), retryable=True)
         except PayloadTooLargeError as e:
-            return error_outcome(e)
+            return failure("PayloadTooLargeError", str(e), retryable=False)
         except Exception as e:  # noqa: BLE001 - every failure becomes an outcome
             return error_outcome(e, "InvokeError")
         finally:
@@ -394,6 +396,10 @@ class LambdaExecutor:
         payload = response.get("Payload") or b""
         if response.get("FunctionError"):
             error = _function_error(response["FunctionError"], payload)
+            # Lambda reports the runtime's error by its type name: retryable as that type is,
+            # but a timeout or out-of-memory would recur with the same settings.
+            final = error["errorType"] in (TIMED_OUT, OUT_OF_MEMORY)
+            error["retryable"] = is_retryable(error["errorType"]) and not final
             return {"error": _explain_limits(error, report)}
         try:
             summary = json.loads(payload)
@@ -406,6 +412,7 @@ class LambdaExecutor:
                     "errorType": "InvokeError",
                     "errorMessage": f"task {task_id}: the function returned no summary: {text!r}",
                     "stackTrace": "",
+                    "retryable": True,
                 }
             }
         summary["lambda"] = {k: v for k, v in record.items() if k not in ("task_id", "error")}

@@ -28,19 +28,6 @@ from sqlmr.planning.exchange import combine_groups
 from sqlmr.planning.limits import early_stop_rows
 from sqlmr.planning.plan import Plan, Stage
 
-# Errors that would fail again on a retry: the input or the plan is at fault, not the worker.
-DETERMINISTIC_ERRORS = {
-    "BadInputError",
-    "PlanValidationError",
-    "EvaluationError",
-    "PayloadTooLargeError",
-    "UnsupportedCodecError",
-    "MissingFeatureError",  # the function's pyarrow lacks a feature the runtime needs
-    "OutOfTaskMemory",
-    # Lambda's limits: the same settings would hit them again; the message names the flag.
-    "Sandbox.Timedout",
-    "Runtime.OutOfMemory",
-}
 # How long a failing driver waits for tasks it cannot stop (a running Lambda invocation) to end
 # before it cleans up: longer than the longest Lambda timeout, 900 s.
 DRAIN_SECONDS = 960
@@ -414,8 +401,9 @@ class Driver:
                         continue  # another attempt of this task won, or may still win
                     error = outcome["error"]
                     failures[task] = failures.get(task, 0) + 1
-                    retryable = error.get("errorType") not in DETERMINISTIC_ERRORS
-                    if retryable and failures[task] <= self.retries:
+                    # Each executor decided where the error crossed into it whether a retry
+                    # could help; a plan the runtime refuses, or bad input, never is retried.
+                    if error.get("retryable", True) and failures[task] <= self.retries:
                         submit(task, watch.next_attempt(task, attempt))
                         continue
                     raise self._task_error(stage, task, attempt, error)
@@ -488,7 +476,8 @@ class Driver:
         message = error.get("errorMessage", "")
         if kind == "PlanValidationError":
             return PlanError(f"the runtime refuses this plan: {message}")
-        shown = message if kind in DETERMINISTIC_ERRORS else f"{kind}: {message}"
+        # A final error's message says what is wrong; a transient one's type says what failed.
+        shown = message if not error.get("retryable", True) else f"{kind}: {message}"
         if kind == "EvaluationError":
             from sqlmr.planning.explain import failing_expressions
 

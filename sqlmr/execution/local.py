@@ -31,7 +31,7 @@ from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass
 from typing import Any
 
-from sqlmr.execution.executor import Outcome, error_outcome
+from sqlmr.execution.executor import Outcome, error_outcome, failure
 
 _POOLS: dict[tuple, _Pool] = {}
 _LOCK = threading.Lock()
@@ -226,6 +226,7 @@ class _Slot:
             f"out of task memory: the task's worker used {used:.0f} MB, over the budget of "
             f"{task.memory_mb:.0f} MB; raise --task-memory, or lower --split-size or raise "
             "--reducers",
+            retryable=False,  # the same budget would be exceeded again
         )
 
     def _lost(self, worker: _Worker, error: BaseException | None) -> Outcome:
@@ -239,8 +240,8 @@ class _Slot:
         return _failure("WorkerDied", f"the worker process died ({how})")
 
 
-def _failure(kind: str, message: str) -> Outcome:
-    return {"error": {"errorType": kind, "errorMessage": message, "stackTrace": ""}}
+def _failure(kind: str, message: str, retryable: bool = True) -> Outcome:
+    return failure(kind, message, retryable)
 
 
 class _Pool:
