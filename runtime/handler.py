@@ -18,7 +18,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from . import environment, operators, scan, shuffle, tracing
+from . import environment, operators, ranges, scan, shuffle, tracing
 from .broadcast import BroadcastIndex
 from .spec import SUMMARY_VERSION
 from .storage import join, request_counts, requests_since, storage_for
@@ -135,10 +135,24 @@ def _read_scan(
 def _read_parts(
     source: dict[str, Any], inp: dict[str, Any], job: str, needed: set[str] | None
 ) -> tuple[pa.Table, int]:
-    tables, nbytes = shuffle.fetch_parts(inp["parts"], storage_for)
+    if source.get("range"):
+        tables, nbytes = _read_range(source["range"], inp)
+    else:
+        tables, nbytes = shuffle.fetch_parts(inp["parts"], storage_for)
     if not tables:
         return pa.table({}), 0
     return pa.concat_tables(tables, promote_options="permissive"), nbytes
+
+
+def _read_range(keys: list[dict[str, Any]], inp: dict[str, Any]) -> tuple[list[pa.Table], int]:
+    """This task's key range of every sorted output: outputs are read one at a time and only
+    the range's rows kept, so the task holds one output and its own share, never them all."""
+    kept, nbytes = [], 0
+    for part in inp["parts"]:
+        tables, n = shuffle.fetch_parts([part], storage_for)
+        nbytes += n
+        kept += [ranges.rows_in_range(t, keys, inp.get("lower"), inp.get("upper")) for t in tables]
+    return kept, nbytes
 
 
 SOURCES: dict[str, Reader] = {
@@ -203,7 +217,7 @@ def run_task(event: dict[str, Any], invocation: str | None = None) -> dict[str, 
         data, index = encode(sink, table, codec)
         storage_for(url).write(url, data)
     t3 = time.perf_counter()
-    return {
+    summary = {
         "version": SUMMARY_VERSION,
         "task_id": f"{stage['id']}-{event['task']:05d}",
         "stage": stage["id"],
@@ -228,6 +242,11 @@ def run_task(event: dict[str, Any], invocation: str | None = None) -> dict[str, 
             "total": round(t3 - t0, 6),
         },
     }
+    if sink.get("sample"):  # sort keys for the driver to choose range boundaries from
+        summary["sample"] = ranges.sample_keys(
+            table, sink["sample"]["keys"], sink["sample"]["rows"]
+        )
+    return summary
 
 
 def _max_rss_mb() -> float:

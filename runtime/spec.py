@@ -322,7 +322,16 @@ _SOURCES: dict[str, Node] = {
     ),
     "gather": Node(
         "",
-        _args(Arg("stage", "stage", doc="the stage whose results are read")),
+        _args(
+            Arg("stage", "stage", doc="the stage whose results are read"),
+            Arg(
+                "range",
+                "list<sort_key>",
+                required=False,
+                doc="the results are sorted by these keys; each task keeps its key range "
+                "[lower, upper) of every result (a range-partitioned ORDER BY)",
+            ),
+        ),
         "every committed result of a stage, whole",
         input="parts_input",
         task="gather_task",
@@ -368,7 +377,18 @@ _SINKS: dict[str, Node] = {
         ),
         "one object holding every hash partition, with an index",
     ),
-    "result": Node("", (), "one result object (Arrow IPC)"),
+    "result": Node(
+        "",
+        _args(
+            Arg(
+                "sample",
+                "sort_sample",
+                required=False,
+                doc="return evenly spaced rows of these sort keys in the summary",
+            )
+        ),
+        "one result object (Arrow IPC)",
+    ),
 }
 
 COMPRESSIONS = ("auto", "none", "lz4", "zstd")
@@ -426,7 +446,20 @@ _RECORDS: dict[str, Node] = {
         "a byte range of an upstream output",
     ),
     "scan_input": Node("", _args(Arg("ranges", "list<range>")), "a scan task's input"),
-    "parts_input": Node("", _args(Arg("parts", "list<part>")), "a shuffle or gather input"),
+    "parts_input": Node(
+        "",
+        _args(
+            Arg("parts", "list<part>"),
+            Arg("lower", "str", required=False, nullable=True, doc="range start (base64 IPC row)"),
+            Arg("upper", "str", required=False, nullable=True, doc="range end, excluded"),
+        ),
+        "a shuffle or gather input",
+    ),
+    "sort_sample": Node(
+        "",
+        _args(Arg("keys", "list<sort_key>"), Arg("rows", "int")),
+        "which sort keys to sample from a task's sorted output, and how many rows",
+    ),
     "join_input": Node(
         "",
         _args(Arg("left", "input", scope="left"), Arg("right", "input", scope="right")),
@@ -546,6 +579,12 @@ _RECORDS["task_summary"] = Node(
         Arg("s3_requests", "object", doc="the S3 requests the task made, by operation"),
         Arg("timings", "timings"),
         Arg("lambda", "object", required=False, doc="the invocation's report (Lambda executor)"),
+        Arg(
+            "sample",
+            "str",
+            required=False,
+            doc="evenly spaced sort-key rows of the output (base64 IPC), for range bounds",
+        ),
     ),
     "what a task returns",
 )

@@ -23,6 +23,7 @@ from sqlmr_runtime.validate import validate_plan
 from sqlmr.errors import PlanError, SqlmrError, TaskError
 from sqlmr.execution.executor import Executor, Outcome
 from sqlmr.execution.jobs import Heartbeat, new_job_id
+from sqlmr.execution.range_bounds import range_inputs
 from sqlmr.execution.tracing import Tracer
 from sqlmr.planning.exchange import combine_groups
 from sqlmr.planning.limits import early_stop_rows
@@ -188,6 +189,9 @@ def _inputs(
     stage: Stage, committed: dict[str, list[dict[str, Any]]], workers: int = 1
 ) -> list[dict[str, Any]]:
     tasks = list(stage.tasks)
+    if stage.source.get("range"):  # a range-partitioned sort: one task per key range
+        upstream = committed[stage.source["stage"]]
+        return range_inputs(stage.source, upstream, stage.coalesce_bytes or 0, workers)
     if stage.coalesce_bytes and stage.source["type"] == "combine":
         # As many combine tasks as planned, more if the map outputs' real bytes need them.
         upstream = committed[stage.source["stage"]]

@@ -119,6 +119,8 @@ def _source_lines(src: dict[str, Any], tasks: list[dict[str, Any]]) -> list[str]
             f"outputs per task (two-level exchange: a reducer reads {len(runs)} objects, "
             f"not {runs[-1][1]})"
         ]
+    if src.get("range"):
+        return [f"input      its key range of every sorted {src['stage']} output"]
     how = "its partition of every" if src["type"] == "shuffle" else "all"
     return [f"input      {how} {src['stage']} output"]
 
@@ -145,6 +147,11 @@ def render_plan(plan: Plan) -> str:
             count = (
                 f"{len(stage.tasks)} task(s), more at run time if the map outputs exceed "
                 f"{format_size(stage.coalesce_bytes)} a task"
+            )
+        elif stage.source.get("range"):
+            count = (
+                "one task per key range, ranges chosen at run time from key samples, about "
+                f"{format_size(stage.coalesce_bytes)} each"
             )
         elif stage.coalesce_bytes:
             count = (

@@ -277,6 +277,8 @@ def build_plan(
 
     if (len(last.tasks) == 1 and not last.coalesce_bytes) or not tail:
         stages.append(_with_ops(last, [*producing_ops, *tail, *final]))
+    elif q.limit is None:
+        stages += _range_sort(last, [*producing_ops, *tail], tail, final, options)
     else:
         stages.append(_with_ops(last, [*producing_ops, *tail]))
         stages.append(
@@ -296,6 +298,33 @@ def build_plan(
         stages=tuple(stages),
         internal=tuple(o.internal for o in q.outputs),
     )
+
+
+SORT_SAMPLE = 64  # sort-key rows each producing task returns for choosing range boundaries
+
+
+def _range_sort(last: Stage, ops: list, tail: list, final: list, options: PlanOptions):
+    """ORDER BY without LIMIT over several tasks: each task sorts its rows and returns a sample
+    of its keys; the driver picks range boundaries from the samples, and merge task p sorts
+    the rows of range p from every output (at most about 1/INPUT_SHARE of the task memory
+    each). No task and not the driver ever holds the whole result."""
+    keys = tail[0]["keys"]
+    producing = dataclasses.replace(
+        last,
+        ops=tuple(ops),
+        sink={"type": "result", "sample": {"keys": keys, "rows": SORT_SAMPLE}},
+    )
+    merge = Stage(
+        "merge",
+        "merge",
+        {"type": "gather", "stage": last.id, "range": keys},
+        tuple([*tail, *final]),
+        {"type": "result"},
+        ({},),
+        (last.id,),
+        options.task_memory // INPUT_SHARE,
+    )
+    return [producing, merge]
 
 
 def _distinct_stages(
