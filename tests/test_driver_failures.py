@@ -82,3 +82,32 @@ def test_a_task_over_its_memory_budget_fails_naming_the_flag(tmp_path: Path, cap
     assert "out of task memory" in err and "over the budget of 20 MB" in err
     assert "--task-memory" in err
     assert not list((tmp_path / "jobs").glob("*"))
+
+
+class _StubWorker:
+    def __init__(self, used: float):
+        self.used, self.killed = used, False
+
+    def anon_mb(self) -> float:
+        return self.used
+
+    def kill(self) -> None:
+        self.killed = True
+
+
+@pytest.mark.parametrize(
+    "used, ended, fails, killed",
+    [
+        (700, False, False, False),  # within the budget while running: left alone
+        (700, True, False, True),  # ended holding over half: the worker is replaced
+        (300, True, False, False),
+        (1600, False, True, True),  # over the budget: the task fails, the worker is killed
+    ],
+)
+def test_memory_budget_checks(used: float, ended: bool, fails: bool, killed: bool) -> None:
+    from sqlmr.execution.local import _Slot, _Task
+
+    worker = _StubWorker(used)
+    task = _Task({}, None, 60.0, 1024.0)
+    outcome = _Slot._over_budget(worker, task, ended=ended)
+    assert (outcome is not None, worker.killed) == (fails, killed)

@@ -192,7 +192,7 @@ class _Slot:
             try:
                 if worker.conn.poll(_POLL):
                     outcome = json.loads(worker.conn.recv_bytes())
-                    return self._over_budget(worker, task) or outcome
+                    return self._over_budget(worker, task, ended=True) or outcome
             except (EOFError, OSError) as e:
                 return self._lost(worker, e)
             if not worker.alive():
@@ -209,7 +209,7 @@ class _Slot:
                 return failed
 
     @staticmethod
-    def _over_budget(worker: _Worker, task: _Task) -> Outcome | None:
+    def _over_budget(worker: _Worker, task: _Task, ended: bool = False) -> Outcome | None:
         """The task's failure if its worker's memory is over the budget (checked while it
         runs and when it ends, as Lambda ends a function over its memory size). A worker that
         keeps over half the budget after a task is replaced, so that memory retained by the
@@ -217,8 +217,8 @@ class _Slot:
         if not task.memory_mb:
             return None
         used = worker.anon_mb()
-        if used > task.memory_mb / 2:
-            worker.kill()
+        if used > task.memory_mb or (ended and used > task.memory_mb / 2):
+            worker.kill()  # over the budget, or a finished task left too much behind
         if used <= task.memory_mb:
             return None
         return _failure(
