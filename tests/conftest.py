@@ -462,3 +462,28 @@ def no_aws(monkeypatch, tmp_path):
     monkeypatch.setattr(botocore.httpsession.URLLib3Session, "send", refuse)
     monkeypatch.setattr(aws_function, "_sleep", lambda seconds: None)
     return sent
+
+
+# -- TPC-H ----------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def tpch_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """TPC-H at scale 0.01 (about 10 MB) from `sqlmr gen tpch`, three parts per table."""
+    from sqlmr.datagen.tpch import generate
+
+    out = tmp_path_factory.mktemp("tpch")
+    generate(str(out), 0.01, "text", parts=3)
+    return str(out)
+
+
+@pytest.fixture(scope="session")
+def tpch_oracle(tpch_dir: str):
+    """DuckDB with the eight TPC-H tables loaded from the same .tbl files (exact DECIMALs)."""
+    from sqlmr_benchmarks.tpch.bench import duck_connection
+
+    from sqlmr.datagen.tpch import columns_of
+
+    con = duck_connection(tpch_dir, columns_of, materialize=True)
+    yield con
+    con.close()

@@ -8,42 +8,20 @@ DOUBLE (compared within 1e-9 relative). A query sqlmr cannot run yet must be ref
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-import duckdb
 import pytest
 from conftest import assert_same
 from sqlmr_benchmarks.tpch import query_text
-from sqlmr_benchmarks.tpch.bench import TpchBenchError, duck_connection, verify
+from sqlmr_benchmarks.tpch.bench import TpchBenchError, verify
 
 import sqlmr
-from sqlmr.datagen.tpch import TPCH_SCHEMAS, columns_of, generate
+from sqlmr.datagen.tpch import TPCH_SCHEMAS, columns_of
 
 # Queries that are still refused, and the construct that is missing.
 UNSUPPORTED: dict[int, str] = {
     21: "EXISTS with a non-equality correlation (ARRAY_AGG)",
 }
-
-
-def tpch_duck(root: str | os.PathLike) -> duckdb.DuckDBPyConnection:
-    """DuckDB with the eight TPC-H tables loaded from the .tbl files under root."""
-    return duck_connection(str(root), columns_of, materialize=True)
-
-
-@pytest.fixture(scope="session")
-def tpch_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """TPC-H at scale 0.01 (about 10 MB), three parts per table."""
-    out = tmp_path_factory.mktemp("tpch")
-    generate(str(out), 0.01, "text", parts=3)
-    return str(out)
-
-
-@pytest.fixture(scope="session")
-def tpch_oracle(tpch_dir: str):
-    con = tpch_duck(tpch_dir)
-    yield con
-    con.close()
 
 
 def _case(n: int):
