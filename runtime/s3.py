@@ -45,25 +45,34 @@ def split_url(url: str) -> tuple[str, str]:
     return bucket, key
 
 
+def error_code(error: BaseException) -> str:
+    """The AWS error code of a botocore ClientError ('' for anything else): the one place that
+    decodes it, for the runtime and sqlmr's AWS code alike."""
+    return str(getattr(error, "response", {}).get("Error", {}).get("Code", ""))
+
+
 def _reason(error: Exception, url: str) -> StorageError:
     from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
 
     if isinstance(error, NoCredentialsError):
         return StorageError(
             f"no AWS credentials for {url}; "
-            "set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+            "set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
+            retryable=False,
         )
     if isinstance(error, EndpointConnectionError):
         return StorageError(f"cannot reach the S3 endpoint for {url}: {error}")
     if isinstance(error, ClientError):
-        code = error.response.get("Error", {}).get("Code", "")
+        code = error_code(error)
+        # A missing object or bucket, or a refusal, would be the same on a retry.
         if code in ("NoSuchKey", "404", "NotFound"):
-            return StorageError(f"{url} does not exist")
+            return StorageError(f"{url} does not exist", retryable=False)
         if code == "NoSuchBucket":
-            return StorageError(f"bucket of {url} does not exist")
+            return StorageError(f"bucket of {url} does not exist", retryable=False)
         if code in ("AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
             return StorageError(
-                f"access to {url} denied ({code}); check the credentials and policy"
+                f"access to {url} denied ({code}); check the credentials and policy",
+                retryable=False,
             )
         return StorageError(f"S3 error on {url}: {code or error}")
     return StorageError(f"S3 error on {url}: {error}")
@@ -132,7 +141,7 @@ class S3Storage:
             )
             return response["Body"].read()
         except Exception as e:
-            if getattr(e, "response", {}).get("Error", {}).get("Code") == "InvalidRange":
+            if error_code(e) == "InvalidRange":
                 return b""  # reading past the end, as a local read would
             raise _reason(e, url) from None
 
@@ -244,22 +253,36 @@ class S3Storage:
 
     def delete_prefix(self, prefix: str) -> None:
         bucket, key = split_url(prefix)
-        folder = key if key.endswith("/") else key + "/"
         try:
-            pages = self.client.get_paginator("list_objects_v2").paginate(
-                Bucket=bucket, Prefix=folder
-            )
-            for page in pages:
-                keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
-                if keys:  # one page holds at most 1,000 keys, the DeleteObjects limit
-                    response = self.client.delete_objects(
-                        Bucket=bucket, Delete={"Objects": keys, "Quiet": True}
-                    )
-                    _check_deleted(response, bucket)
+            delete_under(self.client, bucket, key if key.endswith("/") else key + "/")
         except StorageError:
             raise
         except Exception as e:
             raise _reason(e, prefix) from None
+
+
+def delete_under(client, bucket: str, prefix: str) -> int:
+    """Delete every object whose key starts with `prefix`; return how many were deleted.
+
+    The one prefix delete, shared by the job store and `sqlmr destroy`: one listing page holds
+    at most 1,000 keys, the DeleteObjects limit; keys DeleteObjects could not delete (it answers
+    200 even then) raise StorageError; a missing bucket holds nothing to delete. Other provider
+    errors propagate as botocore raised them, for the caller to word."""
+    count = 0
+    try:
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+            if keys:
+                response = client.delete_objects(
+                    Bucket=bucket, Delete={"Objects": keys, "Quiet": True}
+                )
+                _check_deleted(response, bucket)
+                count += len(keys)
+    except Exception as e:
+        if error_code(e) == "NoSuchBucket":
+            return count
+        raise
+    return count
 
 
 def _check_deleted(response: dict, bucket: str) -> None:

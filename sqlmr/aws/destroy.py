@@ -8,7 +8,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sqlmr.aws.errors import DeployError, aws_action, error_code, is_missing
+from sqlmr_runtime.errors import StorageError
+from sqlmr_runtime.s3 import delete_under
+
+from sqlmr.aws.errors import DeployError, aws_action, is_missing
 from sqlmr.aws.policy import (
     S3Prefix,
     check_function_name,
@@ -19,8 +22,6 @@ from sqlmr.aws.policy import (
     role_name,
 )
 from sqlmr.aws.session import client, open_session, session_region
-
-_DELETE_BATCH = 1000  # the DeleteObjects limit
 
 
 def destroy(
@@ -125,30 +126,8 @@ def _check_not_an_input(iam, role: str, policy: str, store: S3Prefix) -> None:
 
 
 def delete_objects(s3, bucket: str, prefix: str) -> int:
-    """Delete every object under a prefix, 1,000 per DeleteObjects call; return the count."""
-    count = 0
+    """Delete every object under a prefix (the runtime's one prefix delete); return the count."""
     try:
-        pages = s3.get_paginator("list_objects_v2").paginate(
-            Bucket=bucket, Prefix=prefix, PaginationConfig={"PageSize": _DELETE_BATCH}
-        )
-        for page in pages:
-            keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
-            for start in range(0, len(keys), _DELETE_BATCH):
-                batch = keys[start : start + _DELETE_BATCH]
-                response = s3.delete_objects(
-                    Bucket=bucket, Delete={"Objects": batch, "Quiet": True}
-                )
-                errors = response.get("Errors") or []
-                if errors:
-                    first = errors[0]
-                    raise DeployError(
-                        f"cannot delete s3://{bucket}/{first.get('Key')}: "
-                        f"{first.get('Code')}: {first.get('Message')} "
-                        f"({len(errors)} object(s) not deleted)"
-                    )
-                count += len(batch)
-    except Exception as e:
-        if error_code(e) == "NoSuchBucket":
-            return 0
-        raise
-    return count
+        return delete_under(s3, bucket, prefix)
+    except StorageError as e:  # keys DeleteObjects could not delete
+        raise DeployError(f"cannot empty s3://{bucket}/{prefix}: {e}") from None

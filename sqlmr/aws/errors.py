@@ -11,6 +11,8 @@ import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from sqlmr_runtime.s3 import error_code
+
 from sqlmr.errors import SqlmrError
 
 if TYPE_CHECKING:
@@ -52,11 +54,6 @@ _PERMISSION = {  # API operations whose IAM action has another name
     ("s3", "HeadObject"): "s3:GetObject",
     ("lambda", "GetFunction"): "lambda:GetFunction",
 }
-
-
-def error_code(error: BaseException) -> str:
-    """The AWS error code of a botocore ClientError ('' for anything else)."""
-    return str(getattr(error, "response", {}).get("Error", {}).get("Code", ""))
 
 
 def error_message(error: BaseException) -> str:
