@@ -158,8 +158,20 @@ def test_a_straggler_gets_a_speculative_attempt(tables: Path, tmp_path: Path, ex
     plan = sqlmr.compile_query(SQL, sqlmr.resolve_catalog(str(tables)), options)
     executor = LocalExecutor(2)
     victim = _pool(2).slots[0].worker.process.pid
-    threading.Timer(0.3, os.kill, (victim, signal.SIGSTOP)).start()
-    driver = Driver(executor, options.job_store, speculation=Speculation(3.0, 1.0))
+
+    class StopOnFirstTask:  # stop one worker once the first task is done: many remain
+        def stage_started(self, *args) -> None: ...
+        def stage_finished(self, *args) -> None: ...
+
+        def task_finished(self, *args) -> None:
+            if not stopped.is_set():
+                stopped.set()
+                os.kill(victim, signal.SIGSTOP)
+
+    stopped = threading.Event()
+    driver = Driver(
+        executor, options.job_store, listener=StopOnFirstTask(), speculation=Speculation(3.0, 1.0)
+    )
     with driver.run(plan) as result:
         got = sorted(tuple(r.values()) for r in result.read_all().to_pylist())
         attempts = [s["attempt"] for s in result.results] + [
