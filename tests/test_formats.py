@@ -351,3 +351,31 @@ def test_gen_amplab_in_a_format(fmt: str, tmp_path: Path, amplab_dir: str) -> No
     con = duckdb.connect()
     duck_table(con, "uservisits", Path(amplab_dir) / "uservisits", AMPLAB_COLUMNS["uservisits"])
     assert_same(sqlmr.sql(query, str(out), workers=1), con.execute(query).fetchall(), False)
+
+
+def test_paths_in_ctes_and_many_joins(format_dirs: dict[str, str]) -> None:
+    pq, js = format_dirs["parquet"], format_dirs["json"]
+    query = (
+        "WITH r AS (SELECT pageURL, pageRank FROM '{pq}/rankings/*.parquet') "
+        "SELECT COUNT(*), SUM(uv.adRevenue), MAX(r2.pageRank) FROM r "
+        "JOIN read_json('{js}/uservisits/{star}') uv ON r.pageURL = uv.destURL "
+        "LEFT JOIN '{pq}/rankings/*.parquet' r2 ON r2.pageURL = uv.destURL AND r2.pageRank > 50"
+    )
+    expected = duckdb.sql(query.format(pq=pq, js=js, star="*")).fetchall()
+    result = sqlmr.sql(query.format(pq=pq, js=js, star=""), workers=2)
+    assert_same(result, expected, ordered=False)
+
+
+def test_a_type_the_plan_cannot_hold_is_refused_by_name(tmp_path: Path) -> None:
+    import datetime
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "ts.parquet"
+    pq.write_table(pa.table({"at": pa.array([datetime.datetime(2020, 1, 1)])}), path)
+    with pytest.raises(sqlmr.UnsupportedError, match=r"column 'at'.*timestamp"):
+        sqlmr.sql(f"SELECT * FROM '{path}'")
+    (tmp_path / "n.json").write_text('{"a": 1, "tags": {"x": 1}}\n')
+    with pytest.raises(sqlmr.UnsupportedError, match=r"column 'tags' is nested"):
+        sqlmr.sql(f"SELECT a FROM read_json('{tmp_path}/n.json')")

@@ -171,8 +171,8 @@ def _plan_type(t: pa.DataType) -> str | None:
         return "int32"
     if pa.types.is_int64(t) or pa.types.is_uint32(t):
         return "int64"
-    if pa.types.is_floating(t):
-        return "float64"
+    if pa.types.is_floating(t) or pa.types.is_decimal(t):
+        return "float64"  # DECIMAL is computed as DOUBLE, as for catalog columns
     if pa.types.is_string(t) or pa.types.is_large_string(t):
         return "string"
     if pa.types.is_dictionary(t):
@@ -193,7 +193,7 @@ def columns_of(schema: pa.Schema, where: str) -> tuple[Column, ...]:
             what = "nested" if pa.types.is_nested(field.type) else "of an unsupported type"
             raise UnsupportedError(
                 f"{where}: column {field.name!r} is {what} ({field.type}); sqlmr reads "
-                "BOOLEAN, integers, DOUBLE/FLOAT, VARCHAR and DATE"
+                "BOOLEAN, integers, DOUBLE/FLOAT/DECIMAL, VARCHAR and DATE"
             )
         out.append(Column(field.name, typ))
     return tuple(out)

@@ -38,6 +38,7 @@ from sqlmr.compiler.depth import on_deep_stack
 from sqlmr.compiler.expressions import Translator, Typed, cast, widest
 from sqlmr.compiler.logical import Block, Condition, FromItem
 from sqlmr.compiler.parse import parse, sql_error
+from sqlmr.compiler.paths import bind_paths
 from sqlmr.compiler.query import _check_clauses, _logical, _select_items, _shape
 from sqlmr.compiler.scope import conjuncts
 from sqlmr.errors import CatalogError, SqlError, UnsupportedError
@@ -384,6 +385,7 @@ def _not_in_as_joins(statement: exp.Expression) -> exp.Expression:
 
 def compile_blocks(sql: str, statement: exp.Expression, catalog: Catalog) -> Block:
     """The Block of a statement (SELECT, possibly WITH, subqueries and many joins)."""
+    statement, catalog = bind_paths(sql, statement, catalog)  # FROM 'x.parquet' → a table
     normalised = normalise(sql, _not_in_as_joins(statement), catalog)
     try:
         block = BlockCompiler(sql, catalog).compile(normalised, {})

@@ -5,12 +5,14 @@ table whose format, columns and partition columns are discovered from its object
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import os
 import re
 
 from sqlglot import exp
 
-from sqlmr.catalog import Table
+from sqlmr.catalog import Catalog, Table
 from sqlmr.compiler.parse import sql_error
 from sqlmr.errors import SqlError, UnsupportedError
 
@@ -115,3 +117,31 @@ def _name(path: str) -> str:
     stem = last[-1] if last else "data"
     stem = stem.split(".")[0] or "data"
     return re.sub(r"\W", "_", os.path.basename(stem))
+
+
+def bind_paths(sql: str, statement: exp.Expression, catalog: Catalog):
+    """The statement with every FROM path or read_…() call replaced by a table name, and the
+    catalog with those tables added (their schemas discovered), for the compilers that resolve
+    names against the catalog alone."""
+    found = [
+        (node, table)
+        for node in statement.find_all(exp.Table)
+        if (table := path_table(sql, node)) is not None
+    ]
+    if not found:
+        return statement, catalog
+    statement = statement.copy()
+    taken = {t.name.lower() for t in catalog.tables}
+    added = []
+    nodes = [n for n in statement.find_all(exp.Table) if path_table(sql, n) is not None]
+    for node, (_, table) in zip(nodes, found, strict=True):
+        name = table.name
+        for i in itertools.count(2):
+            if name.lower() not in taken:
+                break
+            name = f"{table.name}_{i}"
+        taken.add(name.lower())
+        added.append(dataclasses.replace(table.resolved(), name=name))
+        alias = node.args.get("alias") or exp.TableAlias(this=exp.to_identifier(table.name))
+        node.replace(exp.Table(this=exp.to_identifier(name), alias=alias))
+    return statement, Catalog(catalog.tables + tuple(added))
