@@ -11,9 +11,10 @@ outputs, or a join of two sides), operators, and one input per task. Joining two
 
 Join order: inner joins start from the largest item (by estimated bytes) and add, each time,
 the first item in FROM order that an equality connects to those joined so far (a cross join, on
-a constant key, only when none is: then the smallest). Outer joins follow in FROM order, after the inner items before them. Conditions are
-applied as soon as every item they read is joined. A derived item (CTE or FROM subquery) is
-planned as its own Block, and its last stage is reopened as a flow.
+a constant key, only when none is: then the smallest). Outer joins follow in FROM order, after
+the inner items before them. Conditions are applied as soon as every item they read is joined.
+A derived item (CTE or FROM subquery) is planned as its own Block, and its last stage is
+reopened as a flow.
 """
 
 from __future__ import annotations
