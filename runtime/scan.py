@@ -11,6 +11,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from . import spec
 from .errors import BadInputError, PlanValidationError
 from .scan_text import read_range_aligned, read_text
 from .types import arrow_type
@@ -31,8 +32,8 @@ def _read_json(source, schema, r):
 
 
 READERS = {"csv": read_text, "parquet": _read_parquet, "json": _read_json}
-FORMATS = tuple(READERS)
-CODECS = ("gzip", "zstd", "bzip2", "deflate")  # of compressed text and JSON objects
+FORMATS = spec.FORMATS
+CODECS = spec.TEXT_CODECS
 
 __all__ = ["FORMATS", "READERS", "read_range_aligned", "read_split"]
 

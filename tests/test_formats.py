@@ -379,3 +379,9 @@ def test_a_type_the_plan_cannot_hold_is_refused_by_name(tmp_path: Path) -> None:
     (tmp_path / "n.json").write_text('{"a": 1, "tags": {"x": 1}}\n')
     with pytest.raises(sqlmr.UnsupportedError, match=r"column 'tags' is nested"):
         sqlmr.sql(f"SELECT a FROM read_json('{tmp_path}/n.json')")
+
+
+def test_every_declared_format_has_a_reader() -> None:
+    from sqlmr_runtime import scan, spec
+
+    assert set(scan.READERS) == set(spec.FORMATS)

@@ -14,6 +14,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from sqlmr_runtime import build
+
 from sqlmr.catalog import Table
 from sqlmr.compiler.logical import LogicalQuery, ScanSide
 from sqlmr.planning.plan import Plan, Stage
@@ -47,25 +49,19 @@ def _scan_source(side: ScanSide) -> dict[str, Any]:
 def scan_source(t: Table, read_columns) -> dict[str, Any]:
     """The plan source that reads some columns of a table."""
     parts = set(t.partitions or ())
-    source = {
-        "type": "scan",
-        "table": t.name,
-        "format": t.format,
-        "delimiter": t.delimiter,
-        "header": t.header,
-        "quote": t.quote,
-        "columns": [{"name": c.name, "type": c.type} for c in t.columns if c.name not in parts],
-        "read": list(read_columns),
-    }
-    if t.trailing_delimiter:
-        source["trailing_delimiter"] = True
-    if t.compression:
-        source["compression"] = t.compression
-    if parts:
-        source["partitions"] = [
-            {"name": c.name, "type": c.type} for c in t.columns if c.name in parts
-        ]
-    return source
+    return build.source(
+        "scan",
+        table=t.name,
+        format=t.format,
+        delimiter=t.delimiter,
+        header=t.header,
+        quote=t.quote,
+        columns=[{"name": c.name, "type": c.type} for c in t.columns if c.name not in parts],
+        read=list(read_columns),
+        trailing_delimiter=True if t.trailing_delimiter else None,
+        compression=t.compression,
+        partitions=[{"name": c.name, "type": c.type} for c in t.columns if c.name in parts] or None,
+    )
 
 
 def _project(columns) -> dict[str, Any]:
