@@ -41,10 +41,15 @@ QUERIES = [
 ]
 
 
+@pytest.mark.parametrize("reducers", [3, None], ids=["3-reducers", "packed"])
 @pytest.mark.parametrize(("sql", "ordered"), QUERIES)
-def test_two_level_equals_duckdb(amplab_dir, duck, sql, ordered):
+def test_two_level_equals_duckdb(amplab_dir, duck, sql, ordered, reducers):
     options = QueryOptions(
-        workers=2, split_size="32KB", reducers=3, broadcast_threshold=0, exchange="two-level"
+        workers=2,
+        split_size="32KB",
+        reducers=reducers,
+        broadcast_threshold=0,
+        exchange="two-level",
     )
     plan = compile_query(sql, resolve_catalog(amplab_dir), options)
     combines = [s for s in plan.stages if s.kind == "combine"]
