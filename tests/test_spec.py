@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import os
+import re
 from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
@@ -22,11 +23,12 @@ from sqlmr_runtime.errors import (
 from sqlmr_runtime.validate import validate_event, validate_plan, validate_summary
 
 import sqlmr
+from sqlmr.compiler.names import internal
 from sqlmr.errors import PlanError
 from sqlmr.execution import driver as driver_module
 from sqlmr.execution.driver import Driver
 from sqlmr.execution.local import invoke
-from sqlmr.planning.plan import Plan
+from sqlmr.planning.plan import Plan, Stage
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "plan-format.md"
 
@@ -470,3 +472,24 @@ def test_a_task_refusing_its_event_is_never_retried(
 )
 def test_retryable_is_declared_by_each_error(error: object, retryable: bool) -> None:
     assert is_retryable(error) is retryable
+
+
+def test_stage_kinds_are_the_declared_ones() -> None:
+    with pytest.raises(PlanError, match="unknown kind 'shuffle_sort'"):
+        Stage("s", "shuffle_sort", {"type": "gather", "stage": "m"}, (), {"type": "result"}, ())
+    assert Stage("s", "merge", {}, (), {}, ()).kind in spec.STAGE_KINDS
+
+
+def test_internal_column_names_come_from_one_generator() -> None:
+    """No module but sqlmr.compiler.names spells an internal column name itself."""
+    root = Path(sqlmr.__file__).parent
+    spelled = re.compile(r"""f?["']__(?!init__|main__|name__|file__|pycache__|HIVE)[a-z]+\{?""")
+    offenders = [
+        str(path.relative_to(root))
+        for path in root.rglob("*.py")
+        if path.name != "names.py" and spelled.search(path.read_text())
+    ]
+    assert offenders == []
+    assert internal("k", 0) == "__k0" and internal("tag") == "__tag"
+    with pytest.raises(KeyError):
+        internal("zz", 1)

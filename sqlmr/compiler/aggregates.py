@@ -22,6 +22,7 @@ from sqlmr.compiler.expressions import (
     cast,
 )
 from sqlmr.compiler.logical import Aggregate, DistinctArg
+from sqlmr.compiler.names import internal
 from sqlmr.compiler.parse import sql_error
 from sqlmr.errors import CatalogError, SqlError, UnsupportedError
 
@@ -49,12 +50,12 @@ class Grouping:
         typed = self.pre(node)
         canon = canonical(typed.ir)
         if all(canon != k[2] for k in self.keys):
-            self.keys.append((f"__k{len(self.keys)}", typed, canon))
+            self.keys.append((internal("k", len(self.keys)), typed, canon))
 
     def _input(self, typed: Typed) -> str:
         canon = canonical(typed.ir)
         if canon not in self.inputs:
-            self.inputs[canon] = (f"__a{len(self.inputs)}", typed)
+            self.inputs[canon] = (internal("a", len(self.inputs)), typed)
         return self.inputs[canon][0]
 
     def _add(self, fn: str, input_name: str | None) -> str:
@@ -64,8 +65,10 @@ class Grouping:
         n = len(self.aggregates)
         # Counts combine by a sum that is 0, not NULL, over no rows at all.
         final_fn = {"count": "sum0", "count_all": "sum0"}.get(fn, fn)
-        self.aggregates.append(Aggregate(f"__p{n}", fn, input_name, f"__f{n}", final_fn))
-        return f"__f{n}"
+        self.aggregates.append(
+            Aggregate(internal("p", n), fn, input_name, internal("f", n), final_fn)
+        )
+        return internal("f", n)
 
     def aggregate(self, node: exp.Expression) -> Typed:
         """The final-phase expression of one aggregate call."""
@@ -116,7 +119,9 @@ class Grouping:
         found = next((d for d in self.distinct if d.input == col), None)
         if found is None:
             i = len(self.distinct)
-            found = DistinctArg(f"__dv{i}", col, typed.type, f"__fdc{i}", f"__fds{i}")
+            found = DistinctArg(
+                internal("dv", i), col, typed.type, internal("fdc", i), internal("fds", i)
+            )
             self.distinct.append(found)
         count = Typed({"col": found.count}, "int64")
         sum_type = {"float64": "float64", "int64": "int128"}.get(typed.type, "int64")

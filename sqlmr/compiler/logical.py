@@ -1,7 +1,8 @@
 """The logical query: what the compiler understood, before the planner cuts it into stages.
 
-Column names with a double underscore are internal: __k* group keys, __a* aggregate inputs,
-__p* partial and __f* final aggregates, __c* output columns, __o* hidden ORDER BY columns.
+Column names with a double underscore are internal; sqlmr.compiler.names makes them all and
+says what each kind holds (__k* group keys, __a* aggregate inputs, __p*/__f* partial and final
+aggregates, __c* output columns, …).
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from sqlmr.compiler.aggregates import Grouping
 from sqlmr.compiler.depth import on_deep_stack
 from sqlmr.compiler.expressions import AGGREGATES, TYPE_NAMES, Translator, Typed, cast, widest
 from sqlmr.compiler.logical import LogicalQuery, OutputColumn, ScanSide, SortKey
+from sqlmr.compiler.names import internal
 from sqlmr.compiler.parse import keyword_position, parse, position, sql_error
 from sqlmr.compiler.scope import Scope, conjuncts, sources_of
 from sqlmr.errors import CatalogError, SqlError, UnsupportedError
@@ -146,8 +147,8 @@ def _shape(
     outputs, projections = [], []
     for i, (name, node) in enumerate(items):
         typed = translate(node)
-        outputs.append(OutputColumn(f"__{out_p}{i}", name, typed.type))
-        projections.append((f"__{out_p}{i}", typed.ir))
+        outputs.append(OutputColumn(internal(out_p, i), name, typed.type))
+        projections.append((internal(out_p, i), typed.ir))
     having_ir = None
     if having is not None:
         # HAVING may name a select-list alias, as in DuckDB (a column of the table wins).
@@ -168,9 +169,9 @@ def _shape(
         if index is None:
             index = next((i for i, (_, item) in enumerate(items) if item == node), None)
         if index is not None:
-            column = f"__{out_p}{index}"
+            column = internal(out_p, index)
         else:
-            column = f"__{hidden_p}{len(projections) - len(items)}"
+            column = internal(hidden_p, len(projections) - len(items))
             projections.append((column, translate(node).ir))
         nulls_first = bool(ordered.args.get("nulls_first"))
         sort_keys.append(SortKey(column, bool(ordered.args.get("desc")), nulls_first))
@@ -263,9 +264,9 @@ def _analyze_tables(sql: str, select: exp.Select, catalog: Catalog) -> LogicalQu
             if common is None:
                 message = f"cannot join {TYPE_NAMES[left.type]} with {TYPE_NAMES[right.type]}"
                 raise sql_error(SqlError, message, sql, cond)
-            side_keys[0].append((f"__jl{n}", cast(left, common).ir))
-            side_keys[1].append((f"__jr{n}", cast(right, common).ir))
-            keys.append((f"__jl{n}", f"__jr{n}"))
+            side_keys[0].append((internal("jl", n), cast(left, common).ir))
+            side_keys[1].append((internal("jr", n), cast(right, common).ir))
+            keys.append((internal("jl", n), internal("jr", n)))
 
     columns = [
         (c.name, exp.column(c.name, table=s.alias if scope.qualified else None))

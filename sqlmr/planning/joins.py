@@ -27,6 +27,7 @@ from typing import Any
 
 from sqlmr.catalog import Table
 from sqlmr.compiler.logical import Block, Condition, FromItem
+from sqlmr.compiler.names import internal
 from sqlmr.errors import UnsupportedError
 from sqlmr.planning.plan import Plan, Stage
 from sqlmr.planning.planner import PlanOptions, SideInput, build_plan, default_reducers, scan_source
@@ -195,7 +196,7 @@ class BlockPlanner:
             if "col" in key:
                 names.append(key["col"])
             else:
-                name = f"__jk{next(self.keys)}"
+                name = internal("jk", next(self.keys))
                 names.append(name)
                 extra.append((name, key))
         if extra:

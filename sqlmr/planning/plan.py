@@ -6,6 +6,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlmr_runtime import PLAN_VERSION
+from sqlmr_runtime.spec import STAGE_KINDS
+
+from sqlmr.errors import PlanError
 
 
 @dataclass(frozen=True)
@@ -13,7 +16,7 @@ class Stage:
     """A set of identical tasks over different inputs: map, reduce or merge."""
 
     id: str
-    kind: str  # map | reduce | merge
+    kind: str  # one of sqlmr_runtime.spec.STAGE_KINDS
     source: dict[str, Any]
     ops: tuple[dict[str, Any], ...]
     sink: dict[str, Any]
@@ -22,6 +25,13 @@ class Stage:
     # For a stage reading shuffle partitions: the driver packs consecutive partitions into one
     # task up to this many bytes, once the map outputs' sizes are known.
     coalesce_bytes: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in STAGE_KINDS:
+            raise PlanError(
+                f"stage {self.id}: unknown kind {self.kind!r}; declare it in "
+                f"sqlmr_runtime.spec.STAGE_KINDS (now {', '.join(STAGE_KINDS)})"
+            )
 
     def definition(self) -> dict[str, Any]:
         """The stage as a task event carries it: everything but the task list."""

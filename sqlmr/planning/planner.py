@@ -18,9 +18,11 @@ from sqlmr_runtime import build
 
 from sqlmr.catalog import Table
 from sqlmr.compiler.logical import LogicalQuery, ScanSide
+from sqlmr.compiler.names import internal
 from sqlmr.planning.plan import Plan, Stage
 
 MB = 1 << 20
+TAG, ONE = internal("tag"), internal("one")
 NUMERIC = ("int32", "int64", "float64")
 
 
@@ -251,9 +253,9 @@ def build_plan(
             {"name": a.final_name, "fn": a.final_fn, "column": a.partial_name} for a in q.aggregates
         ]
         for i, d in enumerate(q.distinct):
-            final_aggs.append({"name": d.count, "fn": "sum", "column": f"__dc{i}"})
+            final_aggs.append({"name": d.count, "fn": "sum", "column": internal("dc", i)})
             if d.type in NUMERIC:
-                final_aggs.append({"name": d.sum, "fn": "sum", "column": f"__ds{i}"})
+                final_aggs.append({"name": d.sum, "fn": "sum", "column": internal("ds", i)})
         producing_ops = [
             {"op": "aggregate", "phase": "final", "keys": keys, "aggregates": final_aggs}
         ]
@@ -348,22 +350,22 @@ def _distinct_stages(
 
     def copy(tag: int, distinct_index: int | None) -> list[dict[str, Any]]:
         columns = [{"name": k, "expr": {"col": k}} for k in keys]
-        columns.append({"name": "__tag", "expr": {"lit": tag, "type": "int32"}})
+        columns.append({"name": TAG, "expr": {"lit": tag, "type": "int32"}})
         for i, d in enumerate(q.distinct):
             expr = {"col": d.input} if i == distinct_index else null
             columns.append({"name": d.name, "expr": expr})
         regular = distinct_index is None
         columns += [{"name": a, "expr": {"col": a} if regular else null} for a in inputs]
         one = {"lit": 1, "type": "int64"} if regular else null
-        columns.append({"name": "__one", "expr": one})
+        columns.append({"name": ONE, "expr": one})
         return columns
 
     copies = [copy(-1, None)] if q.aggregates else []
     copies += [copy(i, i) for i in range(len(q.distinct))]
-    group = [*keys, "__tag", *dvs]
+    group = [*keys, TAG, *dvs]
     # COUNT(*) counts the ordinary copy of each row only.
     partial = [
-        {"name": a.partial_name, "fn": "count", "column": "__one"}
+        {"name": a.partial_name, "fn": "count", "column": ONE}
         if a.partial_fn == "count_all"
         else {"name": a.partial_name, "fn": a.partial_fn, "column": a.input}
         for a in q.aggregates
@@ -376,19 +378,21 @@ def _distinct_stages(
     sink = {"type": "shuffle", "partitions": reducers, "keys": group}
     stages.append(Stage(first_id, first_kind, source, tuple(map_ops), sink, tasks, deps))
     merged = [
-        {"name": f"__q{n}", "fn": a.final_fn, "column": a.partial_name}
+        {"name": internal("q", n), "fn": a.final_fn, "column": a.partial_name}
         for n, a in enumerate(q.aggregates)
     ]
     per_group = [
-        {"name": a.partial_name, "fn": a.final_fn, "column": f"__q{n}"}
+        {"name": a.partial_name, "fn": a.final_fn, "column": internal("q", n)}
         for n, a in enumerate(q.aggregates)
     ]
     # BIGINT arguments are summed as 38-digit decimals (HUGEINT), like plain SUM(BIGINT).
-    widen = {d.name: f"__dw{i}" for i, d in enumerate(q.distinct) if d.type == "int64"}
+    widen = {d.name: internal("dw", i) for i, d in enumerate(q.distinct) if d.type == "int64"}
     for i, d in enumerate(q.distinct):
-        per_group.append({"name": f"__dc{i}", "fn": "count", "column": d.name})
+        per_group.append({"name": internal("dc", i), "fn": "count", "column": d.name})
         if d.type in NUMERIC:
-            per_group.append({"name": f"__ds{i}", "fn": "sum", "column": widen.get(d.name, d.name)})
+            per_group.append(
+                {"name": internal("ds", i), "fn": "sum", "column": widen.get(d.name, d.name)}
+            )
     dedup_ops: tuple[dict[str, Any], ...] = (
         {"op": "aggregate", "phase": "final", "keys": group, "aggregates": merged},
     )
