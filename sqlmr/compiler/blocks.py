@@ -81,6 +81,9 @@ class BlockCompiler:
     def __init__(self, sql: str, catalog: Catalog):
         self.sql, self.catalog = sql, catalog
         self.counter = itertools.count()
+        # A CTE named twice is one Block, planned once: both uses read the same stages (two
+        # computations of a DOUBLE sum may differ in the last bit, and Q15 compares them).
+        self.cte_blocks: dict[int, Block] = {}
 
     def compile(self, select: exp.Expression, ctes: dict[str, exp.Expression]) -> Block:
         if isinstance(select, exp.Subquery):
@@ -194,7 +197,11 @@ class _BlockBuilder:
         k = next(self.owner.counter)
         names: dict[str, str] = {}
         if isinstance(node, exp.Table) and node.name.lower() in self.ctes and not node.db:
-            block = self.owner.compile(self.ctes[node.name.lower()], self.ctes)
+            body = self.ctes[node.name.lower()]
+            block = self.owner.cte_blocks.get(id(body))
+            if block is None:
+                block = self.owner.compile(body, self.ctes)
+                self.owner.cte_blocks[id(body)] = block
             item = self._derived(alias, k, block, how, names)
         elif isinstance(node, exp.Table):
             table = self.owner.catalog.table(node.name)

@@ -66,6 +66,7 @@ class BlockPlanner:
         self.inputs, self.options = inputs, options
         self.ids = itertools.count(1)
         self.keys = itertools.count()
+        self.planned: dict[int, Plan] = {}  # a Block used twice (a CTE) is planned once
 
     def plan(self, block: Block, sql: str) -> Plan:
         """The stages that compute a Block, its result in the last one."""
@@ -96,7 +97,9 @@ class BlockPlanner:
                 whole={"ranges": ranges},
             )
         assert item.block is not None
-        plan = self.plan(item.block, item.name)
+        if id(item.block) not in self.planned:
+            self.planned[id(item.block)] = self.plan(item.block, item.name)
+        plan = self.planned[id(item.block)]
         last = plan.stages[-1]
         ops = [*last.ops, _project(item.columns)]
         if item.filter is not None:
