@@ -245,11 +245,13 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_RDWR)
             return
+        # Requests are logged before they are answered, so the log's order is the order in which
+        # the client saw the answers.
         if fault is not None and fault.kind == "error":
+            proxy._record(op, self.path, fault.status, 0)
             self._answer(
                 fault.status, {"Content-Type": "application/xml"}, _error_body(fault.code, path)
             )
-            proxy._record(op, self.path, fault.status, 0)
             return
         status, headers, data = self._upstream_request(body)
         if fault is not None and fault.kind == "truncate":
@@ -257,14 +259,14 @@ class _Handler(BaseHTTPRequestHandler):
             for name, value in headers:
                 self.send_header(name, value)
             self.end_headers()
+            proxy._record(op, self.path, status, len(data) // 2)
             self.wfile.write(data[: len(data) // 2])
             self.wfile.flush()
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_RDWR)
-            proxy._record(op, self.path, status, len(data) // 2)
             return
-        self._answer(status, dict(headers), data)
         proxy._record(op, self.path, status, len(data))
+        self._answer(status, dict(headers), data)
 
     def _upstream_request(self, body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
         headers = {k: v for k, v in self.headers.items() if k.lower() not in ("connection",)}
