@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
+from sqlmr import defaults
 from sqlmr.catalog import Catalog, from_tables_dir, load_catalog_file
 from sqlmr.execution.driver import Driver, JobResult, Listener
 from sqlmr.execution.executor import Executor
@@ -20,7 +21,7 @@ from sqlmr.planning.plan import Plan
 from sqlmr.planning.planner import INPUT_SHARE, PlanOptions, SideInput, build_plan
 from sqlmr.planning.splits import parse_size
 
-DEFAULT_TASK_MEMORY = 1536 << 20  # the reference architecture's Lambda size
+DEFAULT_TASK_MEMORY = defaults.TASK_MEMORY
 
 
 @dataclass(frozen=True)
@@ -31,8 +32,8 @@ class QueryOptions:
     split_size: int | str | None = None
     reducers: int | None = None
     task_memory: int = DEFAULT_TASK_MEMORY
-    broadcast_threshold: int | str = 64 << 20
-    retries: int = 2
+    broadcast_threshold: int | str = defaults.BROADCAST_THRESHOLD
+    retries: int = defaults.RETRIES
     keep_intermediates: bool = False
     job_store: str | None = None
     shuffle_compression: str = "auto"  # auto: none on a local job store, LZ4 or ZSTD on S3

@@ -39,11 +39,12 @@ from sqlmr.aws.policy import (
 from sqlmr.aws.report import RUNTIME, DeployReport, make_change, planned_role_arn
 from sqlmr.aws.role import ensure_role
 from sqlmr.aws.session import caller_identity, client, has_credentials, open_session, session_region
+from sqlmr.defaults import TASK_MEMORY_MB
 
 
 def deploy(
     function_name: str = "sqlmr",
-    memory: int = 1536,
+    memory: int = TASK_MEMORY_MB,
     timeout: int = 900,
     arch: str = "x86_64",
     job_store: str | None = None,

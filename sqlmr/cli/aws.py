@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from sqlmr.defaults import TASK_MEMORY_MB
 from sqlmr.errors import UsageError
 
 # sqlmr.aws is imported by the commands themselves: building the parser must stay light.
@@ -33,9 +34,9 @@ def add_commands(
     d.add_argument(
         "--memory",
         type=int,
-        default=1536,
+        default=TASK_MEMORY_MB,
         metavar="MB",
-        help="memory of the function, 128-10240 MB (default: 1536)",
+        help=f"memory of the function, 128-10240 MB (default: {TASK_MEMORY_MB})",
     )
     d.add_argument(
         "--timeout",

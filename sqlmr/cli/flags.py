@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 
+from sqlmr.defaults import BROADCAST_THRESHOLD, TASK_MEMORY_MB
 from sqlmr.errors import UsageError
 
 
@@ -109,13 +110,15 @@ def planning() -> argparse.ArgumentParser:
         "--task-memory",
         type=size,
         metavar="SIZE",
-        help="memory budget of one task, which sizes splits and reducers (default: 1536MB)",
+        help="memory budget of one task, which sizes splits and reducers "
+        f"(default: {TASK_MEMORY_MB}MB)",
     )
     p.add_argument(
         "--broadcast-threshold",
         type=size,
         metavar="SIZE",
-        help="join by broadcasting the smaller table when it is at most SIZE (default: 64MB)",
+        help="join by broadcasting the smaller table when it is at most SIZE "
+        f"(default: {BROADCAST_THRESHOLD >> 20}MB)",
     )
     p.add_argument(
         "--exchange",

@@ -14,6 +14,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from sqlmr.cli import flags
 from sqlmr.cli.progress import Progress, print_stats
+from sqlmr.defaults import RETRIES, TASK_MEMORY_MB
 from sqlmr.errors import UsageError
 
 if TYPE_CHECKING:
@@ -94,9 +95,9 @@ def add_commands(sub: argparse._SubParsersAction, parents: dict[str, argparse.Ar
     e.add_argument(
         "--memory",
         type=flags.positive,
-        default=1536,
+        default=TASK_MEMORY_MB,
         metavar="MB",
-        help="Lambda memory size for the cost estimate (default: 1536)",
+        help=f"Lambda memory size for the cost estimate (default: {TASK_MEMORY_MB})",
     )
     e.add_argument(
         "--arch",
@@ -152,7 +153,7 @@ def options_from(args: argparse.Namespace) -> QueryOptions:
         workers=workers,
         split_size=args.split_size,
         reducers=args.reducers,
-        retries=2 if getattr(args, "retries", None) is None else args.retries,
+        retries=RETRIES if getattr(args, "retries", None) is None else args.retries,
         keep_intermediates=getattr(args, "keep_intermediates", False),
         job_store=getattr(args, "job_store", None),
         shuffle_compression=getattr(args, "shuffle_compression", None) or "auto",

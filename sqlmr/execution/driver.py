@@ -20,6 +20,7 @@ from sqlmr_runtime.shuffle import decode_table
 from sqlmr_runtime.storage import join, storage_for
 from sqlmr_runtime.validate import validate_plan
 
+from sqlmr.defaults import RETRIES
 from sqlmr.errors import PlanError, SqlmrError, TaskError
 from sqlmr.execution.executor import Executor, Outcome
 from sqlmr.execution.jobs import Heartbeat, new_job_id
@@ -284,7 +285,7 @@ class Driver:
         self,
         executor: Executor,
         job_store: str,
-        retries: int = 2,
+        retries: int = RETRIES,
         listener: Listener | None = None,
         tracer: Tracer | None = None,
         compression: str = "auto",

@@ -13,6 +13,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlmr.defaults import TASK_MEMORY_MB
+
 PRICES_REGION = "us-east-1"
 PRICES_DATE = "2026-11-24"
 
@@ -290,7 +292,9 @@ def _stage_estimate(
     }
 
 
-def estimate(plan_json: Mapping[str, Any], memory_mb: int = 1536, arch: str = "x86_64") -> dict:
+def estimate(
+    plan_json: Mapping[str, Any], memory_mb: int = TASK_MEMORY_MB, arch: str = "x86_64"
+) -> dict:
     """Estimated Lambda and S3 cost of running a plan (its JSON, Plan.to_json()), without
     retries, and what Athena would charge to scan the same input bytes.
 

@@ -19,6 +19,7 @@ from sqlmr_runtime import build
 from sqlmr.catalog import Table
 from sqlmr.compiler.logical import LogicalQuery, ScanSide
 from sqlmr.compiler.names import internal
+from sqlmr.defaults import BROADCAST_THRESHOLD, TASK_MEMORY
 from sqlmr.planning.plan import Plan, Stage
 
 MB = 1 << 20
@@ -32,8 +33,8 @@ class PlanOptions:
 
     workers: int = 2
     reducers: int | None = None
-    broadcast_threshold: int = 64 * MB
-    task_memory: int = 1536 * MB
+    broadcast_threshold: int = BROADCAST_THRESHOLD
+    task_memory: int = TASK_MEMORY
 
 
 @dataclass(frozen=True)
@@ -121,7 +122,7 @@ INPUT_SHARE = 24
 
 
 def default_reducers(
-    map_tasks: int, workers: int, shuffle_bytes: int = 0, task_memory: int = 1536 * MB
+    map_tasks: int, workers: int, shuffle_bytes: int = 0, task_memory: int = TASK_MEMORY
 ) -> int:
     """Reducers when --reducers is not given.
 
