@@ -1084,20 +1084,12 @@ SUBQUERIES = {
 }
 
 
-@pytest.mark.parametrize("name", SUBQUERIES)
+@pytest.mark.parametrize("name", [*SUBQUERIES, *FORMERLY_REFUSED])
 @pytest.mark.parametrize("strategy", ["shuffle", "broadcast"])
-def test_subqueries_equal_duckdb(name: str, strategy: str, oracles) -> None:
-    query = SUBQUERIES[name]
-    con, folder = oracles("jt")
-    expected = con.execute(query).fetchall()
-    _, result = run_sqlmr(query, "jt", folder, strategy)
-    assert_same(result, expected, ordered=False)
-
-
-@pytest.mark.parametrize("name", FORMERLY_REFUSED)
-@pytest.mark.parametrize("strategy", ["shuffle", "broadcast"])
-def test_formerly_refused_joins_equal_duckdb(name: str, strategy: str, oracles) -> None:
-    query = FORMERLY_REFUSED[name]
+def test_subqueries_and_formerly_refused_joins_equal_duckdb(
+    name: str, strategy: str, oracles
+) -> None:
+    query = {**SUBQUERIES, **FORMERLY_REFUSED}[name]
     con, folder = oracles("jt")
     expected = con.execute(query).fetchall()
     _, result = run_sqlmr(query, "jt", folder, strategy)

@@ -272,6 +272,9 @@ def _bench_tpch(args: argparse.Namespace) -> int:
         f"{'shuffle MB':>10} {'worker MB':>9}"
     )
     for r in results:
+        if r.refused:
+            print(f"{'Q' + str(r.query):>5} refused: {r.refused}")
+            continue
         s = r.summary()
         print(
             f"{'Q' + str(r.query):>5} {s['sqlmr_median']:8.3f} {s['duckdb_median']:8.3f} "
@@ -279,7 +282,8 @@ def _bench_tpch(args: argparse.Namespace) -> int:
             f"{r.worker_peak_mb:9.0f}"
         )
     gm = geometric_mean([r.ratio for r in results])
-    print(f"geometric mean of sqlmr/duckdb: {gm:.2f} ({len(results)} queries, {workers} workers)")
+    timed = sum(1 for r in results if not r.refused)
+    print(f"geometric mean of sqlmr/duckdb: {gm:.2f} ({timed} queries, {workers} workers)")
     if args.json:
         doc = {
             "scale": args.scale,
