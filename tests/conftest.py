@@ -9,6 +9,7 @@ import math
 import os
 import random
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -487,3 +488,44 @@ def tpch_oracle(tpch_dir: str):
     con = duck_connection(tpch_dir, columns_of, materialize=True)
     yield con
     con.close()
+
+
+# -- the differential harness: one Case and one DuckDB oracle, shared by every differential suite --
+
+
+@dataclass(frozen=True)
+class Case:
+    """One differential case: a query over a dataset (a `<data>_dir` fixture), and how its
+    result is checked against DuckDB's ("rows", "ordered", "subset", "error", "unsupported")."""
+
+    data: str
+    query: str
+    check: str = "rows"
+    names: bool = False  # also compare the result's column names with DuckDB's
+    match: str | None = None  # for check="error": a regex the sqlmr error must match
+
+
+def case(data, query, check="rows", *, id, names=False, match=None, marks=()):
+    """A parametrized Case, its query's whitespace folded."""
+    return pytest.param(
+        Case(data, " ".join(query.split()), check, names, match), id=id, marks=marks
+    )
+
+
+@pytest.fixture(scope="module")
+def oracles(request: pytest.FixtureRequest):
+    """get(data) -> (DuckDB connection, folder) for a dataset, opened on first use; a test module
+    that loads a dataset its own way names its loader in DUCK_LOADERS {data: f(folder)}."""
+    loaders = getattr(request.module, "DUCK_LOADERS", {})
+    connections: dict[str, duckdb.DuckDBPyConnection] = {}
+
+    def get(data: str) -> tuple[duckdb.DuckDBPyConnection, str]:
+        folder = request.getfixturevalue(f"{data}_dir")
+        if data not in connections:
+            load = loaders.get(data)
+            connections[data] = load(folder) if load else duck_connect(**{data: folder})
+        return connections[data], folder
+
+    yield get
+    for con in connections.values():
+        con.close()

@@ -14,11 +14,10 @@ Whatever the check, a DuckDB error means sqlmr must fail with an SqlmrError.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 import duckdb
 import pytest
-from conftest import assert_same, duck_connect, rows_equal, table_rows
+from conftest import Case, assert_same, case, rows_equal, table_rows
 
 import sqlmr
 
@@ -27,58 +26,16 @@ REDUCERS = 3
 WORKERS = 2
 
 
-@dataclass(frozen=True)
-class Case:
-    data: str  # "amplab" or "edge"
-    query: str
-    check: str = "rows"
-
-
-def case(data: str, query: str, check: str = "rows", *, id: str, marks=()):
-    return pytest.param(Case(data, " ".join(query.split()), check), id=id, marks=marks)
-
-
 def bug(*reasons: str):
     """A known sqlmr bug: the case fails until it is fixed (then strict xfail flags it)."""
     return [pytest.mark.xfail(strict=True, reason="; ".join(reasons))]
 
 
 # Known bugs, each reproduced by the cases that carry it.
-NEG_LITERAL = (
-    "a negative numeric literal (-1, -2.5) crashes the compiler with TypeError: "
-    "_neg builds exp.Literal.number('-1'), which sqlglot returns as Neg(Literal)"
-)
 DECIMAL_ARITHMETIC = (
     "arithmetic with a decimal literal (n * 0.5, 0 - 2.5) is DECIMAL in DuckDB, which CAST rounds "
     "half away from zero; sqlmr computes it as DOUBLE, which CAST rounds half to even"
 )
-IN_DATES = "IN with DATE values fails at run time: the values travel as 'YYYY-MM-DD' strings"
-SUM_BIGINT = "SUM(BIGINT) silently wraps around past int64; DuckDB sums into HUGEINT"
-BIGINT_DOUBLE = (
-    "a BIGINT beyond +-2^53 cannot become a DOUBLE (pyarrow's safe cast): '/', AVG, CAST AS "
-    "DOUBLE and comparisons with a DOUBLE fail"
-)
-NAN = "NaN compares as in IEEE 754, not as in DuckDB (NaN = NaN, and NaN > every number)"
-NEG_ZERO = "GROUP BY, DISTINCT and COUNT(DISTINCT) tell -0.0 from 0.0; DuckDB treats them as equal"
-FLOAT_TEXT = (
-    "DOUBLE to VARCHAR differs from DuckDB: CONCAT/|| write 8.0 as '8', and CAST writes "
-    "123456789012.0 as '1.23456789012e+11', 1e-05 as '0.00001'"
-)
-NULL_LITERAL = (
-    "an untyped NULL reaches Arrow kernels with no null-type kernel: NULL = NULL, NOT NULL, "
-    "NULL AND x, NULL LIKE '…' fail at run time"
-)
-ALIAS_QUALIFIER = "a column qualified by the table name is accepted although the table has an alias"
-BOOL_LITERAL = "a string literal is not coerced to BOOLEAN: flag = 'true' is a SqlError"
-CASE_LITERAL = "CASE does not coerce a string literal branch to the DATE of another branch"
-DATE_TEXT = "date text that DuckDB accepts is refused: '2000-2-29'"
-INT_TEXT = "n = '7.0' is refused; DuckDB casts the literal '7.0' to INTEGER 7"
-BOOL_TEXT = "CAST('t' AS BOOLEAN) fails at run time; DuckDB accepts t/f/yes/no"
-LIKE_BACKSLASH = (
-    "a LIKE pattern holding a backslash that pyarrow serves by its starts_with/ends_with/contains "
-    "fast path keeps the backslash doubled: LIKE '%\\' matches names ending in two backslashes"
-)
-HAVING_ALIAS = "HAVING cannot name a select-list alias (CatalogError), which DuckDB allows"
 
 
 A, E = "amplab", "edge"
@@ -878,21 +835,6 @@ CASES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def oracles():
-    """One DuckDB connection per dataset, opened on first use."""
-    connections: dict[str, duckdb.DuckDBPyConnection] = {}
-
-    def get(data: str, folder: str) -> duckdb.DuckDBPyConnection:
-        if data not in connections:
-            connections[data] = duck_connect(**{data: folder})
-        return connections[data]
-
-    yield get
-    for con in connections.values():
-        con.close()
-
-
 def run_sqlmr(query: str, data: str, folder: str):
     return sqlmr.sql(query, folder, split_size=SPLIT_SIZE[data], reducers=REDUCERS, workers=WORKERS)
 
@@ -904,9 +846,8 @@ def without_limit(query: str) -> str:
 
 
 @pytest.mark.parametrize("c", CASES)
-def test_query(c: Case, request: pytest.FixtureRequest, oracles) -> None:
-    folder = request.getfixturevalue(f"{c.data}_dir")
-    con = oracles(c.data, folder)
+def test_query(c: Case, oracles) -> None:
+    con, folder = oracles(c.data)
     try:
         cursor = con.execute(c.query)
         expected = cursor.fetchall()

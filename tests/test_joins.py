@@ -22,14 +22,14 @@ from __future__ import annotations
 import datetime
 import random
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 import pytest
 from conftest import (
+    Case,
     assert_same,
-    duck_connect,
+    case,
     duck_table,
     rows_equal,
     table_rows,
@@ -129,21 +129,6 @@ def jt_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 # -- cases ----------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Case:
-    data: str  # amplab, edge or jt
-    query: str
-    check: str = "rows"
-    names: bool = False  # also compare the result's column names with DuckDB's
-    match: str | None = None  # for check="error": a regex the sqlmr error must match
-
-
-def case(data, query, check="rows", *, id, names=False, match=None, marks=()):
-    return pytest.param(
-        Case(data, " ".join(query.split()), check, names, match), id=id, marks=marks
-    )
 
 
 A, E, J = "amplab", "edge", "jt"
@@ -951,23 +936,8 @@ FORMERLY_REFUSED = {
 # -- running --------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def oracles(amplab_dir: str, edge_dir: str, jt_dir: str):
-    """One DuckDB connection per dataset, opened on first use, and the folders."""
-    folders = {"amplab": amplab_dir, "edge": edge_dir, "jt": jt_dir}
-    connections: dict[str, duckdb.DuckDBPyConnection] = {}
-
-    def get(data: str) -> tuple[duckdb.DuckDBPyConnection, str]:
-        if data not in connections:
-            if data == "jt":
-                connections[data] = duck_join_tables(Path(jt_dir))
-            else:
-                connections[data] = duck_connect(**{data: folders[data]})
-        return connections[data], folders[data]
-
-    yield get
-    for con in connections.values():
-        con.close()
+# The join tables load into DuckDB with their own types (conftest's oracles fixture uses this).
+DUCK_LOADERS = {"jt": lambda folder: duck_join_tables(Path(folder))}
 
 
 def run_sqlmr(query: str, data: str, folder: str, strategy: str | None):
