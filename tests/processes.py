@@ -39,11 +39,20 @@ def children(pid: int) -> list[int]:
     return found
 
 
+def _ready(pid: int) -> bool:
+    """A worker is ready once it has armed its parent-death signal and let go of the driver's
+    standard output (its fd 1 is /dev/null): stopped before that, it could outlive the driver."""
+    try:
+        return os.readlink(f"/proc/{pid}/fd/1") == os.devnull
+    except OSError:
+        return False
+
+
 def wait_for_children(pid: int, count: int, timeout: float = 60) -> list[int]:
-    """Wait until `pid` has at least `count` children; returns them."""
+    """Wait until `pid` has at least `count` ready worker children; returns them."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        found = children(pid)
+        found = [child for child in children(pid) if _ready(child)]
         if len(found) >= count:
             return found
         time.sleep(0.05)
