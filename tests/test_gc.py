@@ -55,7 +55,10 @@ def test_a_running_job_beats_and_survives_gc(tmp_path: Path) -> None:
     # driver is killed (no cleanup) the same gc removes its leftovers.
     tables = tmp_path / "tables"
     (tables / "rankings").mkdir(parents=True)
-    (tables / "rankings" / "part-00000").write_text("".join(f"u{i},{i},1\n" for i in range(9999)))
+    # Enough 8 KB splits (about 700) that the job cannot end between its workers' start and their
+    # SIGSTOP, even on an idle machine.
+    rows = "".join(f"u{i},{i},1\n" for i in range(400_000))
+    (tables / "rankings" / "part-00000").write_text(rows)
     store = tmp_path / "jobs"
     process = start(
         [
