@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import duckdb
 import pytest
 
 import sqlmr
@@ -102,6 +103,24 @@ def test_syntax_errors_without_a_position(catalog, sql: str, words: str) -> None
 
 def test_empty_select_item_is_a_syntax_error(catalog) -> None:
     compile_error(catalog, "SELECT pageURL,, pageRank FROM rankings", SqlError)
+
+
+@pytest.mark.parametrize(
+    "sql, col",
+    [
+        ("SELECT FROM rankings", 8),
+        ("SELECT COUNT(*) FROM (SELECT FROM rankings)", 30),
+        ("SELECT", 7),
+    ],
+)
+def test_select_without_a_select_list_is_a_syntax_error(catalog, sql: str, col: int) -> None:
+    # DuckDB refuses these ("SELECT clause without selection list"); sqlglot parses them as a
+    # query of zero columns, which once answered with an empty result and exit code 0.
+    e = compile_error(catalog, sql, SqlError)
+    assert (e.line, e.col) == (1, col)
+    assert "without a select list" in str(e)
+    with pytest.raises(duckdb.ParserException):
+        duckdb.sql(sql.replace("rankings", "range(3)"))
 
 
 # -- unsupported constructs -----------------------------------------------------------------------

@@ -48,13 +48,23 @@ def _describe(message: str) -> str:
     return message.replace("Invalid expression / Unexpected token", "unexpected token")
 
 
+_NO_SELECT_LIST = {TokenType.FROM, TokenType.SEMICOLON, TokenType.R_PAREN}
+
+
 def _check_tokens(sql: str) -> None:
-    """What sqlglot forgives but DuckDB refuses: an empty item between two commas."""
+    """What sqlglot forgives but DuckDB refuses: an empty item between two commas, and a SELECT
+    with no select list (sqlglot parses it as zero columns, which would answer with nothing)."""
     tokens = Tokenizer().tokenize(sql)
     for before, after in zip(tokens, tokens[1:], strict=False):
         if before.token_type == TokenType.COMMA and after.token_type == TokenType.COMMA:
             col = after.col - len(after.text) + 1
             raise SqlError("syntax error: unexpected ',' (an empty item)", sql, after.line, col)
+        if before.token_type == TokenType.SELECT and after.token_type in _NO_SELECT_LIST:
+            col = after.col - len(after.text) + 1
+            raise SqlError("syntax error: SELECT without a select list", sql, after.line, col)
+    if tokens and tokens[-1].token_type == TokenType.SELECT:
+        last = tokens[-1]
+        raise SqlError("syntax error: SELECT without a select list", sql, last.line, last.col + 1)
 
 
 def keyword_position(sql: str, *keywords: str) -> tuple[int | None, int | None]:
