@@ -529,3 +529,12 @@ def oracles(request: pytest.FixtureRequest):
     yield get
     for con in connections.values():
         con.close()
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_processes():
+    """Whatever a test started with processes.start is gone after it, pass or fail."""
+    yield
+    import processes
+
+    processes.kill_leftovers()

@@ -3,6 +3,7 @@ signal them, and check that nothing of the run is left alive."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -13,15 +14,31 @@ from pathlib import Path
 CLI = [sys.executable, "-c", "import sys; from sqlmr.cli.app import main; sys.exit(main())"]
 
 
+_started: list[subprocess.Popen] = []
+
+
 def start(argv: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
     """`sqlmr ARGV` as a child process with piped output (a pipe shows who holds it open)."""
-    return subprocess.Popen(
+    process = subprocess.Popen(
         [*CLI, *argv],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env={**os.environ, **(env or {})},
         start_new_session=True,  # its own process group: a test can always kill all of it
     )
+    _started.append(process)
+    return process
+
+
+def kill_leftovers() -> None:
+    """Kill the process group of every child started by a test, in case the test failed before
+    ending it (a failed assertion once left a driver and its SIGSTOPped workers running)."""
+    while _started:
+        process = _started.pop()
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.communicate(timeout=10)
 
 
 def children(pid: int) -> list[int]:
