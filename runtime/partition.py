@@ -18,6 +18,8 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .errors import EvaluationError
+
 _U64 = pa.uint64()
 _M64 = (1 << 64) - 1
 _P = 0x100000001B3  # FNV-1a 64-bit prime: combines the hashes of several key columns
@@ -139,7 +141,7 @@ def _column_hash(arr: pa.Array) -> pa.Array:
     elif pa.types.is_null(typ):
         return pa.repeat(_u64(0), len(arr))
     else:
-        raise TypeError(f"cannot partition on a column of type {typ}")
+        raise EvaluationError(f"cannot partition rows on a column of type {typ}")
     if arr.null_count:
         h = pc.if_else(pc.is_null(arr), _u64(0), h)
     return h

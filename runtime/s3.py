@@ -37,18 +37,31 @@ def _attempts() -> int:
 
 
 def split_url(url: str) -> tuple[str, str]:
-    """('bucket', 'key') of an s3:// URL."""
-    rest = url[len("s3://") :]
-    bucket, _, key = rest.partition("/")
+    """('bucket', 'key') of an s3:// URL: the one place that splits one, for the runtime and
+    sqlmr alike (sqlmr.aws.policy adds the checks a policy needs)."""
+    if not isinstance(url, str) or not url.startswith("s3://"):
+        raise StorageError(f"bad S3 URL {url!r}; expected s3://bucket/key", retryable=False)
+    bucket, _, key = url[len("s3://") :].partition("/")
     if not bucket:
-        raise StorageError(f"bad S3 URL {url!r}; expected s3://bucket/key")
+        raise StorageError(f"bad S3 URL {url!r}; expected s3://bucket/key", retryable=False)
     return bucket, key
 
 
 def error_code(error: BaseException) -> str:
     """The AWS error code of a botocore ClientError ('' for anything else): the one place that
     decodes it, for the runtime and sqlmr's AWS code alike."""
-    return str(getattr(error, "response", {}).get("Error", {}).get("Code", ""))
+    return str(_error_field(error, "Code"))
+
+
+def error_message(error: BaseException) -> str:
+    """The AWS error message of a botocore ClientError on one line (str(error) otherwise)."""
+    text = str(_error_field(error, "Message")) or str(error)
+    return " ".join(text.split())
+
+
+def _error_field(error: BaseException, name: str) -> object:
+    response = getattr(error, "response", None)
+    return (response.get("Error") or {}).get(name, "") if isinstance(response, dict) else ""
 
 
 def _reason(error: Exception, url: str) -> StorageError:

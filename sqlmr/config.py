@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sqlmr.defaults import LAMBDA_CONCURRENCY, RETRIES
 from sqlmr.errors import SqlmrError
 
 
@@ -79,10 +80,10 @@ SETTINGS: dict[str, tuple[Callable[[Any], Any], Any]] = {
     "broadcast_threshold": (_size, None),
     "executor": (_choice("local", "lambda"), "local"),
     "function_name": (_text, "sqlmr"),
-    "concurrency": (_count(1), 100),
+    "concurrency": (_count(1), LAMBDA_CONCURRENCY),
     "endpoint_url": (_text, None),
     "job_store": (_text, None),
-    "retries": (_count(0), 2),
+    "retries": (_count(0), RETRIES),
     "task_timeout": (_count(1), None),
     "exchange": (_choice("auto", "direct", "two-level"), "auto"),
     "shuffle_compression": (_choice("auto", "none", "lz4", "zstd"), "auto"),

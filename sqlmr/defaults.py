@@ -14,3 +14,6 @@ BROADCAST_THRESHOLD = 64 * MB
 
 RETRIES = 2
 """Attempts after the first that a failed (retryable) task gets."""
+
+LAMBDA_CONCURRENCY = 100
+"""Concurrent Lambda invocations a job starts with (before the account's limits cap it)."""

@@ -281,6 +281,27 @@ def write_catalog(
 
 
 @pytest.fixture(scope="session")
+def tables(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small tables folder for error and strict-input tests: 40 rankings and 40 uservisits
+    rows (Amplab layout) and a header CSV table `events`."""
+    root = tmp_path_factory.mktemp("small-tables")
+    (root / "rankings").mkdir()
+    (root / "rankings" / "part-00000").write_text(
+        "".join(f"url{i},{i % 17},{i % 5}\n" for i in range(40))
+    )
+    (root / "uservisits").mkdir()
+    (root / "uservisits" / "part-00000").write_text(
+        "".join(
+            f"1.2.3.{i},url{i % 7},2000-01-{1 + i % 28:02d},{i / 4},UA,FRA,fr,w{i % 3},{i}\n"
+            for i in range(40)
+        )
+    )
+    (root / "events").mkdir()
+    (root / "events" / "part-00000").write_text("id,name\n1,a\n2,b\n3,c\n")
+    return root
+
+
+@pytest.fixture(scope="session")
 def edge_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A tables folder with the table `edge` (header row, catalog.toml) of nasty values in
     three parts of different sizes, the first without a final newline."""

@@ -6,6 +6,7 @@ import math
 
 import pytest
 
+from sqlmr.errors import UsageError
 from sqlmr.planning import cost
 
 INVOCATIONS = [
@@ -47,7 +48,7 @@ def test_lambda_cost_arm_and_empty():
     assert arm.total == pytest.approx(7 * 0.0000133334 + 3 * 0.0000002)
     empty = cost.lambda_cost([], "x86_64")
     assert empty.total == 0 and empty.gb_seconds == 0 and empty.invocations == 0
-    with pytest.raises(ValueError, match="architecture"):
+    with pytest.raises(UsageError, match="architecture"):
         cost.lambda_cost(INVOCATIONS, "riscv")
 
 

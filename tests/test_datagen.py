@@ -15,6 +15,7 @@ from pyarrow import csv
 
 from sqlmr.datagen import amplab
 from sqlmr.datagen.amplab import SCALES, generate, sample_page_ranks, scale_rows
+from sqlmr.errors import UsageError
 
 RANKINGS = {"pageURL": pa.string(), "pageRank": pa.int32(), "avgDuration": pa.int32()}
 USERVISITS = {
@@ -230,12 +231,12 @@ def test_scale_rows(scale: str | float, rows: tuple[int, int]) -> None:
 
 @pytest.mark.parametrize("scale", ["huge", "", "0", "-0.1", "nan", "inf", "1e-9", None, True])
 def test_scale_rows_rejects(scale: object) -> None:
-    with pytest.raises(ValueError, match="scale"):
+    with pytest.raises(UsageError, match="scale"):
         scale_rows(scale)  # type: ignore[arg-type]
 
 
 def test_generate_rejects_bad_arguments(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="scale"):
+    with pytest.raises(UsageError, match="scale"):
         generate(tmp_path, "big")
-    with pytest.raises(ValueError, match="seed"):
+    with pytest.raises(UsageError, match="seed"):
         generate(tmp_path, "tiny", seed=-1)

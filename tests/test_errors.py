@@ -24,23 +24,6 @@ OPTIONS = sqlmr.QueryOptions(workers=2, split_size=1024, reducers=2)
 
 
 @pytest.fixture(scope="module")
-def tables(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("errors-tables")
-    (root / "rankings").mkdir()
-    (root / "rankings" / "part-00000").write_text(
-        "".join(f"url{i},{i % 17},{i % 5}\n" for i in range(40))
-    )
-    (root / "uservisits").mkdir()
-    (root / "uservisits" / "part-00000").write_text(
-        "".join(
-            f"1.2.3.{i},url{i % 7},2000-01-{1 + i % 28:02d},{i / 4},UA,FRA,fr,w{i % 3},{i}\n"
-            for i in range(40)
-        )
-    )
-    return root
-
-
-@pytest.fixture(scope="module")
 def catalog(tables: Path) -> sqlmr.catalog.Catalog:
     return sqlmr.resolve_catalog(str(tables))
 

@@ -15,18 +15,6 @@ from sqlmr import CatalogError, SqlError
 OPTIONS = sqlmr.QueryOptions(workers=2, split_size=1024, reducers=2)
 
 
-@pytest.fixture(scope="module")
-def tables(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("strict-tables")
-    (root / "rankings").mkdir()
-    (root / "rankings" / "part-00000").write_text(
-        "".join(f"url{i},{i % 17},{i % 5}\n" for i in range(40))
-    )
-    (root / "events").mkdir()
-    (root / "events" / "part-00000").write_text("id,name\n1,a\n2,b\n3,c\n")
-    return root
-
-
 def catalog_error(tables: Path, tmp_path: Path, body: str) -> str:
     path = tmp_path / "catalog.toml"
     path.write_text(f'[tables.events]\nlocation = "{tables / "events"}"\n{body}')

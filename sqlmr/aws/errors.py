@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from sqlmr_runtime.s3 import error_code
+from sqlmr_runtime.s3 import error_code, error_message
 
 from sqlmr.errors import SqlmrError
 
@@ -54,12 +54,6 @@ _PERMISSION = {  # API operations whose IAM action has another name
     ("s3", "HeadObject"): "s3:GetObject",
     ("lambda", "GetFunction"): "lambda:GetFunction",
 }
-
-
-def error_message(error: BaseException) -> str:
-    """The AWS error message of a botocore ClientError on one line (str(error) otherwise)."""
-    text = str(getattr(error, "response", {}).get("Error", {}).get("Message", "")) or str(error)
-    return " ".join(text.split())
 
 
 def is_missing(error: BaseException) -> bool:

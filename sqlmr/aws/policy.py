@@ -12,6 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sqlmr_runtime.errors import StorageError
+from sqlmr_runtime.s3 import split_url
+
 from sqlmr.aws.errors import DeployError
 
 ARCHITECTURES = ("x86_64", "arm64")
@@ -47,9 +50,10 @@ def parse_s3_url(url: str, what: str = "S3 URL") -> S3Prefix:
     """Validate an s3://bucket[/prefix] URL; DeployError says what is wrong with it."""
     if not isinstance(url, str) or not url.startswith("s3://"):
         raise DeployError(f"{what} {url!r} must be an s3:// URL, like s3://my-bucket/prefix")
-    bucket, _, key = url[len("s3://") :].partition("/")
-    if not bucket:
-        raise DeployError(f"{what} {url!r} has no bucket; expected s3://bucket/prefix")
+    try:
+        bucket, key = split_url(url)
+    except StorageError:
+        raise DeployError(f"{what} {url!r} has no bucket; expected s3://bucket/prefix") from None
     if not _BUCKET_NAME.match(bucket) or ".." in bucket:
         raise DeployError(
             f"{what} {url!r}: {bucket!r} is not a valid S3 bucket name "

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from sqlmr_runtime.s3 import error_code
+
 from sqlmr.catalog.tables import SQL_TYPES, Catalog, Column, Table
 from sqlmr.errors import CatalogError
 
@@ -50,7 +52,7 @@ def load_glue_catalog(spec: str, client=None) -> Catalog:
     except CatalogError:
         raise
     except Exception as e:  # botocore's errors: no database, no credentials, no endpoint
-        code = getattr(e, "response", {}).get("Error", {}).get("Code", "")
+        code = error_code(e)
         if code == "EntityNotFoundException":
             raise CatalogError(f"Glue database {database!r} does not exist") from None
         raise CatalogError(f"cannot read Glue database {database!r}: {code or e}") from None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from sqlmr.defaults import BROADCAST_THRESHOLD, TASK_MEMORY_MB
+from sqlmr.defaults import BROADCAST_THRESHOLD, LAMBDA_CONCURRENCY, RETRIES, TASK_MEMORY_MB
 from sqlmr.errors import UsageError
 
 
@@ -143,7 +143,7 @@ def executor() -> argparse.ArgumentParser:
         "--concurrency",
         type=positive,
         metavar="N",
-        help="concurrent Lambda invocations (default: 100)",
+        help=f"concurrent Lambda invocations (default: {LAMBDA_CONCURRENCY})",
     )
     p.add_argument(
         "--endpoint-url", metavar="URL", help="Lambda endpoint (default: AWS_ENDPOINT_URL_LAMBDA)"
@@ -154,7 +154,7 @@ def executor() -> argparse.ArgumentParser:
         help="folder or s3://bucket/prefix for intermediate objects (default: a temp folder)",
     )
     p.add_argument(
-        "--retries", type=whole, metavar="N", help="retries of a failed task (default: 2)"
+        "--retries", type=whole, metavar="N", help=f"retries of a failed task (default: {RETRIES})"
     )
     p.add_argument(
         "--task-timeout",

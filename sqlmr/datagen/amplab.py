@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sqlmr.datagen import dictionaries as dic
+from sqlmr.errors import UsageError
 
 SCALES: dict[str, tuple[int, int]] = {
     "tiny": (1_200, 10_000),
@@ -54,23 +55,23 @@ def scale_rows(scale: str | float) -> tuple[int, int]:
     """Return (rankings_rows, uservisits_rows) for a named scale or a fraction of '1node'.
 
     Accepts 'tiny', '1node', '5nodes', or a positive number (or number string such as '0.05')
-    meaning that fraction of the 1node row counts. Raises ValueError for anything else.
+    meaning that fraction of the 1node row counts. Raises UsageError for anything else.
     """
     if isinstance(scale, str) and scale in SCALES:
         return SCALES[scale]
     hint = "expected 'tiny', '1node', '5nodes' or a positive fraction of 1node such as '0.05'"
     if isinstance(scale, bool):
-        raise ValueError(f"invalid scale {scale!r}: {hint}")
+        raise UsageError(f"invalid scale {scale!r}: {hint}")
     try:
         frac = float(scale)
     except (TypeError, ValueError):
-        raise ValueError(f"invalid scale {scale!r}: {hint}") from None
+        raise UsageError(f"invalid scale {scale!r}: {hint}") from None
     if not math.isfinite(frac) or frac <= 0:
-        raise ValueError(f"invalid scale {scale!r}: {hint}")
+        raise UsageError(f"invalid scale {scale!r}: {hint}")
     one_r, one_u = SCALES["1node"]
     rows = (round(one_r * frac), round(one_u * frac))
     if min(rows) < 1:
-        raise ValueError(f"scale {scale!r} is too small: it gives no rankings rows")
+        raise UsageError(f"scale {scale!r} is too small: it gives no rankings rows")
     return rows
 
 
@@ -165,7 +166,7 @@ def _code_width(n_rankings: int) -> int:
     while 26**width < n_rankings:
         width += 1
     if width > _MAX_CODE:
-        raise ValueError(
+        raise UsageError(
             f"scale too large: {n_rankings:,} rankings rows exceed the supported {26**_MAX_CODE:,}"
         )
     return width
@@ -323,9 +324,9 @@ def generate(
     t0 = time.perf_counter()
     rows = scale_rows(scale)
     if not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, not {seed!r}")
+        raise UsageError(f"seed must be a non-negative int, not {seed!r}")
     if part_bytes <= 0:
-        raise ValueError(f"part_bytes must be positive, not {part_bytes!r}")
+        raise UsageError(f"part_bytes must be positive, not {part_bytes!r}")
     _code_width(rows[0])  # fail on an unsupported scale before touching any file
     out = Path(out_dir)
     tasks, counts = _plan(out, seed, rows, part_bytes)

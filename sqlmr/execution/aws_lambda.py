@@ -34,7 +34,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from sqlmr_runtime.errors import is_retryable
+from sqlmr_runtime.s3 import error_code
 
+from sqlmr.defaults import LAMBDA_CONCURRENCY
+from sqlmr.errors import UsageError
 from sqlmr.execution.executor import Outcome, error_outcome, failure
 from sqlmr.execution.lambda_concurrency import AdaptiveLimit, concurrency_cap
 
@@ -182,7 +185,7 @@ class LambdaExecutor:
     def __init__(
         self,
         function_name: str = "sqlmr",
-        concurrency: int = 100,
+        concurrency: int = LAMBDA_CONCURRENCY,
         region: str | None = None,
         profile: str | None = None,
         endpoint_url: str | None = None,
@@ -198,7 +201,7 @@ class LambdaExecutor:
         from botocore.config import Config
 
         if concurrency < 1:
-            raise ValueError("concurrency must be at least 1")
+            raise UsageError(f"--concurrency must be at least 1, not {concurrency}")
         self.function_name = function_name
         self.payload_store = payload_store
         self.max_attempts = max(1, max_attempts)
@@ -361,7 +364,7 @@ class LambdaExecutor:
             response["Payload"] = response["Payload"].read()
             return response
         except ClientError as e:
-            code = e.response.get("Error", {}).get("Code", "")
+            code = error_code(e)
             status = e.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
             if code in _RETRYABLE_CODES or status == 429 or status >= 500:
                 raise _Retryable(code or f"HTTP{status}", str(e)) from None

@@ -17,11 +17,12 @@ import pyarrow as pa
 from sqlmr_runtime import PLAN_VERSION
 from sqlmr_runtime.errors import PlanValidationError, RuntimeTaskError
 from sqlmr_runtime.shuffle import decode_table
+from sqlmr_runtime.spec import COMPRESSIONS
 from sqlmr_runtime.storage import join, storage_for
 from sqlmr_runtime.validate import validate_plan
 
 from sqlmr.defaults import RETRIES
-from sqlmr.errors import PlanError, SqlmrError, TaskError
+from sqlmr.errors import PlanError, SqlmrError, TaskError, UsageError
 from sqlmr.execution.executor import Executor, Outcome
 from sqlmr.execution.jobs import Heartbeat, new_job_id
 from sqlmr.execution.range_bounds import range_inputs
@@ -291,6 +292,11 @@ class Driver:
         compression: str = "auto",
         speculation: Speculation | None = None,
     ):
+        if compression not in COMPRESSIONS:
+            raise UsageError(
+                f"unknown shuffle compression {compression!r}; "
+                f"expected one of {', '.join(COMPRESSIONS)}"
+            )
         self.executor, self.job_store, self.retries = executor, job_store, retries
         self.speculation = speculation or Speculation()
         self.listener, self.tracer = listener, tracer

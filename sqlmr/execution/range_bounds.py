@@ -11,7 +11,7 @@ from sqlmr_runtime.operators import sort_indices
 from sqlmr_runtime.ranges import decode_keys
 from sqlmr_runtime.shuffle import encode_table
 
-MB = 1 << 20
+from sqlmr.defaults import MB
 
 
 def range_inputs(

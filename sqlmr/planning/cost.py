@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlmr.defaults import TASK_MEMORY_MB
+from sqlmr.errors import UsageError
 
 PRICES_REGION = "us-east-1"
 PRICES_DATE = "2026-11-24"
@@ -100,7 +101,7 @@ def s3_request_classes(counts: Mapping[str, int]) -> dict[str, int]:
 
 def _check_arch(arch: str) -> None:
     if arch not in LAMBDA_GB_SECOND:
-        raise ValueError(f"unknown architecture {arch!r}; expected x86_64 or arm64")
+        raise UsageError(f"unknown architecture {arch!r}; expected x86_64 or arm64")
 
 
 def _items(
@@ -306,7 +307,7 @@ def estimate(
     """
     _check_arch(arch)
     if memory_mb <= 0:
-        raise ValueError(f"memory must be positive, got {memory_mb} MB")
+        raise UsageError(f"memory must be positive, got {memory_mb} MB")
     cpu_share = min(1.0, memory_mb / FULL_VCPU_MB)
     seconds_per_byte = 1 / (SCAN_BYTES_PER_SECOND * cpu_share)
     stages = plan_json.get("stages", [])

@@ -18,6 +18,7 @@ import dataclasses
 import math
 from typing import Any
 
+from sqlmr.errors import UsageError
 from sqlmr.planning.plan import Plan, Stage
 
 TWO_LEVEL_THRESHOLD = 1000 * 100  # map tasks x partitions
@@ -72,7 +73,7 @@ def two_level(plan: Plan, exchange: str, task_bytes: int) -> Plan:
     """The plan with a combine stage after every shuffle wide enough for `exchange` ("auto":
     above TWO_LEVEL_THRESHOLD; "direct": never; "two-level": every shuffle of 4+ map tasks)."""
     if exchange not in EXCHANGES:
-        raise ValueError(f"unknown exchange {exchange!r}; expected one of {', '.join(EXCHANGES)}")
+        raise UsageError(f"unknown exchange {exchange!r}; expected one of {', '.join(EXCHANGES)}")
     stages: list[Stage] = []
     renamed: dict[str, str] = {}
     for stage in plan.stages:

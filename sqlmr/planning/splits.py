@@ -10,10 +10,10 @@ import math
 
 from sqlmr_runtime.storage import ObjectInfo
 
+from sqlmr.defaults import MB
 from sqlmr.errors import UsageError
 from sqlmr.planning.planner import INPUT_SHARE
 
-MB = 1 << 20
 _UNITS = {
     "": 1,
     "B": 1,
