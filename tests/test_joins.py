@@ -903,6 +903,11 @@ UNSUPPORTED = {
     "distinct-aggregate": ("SELECT DISTINCT k, COUNT(*) FROM l GROUP BY k", "DISTINCT"),
     "distinct-count-star": ("SELECT DISTINCT COUNT(*) FROM l", "DISTINCT.*aggregates"),
     "count-distinct-filter": ("SELECT COUNT(DISTINCT k) FILTER (WHERE k > 3) FROM l", "FILTER"),
+    "exists-two-residuals": (
+        "SELECT l.id FROM l WHERE EXISTS (SELECT * FROM r WHERE r.k = l.k AND r.w < l.v "
+        "AND r.d > l.d)",
+        "more than one non-equality",
+    ),
 }
 # Refused before multi-way, outer and cross joins and FROM subqueries were planned
 # (planning/joins.py): now each must equal DuckDB.
@@ -1047,6 +1052,34 @@ SUBQUERIES = {
     "cte-twice": (
         "WITH t AS (SELECT k, COUNT(*) AS c FROM l GROUP BY k) "
         "SELECT a.k, b.c FROM t AS a JOIN t AS b ON a.k = b.k"
+    ),
+    # A correlation with one non-equality besides the equalities (TPC-H Q21), planned as a join
+    # to MIN/MAX per key (compiler/exists_residual.py); NULLs in keys and in both residual sides.
+    "exists-neq": (
+        "SELECT l.id FROM l WHERE EXISTS (SELECT * FROM r WHERE r.k = l.k AND r.s <> l.s)"
+    ),
+    "not-exists-lt": (
+        "SELECT l.id FROM l WHERE NOT EXISTS (SELECT 1 FROM r WHERE r.k = l.k AND r.w < l.v "
+        "AND r.g <> 'x')"
+    ),
+    "exists-outer-side-first": (
+        "SELECT l.id FROM l WHERE EXISTS (SELECT * FROM r WHERE l.k = r.k AND l.d >= r.d)"
+    ),
+    "not-exists-neq-dates": (
+        "SELECT l.id FROM l WHERE NOT EXISTS (SELECT * FROM r WHERE r.k = l.k AND r.d <> l.d)"
+    ),
+    "exists-two-keys-expressions": (
+        "SELECT l.id FROM l WHERE EXISTS (SELECT * FROM r WHERE r.k = l.k AND r.k2 = l.k2 "
+        "AND r.w * 2 <= l.v + 1)"
+    ),
+    "exists-residual-only": (
+        "SELECT l.id FROM l WHERE EXISTS (SELECT * FROM r WHERE r.w > l.v) "
+        "AND NOT EXISTS (SELECT * FROM e WHERE e.w < l.v)"
+    ),
+    "q21-shape": (
+        "SELECT l1.g, COUNT(*) FROM l AS l1 WHERE l1.v > -50 AND EXISTS (SELECT * FROM l AS l2 "
+        "WHERE l2.k = l1.k AND l2.id <> l1.id) AND NOT EXISTS (SELECT * FROM l AS l3 "
+        "WHERE l3.k = l1.k AND l3.id <> l1.id AND l3.v > 90) GROUP BY l1.g"
     ),
     "left-join-count": (
         "SELECT l.id, COUNT(r.rid) FROM l LEFT JOIN r ON l.k = r.k AND r.w > 0 GROUP BY l.id"

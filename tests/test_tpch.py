@@ -19,9 +19,7 @@ import sqlmr
 from sqlmr.datagen.tpch import TPCH_SCHEMAS, columns_of
 
 # Queries that are still refused, and the construct that is missing.
-UNSUPPORTED: dict[int, str] = {
-    21: "EXISTS with a non-equality correlation (ARRAY_AGG)",
-}
+UNSUPPORTED: dict[int, str] = {}
 
 
 def _case(n: int):

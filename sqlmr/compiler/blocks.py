@@ -35,6 +35,7 @@ from sqlglot.optimizer.unnest_subqueries import unnest_subqueries
 
 from sqlmr.catalog import TYPE_NAMES, Catalog
 from sqlmr.compiler.depth import on_deep_stack
+from sqlmr.compiler.exists_residual import exists_with_residual
 from sqlmr.compiler.expressions import Translator, Typed, cast, widest
 from sqlmr.compiler.logical import Block, Condition, FromItem
 from sqlmr.compiler.parse import parse, sql_error
@@ -67,7 +68,10 @@ def normalise(sql: str, statement: exp.Expression, catalog: Catalog) -> exp.Expr
             UnsupportedError, "a window function (OVER …) is not supported", sql, window
         )
     try:
-        return optimize(statement, schema=schema, dialect="duckdb", rules=RULES)
+        # qualify first, so that the EXISTS rewrite knows which table each column reads
+        qualified = optimize(statement, schema=schema, dialect="duckdb", rules=(qualify,))
+        rewritten = exists_with_residual(qualified)
+        return optimize(rewritten, schema=schema, dialect="duckdb", rules=RULES)
     except OptimizeError as e:
         raise CatalogError(f"cannot resolve the query's names: {e}") from e
     except SqlglotError as e:
