@@ -41,7 +41,7 @@ from sqlmr.compiler.logical import Block, Condition, FromItem
 from sqlmr.compiler.parse import parse, sql_error
 from sqlmr.compiler.paths import bind_paths
 from sqlmr.compiler.query import _check_clauses, _logical, _select_items, _shape
-from sqlmr.compiler.scope import conjuncts
+from sqlmr.compiler.scope import conjuncts, rewrite_conjuncts
 from sqlmr.errors import CatalogError, SqlError, UnsupportedError
 
 RULES = (
@@ -339,7 +339,7 @@ def _and(parts: list[dict]) -> dict | None:
     return result
 
 
-def _not_in_as_joins(statement: exp.Expression) -> exp.Expression:
+def _not_in(select: exp.Select, cond: exp.Expression, n: int) -> exp.Expression | None:
     """`x NOT IN (SELECT v …)` in a WHERE conjunct, with SQL's NULL rule, as joins
     (sqlglot's unnest_subqueries leaves NOT IN alone):
 
@@ -349,55 +349,39 @@ def _not_in_as_joins(statement: exp.Expression) -> exp.Expression:
 
     true when the subquery is empty; otherwise x must be non-NULL, unmatched, and the
     subquery must hold no NULL (else NOT IN is NULL, which WHERE drops)."""
-    statement = statement.copy()
-    counter = itertools.count()
-    for select in list(statement.find_all(exp.Select)):
-        where = select.args.get("where")
-        if where is None:
-            continue
-        kept = []
-        for cond in conjuncts(where.this):
-            inner = cond.this if isinstance(cond, exp.Not) else None
-            query = inner.args.get("query") if isinstance(inner, exp.In) else None
-            if (
-                query is None
-                or len(query.this.selects if isinstance(query, exp.Subquery) else query.selects)
-                != 1
-            ):
-                kept.append(cond)
-                continue
-            sub = (query.this if isinstance(query, exp.Subquery) else query).copy()
-            sub.selects[0].replace(exp.alias_(sub.selects[0].copy(), "_v"))
-            n = next(counter)
-            m, c, x = f"_notin_m{n}", f"_notin_c{n}", inner.this.sql(dialect="duckdb")
-            body = sub.sql(dialect="duckdb")
-            select.join(
-                f"(SELECT _q._v FROM ({body}) AS _q GROUP BY _q._v) AS {m}",
-                on=f"{m}._v = {x}",
-                join_type="left",
-                dialect="duckdb",
-                copy=False,
-            )
-            select.join(
-                f"(SELECT COUNT(*) AS _n, COUNT(_q._v) AS _nn FROM ({body}) AS _q) AS {c}",
-                join_type="cross",
-                dialect="duckdb",
-                copy=False,
-            )
-            kept.append(
-                sqlglot.parse_one(
-                    f"{m}._v IS NULL AND ({c}._n = 0 OR ({x} IS NOT NULL AND {c}._n = {c}._nn))",
-                    read="duckdb",
-                )
-            )
-        select.set("where", exp.Where(this=exp.and_(*kept)) if kept else None)
-    return statement
+    inner = cond.this if isinstance(cond, exp.Not) else None
+    query = inner.args.get("query") if isinstance(inner, exp.In) else None
+    if query is None:
+        return None
+    sub = (query.this if isinstance(query, exp.Subquery) else query).copy()
+    if len(sub.selects) != 1:
+        return None
+    sub.selects[0].replace(exp.alias_(sub.selects[0].copy(), "_v"))
+    m, c, x = f"_notin_m{n}", f"_notin_c{n}", inner.this.sql(dialect="duckdb")
+    body = sub.sql(dialect="duckdb")
+    select.join(
+        f"(SELECT _q._v FROM ({body}) AS _q GROUP BY _q._v) AS {m}",
+        on=f"{m}._v = {x}",
+        join_type="left",
+        dialect="duckdb",
+        copy=False,
+    )
+    select.join(
+        f"(SELECT COUNT(*) AS _n, COUNT(_q._v) AS _nn FROM ({body}) AS _q) AS {c}",
+        join_type="cross",
+        dialect="duckdb",
+        copy=False,
+    )
+    return sqlglot.parse_one(
+        f"{m}._v IS NULL AND ({c}._n = 0 OR ({x} IS NOT NULL AND {c}._n = {c}._nn))",
+        read="duckdb",
+    )
 
 
 def compile_blocks(sql: str, statement: exp.Expression, catalog: Catalog) -> Block:
     """The Block of a statement (SELECT, possibly WITH, subqueries and many joins)."""
     statement, catalog = bind_paths(sql, statement, catalog)  # FROM 'x.parquet' → a table
-    normalised = normalise(sql, _not_in_as_joins(statement), catalog)
+    normalised = normalise(sql, rewrite_conjuncts(statement, _not_in), catalog)
     try:
         block = BlockCompiler(sql, catalog).compile(normalised, {})
     except SqlError:

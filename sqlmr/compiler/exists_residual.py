@@ -28,11 +28,9 @@ non-equality correlations cannot be reduced to MIN/MAX and are refused by name.
 
 from __future__ import annotations
 
-import itertools
-
 from sqlglot import exp
 
-from sqlmr.compiler.scope import conjuncts
+from sqlmr.compiler.scope import conjuncts, rewrite_conjuncts
 from sqlmr.errors import UnsupportedError
 
 _FLIPPED = {exp.LT: exp.GT, exp.GT: exp.LT, exp.LTE: exp.GTE, exp.GTE: exp.LTE, exp.NEQ: exp.NEQ}
@@ -44,22 +42,10 @@ def exists_with_residual(statement: exp.Expression) -> exp.Expression:
     """The qualified statement with each WHERE conjunct `[NOT] EXISTS (…)` whose correlation is
     equalities plus one non-equality comparison rewritten as a join to a grouped derived table;
     every other EXISTS is left to sqlglot's unnest_subqueries."""
-    statement = statement.copy()
-    counter = itertools.count()
-    for select in list(statement.find_all(exp.Select)):
-        where = select.args.get("where")
-        if where is None:
-            continue
-        kept = []
-        for cond in conjuncts(where.this):
-            rewritten = _rewrite(select, cond, counter)
-            kept.append(cond if rewritten is None else rewritten)
-        if any(a is not b for a, b in zip(kept, conjuncts(where.this), strict=True)):
-            select.set("where", exp.Where(this=exp.and_(*kept, copy=False)))
-    return statement
+    return rewrite_conjuncts(statement, _rewrite)
 
 
-def _rewrite(select: exp.Select, cond: exp.Expression, counter) -> exp.Expression | None:
+def _rewrite(select: exp.Select, cond: exp.Expression, n: int) -> exp.Expression | None:
     negated = isinstance(cond, exp.Not)
     exists = cond.this if negated else cond
     if isinstance(exists, exp.Paren):
@@ -71,7 +57,7 @@ def _rewrite(select: exp.Select, cond: exp.Expression, counter) -> exp.Expressio
     if shape is None:
         return None
     keys, residual, local = shape
-    alias = f"_exr{next(counter)}"
+    alias = f"_exr{n}"
     inner, op, outer = residual
     bounds = _BOUNDS.get(op, ("lo", "hi"))
     derived = sub.copy()

@@ -7,6 +7,8 @@ table's alias ("uv.sourceIP"), so the two sides of a join never collide.
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlglot import exp
@@ -156,3 +158,26 @@ def conjuncts(node: exp.Expression | None) -> list[exp.Expression]:
     if isinstance(node, exp.And):
         return conjuncts(node.this) + conjuncts(node.expression)
     return [node]
+
+
+Rewrite = Callable[[exp.Select, exp.Expression, int], "exp.Expression | None"]
+
+
+def rewrite_conjuncts(statement: exp.Expression, rewrite: Rewrite) -> exp.Expression:
+    """A copy of the statement in which every WHERE conjunct that `rewrite(select, conjunct, n)`
+    returns a replacement for is replaced (n numbers the replacements, for unique aliases; the
+    rewrite may add joins to the select); None keeps the conjunct."""
+    statement = statement.copy()
+    counter = itertools.count()
+    for select in list(statement.find_all(exp.Select)):
+        where = select.args.get("where")
+        if where is None:
+            continue
+        parts = conjuncts(where.this)
+        kept = []
+        for cond in parts:
+            new = rewrite(select, cond, next(counter))
+            kept.append(cond if new is None else new)
+        if any(a is not b for a, b in zip(kept, parts, strict=True)):
+            select.set("where", exp.Where(this=exp.and_(*kept, copy=False)))
+    return statement
