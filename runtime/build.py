@@ -80,9 +80,11 @@ def sink(kind: str, **fields: Any) -> Json:
 
 
 def aggregate(name: str, fn_name: str, column: str | None = None) -> Json:
-    """An aggregate call of spec.AGGREGATES, output as column `name`."""
+    """An aggregate call of spec.AGGREGATES, output as column `name` ({name, fn, column})."""
     node = _member(spec.AGGREGATES, fn_name, "aggregate")
-    return _make(node, "fn", {"name": name, "column": column}, f"aggregate {fn_name}")
+    doc = {"name": name, "fn": fn_name} | ({} if column is None else {"column": column})
+    check_fields(node, doc, Context(f"aggregate {fn_name}"), {"fn"})
+    return doc
 
 
 def record(shape: str, **fields: Any) -> Json:

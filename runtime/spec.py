@@ -20,8 +20,8 @@ How to add an operator, a function, an aggregate, a source, a sink or a stage ki
 2. Implement it in the runtime's registry for its family: expressions.FUNCTIONS,
    operators.OPERATORS, operators.AGGREGATE_KERNELS, handler.SOURCES, handler.SINKS (the
    test_spec test fails until both sides agree).
-3. Build it in the compiler or planner with build.py (`build.op("name", field=…)`), never as a
-   raw dict.
+3. Build it in the compiler or planner with build.py (`build.op("name", field=…)`; the planner
+   through sqlmr/planning/nodes.py, which wraps it), never as a raw dict.
 4. Regenerate the documentation: SQLMR_REGENERATE_GOLDEN=1 pytest tests/test_spec.py.
 Bump PLAN_VERSION when a change would make an older runtime misread a newer plan.
 """

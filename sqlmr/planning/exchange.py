@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any
 
 from sqlmr.errors import UsageError
+from sqlmr.planning import nodes
 from sqlmr.planning.plan import Plan, Stage
 
 TWO_LEVEL_THRESHOLD = 1000 * 100  # map tasks x partitions
@@ -45,28 +45,13 @@ def _combine_stage(stage: Stage, task_bytes: int) -> Stage:
     return Stage(
         id=f"{stage.id}_combine",
         kind="combine",
-        source={"type": "combine", "stage": stage.id},
+        source=nodes.combine_source(stage.id),
         ops=(),
         sink=dict(stage.sink),
-        tasks=tuple({"outputs": g} for g in groups),
+        tasks=tuple(nodes.combine_task(g) for g in groups),
         depends_on=(stage.id,),
         coalesce_bytes=task_bytes,
     )
-
-
-def _retarget(source: dict[str, Any], renamed: dict[str, str]) -> dict[str, Any]:
-    """The source with its shuffle inputs read from the combine stages instead."""
-    if source["type"] == "join":
-        return {
-            **source,
-            **{
-                side: {**source[side], "source": _retarget(source[side]["source"], renamed)}
-                for side in ("left", "right")
-            },
-        }
-    if source["type"] == "shuffle" and source["stage"] in renamed:
-        return {**source, "stage": renamed[source["stage"]]}
-    return source
 
 
 def two_level(plan: Plan, exchange: str, task_bytes: int) -> Plan:
@@ -77,7 +62,9 @@ def two_level(plan: Plan, exchange: str, task_bytes: int) -> Plan:
     stages: list[Stage] = []
     renamed: dict[str, str] = {}
     for stage in plan.stages:
-        source = _retarget(stage.source, renamed)
+        # A stage with a shuffle sink is read only through shuffle sources: they read the
+        # combine stage instead.
+        source = nodes.renamed_source(stage.source, renamed)
         deps = tuple(renamed.get(d, d) for d in stage.depends_on)
         stage = dataclasses.replace(stage, source=source, depends_on=deps)
         stages.append(stage)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlmr_runtime import spec
+from sqlmr_runtime import build, spec
 
 from sqlmr.catalog import TYPE_NAMES
+from sqlmr.planning import nodes
 from sqlmr.planning.cost import ScanInput, scan_inputs
 from sqlmr.planning.limits import early_stop_rows
 from sqlmr.planning.plan import Plan
@@ -60,7 +61,7 @@ def _op_lines(op: dict[str, Any]) -> list[str]:
     if kind == "project":
         cols = ", ".join(
             c["name"]
-            if c["expr"] == {"col": c["name"]}
+            if c["expr"] == build.col(c["name"])
             else f"{render_expr(c['expr'])} AS {c['name']}"
             for c in op["columns"]
         )
@@ -87,7 +88,7 @@ def _op_lines(op: dict[str, Any]) -> list[str]:
 def _source_lines(src: dict[str, Any], tasks: list[dict[str, Any]]) -> list[str]:
     if src["type"] == "scan":
         # Sizes count each range once, even when every task reads it (a broadcast side).
-        found = scan_inputs({"source": src, "tasks": [{"ranges": t["ranges"]} for t in tasks]})
+        found = scan_inputs({"source": src, "tasks": [nodes.scan_task(t["ranges"]) for t in tasks]})
         scan = found[0] if found else ScanInput(src["table"], 0, 0, 0)
         return [
             f"input      table {src['table']}: {scan.objects} object(s), "

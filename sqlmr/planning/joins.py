@@ -25,10 +25,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlmr_runtime import build
+
 from sqlmr.catalog import Table
 from sqlmr.compiler.logical import Block, Condition, FromItem
 from sqlmr.compiler.names import internal
 from sqlmr.errors import UnsupportedError
+from sqlmr.planning import nodes
 from sqlmr.planning.plan import Plan, Stage
 from sqlmr.planning.planner import PlanOptions, SideInput, build_plan, default_reducers, scan_source
 
@@ -49,14 +52,6 @@ class Flow:
     coalesce: int | None = None
     whole: dict[str, Any] | None = None  # a scan's input that covers all of its splits
     deps: tuple[str, ...] = field(default_factory=tuple)
-
-
-def _project(columns) -> Op:
-    return {"op": "project", "columns": [{"name": n, "expr": e} for n, e in columns]}
-
-
-def _kind(source: dict[str, Any]) -> str:
-    return {"shuffle": "reduce", "gather": "merge"}.get(source["type"], "map")
 
 
 class BlockPlanner:
@@ -84,26 +79,26 @@ class BlockPlanner:
             ranges = [r for split in side.splits for r in split]
             share = len(item.read_columns) / max(1, len(item.table.columns))
             estimate = int(side.bytes * share * (0.5 if item.filter is not None else 1))
-            ops = [_project(item.columns)]
+            ops = [nodes.project(item.columns)]
             if item.filter is not None:
-                ops.append({"op": "filter", "predicate": item.filter})
+                ops.append(nodes.filter_rows(item.filter))
             return Flow(
                 [],
                 scan_source(item.table, item.read_columns),
                 ops,
-                [{"ranges": split} for split in side.splits],
+                [nodes.scan_task(split) for split in side.splits],
                 [name for name, _ in item.columns],
                 estimate,
-                whole={"ranges": ranges},
+                whole=nodes.scan_task(ranges),
             )
         assert item.block is not None
         if id(item.block) not in self.planned:
             self.planned[id(item.block)] = self.plan(item.block, item.name)
         plan = self.planned[id(item.block)]
         last = plan.stages[-1]
-        ops = [*last.ops, _project(item.columns)]
+        ops = [*last.ops, nodes.project(item.columns)]
         if item.filter is not None:
-            ops.append({"op": "filter", "predicate": item.filter})
+            ops.append(nodes.filter_rows(item.filter))
         return Flow(
             list(plan.stages[:-1]),
             last.source,
@@ -160,7 +155,7 @@ class BlockPlanner:
                 keys = [_oriented(k, i) for k in keys]
                 for c in item.on:
                     if c.equi is None:  # a RIGHT join's condition on its left input
-                        current = _with_op(current, {"op": "filter", "predicate": c.ir})
+                        current = _with_op(current, nodes.filter_rows(c.ir))
                 how = item.how
                 if not keys:
                     raise UnsupportedError(f"a {how.upper()} JOIN without an equality")
@@ -174,13 +169,13 @@ class BlockPlanner:
     def _apply_ready(self, flow: Flow, joined: set[int], pending: list[Condition]) -> Flow:
         for cond in [c for c in pending if c.uses <= joined]:
             pending.remove(cond)
-            flow = _with_op(flow, {"op": "filter", "predicate": cond.ir})
+            flow = _with_op(flow, nodes.filter_rows(cond.ir))
         return flow
 
     def _join(self, left: Flow, right: Flow, keys: list, how: str) -> Flow:
         """Join two flows on key pairs (left key IR, right key IR); none: a cross join."""
         if not keys:
-            one = {"lit": 1, "type": "int32"}
+            one = build.lit(1, "int32")
             keys = [(one, one)]
         left, lnames = self._with_keys(left, [k[0] for k in keys])
         right, rnames = self._with_keys(right, [k[1] for k in keys])
@@ -203,39 +198,33 @@ class BlockPlanner:
                 names.append(name)
                 extra.append((name, key))
         if extra:
-            kept = [(c, {"col": c}) for c in flow.columns]
-            flow = _with_op(flow, _project(kept + extra))
+            kept = [(c, build.col(c)) for c in flow.columns]
+            flow = _with_op(flow, nodes.project(kept + extra))
             flow.columns = flow.columns + [n for n, _ in extra]
         return flow, names
 
-    def _broadcast(self, probe: Flow, build: Flow, pkeys, bkeys, how: str) -> Flow:
-        stages = probe.stages + build.stages
-        if build.whole is not None and build.source["type"] == "scan":
-            build_side = {"source": build.source, "ops": build.ops}
-            build_input = build.whole
+    def _broadcast(self, probe: Flow, small: Flow, pkeys, bkeys, how: str) -> Flow:
+        stages = probe.stages + small.stages
+        if small.whole is not None and small.source["type"] == "scan":
+            build_side = (small.source, small.ops)
+            build_input = small.whole
         else:
-            stage = self._close(build, {"type": "result"})
-            stages = stages + build.stages + [stage]
+            stage = self._close(small, nodes.result_sink())
+            stages = stages + small.stages + [stage]
             stages = _unique(stages)
-            build_side = {"source": {"type": "gather", "stage": stage.id}, "ops": []}
-            build_input = {}
-        source = {
-            "type": "join",
-            "how": how,
-            "left": {"source": probe.source, "ops": probe.ops},
-            "right": build_side,
-            "left_keys": pkeys,
-            "right_keys": bkeys,
-            "broadcast": "right",
-        }
-        tasks = [{"left": t, "right": build_input} for t in probe.tasks]
+            build_side = (nodes.gather_source(stage.id), [])
+            build_input = nodes.gather_task()
+        source = nodes.join_source(
+            how, (probe.source, probe.ops), build_side, pkeys, bkeys, broadcast="right"
+        )
+        tasks = [nodes.join_task(t, build_input) for t in probe.tasks]
         return Flow(
             _unique(stages),
             source,
             [],
             tasks,
-            probe.columns + build.columns,
-            max(probe.bytes, build.bytes),
+            probe.columns + small.columns,
+            max(probe.bytes, small.bytes),
         )
 
     def _shuffle_join(self, left: Flow, right: Flow, lkeys, rkeys, how: str) -> Flow:
@@ -245,17 +234,17 @@ class BlockPlanner:
             left.bytes + right.bytes,
             self.options.task_memory,
         )
-        a = self._close(left, {"type": "shuffle", "partitions": partitions, "keys": lkeys})
-        b = self._close(right, {"type": "shuffle", "partitions": partitions, "keys": rkeys})
-        source = {
-            "type": "join",
-            "how": how,
-            "left": {"source": {"type": "shuffle", "stage": a.id}, "ops": []},
-            "right": {"source": {"type": "shuffle", "stage": b.id}, "ops": []},
-            "left_keys": lkeys,
-            "right_keys": rkeys,
-        }
-        tasks = [{"left": {"partition": p}, "right": {"partition": p}} for p in range(partitions)]
+        a = self._close(left, nodes.shuffle_sink(partitions, lkeys))
+        b = self._close(right, nodes.shuffle_sink(partitions, rkeys))
+        source = nodes.join_source(
+            how,
+            (nodes.shuffle_source(a.id), []),
+            (nodes.shuffle_source(b.id), []),
+            lkeys,
+            rkeys,
+        )
+        part = nodes.partition_task
+        tasks = [nodes.join_task(part(p), part(p)) for p in range(partitions)]
         return Flow(
             _unique(left.stages + right.stages + [a, b]),
             source,
@@ -269,10 +258,10 @@ class BlockPlanner:
         """Write a flow out: the stage that runs it."""
         coalesce = flow.coalesce if flow.source["type"] == "shuffle" else None
         depends = tuple(s.id for s in flow.stages) or flow.deps
-        stage_id = f"s{next(self.ids)}_{_kind(flow.source)}"
+        stage_id = f"s{next(self.ids)}_{nodes.stage_kind(flow.source)}"
         return Stage(
             stage_id,
-            _kind(flow.source),
+            nodes.stage_kind(flow.source),
             flow.source,
             tuple(flow.ops),
             sink,
@@ -325,21 +314,11 @@ def _drop(pending: list[Condition], joined: set[int], item: int) -> None:
 def _renamed(plan: Plan, keep: set[str], prefix: str) -> Plan:
     """The plan with its own stages (not those in `keep`) renamed with a prefix."""
     mapping = {s.id: f"{prefix}{s.id}" for s in plan.stages if s.id not in keep}
-
-    def source(src: dict[str, Any]) -> dict[str, Any]:
-        src = dict(src)
-        if "stage" in src:
-            src["stage"] = mapping.get(src["stage"], src["stage"])
-        for side in ("left", "right"):
-            if side in src:
-                src[side] = {**src[side], "source": source(src[side]["source"])}
-        return src
-
     stages = tuple(
         dataclasses.replace(
             s,
             id=mapping.get(s.id, s.id),
-            source=source(s.source),
+            source=nodes.renamed_source(s.source, mapping),
             depends_on=tuple(mapping.get(d, d) for d in s.depends_on),
         )
         for s in plan.stages

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,6 +49,32 @@ class Stage:
         if self.coalesce_bytes is not None:
             doc["coalesce_bytes"] = self.coalesce_bytes
         return doc
+
+
+@dataclass(frozen=True)
+class InputStage:
+    """Where a query's rows come from: the stages that run first, and the stage that reads their
+    outputs (or the table) before it has a sink: its id, kind, source, tasks and first ops."""
+
+    earlier: tuple[Stage, ...]
+    id: str
+    kind: str
+    source: dict[str, Any]
+    tasks: tuple[dict[str, Any], ...]
+    ops: tuple[dict[str, Any], ...]
+    depends_on: tuple[str, ...] = ()
+
+    def close(self, ops: Sequence[dict[str, Any]], sink: dict[str, Any]) -> Stage:
+        """The stage with these ops (they replace `self.ops`: pass those first) and sink."""
+        return Stage(
+            self.id,
+            self.kind,
+            self.source,
+            tuple(ops),
+            sink,
+            self.tasks,
+            self.depends_on,
+        )
 
 
 @dataclass(frozen=True)

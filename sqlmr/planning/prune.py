@@ -11,6 +11,8 @@ import datetime
 from dataclasses import dataclass
 from typing import Any
 
+from sqlmr_runtime import build
+
 _FLIP = {"lt": "gt", "le": "ge", "gt": "lt", "ge": "le", "eq": "eq", "ne": "ne"}
 
 
@@ -79,7 +81,7 @@ def _literal(node: dict[str, Any]) -> dict[str, Any]:
         or (isinstance(value, float) and to == "float64")
         or (isinstance(value, str) and to in ("date32", "string"))
     )
-    return {"lit": value, "type": to} if exact else node
+    return build.lit(value, to) if exact else node
 
 
 def _coerce(value: Any, like: Any) -> Any:
