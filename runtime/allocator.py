@@ -19,9 +19,14 @@ import os
 ALLOCATOR_ENV = {"MIMALLOC_ALLOW_THP": "0", "MIMALLOC_PURGE_DELAY": "-1"}
 """mimalloc options: no transparent huge pages; freed pages are kept for reuse, never purged."""
 
+THREADS_ENV = {"OPENBLAS_NUM_THREADS": "1"}
+"""numpy (which pyarrow imports) starts an OpenBLAS thread per core at import, for linear algebra
+the runtime never does: one thread saves ~20 ms of CPU per process start (measured, 0.136 ->
+0.115 s for `import pyarrow, numpy`) and no idle BLAS thread competes with a task's core."""
+
 
 def configure_allocator() -> None:
-    """Put ALLOCATOR_ENV into this process's environment where not set (before pyarrow loads:
-    later it has no effect)."""
-    for name, value in ALLOCATOR_ENV.items():
+    """Put ALLOCATOR_ENV and THREADS_ENV into this process's environment where not set (before
+    pyarrow and numpy load: later they have no effect)."""
+    for name, value in {**ALLOCATOR_ENV, **THREADS_ENV}.items():
         os.environ.setdefault(name, value)
