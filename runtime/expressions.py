@@ -19,6 +19,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from . import date_functions, numeric_functions, text_functions
 from .errors import EvaluationError
 from .types import arrow_type
 
@@ -290,5 +291,8 @@ FUNCTIONS: dict[str, Callable[[Expr, list[Datum]], Datum]] = {
     "month": _date_part("month"),
     "day": _date_part("day"),
     "date_add": _date_add,
+    **numeric_functions.FUNCTIONS,
+    **text_functions.FUNCTIONS,
+    **date_functions.FUNCTIONS,
 }
 """Every function the IR may name. The plan validator refuses any other."""

@@ -103,6 +103,9 @@ FORMATS = ("csv", "parquet", "json")
 TEXT_CODECS = ("gzip", "zstd", "bzip2", "deflate")
 """The codecs of compressed text and JSON objects a scan reads."""
 
+DATE_UNITS = ("day", "week", "month", "quarter", "year")
+"""The units of DATE_TRUNC and DATE_DIFF."""
+
 VALUE_TYPES: dict[str, str] = {
     "expr": "an expression: {col}, {lit, type} or {fn, args, …}",
     "aggregate": "an aggregate call {name, fn, column}; `fn` names one of AGGREGATES",
@@ -217,6 +220,98 @@ _FUNCTIONS: dict[str, Node] = {
         "a date moved by days, or by months with the day clamped to the month's end",
         (1, 1, 1),
         "({0} + INTERVAL {count} {unit})",
+    ),
+    "date_trunc": Node(
+        "",
+        _args(Arg("unit", "str", choices=DATE_UNITS, doc="truncate to the first day of this")),
+        "the first day of the date's week (from Monday), month, quarter or year",
+        (1, 1, 1),
+        "DATE_TRUNC('{unit}', {0})",
+    ),
+    "date_diff": Node(
+        "",
+        _args(Arg("unit", "str", choices=DATE_UNITS, doc="what to count")),
+        "unit boundaries from the first date to the second, as BIGINT (weeks: 7-day spans)",
+        (2, 2, 1),
+        "DATE_DIFF('{unit}', {0}, {1})",
+    ),
+    "round": Node(
+        "",
+        _args(Arg("digits", "int", doc="decimal places (negative: tens, hundreds…)")),
+        "the exact value rounded half away from zero; an integer stays an integer",
+        (1, 1, 1),
+        "ROUND({0}, {digits})",
+    ),
+    "abs": _unary("ABS({0})", "absolute value; integer overflow is an error"),
+    "floor": _unary("FLOOR({0})", "largest whole number not above, as DOUBLE"),
+    "ceil": _unary("CEIL({0})", "smallest whole number not below, as DOUBLE"),
+    "coalesce": Node(
+        "",
+        doc="the first non-NULL argument (all of one type)",
+        arity=(1, None, 1),
+        sql="COALESCE({args})",
+    ),
+    "greatest": Node(
+        "",
+        doc="the greatest non-NULL argument (NaN is greatest)",
+        arity=(1, None, 1),
+        sql="GREATEST({args})",
+    ),
+    "least": Node("", doc="the least non-NULL argument", arity=(1, None, 1), sql="LEAST({args})"),
+    "trim": Node(
+        "",
+        _args(
+            Arg("characters", "str", required=False, doc="the characters to remove (default ' ')"),
+            Arg("side", "str", required=False, choices=("both", "left", "right")),
+        ),
+        "the string without the given characters at its start, end or both",
+        (1, 1, 1),
+        "TRIM({side} {characters} FROM {0})",
+    ),
+    "replace": Node(
+        "",
+        _args(Arg("pattern", "str"), Arg("replacement", "str")),
+        "every occurrence of a constant string replaced ('' replaces nothing)",
+        (1, 1, 1),
+        "REPLACE({0}, {pattern}, {replacement})",
+    ),
+    "strpos": Node(
+        "",
+        _args(Arg("substring", "str")),
+        "1-based character position of the first occurrence, 0 if absent, as BIGINT",
+        (1, 1, 1),
+        "STRPOS({0}, {substring})",
+    ),
+    "starts_with": Node(
+        "",
+        _args(Arg("prefix", "str")),
+        "whether the string starts with a constant prefix",
+        (1, 1, 1),
+        "STARTS_WITH({0}, {prefix})",
+    ),
+    "regexp_matches": Node(
+        "",
+        _args(
+            Arg("pattern", "str", doc="an RE2 regular expression, matched anywhere"),
+            Arg("ignore_case", "bool", required=False, doc="the 'i' option"),
+        ),
+        "whether the regular expression matches part of the string",
+        (1, 1, 1),
+        "REGEXP_MATCHES({0}, {pattern})",
+    ),
+    "lpad": Node(
+        "",
+        _args(Arg("width", "int"), Arg("fill", "str")),
+        "the string cut or padded on the left with the fill to the width in characters",
+        (1, 1, 1),
+        "LPAD({0}, {width}, {fill})",
+    ),
+    "rpad": Node(
+        "",
+        _args(Arg("width", "int"), Arg("fill", "str")),
+        "the string cut, or padded on the right with the fill, to the width in characters",
+        (1, 1, 1),
+        "RPAD({0}, {width}, {fill})",
     ),
 }
 

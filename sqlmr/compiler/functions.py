@@ -1,10 +1,12 @@
-"""Date parts and DATE ± INTERVAL, translated with DuckDB's semantics.
+"""Date parts, DATE ± INTERVAL, DATE_TRUNC and DATE_DIFF, translated with DuckDB's semantics;
+the registry of every function handler (numeric and string ones come from their modules).
 
 EXTRACT(part FROM d), YEAR/MONTH/DAY(d) are BIGINT, as in DuckDB. DATE ± INTERVAL 'n' DAY|MONTH|
 YEAR is folded here when the date is a constant (TPC-H's `DATE '1998-12-01' - INTERVAL '90'
 DAY`); otherwise the runtime adds days, or months with the day clamped to the month's end.
 One difference is stated rather than hidden: DuckDB types DATE ± INTERVAL as a TIMESTAMP at
-midnight, sqlmr as a DATE (equal in every comparison with a DATE).
+midnight, sqlmr as a DATE (equal in every comparison with a DATE); DATE_TRUNC of a DATE likewise.
+DATE_DIFF(unit, start, end) counts unit boundaries (weeks: whole 7-day spans), as BIGINT.
 """
 
 from __future__ import annotations
@@ -16,9 +18,11 @@ from collections.abc import Callable
 from typing import Any
 
 from sqlglot import exp
+from sqlmr_runtime.spec import DATE_UNITS
 
 from sqlmr.catalog import TYPE_NAMES
-from sqlmr.compiler.expressions import Translator, Typed, call, lit
+from sqlmr.compiler.expressions import Translator, Typed, call, cast, lit
+from sqlmr.compiler.expressions import _convert_literal as convert_literal
 
 _PARTS = {"YEAR": "year", "MONTH": "month", "DAY": "day"}
 _UNITS = {
@@ -99,9 +103,50 @@ def date_arithmetic(t: Translator, node: exp.Binary) -> Typed | None:
     return call("date_add", "date32", value, unit=kind, count=count)
 
 
+def _unit(t: Translator, fn: str, node: exp.Expression) -> str:
+    unit = node.args.get("unit")
+    name = unit.name.lower() if unit is not None else ""
+    name = name[:-1] if name.endswith("s") else name
+    if name not in DATE_UNITS:
+        raise t.unsupported(f"{fn}() with unit {name or '(none)'!r}", node)
+    return name
+
+
+def _date_arg(t: Translator, fn: str, node: exp.Expression) -> Typed:
+    value = t(node)
+    if value.type == "string" and "lit" in value.ir:
+        return convert_literal(t, value.ir["lit"], "date32", node)
+    if value.type not in ("date32", "null"):
+        raise t.error(f"{fn}() expects a DATE, got {TYPE_NAMES[value.type]}", node)
+    return cast(value, "date32")
+
+
+def _date_trunc(t: Translator, node: exp.TimestampTrunc) -> Typed:
+    unit = _unit(t, "DATE_TRUNC", node)
+    return call("date_trunc", "date32", _date_arg(t, "DATE_TRUNC", node.this), unit=unit)
+
+
+def _date_diff(t: Translator, node: exp.DateDiff) -> Typed:
+    unit = _unit(t, "DATE_DIFF", node)
+    start = _date_arg(t, "DATE_DIFF", node.expression)
+    end = _date_arg(t, "DATE_DIFF", node.this)
+    return call("date_diff", "int64", start, end, unit=unit)
+
+
 HANDLERS: dict[type, Callable[[Translator, Any], Typed]] = {
     exp.Extract: _extract,
     exp.Year: _part("year"),
     exp.Month: _part("month"),
     exp.Day: _part("day"),
+    exp.TimestampTrunc: _date_trunc,
+    exp.DateTrunc: _date_trunc,
+    exp.DateDiff: _date_diff,
 }
+
+# The numeric and string functions live in their own modules (they import this package's
+# expressions module, which imports this one last).
+from sqlmr.compiler.math_functions import HANDLERS as _MATH  # noqa: E402
+from sqlmr.compiler.string_functions import HANDLERS as _STRINGS  # noqa: E402
+
+HANDLERS.update(_MATH)
+HANDLERS.update(_STRINGS)

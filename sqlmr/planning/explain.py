@@ -47,6 +47,11 @@ def render_expr(ir: dict[str, Any]) -> str:
         "to": TYPE_NAMES.get(ir.get("to", ""), ir.get("to")),
         **{k: v for k, v in ir.items() if k in ("start", "length")},
     }
+    # Other fields as their values; strings quoted, except the keywords (units, sides).
+    for key, value in ir.items():
+        if key not in fields and key not in ("fn", "args"):
+            quote = isinstance(value, str) and key not in ("unit", "side")
+            fields[key] = _literal_text(value, "string") if quote else value
     template = spec.FUNCTIONS[name].sql
     if "length" not in ir:
         template = template.replace(", {length}", "")

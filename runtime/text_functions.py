@@ -1,0 +1,95 @@
+"""String scalar functions with constant patterns, vectorized with pyarrow.compute, as DuckDB
+does them: positions and widths count characters (code points), not bytes; TRIM without
+characters trims spaces only; REPLACE of an empty string changes nothing; LPAD/RPAD cut a longer
+string to the width (keeping its start); REGEXP_MATCHES is a partial match with RE2, which is
+what Arrow's match_substring_regex is too (same syntax, '.' does not match a newline, '^' and '$'
+anchor the whole string).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .errors import EvaluationError
+
+Datum = pa.Array | pa.ChunkedArray | pa.Scalar
+Expr = dict[str, Any]
+
+_TRIMS = {"both": pc.utf8_trim, "left": pc.utf8_ltrim, "right": pc.utf8_rtrim}
+
+
+def _trim(e: Expr, a: list[Datum]) -> Datum:
+    characters = e.get("characters", " ")
+    if not characters:
+        return a[0]
+    return _TRIMS[e.get("side", "both")](a[0], characters=characters)
+
+
+def _replace(e: Expr, a: list[Datum]) -> Datum:
+    if not e["pattern"]:
+        return a[0]  # DuckDB: replacing '' changes nothing (Arrow would insert everywhere)
+    return pc.replace_substring(a[0], pattern=e["pattern"], replacement=e["replacement"])
+
+
+def _strpos(e: Expr, a: list[Datum]) -> Datum:
+    """1-based position of the first occurrence in characters, 0 if absent, 1 for ''."""
+    value, needle = a[0], e["substring"]
+    if isinstance(value, pa.Scalar):
+        value = pa.array([value.as_py()], value.type)
+        return _strpos(e, [value])[0]
+    found = pc.find_substring(value, pattern=needle)  # a byte offset, -1 if absent
+    if needle and not pc.all(pc.string_is_ascii(value)).as_py():
+        # Count the characters before the match: the text before the first occurrence.
+        before = pc.list_element(pc.split_pattern(value, pattern=needle, max_splits=1), 0)
+        chars = pc.cast(pc.utf8_length(before), pa.int64())
+        found = pc.if_else(pc.less(found, 0), -1, chars)
+    return pc.add(pc.cast(found, pa.int64()), 1)
+
+
+def _starts_with(e: Expr, a: list[Datum]) -> Datum:
+    return pc.starts_with(a[0], pattern=e["prefix"])
+
+
+def _regexp_matches(e: Expr, a: list[Datum]) -> Datum:
+    ignore_case = bool(e.get("ignore_case", False))
+    return pc.match_substring_regex(a[0], pattern=e["pattern"], ignore_case=ignore_case)
+
+
+def _pad(left: bool):
+    """LPAD/RPAD(s, width, fill): the fill repeated (and cut) to the width, before or after s;
+    a string longer than the width is cut to its first `width` characters."""
+
+    def pad(e: Expr, a: list[Datum]) -> Datum:
+        value, width, fill = a[0], max(0, int(e["width"])), e["fill"]
+        scalar = isinstance(value, pa.Scalar)
+        if scalar:
+            value = pa.array([value.as_py()], pa.string())
+        cut = pc.utf8_slice_codeunits(value, 0, width)
+        missing = pc.subtract(width, pc.cast(pc.utf8_length(cut), pa.int64()))
+        needs = pc.unique(missing).drop_null().to_pylist()
+        if not fill and any(n > 0 for n in needs):
+            raise EvaluationError(f"insufficient padding in {'LPAD' if left else 'RPAD'}")
+        # One padding string per distinct shortfall (at most width + 1 of them), then a lookup.
+        fills = [(fill * (n // max(1, len(fill)) + 1))[:n] for n in needs]
+        index = pc.index_in(missing, value_set=pa.array(needs, pa.int64()))
+        padding = pc.take(pa.array(fills, pa.string()), index)
+        parts = (padding, cut) if left else (cut, padding)
+        result = pc.binary_join_element_wise(*parts, "")
+        return result[0] if scalar else result
+
+    return pad
+
+
+FUNCTIONS = {
+    "trim": _trim,
+    "replace": _replace,
+    "strpos": _strpos,
+    "starts_with": _starts_with,
+    "regexp_matches": _regexp_matches,
+    "lpad": _pad(True),
+    "rpad": _pad(False),
+}
+"""The string functions of the IR (merged into expressions.FUNCTIONS)."""

@@ -1,0 +1,119 @@
+"""ROUND, ABS, FLOOR, CEIL and COALESCE, NULLIF, GREATEST, LEAST, typed as DuckDB types them.
+
+ROUND keeps its argument's type (an integer stays an integer, rounded to tens with negative
+digits), FLOOR and CEIL are DOUBLE whatever the argument, ABS keeps the type. COALESCE,
+GREATEST and LEAST take the common type of their arguments (INTEGER and DOUBLE: DOUBLE; a string
+literal among numbers is converted, as DuckDB does); NULLIF has the type of its first argument.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlglot import exp
+
+from sqlmr.catalog import TYPE_NAMES
+from sqlmr.compiler.expressions import (
+    NUMERIC,
+    Translator,
+    Typed,
+    _coerce_literals,
+    _coerce_pair,
+    call,
+    cast,
+    lit,
+    widest,
+)
+from sqlmr.errors import SqlError
+
+
+def typed_arg(t: Translator, fn: str, node: exp.Expression, kinds: tuple[str, ...]) -> Typed:
+    """An argument of one of the given types (or NULL), else an error naming the function."""
+    value = t(node)
+    if value.type != "null" and value.type not in kinds:
+        wanted = " or ".join(dict.fromkeys(TYPE_NAMES[k] for k in kinds))
+        raise t.error(f"{fn}() expects {wanted}, got {TYPE_NAMES[value.type]}", node)
+    return value
+
+
+def constant(t: Translator, fn: str, node: exp.Expression, kind: str, what: str) -> Any:
+    """A constant argument's value (None for NULL); anything else is refused by name."""
+    value = t(node)
+    if "lit" not in value.ir or value.type not in (kind, "null"):
+        if "lit" in value.ir and kind == "int32" and value.type == "int64":
+            return value.ir["lit"]
+        raise t.unsupported(f"{fn}() with a non-constant {what}", node)
+    return value.ir["lit"]
+
+
+def _round(t: Translator, node: exp.Round) -> Typed:
+    if node.args.get("truncate") is not None:
+        raise t.error("ROUND() takes one or two arguments", node.args["truncate"])
+    value = typed_arg(t, "ROUND", node.this, NUMERIC)
+    result = "int32" if value.type == "null" else value.type
+    digits_node = node.args.get("decimals")
+    digits = 0 if digits_node is None else constant(t, "ROUND", digits_node, "int32", "digits")
+    if digits is None:
+        return lit(None, result)  # ROUND(x, NULL) is NULL
+    return call("round", result, cast(value, result), digits=digits)
+
+
+def _abs(t: Translator, node: exp.Abs) -> Typed:
+    value = typed_arg(t, "ABS", node.this, NUMERIC)
+    result = "int32" if value.type == "null" else value.type
+    return call("abs", result, cast(value, result))
+
+
+def _rounding(fn: str) -> Callable[[Translator, exp.Expression], Typed]:
+    def translate(t: Translator, node: exp.Expression) -> Typed:
+        if node.args.get("decimals") is not None or node.args.get("to") is not None:
+            raise t.unsupported(f"{fn.upper()}() with a second argument", node)
+        value = typed_arg(t, fn.upper(), node.this, NUMERIC)
+        return call(fn, "float64", cast(value, "float64"))
+
+    return translate
+
+
+def common(t: Translator, fn: str, values: list[Typed], node: exp.Expression) -> list[Typed]:
+    """Values cast to their common type (string literals converted to the other type)."""
+    target = widest([v.type for v in values])
+    if target is None:
+        try:
+            values, target = _coerce_literals(t, values, node)
+        except SqlError:
+            types = ", ".join(dict.fromkeys(TYPE_NAMES[v.type] for v in values))
+            raise t.error(f"{fn}() arguments have no common type ({types})", node) from None
+    target = "int32" if target == "null" else target
+    return [cast(v, target) for v in values]
+
+
+def _variadic(fn: str, kinds: tuple[str, ...]) -> Callable[[Translator, Any], Typed]:
+    def translate(t: Translator, node: exp.Func) -> Typed:
+        nodes = [node.this, *node.expressions]
+        values = common(t, fn.upper(), [t(n) for n in nodes], node)
+        if values[0].type not in kinds:
+            raise t.error(f"{fn.upper()}() does not take {TYPE_NAMES[values[0].type]}", node)
+        return call(fn, values[0].type, *values)
+
+    return translate
+
+
+def _nullif(t: Translator, node: exp.Nullif) -> Typed:
+    """NULLIF(a, b) = CASE WHEN a = b THEN NULL ELSE a END, of a's type."""
+    first = t(node.this)
+    result = "int32" if first.type == "null" else first.type
+    a, b = _coerce_pair(t, first, t(node.expression), node)
+    return call("case", result, call("eq", "bool", a, b), lit(None, result), cast(first, result))
+
+
+HANDLERS: dict[type, Callable[[Translator, Any], Typed]] = {
+    exp.Round: _round,
+    exp.Abs: _abs,
+    exp.Floor: _rounding("floor"),
+    exp.Ceil: _rounding("ceil"),
+    exp.Coalesce: _variadic("coalesce", (*NUMERIC, "string", "date32", "bool")),
+    exp.Greatest: _variadic("greatest", (*NUMERIC, "string", "date32")),
+    exp.Least: _variadic("least", (*NUMERIC, "string", "date32")),
+    exp.Nullif: _nullif,
+}
