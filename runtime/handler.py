@@ -70,27 +70,32 @@ def output_url(event: dict[str, Any], name: str, invocation: str | None = None) 
     )
 
 
-# The last broadcast side this process indexed: the map tasks of a broadcast join all read the same
-# small table, and a worker (or a warm Lambda container) runs many of them in a row.
+# The broadcast sides this process indexed for the stage it last ran (scope: job and stage): the map
+# tasks of a broadcast join all read the same small tables, and a worker (or a warm Lambda
+# container) runs many of them in a row. A chain of broadcast joins in one stage (TPC-H Q7: five)
+# keeps all of its sides, which each of its tasks holds at once anyway; another scope clears them.
 _broadcast: dict[str, BroadcastIndex] = {}
+_broadcast_scope: list[str] = [""]
 
 
-def _join_side(side: dict[str, Any], inp: dict[str, Any]) -> tuple[pa.Table, int]:
+def _join_side(side: dict[str, Any], inp: dict[str, Any], scope: str) -> tuple[pa.Table, int]:
     """One side of a join, filtered and projected."""
-    table, nbytes = read_source(side["source"], inp)
+    table, nbytes = read_source(side["source"], inp, scope)
     return operators.apply(side["ops"], table), nbytes
 
 
 def _broadcast_index(
-    source: dict[str, Any], inp: dict[str, Any], side: str, job: str
+    source: dict[str, Any], inp: dict[str, Any], side: str, scope: str
 ) -> tuple[BroadcastIndex, int]:
-    """The broadcast side's index, built once per process and job (never across jobs: the
+    """The broadcast side's index, built once per process and scope (never across jobs: the
     table's objects may have changed in between); bytes read are counted when it is built."""
-    key = json.dumps([job, source[side], inp[side]], sort_keys=True)
+    key = json.dumps([source[side], inp[side]], sort_keys=True)
+    if scope != _broadcast_scope[0]:
+        _broadcast.clear()
+        _broadcast_scope[0] = scope
     if key in _broadcast:
         return _broadcast[key], 0
-    _broadcast.clear()  # keep one: bounded by the broadcast threshold
-    table, nbytes = _join_side(source[side], inp[side])
+    table, nbytes = _join_side(source[side], inp[side], scope)
     index = BroadcastIndex(table, source[f"{side}_keys"])
     del table
     _broadcast[key] = index
@@ -108,12 +113,12 @@ def _join(
     if broadcast in ("left", "right") and source.get("how", "inner") == "inner":
         probe_side = "right" if broadcast == "left" else "left"
         index, built = _broadcast_index(source, inp, broadcast, job)
-        probe, nbytes = _join_side(source[probe_side], inp[probe_side])
+        probe, nbytes = _join_side(source[probe_side], inp[probe_side], job)
         keys = source[f"{probe_side}_keys"]
         return index.join(probe, keys, broadcast == "left", needed), built + nbytes
     (left, left_bytes), (right, right_bytes) = (
-        _join_side(source["left"], inp["left"]),
-        _join_side(source["right"], inp["right"]),
+        _join_side(source["left"], inp["left"], job),
+        _join_side(source["right"], inp["right"], job),
     )
     how = source.get("how", "inner")
     joined = operators.hash_join(left, right, source["left_keys"], source["right_keys"], how)
@@ -166,11 +171,11 @@ SOURCES: dict[str, Reader] = {
 
 
 def read_source(
-    source: dict[str, Any], inp: dict[str, Any], job: str = "", needed: set[str] | None = None
+    source: dict[str, Any], inp: dict[str, Any], scope: str = "", needed: set[str] | None = None
 ) -> tuple[pa.Table, int]:
     """A stage's input table and the bytes read: a split, shuffle partitions, or a join of two
-    (of which only the `needed` columns, when given)."""
-    return SOURCES[source["type"]](source, inp, job, needed)
+    (of which only the `needed` columns, when given). Broadcast sides are kept for `scope`."""
+    return SOURCES[source["type"]](source, inp, scope, needed)
 
 
 Encoded = tuple[bytes, list[dict[str, int]] | None]
@@ -203,7 +208,8 @@ def run_task(event: dict[str, Any], invocation: str | None = None) -> dict[str, 
     where = {"job": event["job"], "stage": stage["id"], "task": event["task"]}
     with tracing.subsegment("read", **where):
         needed = operators.columns_read(stage["ops"])
-        table, bytes_in = read_source(stage["source"], event["input"], event["job"], needed)
+        scope = f"{event['job']}/{stage['id']}"  # what the broadcast sides may be kept for
+        table, bytes_in = read_source(stage["source"], event["input"], scope, needed)
     t1 = time.perf_counter()
     rows_in = table.num_rows
     with tracing.subsegment("compute", **where):

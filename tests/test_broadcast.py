@@ -124,3 +124,46 @@ def test_columns_read_by_operators(ops: list, read: set | None) -> None:
     from sqlmr_runtime.operators import columns_read
 
     assert columns_read(ops) == read
+
+
+def test_a_chain_of_broadcast_joins_builds_each_side_once_per_worker_and_stage(
+    tpch_dir: str, tmp_path
+) -> None:
+    """TPC-H Q7 broadcasts supplier, orders, customer and nation twice into lineitem's map
+    stage. A worker running a second task of that stage reads only its lineitem split: every
+    broadcast side is kept (it kept one, so each task re-read and re-indexed orders)."""
+    from pathlib import Path
+
+    from sqlmr_benchmarks.tpch import query_text
+    from sqlmr_runtime import handler
+
+    import sqlmr
+
+    options = sqlmr.QueryOptions(workers=2, split_size="256KB", broadcast_threshold=1 << 40)
+    plan = sqlmr.compile_query(query_text(7), sqlmr.resolve_catalog(tpch_dir), options).to_json()
+    stage = plan["stages"][0]
+    assert stage["source"]["type"] == "join" and len(stage["tasks"]) >= 3
+    definition = {k: v for k, v in stage.items() if k not in ("tasks", "depends_on")}
+
+    def bytes_in(job: str, task: int) -> int:
+        event = {
+            "version": plan["version"],
+            "job": job,
+            "job_store": str(tmp_path),
+            "stage": definition,
+            "task": task,
+            "attempt": 0,
+            "input": stage["tasks"][task],
+        }
+        return handler.lambda_handler(event, None)["bytes_in"]
+
+    cold = [bytes_in(f"cold-{t}", t) for t in (1, 2)]  # a new job each: nothing kept
+    bytes_in("warm", 0)
+    warm = [bytes_in("warm", t) for t in (1, 2)]
+    root = Path(tpch_dir)
+    sides = sum(
+        f.stat().st_size
+        for name in ("supplier", "orders", "customer", "nation", "nation")
+        for f in (root / name).iterdir()
+    )
+    assert [c - w for c, w in zip(cold, warm, strict=True)] == [sides, sides]
