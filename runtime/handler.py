@@ -187,7 +187,16 @@ def _write_shuffle(sink: dict[str, Any], table: pa.Table, codec: str | None) -> 
 
 
 def _write_result(sink: dict[str, Any], table: pa.Table, codec: str | None) -> Encoded:
-    return shuffle.encode_table(table, codec), None
+    if not sink.get("sample"):
+        return shuffle.encode_table(table, codec), None
+    # A sorted output for a range merge: in pieces starting at its sample rows, so that a merge
+    # task reads only the pieces its key range can hold.
+    sample = sink["sample"]
+    pieces = ranges.sorted_pieces(
+        table, sample["rows"], sample.get("piece_bytes", ranges.PIECE_BYTES)
+    )
+    chunks, index = shuffle.encode_consecutive(pieces, codec)
+    return b"".join(chunks), [{"offset": o, "length": n, "rows": r} for o, n, r in index]
 
 
 SINKS: dict[str, tuple[str, Callable[[dict[str, Any], pa.Table, str | None], Encoded]]] = {

@@ -114,16 +114,22 @@ def split_partitions(table: pa.Table, keys: list[str], partitions: int) -> list[
     return parts
 
 
-def encode_partitions(
-    table: pa.Table, keys: list[str], partitions: int, codec: str | None = None
-) -> tuple[bytes, list]:
-    """The shuffle object for a table and its index [[offset, length, rows], …]."""
+def encode_consecutive(tables: list[pa.Table], codec: str | None = None) -> tuple[list, list]:
+    """Tables as consecutive IPC streams (byte chunks) and their index [[offset, length, rows]]."""
     chunks, index, at = [], [], 0
-    for part in split_partitions(table, keys, partitions):
+    for part in tables:
         data = encode_table(part, codec)
         chunks.append(data)
         index.append([at, len(data), part.num_rows])
         at += len(data)
+    return chunks, index
+
+
+def encode_partitions(
+    table: pa.Table, keys: list[str], partitions: int, codec: str | None = None
+) -> tuple[bytes, list]:
+    """The shuffle object for a table and its index [[offset, length, rows], …]."""
+    chunks, index = encode_consecutive(split_partitions(table, keys, partitions), codec)
     footer = json.dumps({"codec": codec or "none", "partitions": index}).encode()
     chunks += [footer, struct.pack("<Q", len(footer)), MAGIC]
     return b"".join(chunks), index

@@ -552,7 +552,17 @@ _RECORDS: dict[str, Node] = {
     ),
     "sort_sample": Node(
         "",
-        _args(Arg("keys", "list<sort_key>"), Arg("rows", "int")),
+        _args(
+            Arg("keys", "list<sort_key>"),
+            Arg("rows", "int"),
+            Arg(
+                "piece_bytes",
+                "int",
+                required=False,
+                doc="the output is written in pieces of about this size (default 32 KB), each "
+                "starting at a sample row, so a merge task reads only the pieces of its range",
+            ),
+        ),
         "which sort keys to sample from a task's sorted output, and how many rows",
     ),
     "join_input": Node(
@@ -603,7 +613,13 @@ _RECORDS: dict[str, Node] = {
         _args(
             Arg("url", "str"),
             Arg("length", "int", doc="bytes"),
-            Arg("partitions", "list<partition_info>", nullable=True, doc="null for a result"),
+            Arg(
+                "partitions",
+                "list<partition_info>",
+                nullable=True,
+                doc="null for a result, except a sorted one with a sample: its pieces, each "
+                "starting at a sample row (see sort_sample)",
+            ),
             Arg("codec", "str", doc="the IPC compression it was written with, or none"),
         ),
         "the object a task attempt wrote",

@@ -17,7 +17,7 @@ from sqlmr.planning import nodes
 from sqlmr.planning.plan import Stage
 
 Json = dict[str, Any]
-SORT_SAMPLE = 64  # sort-key rows each producing task returns for choosing range boundaries
+SORT_SAMPLE = 256  # sort-key rows each producing task returns: range bounds and its pieces
 
 
 def tail_ops(q: LogicalQuery) -> list[Json]:
