@@ -18,10 +18,9 @@ from sqlmr.catalog import TYPE_NAMES, Table
 from sqlmr.catalog.listing import Listed, list_table
 from sqlmr.errors import CatalogError
 from sqlmr.planning.explain import format_size, render_expr
-from sqlmr.planning.planner import INPUT_SHARE
 from sqlmr.planning.prune import Range, may_match
-from sqlmr.planning.row_groups import pack, row_groups
-from sqlmr.planning.splits import choose_split_size, plan_splits
+from sqlmr.planning.row_groups import pack, pack_waves, row_groups
+from sqlmr.planning.splits import choose_split_size, input_cap, plan_splits
 
 
 @dataclass(frozen=True)
@@ -105,7 +104,7 @@ def plan_input(
             f"format     {table.format}, {table.compression}: {len(listing.objects)} object(s), "
             "unsplittable (one range per object, decompressed as a stream)"
         )
-        cap = task_memory // INPUT_SHARE
+        cap = input_cap(task_memory)
         for o in listing.objects:
             if o.size > cap:
                 notes.append(
@@ -153,8 +152,6 @@ def _whole_objects(objects: tuple[Listed, ...], size: int) -> list[list[dict]]:
 
 def _parquet(table, objects, read, ir, split_size, workers, task_memory, notes) -> TableInput:
     groups = row_groups(table, objects, read, ir)
-    read_raw = sum(g.read_raw for g in groups.kept)
-    size = split_size or choose_split_size(read_raw, workers, task_memory)
     pruned = groups.total - len(groups.kept)
     why = f" by the min/max statistics of {render_expr(ir)}" if ir is not None else ""
     read_bytes = sum(g.read_bytes for g in groups.kept)
@@ -164,4 +161,8 @@ def _parquet(table, objects, read, ir, split_size, workers, task_memory, notes) 
         f"{format_size(groups.file_bytes)} (column chunks of {', '.join(read)})"
     )
     total = sum(g.raw_bytes for g in groups.kept)
-    return TableInput(pack(groups.kept, size), total, tuple(notes))
+    if split_size:
+        splits = pack(groups.kept, split_size)
+    else:
+        splits = pack_waves(groups.kept, workers, input_cap(task_memory))
+    return TableInput(splits, total, tuple(notes))

@@ -4,6 +4,7 @@ the scan's filter, and pack the others into tasks by the bytes of the columns th
 
 from __future__ import annotations
 
+import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -112,32 +113,61 @@ def _describe(schema) -> str:
 def pack(groups: tuple[Group, ...], split_size: int) -> list[list[dict]]:
     """Tasks of consecutive row groups, each at most split_size uncompressed bytes read (a row
     group larger than that is a task of its own). Groups of one object share a range."""
-    tasks: list[list[dict]] = []
-    current: list[dict] = []
+    tasks: list[list[Group]] = []
     size = 0
     for g in groups:
         weight = max(g.read_raw, 1)
-        if current and size + weight > split_size:
-            tasks.append(current)
-            current, size = [], 0
-        last = current[-1] if current else None
+        if not tasks or (tasks[-1] and size + weight > split_size):
+            tasks.append([])
+            size = 0
+        tasks[-1].append(g)
+        size += weight
+    return [_ranges_of(t) for t in tasks] or [[]]
+
+
+def pack_waves(groups: tuple[Group, ...], workers: int, cap: int) -> list[list[dict]]:
+    """Tasks of consecutive row groups of about equal bytes read, as few as fill every worker
+    once (in whole waves) while none reads much over `cap`.
+
+    Row groups are of equal size and decode at a steady rate, so Parquet tasks need no extra
+    tasks to balance a ragged last wave, as text splits do; each task costs a dispatch, an
+    output object and a footer read (measured at scale 0.05 under load: 1a's 7 one-group tasks
+    took 1.4x DuckDB's time, 2 tasks of 4 and 3 groups 1.0x).
+    """
+    weights = [max(g.read_raw, 1) for g in groups]
+    total = sum(weights)
+    n = max(math.ceil(total / cap), min(len(groups), workers))
+    n = min(len(groups), math.ceil(n / max(1, workers)) * max(1, workers))
+    if n <= 1:
+        return [_ranges_of(list(groups))] if groups else [[]]
+    tasks: list[list[Group]] = [[] for _ in range(n)]
+    done = 0
+    for g, w in zip(groups, weights, strict=True):
+        # A group goes to the task whose share of the bytes holds the group's middle byte.
+        tasks[min(n - 1, (2 * done + w) * n // (2 * total))].append(g)
+        done += w
+    return [_ranges_of(t) for t in tasks if t]
+
+
+def _ranges_of(groups: list[Group]) -> list[dict]:
+    """One task's ranges: the groups of one object share a range."""
+    ranges: list[dict] = []
+    for g in groups:
+        last = ranges[-1] if ranges else None
         if last is not None and last["url"] == g.obj.url:
             last["row_groups"].append(g.index)
             last["start"], last["end"] = min(last["start"], g.start), max(last["end"], g.end)
-        else:
-            current.append(
-                {
-                    "url": g.obj.url,
-                    "start": g.start,
-                    "end": g.end,
-                    "size": g.obj.size,
-                    "footer": g.footer,
-                    "row_groups": [g.index],
-                }
-            )
-            if g.obj.partition:
-                current[-1]["partition"] = dict(g.obj.partition)
-        size += weight
-    if current:
-        tasks.append(current)
-    return tasks or [[]]
+            continue
+        ranges.append(
+            {
+                "url": g.obj.url,
+                "start": g.start,
+                "end": g.end,
+                "size": g.obj.size,
+                "footer": g.footer,
+                "row_groups": [g.index],
+            }
+        )
+        if g.obj.partition:
+            ranges[-1]["partition"] = dict(g.obj.partition)
+    return ranges

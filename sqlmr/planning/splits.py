@@ -42,6 +42,11 @@ def parse_size(text: str) -> int:
     return int(value * _UNITS[unit])
 
 
+def input_cap(task_memory: int) -> int:
+    """The most input bytes a task reads: a twenty-fourth of its memory budget (see below)."""
+    return max(MB, task_memory // INPUT_SHARE)
+
+
 def choose_split_size(total_bytes: int, workers: int, task_memory: int) -> int:
     """A split size that keeps a task within its memory budget and every worker busy.
 
@@ -50,7 +55,7 @@ def choose_split_size(total_bytes: int, workers: int, task_memory: int) -> int:
     so a split is at most a twenty-fourth of the budget (64 MB of 1,536 MB). Below that, aim for
     four tasks per worker so that the last wave is short.
     """
-    cap = max(MB, task_memory // INPUT_SHARE)
+    cap = input_cap(task_memory)
     balanced = math.ceil(total_bytes / max(1, 4 * workers))
     return max(4 * MB, min(cap, balanced))
 
