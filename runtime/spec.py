@@ -639,6 +639,13 @@ _RECORDS["stage"] = Node(
         Arg("tasks", "list<task>", required=False, doc="one per task, as the source declares"),
         Arg("depends_on", "list<stage>", required=False, doc="stages that must finish first"),
         Arg("coalesce_bytes", "int", required=False, doc="pack partitions into tasks this big"),
+        Arg(
+            "split_bytes",
+            "int",
+            required=False,
+            doc="a shuffle join's partition over this many bytes is split: one side's map "
+            "outputs spread over several tasks, each reading the other side's whole partition",
+        ),
     ),
     "a stage in a plan",
 )

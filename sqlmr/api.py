@@ -19,6 +19,7 @@ from sqlmr.planning.exchange import two_level
 from sqlmr.planning.inputs import plan_input
 from sqlmr.planning.plan import Plan
 from sqlmr.planning.planner import INPUT_SHARE, PlanOptions, SideInput, build_plan
+from sqlmr.planning.skew import skew_aware
 from sqlmr.planning.splits import parse_size
 
 DEFAULT_TASK_MEMORY = defaults.TASK_MEMORY
@@ -109,6 +110,7 @@ def compile_query(query: str, catalog: Catalog, options: QueryOptions = QueryOpt
         plan = build_plan(logical, inputs, plan_options)
         # Block plans (multi-way joins, set operations) keep the direct exchange for now.
         plan = two_level(plan, options.exchange, options.task_memory // INPUT_SHARE)
+    plan = skew_aware(plan, options.task_memory // INPUT_SHARE)
     return dataclasses.replace(plan, inputs=tuple(notes)) if notes else plan
 
 

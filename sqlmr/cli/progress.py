@@ -64,6 +64,8 @@ def print_stats(result, rows: int, detailed: bool = False) -> None:
             f"slowest {slowest}",
             file=sys.stderr,
         )
+        for split in getattr(s, "splits", ()):
+            print(f"    skew: {split}", file=sys.stderr)
 
 
 class BenchProgress:

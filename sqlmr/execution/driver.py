@@ -26,6 +26,7 @@ from sqlmr.errors import PlanError, SqlmrError, TaskError, UsageError
 from sqlmr.execution.executor import Executor, Outcome
 from sqlmr.execution.jobs import Heartbeat, new_job_id
 from sqlmr.execution.range_bounds import range_inputs
+from sqlmr.execution.skew import Split, split_skewed
 from sqlmr.execution.tracing import Tracer
 from sqlmr.planning.exchange import combine_groups
 from sqlmr.planning.limits import early_stop_rows
@@ -58,6 +59,8 @@ class StageStats:
     skipped: int = 0  # tasks never launched: a LIMIT was reached first
     # S3 requests per API operation made by the winning attempts (their summaries count them).
     s3_requests: dict[str, int] = field(default_factory=dict)
+    # Shuffle-join partitions that a hot key made too big, each run as several tasks.
+    splits: list[str] = field(default_factory=list)
 
 
 class Listener(Protocol):
@@ -326,7 +329,8 @@ class Driver:
             with segment, heartbeat:
                 for stage in plan.stages:
                     inputs = _inputs(stage, committed, self.executor.workers)
-                    summaries, stats = self._run_stage(job, stage, inputs)
+                    inputs, splits = split_skewed(stage, inputs)
+                    summaries, stats = self._run_stage(job, stage, inputs, splits)
                     committed[stage.id] = summaries
                     all_stats.append(stats)
                 if keep_intermediates:
@@ -346,21 +350,24 @@ class Driver:
         )
 
     def _run_stage(
-        self, job: str, stage: Stage, inputs: list[dict]
+        self, job: str, stage: Stage, inputs: list[dict], splits: list[Split]
     ) -> tuple[list[dict], StageStats]:
         tracer = self.tracer
+        stats = StageStats(stage.id, len(inputs), splits=[s.describe() for s in splits])
+        notes = {"splits": "; ".join(stats.splits)} if splits else {}
         span_cm = (
             tracer.subsegment(
-                f"stage {stage.id}", stage=stage.id, kind=stage.kind, tasks=len(inputs)
+                f"stage {stage.id}", stage=stage.id, kind=stage.kind, tasks=len(inputs), **notes
             )
             if tracer
             else contextlib.nullcontext()
         )
         with span_cm as span:
-            return self._run_stage_traced(job, stage, inputs, span)
+            return self._run_stage_traced(job, stage, inputs, span, stats)
 
-    def _run_stage_traced(self, job: str, stage: Stage, inputs: list[dict], span: Any):
-        stats = StageStats(stage.id, len(inputs))
+    def _run_stage_traced(
+        self, job: str, stage: Stage, inputs: list[dict], span: Any, stats: StageStats
+    ):
         if self.listener:
             self.listener.stage_started(stage, len(inputs))
         started = time.perf_counter()

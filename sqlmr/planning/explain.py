@@ -168,6 +168,12 @@ def render_plan(plan: Plan) -> str:
             count = f"{len(stage.tasks)} task(s)"
         lines.append(f"stage {stage.id} ({stage.kind}, {count}){after}")
         body = _source_lines(stage.source, list(stage.tasks))
+        if stage.split_bytes:
+            body.append(
+                f"skew       a partition over {format_size(stage.split_bytes)} (a hot key) is "
+                "split at run time: its map outputs spread over several tasks, the other side's "
+                "partition read by each"
+            )
         for op in stage.ops:
             body += _op_lines(op)
         stop = early_stop_rows(stage)

@@ -26,6 +26,9 @@ class Stage:
     # For a stage reading shuffle partitions: the driver packs consecutive partitions into one
     # task up to this many bytes, once the map outputs' sizes are known.
     coalesce_bytes: int | None = None
+    # For a shuffle join: a partition over this many bytes is split over several tasks at run
+    # time (a hot key), see sqlmr/planning/skew.py.
+    split_bytes: int | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in STAGE_KINDS:
@@ -48,6 +51,8 @@ class Stage:
         doc = {**self.definition(), "depends_on": list(self.depends_on), "tasks": list(self.tasks)}
         if self.coalesce_bytes is not None:
             doc["coalesce_bytes"] = self.coalesce_bytes
+        if self.split_bytes is not None:
+            doc["split_bytes"] = self.split_bytes
         return doc
 
 

@@ -1,0 +1,63 @@
+"""Skew-aware shuffle joins: which join stages may split a partition that a hot key made too big.
+
+A shuffle join's task p reads partition p of both sides. One key in half of the rows puts half
+of its side into one partition, whatever the partition count: that task's memory grows with the
+data, not with the split size. The planner cannot know the hot keys (they are found at run
+time, from the map outputs' partition sizes and key samples), so it marks the join stages where
+splitting is correct with `split_bytes`; the driver (sqlmr/execution/skew.py) then splits each
+partition over that size: one side's map outputs are spread over several tasks, and each of
+those tasks reads the other side's whole partition (replicated).
+
+Correctness: every row of the split side is joined in exactly one task, against every row of
+its partition on the other side, so an inner join's result is exactly the unsplit one. An
+outer join may split only its preserved side: a replicated preserved side would emit its
+unmatched rows once per task (LEFT splits the left side, RIGHT the right side; FULL preserves
+both, so it is never split). A split stage makes more tasks than partitions, so it is marked
+only when its operators are row by row (filters, projections, partial aggregates), or when the
+stage already has several tasks whose outputs a later stage combines (a top-k or a sort).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from sqlmr.planning.plan import Plan, Stage
+
+SPLITTABLE_SIDES: dict[str, tuple[str, ...]] = {
+    "inner": ("left", "right"),
+    "left": ("left",),
+    "right": ("right",),
+    "full": (),
+}
+"""The sides of a join that may be split over several tasks (the others are replicated)."""
+
+_ROW_OPS = ("filter", "project", "expand")
+
+
+def _row_by_row(op: dict[str, Any]) -> bool:
+    return op["op"] in _ROW_OPS or (op["op"] == "aggregate" and op.get("phase") == "partial")
+
+
+def can_split(stage: Stage) -> bool:
+    """Whether a stage is a shuffle join that may run a partition as several tasks."""
+    source = stage.source
+    if source["type"] != "join" or source.get("broadcast"):
+        return False
+    if any(source[side]["source"]["type"] != "shuffle" for side in ("left", "right")):
+        return False
+    if not SPLITTABLE_SIDES[source.get("how", "inner")]:
+        return False
+    # Several planned tasks: a later stage already merges their top-k or sorted outputs.
+    combined = ("sort", "limit") if len(stage.tasks) > 1 else ()
+    return all(_row_by_row(op) or op["op"] in combined for op in stage.ops)
+
+
+def skew_aware(plan: Plan, task_bytes: int) -> Plan:
+    """The plan with `split_bytes` on every shuffle join that may split a partition over
+    `task_bytes` (the input one task may hold)."""
+    stages = tuple(
+        dataclasses.replace(stage, split_bytes=task_bytes) if can_split(stage) else stage
+        for stage in plan.stages
+    )
+    return dataclasses.replace(plan, stages=stages)
