@@ -84,41 +84,51 @@ def _ipc() -> None:
     ipc.open_stream(sink.getvalue()).read_all()
 
 
+ACERO = "Acero (GROUP BY, joins)"
 # name -> check; a check raises when the feature is missing.
 FEATURES: dict[str, Callable[[], None]] = {
     "compute kernels": _kernels,
     "RE2 regular expressions (LIKE, REGEXP)": _regex,
-    "Acero (GROUP BY, joins)": _acero,
+    ACERO: _acero,
     "CSV reader": _csv,
     "IPC streams": _ipc,
 }
 
-_checked: list[str] | None = None  # None: not yet checked in this process
+_checked: dict[str, str] | None = None  # feature -> verdict, once per process (None: none yet)
+
+
+def _verdict(check: Callable[[], None]) -> str:
+    try:
+        check()
+        return "ok"
+    except Exception as e:  # noqa: BLE001 - any failure means the feature is unusable
+        cause = e.__cause__ or e
+        return f"{e}: {type(cause).__name__}: {cause}".strip()
 
 
 def feature_report() -> dict[str, str]:
     """Every feature and "ok" or why it failed."""
-    found = {}
-    for name, check in FEATURES.items():
-        try:
-            check()
-            found[name] = "ok"
-        except Exception as e:  # noqa: BLE001 - any failure means the feature is unusable
-            cause = e.__cause__ or e
-            found[name] = f"{e}: {type(cause).__name__}: {cause}".strip()
-    return found
+    return {name: _verdict(check) for name, check in FEATURES.items()}
 
 
-def check_features() -> None:
-    """Raise MissingFeatureError naming the first missing feature (checked once per process)."""
+def check_features(acero: bool = True) -> None:
+    """Raise MissingFeatureError naming the first missing feature (each checked once per
+    process). With acero=False (a task that neither groups nor joins) Acero is left unchecked,
+    so that such a task never imports it: a scan-only job's workers then do without it."""
     global _checked
     if _checked is None:
-        _checked = [f"{k} ({v})" for k, v in feature_report().items() if v != "ok"]
-    if _checked:
-        raise MissingFeatureError(
-            f"the function's pyarrow {pa.__version__} lacks {_checked[0]}; deploy with sqlmr's "
-            "own layer (sqlmr deploy without --layer) or a pyarrow built with it"
-        )
+        _checked = {}
+    for name, check in FEATURES.items():
+        if name == ACERO and not acero:
+            continue
+        if name not in _checked:
+            _checked[name] = _verdict(check)
+        if _checked[name] != "ok":
+            raise MissingFeatureError(
+                f"the function's pyarrow {pa.__version__} lacks {name} ({_checked[name]}); "
+                "deploy with sqlmr's own layer (sqlmr deploy without --layer) or a pyarrow "
+                "built with it"
+            )
 
 
 def is_probe(event: Any) -> bool:

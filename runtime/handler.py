@@ -38,8 +38,22 @@ def lambda_handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]
     if isinstance(event, dict) and set(event) == {"event_url"}:
         url = event["event_url"]
         event = json.loads(storage_for(url).read(url))
-    environment.check_features()
+    environment.check_features(acero=_uses_acero(event))
     return run_task(event, getattr(context, "aws_request_id", None))
+
+
+_WITHOUT_ACERO = {"filter", "project", "expand", "sort", "limit"}
+
+
+def _uses_acero(event: dict[str, Any]) -> bool:
+    """Whether a task may group or hash-join (Acero); a malformed event is validated later."""
+    try:
+        stage = event["stage"]
+        return stage["source"]["type"] == "join" or any(
+            op["op"] not in _WITHOUT_ACERO for op in stage["ops"]
+        )
+    except (KeyError, TypeError):
+        return True
 
 
 def output_url(event: dict[str, Any], name: str, invocation: str | None = None) -> str:
@@ -195,8 +209,8 @@ def _write_result(sink: dict[str, Any], table: pa.Table, codec: str | None) -> E
     pieces = ranges.sorted_pieces(
         table, sample["rows"], sample.get("piece_bytes", ranges.PIECE_BYTES)
     )
-    chunks, index = shuffle.encode_consecutive(pieces, codec)
-    return b"".join(chunks), [{"offset": o, "length": n, "rows": r} for o, n, r in index]
+    data, index = shuffle.encode_consecutive(pieces, codec)
+    return data, [{"offset": o, "length": n, "rows": r} for o, n, r in index]
 
 
 SINKS: dict[str, tuple[str, Callable[[dict[str, Any], pa.Table, str | None], Encoded]]] = {

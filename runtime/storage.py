@@ -39,7 +39,7 @@ class Storage(Protocol):
         """Size of an object in bytes."""
 
     def write(self, url: str, data: bytes) -> None:
-        """Create or replace an object atomically."""
+        """Create or replace an object atomically (`data`: bytes or any bytes-like buffer)."""
 
     def list(self, prefix: str) -> list[ObjectInfo]:
         """Every object below a folder-like prefix, sorted by URL."""

@@ -98,3 +98,26 @@ def test_the_script_exits_fast_with_all_rows_and_the_exit_code() -> None:
     assert sorted(lines[1:]) == sorted(f"{u},{r}" for u, r in expected)
     bad = _console("query", "SELECT nope FROM rankings")
     assert bad.returncode == 1 and bad.stderr.startswith("error: ") and not bad.stdout
+
+
+def test_a_scan_task_runs_without_acero(amplab_dir) -> None:
+    """A scan-only task (and its driver) never imports Acero (pyarrow.acero pulls in
+    pyarrow.dataset and its file systems); a group-by task does, and is answered the same."""
+    code = (
+        "import json, sys, tempfile\n"
+        "from sqlmr.api import QueryOptions, compile_query, resolve_catalog\n"
+        "from sqlmr.execution.driver import _event, _inputs\n"
+        "from sqlmr_runtime.handler import lambda_handler\n"
+        "seen = []\n"
+        f"for sql in [{RANKINGS_1A!r}, 'SELECT pageRank, COUNT(*) FROM rankings GROUP BY 1']:\n"
+        f"    catalog = resolve_catalog({str(amplab_dir)!r})\n"
+        "    plan = compile_query(sql, catalog, QueryOptions(workers=1))\n"
+        "    stage = plan.stages[0]\n"
+        "    event = _event('job', tempfile.mkdtemp(), stage, 0, 0, _inputs(stage, {})[0])\n"
+        "    rows = lambda_handler(event)['rows_in']\n"
+        "    seen.append([rows, 'pyarrow.acero' in sys.modules])\n"
+        "print(json.dumps(seen))\n"
+    )
+    (scan_rows, scan_acero), (group_rows, group_acero) = _run(code)
+    assert scan_rows == group_rows > 0
+    assert not scan_acero and group_acero
