@@ -9,6 +9,7 @@ from sqlmr_runtime import build, spec
 from sqlmr.catalog import TYPE_NAMES
 from sqlmr.planning import nodes
 from sqlmr.planning.cost import ScanInput, scan_inputs
+from sqlmr.planning.estimates import Estimate, estimate_edges
 from sqlmr.planning.limits import early_stop_rows
 from sqlmr.planning.plan import Plan
 
@@ -90,7 +91,14 @@ def _op_lines(op: dict[str, Any]) -> list[str]:
     return [kind]
 
 
-def _source_lines(src: dict[str, Any], tasks: list[dict[str, Any]]) -> list[str]:
+def _source_lines(
+    src: dict[str, Any],
+    tasks: list[dict[str, Any]],
+    sides: dict[str, Estimate] | None = None,
+    path: str = "",
+) -> list[str]:
+    """The lines of a stage's input; `sides` holds the estimates entering each join side, by
+    side path (estimates.estimate_edges)."""
     if src["type"] == "scan":
         # Sizes count each range once, even when every task reads it (a broadcast side).
         found = scan_inputs({"source": src, "tasks": [nodes.scan_task(t["ranges"]) for t in tasks]})
@@ -101,7 +109,6 @@ def _source_lines(src: dict[str, Any], tasks: list[dict[str, Any]]) -> list[str]
             f"read       {', '.join(src['read'])} (of {len(src['columns'])} columns)",
         ]
     if src["type"] == "join":
-        sides = {side: src[side]["source"] for side in ("left", "right")}
         if src.get("broadcast"):
             strategy = f"broadcast hash join: every task reads all of the {src['broadcast']} side"
         else:
@@ -109,12 +116,15 @@ def _source_lines(src: dict[str, Any], tasks: list[dict[str, Any]]) -> list[str]
         keys = ", ".join(
             f"{a} = {b}" for a, b in zip(src["left_keys"], src["right_keys"], strict=True)
         )
-        lines = [f"join       inner on {keys}", f"strategy   {strategy}"]
+        lines = [f"join       {src.get('how', 'inner')} on {keys}", f"strategy   {strategy}"]
         for side in ("left", "right"):
             lines.append(f"{side} side:")
-            inner_lines = _source_lines(sides[side], [t[side] for t in tasks])
+            inner = f"{path}{side[0]}"
+            inner_lines = _source_lines(src[side]["source"], [t[side] for t in tasks], sides, inner)
             for op in src[side]["ops"]:
                 inner_lines += _op_lines(op)
+            if sides is not None and inner in sides:
+                inner_lines.append(f"estimate   {format_estimate(sides[inner])} into the join")
             lines += [f"  {line}" for line in inner_lines]
         return lines
     if src["type"] == "combine":
@@ -131,6 +141,16 @@ def _source_lines(src: dict[str, Any], tasks: list[dict[str, Any]]) -> list[str]
     return [f"input      {how} {src['stage']} output"]
 
 
+def format_estimate(est: Estimate) -> str:
+    """'~1.2M rows, 45.0 MB'."""
+    rows, count = est.rows, f"{est.rows:.0f}"
+    for unit, size in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if rows >= size:
+            count = f"{rows / size:.2g}{unit}" if rows < 10 * size else f"{rows / size:.0f}{unit}"
+            break
+    return f"~{count} rows, {format_size(est.bytes)}"
+
+
 def format_size(n: float) -> str:
     """A byte count in B, KB, MB, GB or TB (powers of 1024)."""
     for unit in ("B", "KB", "MB", "GB", "TB"):
@@ -143,6 +163,7 @@ def format_size(n: float) -> str:
 def render_plan(plan: Plan) -> str:
     """The plan as indented text, one block per stage."""
     lines = [f"query: {' '.join(plan.query.split())}", ""]
+    outputs, side_estimates = estimate_edges(plan)
     for table, notes in plan.inputs:
         lines.append(f"table {table}:")
         lines += [f"  {note}" for note in notes]
@@ -167,7 +188,8 @@ def render_plan(plan: Plan) -> str:
         else:
             count = f"{len(stage.tasks)} task(s)"
         lines.append(f"stage {stage.id} ({stage.kind}, {count}){after}")
-        body = _source_lines(stage.source, list(stage.tasks))
+        sides = {p: e for (s, p), e in side_estimates.items() if s == stage.id}
+        body = _source_lines(stage.source, list(stage.tasks), sides)
         if stage.split_bytes:
             body.append(
                 f"skew       a partition over {format_size(stage.split_bytes)} (a hot key) is "
@@ -190,6 +212,7 @@ def render_plan(plan: Plan) -> str:
             )
         else:
             body.append("output     result")
+        body.append(f"estimate   {format_estimate(outputs[stage.id])} written")
         lines += [f"  {line}" for line in body]
         lines.append("")
     cols = ", ".join(f"{n} {TYPE_NAMES.get(t, t)}" for n, t in plan.columns)
