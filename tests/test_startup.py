@@ -39,9 +39,35 @@ def test_help_and_version_import_nothing_heavy(argv: list[str]) -> None:
     assert _heavy_loaded_by_cli(argv) == set()
 
 
-def test_a_csv_query_imports_no_aws_library_and_no_rich() -> None:
-    loaded = _heavy_loaded_by_cli(["query", RANKINGS_1A, "--format", "csv", "--workers", "1"])
-    assert loaded == {"pyarrow", "sqlglot"}
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["query", RANKINGS_1A, "--format", "csv", "--workers", "1"],
+        ["query", RANKINGS_1A, "--workers", "1"],  # a table, to a pipe: no rich
+        ["explain", RANKINGS_1A],
+    ],
+)
+def test_a_query_on_embedded_data_imports_no_aws_library_and_no_rich(argv: list[str]) -> None:
+    assert _heavy_loaded_by_cli(argv) == {"pyarrow", "sqlglot"}
+
+
+def test_the_importtime_benchmark_reads_python_s_lines() -> None:
+    from sqlmr_benchmarks.importtime import imports_of, top_level_total
+
+    stderr = (
+        "import time: self [us] | cumulative | imported package\n"
+        "import time:       120 |        120 |     numpy.version\n"
+        "import time:      3000 |      90000 |   numpy\n"
+        "import time:      5000 |     150000 | pyarrow\n"
+        "import time:        40 |         40 | json\n"
+    )
+    assert imports_of(stderr) == {
+        "numpy.version": 120,
+        "numpy": 90000,
+        "pyarrow": 150000,
+        "json": 40,
+    }
+    assert top_level_total(stderr) == 150040
 
 
 def test_import_sqlmr_is_light() -> None:
