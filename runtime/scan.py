@@ -1,8 +1,9 @@
 """Reading one split of a table: one reader per format behind one function, plus the columns
 that come from Hive-style partition folders (`key=value/`), which every range carries.
 
-A range is {url, start, end} and, as its format needs: `row_groups` and `size` (Parquet),
-`partition` (the folder values of its object, as text).
+A range is the record spec.RANGE_RECORDS names for the scan's format, checked with the plan: a
+byte_range {url, start, end} for text and JSON, a row_group_range (with `row_groups`, `size`
+and `footer`) for Parquet; either may carry `partition`, its object's folder values as text.
 """
 
 from __future__ import annotations

@@ -113,7 +113,7 @@ def read_parquet(
     if local is not None:
         pf, f = _open_mapped(local), None
     else:
-        pf, f = open_parquet(url, r.get("size"), r.get("footer"))
+        pf, f = open_parquet(url, r["size"], r["footer"])
     try:
         names = {n.lower(): n for n in pf.schema_arrow.names}
         missing = [n for n in wanted if n.lower() not in names]

@@ -124,6 +124,7 @@ VALUE_TYPES: dict[str, str] = {
     "stage": "the id of an earlier stage",
     "task": "a plan task: the record its stage's source declares as `task`",
     "input": "a task's input: the record its stage's source declares as `input`",
+    "split_range": "a part of a scan's objects: the record RANGE_RECORDS names for its format",
 }
 """The value types a field may have, besides `list<T>` and the records of RECORDS."""
 
@@ -498,6 +499,20 @@ STAGE_KINDS: dict[str, str] = {
 }
 """The kinds of stage; the kind tells the driver and explain what a stage is for."""
 
+_PARTITION = Arg(
+    "partition",
+    "object",
+    required=False,
+    doc="the object's partition folder values, as text, by column",
+)
+
+RANGE_RECORDS: dict[str, str] = {
+    "csv": "byte_range",
+    "json": "byte_range",
+    "parquet": "row_group_range",
+}
+"""The record a scan task's ranges are, by the scan's format."""
+
 _RECORDS: dict[str, Node] = {
     "named_expr": Node(
         "", _args(Arg("name", "name", output=True), Arg("expr", "expr")), "an output column"
@@ -517,30 +532,36 @@ _RECORDS: dict[str, Node] = {
         _args(Arg("source", "source"), Arg("ops", "list<op>")),
         "one side of a join: a source and the operators applied to it before the join",
     ),
-    "range": Node(
+    "byte_range": Node(
         "",
         _args(
             Arg("url", "str"),
             Arg("start", "int"),
             Arg("end", "int"),
-            Arg("row_groups", "list<int>", required=False, doc="Parquet: the row groups to read"),
-            Arg("size", "int", required=False, doc="Parquet: the object's size"),
-            Arg("footer", "int", required=False, doc="Parquet: the bytes of the object's footer"),
-            Arg(
-                "partition",
-                "object",
-                required=False,
-                doc="the object's partition folder values, as text, by column",
-            ),
+            _PARTITION,
         ),
-        "bytes [start, end) of an object; the rows that start in it",
+        "text or JSON: bytes [start, end) of an object, the rows that start in it (a compressed "
+        "object: the whole object, end its size)",
+    ),
+    "row_group_range": Node(
+        "",
+        _args(
+            Arg("url", "str"),
+            Arg("start", "int", doc="where the first column chunk read begins"),
+            Arg("end", "int", doc="where the last column chunk read ends"),
+            Arg("row_groups", "list<int>", doc="the row groups to read, ascending"),
+            Arg("size", "int", doc="the object's size (the footer is at its end)"),
+            Arg("footer", "int", doc="the bytes of the object's footer, its length and magic"),
+            _PARTITION,
+        ),
+        "Parquet: row groups of one object",
     ),
     "part": Node(
         "",
         _args(Arg("url", "str"), Arg("offset", "int"), Arg("length", "int")),
         "a byte range of an upstream output",
     ),
-    "scan_input": Node("", _args(Arg("ranges", "list<range>")), "a scan task's input"),
+    "scan_input": Node("", _args(Arg("ranges", "list<split_range>")), "a scan task's input"),
     "parts_input": Node(
         "",
         _args(
@@ -570,7 +591,7 @@ _RECORDS: dict[str, Node] = {
         _args(Arg("left", "input", scope="left"), Arg("right", "input", scope="right")),
         "a join task's input: one per side",
     ),
-    "scan_task": Node("", _args(Arg("ranges", "list<range>")), "a scan task in a plan"),
+    "scan_task": Node("", _args(Arg("ranges", "list<split_range>")), "a scan task in a plan"),
     "shuffle_task": Node("", _args(Arg("partition", "int")), "a shuffle-reading task in a plan"),
     "gather_task": Node("", (), "a gather task in a plan (it reads everything)"),
     "combine_task": Node(

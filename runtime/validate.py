@@ -105,6 +105,13 @@ def _value(value: Any, vtype: str, arg: Arg, ctx: Context) -> None:
         record = spec.RECORDS[kind.task if vtype == "task" else kind.input]
         inner = {"": source, **_side_sources(source)}
         check_fields(record, value, replace(ctx, sources=inner), set())
+    elif vtype == "split_range":
+        fmt = ctx.sources.get("", {}).get("format")
+        if fmt is None:  # no scan in context (a builder's check): the range's own shape decides
+            fmt = "parquet" if isinstance(value, dict) and "row_groups" in value else "csv"
+        check_fields(spec.RECORDS[spec.RANGE_RECORDS[fmt]], value, ctx, set())
+        if fmt == "parquet" and value["row_groups"] != sorted(set(value["row_groups"])):
+            raise ctx.fail("row_groups must ascend without repeats")
     elif vtype in spec.FAMILIES:
         _member(vtype, value, ctx)
     else:

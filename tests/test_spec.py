@@ -308,12 +308,34 @@ MALFORMED: dict[str, tuple[str, Mutation, str]] = {
         lambda d: _stage(d, "map")["tasks"][0].pop("ranges"),
         r"stage map task 0: missing field\(s\) ranges",
     ),
+    "Parquet scan given byte ranges": (
+        "grouped",
+        lambda d: _stage(d, "map")["source"].update(format="parquet"),
+        r"stage map task 0.*missing field\(s\) row_groups, size, footer",
+    ),
+    "text range with row groups": (
+        "grouped",
+        lambda d: _stage(d, "map")["tasks"][0]["ranges"][0].update(row_groups=[0]),
+        r"stage map task 0.*unknown field\(s\) row_groups",
+    ),
+    "Parquet row groups out of order": (
+        "grouped",
+        lambda d: _as_parquet(_stage(d, "map"), [1, 0]),
+        "row_groups must ascend without repeats",
+    ),
     "join task with a mistyped partition": (
         "join",
         lambda d: _stage(d, "join")["tasks"][0]["left"].update(partition="0"),
         r"\(partition\): expected a JSON integer",
     ),
 }
+
+
+def _as_parquet(stage: dict, row_groups: list[int]) -> None:
+    stage["source"]["format"] = "parquet"
+    for task in stage["tasks"]:
+        for r in task["ranges"]:
+            r.update(row_groups=row_groups, size=r["end"], footer=100)
 
 
 @pytest.mark.parametrize("rule", MALFORMED)

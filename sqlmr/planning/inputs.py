@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pyarrow as pa
+from sqlmr_runtime import build
 from sqlmr_runtime.storage import ObjectInfo
 from sqlmr_runtime.types import arrow_type
 
@@ -123,12 +124,14 @@ def _type_of(table: Table, key: str) -> str:
 
 def _with_partitions(splits: list[list[dict]], objects: tuple[Listed, ...]) -> list[list[dict]]:
     values = {o.url: dict(o.partition) for o in objects if o.partition}
-    if values:
-        for split in splits:
-            for r in split:
-                if r["url"] in values:
-                    r["partition"] = values[r["url"]]
-    return splits
+    if not values:
+        return splits
+    return [[_byte_range(r, values.get(r["url"])) for r in split] for split in splits]
+
+
+def _byte_range(r: dict, partition: dict[str, str] | None) -> dict:
+    fields = dict(r, partition=partition) if partition else r
+    return build.record("byte_range", **fields)
 
 
 def _whole_objects(objects: tuple[Listed, ...], size: int) -> list[list[dict]]:
@@ -137,9 +140,7 @@ def _whole_objects(objects: tuple[Listed, ...], size: int) -> list[list[dict]]:
     for o in objects:
         if o.size == 0:
             continue
-        r = {"url": o.url, "start": 0, "end": o.size}
-        if o.partition:
-            r["partition"] = dict(o.partition)
+        r = _byte_range({"url": o.url, "start": 0, "end": o.size}, dict(o.partition))
         if packed and packed_bytes + o.size > size:
             tasks.append(packed)
             packed, packed_bytes = [], 0

@@ -8,6 +8,8 @@ import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from sqlmr_runtime import build
+
 from sqlmr.catalog import Table
 from sqlmr.catalog.discover import read_footer
 from sqlmr.catalog.listing import Listed
@@ -151,23 +153,26 @@ def pack_waves(groups: tuple[Group, ...], workers: int, cap: int) -> list[list[d
 
 def _ranges_of(groups: list[Group]) -> list[dict]:
     """One task's ranges: the groups of one object share a range."""
-    ranges: list[dict] = []
+    by_object: list[list[Group]] = []
     for g in groups:
-        last = ranges[-1] if ranges else None
-        if last is not None and last["url"] == g.obj.url:
-            last["row_groups"].append(g.index)
-            last["start"], last["end"] = min(last["start"], g.start), max(last["end"], g.end)
-            continue
+        if by_object and by_object[-1][0].obj.url == g.obj.url:
+            by_object[-1].append(g)
+        else:
+            by_object.append([g])
+    ranges = []
+    for run in by_object:
+        obj = run[0].obj
+        fields = dict(partition=dict(obj.partition)) if obj.partition else {}
         ranges.append(
-            {
-                "url": g.obj.url,
-                "start": g.start,
-                "end": g.end,
-                "size": g.obj.size,
-                "footer": g.footer,
-                "row_groups": [g.index],
-            }
+            build.record(
+                "row_group_range",
+                url=obj.url,
+                start=min(g.start for g in run),
+                end=max(g.end for g in run),
+                row_groups=[g.index for g in run],
+                size=obj.size,
+                footer=run[0].footer,
+                **fields,
+            )
         )
-        if g.obj.partition:
-            ranges[-1]["partition"] = dict(g.obj.partition)
     return ranges

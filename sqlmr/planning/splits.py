@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 
+from sqlmr_runtime import build
 from sqlmr_runtime.storage import ObjectInfo
 
 from sqlmr.defaults import MB
@@ -72,12 +73,13 @@ def plan_splits(objects: list[ObjectInfo], split_size: int) -> list[list[dict]]:
             pieces = math.ceil(obj.size / split_size)
             step = math.ceil(obj.size / pieces)
             for start in range(0, obj.size, step):
-                tasks.append([{"url": obj.url, "start": start, "end": min(start + step, obj.size)}])
+                end = min(start + step, obj.size)
+                tasks.append([build.record("byte_range", url=obj.url, start=start, end=end)])
             continue
         if packed and packed_bytes + obj.size > split_size:
             tasks.append(packed)
             packed, packed_bytes = [], 0
-        packed.append({"url": obj.url, "start": 0, "end": obj.size})
+        packed.append(build.record("byte_range", url=obj.url, start=0, end=obj.size))
         packed_bytes += obj.size
     if packed:
         tasks.append(packed)
