@@ -271,6 +271,8 @@ def run_task(event: dict[str, Any], invocation: str | None = None) -> dict[str, 
             "total": round(t3 - t0, 6),
         },
     }
+    if sink.get("hot_keys"):  # for a skew-aware join to name the keys of a split partition
+        summary["hot_keys"] = shuffle.hot_keys(table, sink["keys"], sink["partitions"])
     if sink.get("sample"):  # sort keys for the driver to choose range boundaries from
         summary["sample"] = ranges.sample_keys(
             table, sink["sample"]["keys"], sink["sample"]["rows"]

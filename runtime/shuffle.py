@@ -198,3 +198,33 @@ def fetch_parts(parts: list[dict], storage_for: Callable) -> tuple[list[pa.Table
     else:
         fetched = [fetch(r) for r in ranges]  # local reads come from the page cache
     return [t for tables, _ in fetched for t in tables], sum(n for _, n in fetched)
+
+
+HOT_SHARE = 8  # a key in at least 1/HOT_SHARE of the sampled rows is reported as hot
+_HOT_SAMPLE = 1024
+_KEY_TEXT = 60  # characters of a hot key's text
+
+
+def hot_keys(table: pa.Table, keys: list[str], partitions: int) -> list[dict]:
+    """The keys in at least 1/HOT_SHARE of an evenly strided sample of about 1,024 rows:
+    [{"partition", "key" (its values as text), "rows" (estimated over the whole table)}]. At
+    most HOT_SHARE keys, so the summary stays small; costs one grouping of the sample."""
+    n = table.num_rows
+    if not n or not keys:
+        return []
+    step = max(1, n // _HOT_SAMPLE)
+    names = [f"k{i}" for i in range(len(keys))]  # no clash with the count's column
+    sample = table.select(keys).rename_columns(names)
+    sample = sample.take(pc.multiply(pa.array(range(-(-n // step)), pa.int64()), step))
+    counts = sample.group_by(names, use_threads=False).aggregate([([], "count_all")])
+    floor = max(2, -(-sample.num_rows // HOT_SHARE))
+    hot = counts.filter(pc.greater_equal(counts.column("count_all"), floor))
+    if not hot.num_rows:
+        return []
+    pids = partition_ids(hot, names, partitions).to_pylist()  # the hash reads values only
+    found = []
+    for pid, row in zip(pids, hot.to_pylist(), strict=True):
+        text = ", ".join("NULL" if row[k] is None else str(row[k]) for k in names)
+        rows = row["count_all"] * n // sample.num_rows
+        found.append({"partition": pid, "key": text[:_KEY_TEXT], "rows": rows})
+    return found

@@ -470,6 +470,13 @@ _SINKS: dict[str, Node] = {
         _args(
             Arg("partitions", "int", doc="how many hash partitions"),
             Arg("keys", "list<column>", doc="partition by the hash of these columns"),
+            Arg(
+                "hot_keys",
+                "bool",
+                required=False,
+                doc="return the keys of at least 1/8 of a strided sample of the rows in the "
+                "summary (a skew-aware join names the keys of the partitions it splits)",
+            ),
         ),
         "one object holding every hash partition, with an index",
     ),
@@ -624,6 +631,15 @@ _RECORDS: dict[str, Node] = {
         ),
         "a result column",
     ),
+    "hot_key": Node(
+        "",
+        _args(
+            Arg("partition", "int"),
+            Arg("key", "str", doc="the key's values as text, comma-separated, shortened"),
+            Arg("rows", "int", doc="the rows of the output it is estimated to have"),
+        ),
+        "a key frequent in a sample of a task's shuffle output",
+    ),
     "partition_info": Node(
         "",
         _args(Arg("offset", "int"), Arg("length", "int"), Arg("rows", "int")),
@@ -723,6 +739,12 @@ _RECORDS["task_summary"] = Node(
             "str",
             required=False,
             doc="evenly spaced sort-key rows of the output (base64 IPC), for range bounds",
+        ),
+        Arg(
+            "hot_keys",
+            "list<hot_key>",
+            required=False,
+            doc="keys frequent in a sample of a shuffle output, when its sink asks for them",
         ),
     ),
     "what a task returns",

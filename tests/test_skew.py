@@ -7,12 +7,18 @@ Checked against DuckDB on the same files."""
 from __future__ import annotations
 
 import dataclasses
+import json
+import random
 from pathlib import Path
 
 import duckdb
 import processes
+import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from conftest import assert_same, duck_table, write_catalog
+from sqlmr_runtime.partition import partition_ids
+from sqlmr_runtime.shuffle import hot_keys
 
 import sqlmr
 from sqlmr.planning.explain import render_plan
@@ -97,6 +103,7 @@ def test_split_hot_partitions_equal_duckdb(small, name: str) -> None:
         splits = [line for s in result.stages for line in s.splits]
     if name in SPLITS:
         assert splits and all("split into" in line for line in splits)
+        assert any("hot key 'hot' (~" in line for line in splits)  # named from the samples
 
 
 def test_a_full_join_is_never_split(small) -> None:
@@ -133,6 +140,7 @@ def test_a_hot_key_join_stays_within_task_memory(tmp_path: Path) -> None:
     )
     argv = ["query", sql, "--tables", str(tmp_path), "--workers", "2", "--task-memory", "96MB"]
     argv += ["--broadcast-threshold", "1KB", "--format", "csv", "--stats"]
+    argv += ["--trace", str(tmp_path / "trace.json")]
     process = processes.start([*argv, "--job-store", str(tmp_path / "jobs")])
     code, out, err = processes.finish(process, timeout=300)
     assert code == 0, err
@@ -142,3 +150,24 @@ def test_a_hot_key_join_stays_within_task_memory(tmp_path: Path) -> None:
     header, row = out.splitlines()
     assert header == "n,sv,sw,mp" and row.split(",") == [str(v) for v in expected]
     assert "skew: partition" in err and "left side" in err and "split into" in err
+    assert "hot key 'hot' (~" in err  # the key, as the map tasks' samples found it
+    trace = json.loads((tmp_path / "trace.json").read_text())
+    stages = [e for e in trace["traceEvents"] if e.get("cat") == "stage"]
+    assert any("hot key 'hot'" in e["args"].get("splits", "") for e in stages)
+
+
+def test_hot_keys_are_named_from_a_sample() -> None:
+    # A key of at least 1/8 of a strided sample is reported with its partition (the same hash
+    # as the shuffle's) and an estimate of its rows; a key column may be named like the count.
+    n = 40_000
+    keys = ["hot" if i % 2 == 0 else None if i % 4 == 1 else f"k{i}" for i in range(n)]
+    rng = random.Random(7)  # not i % 3: the sample's stride (39) would see one value only
+    table = pa.table({"count_all": keys, "b": [rng.randrange(3) for _ in range(n)]})
+    found = {h["key"]: h for h in hot_keys(table, ["count_all"], 7)}
+    assert set(found) == {"hot", "NULL"}
+    assert abs(found["hot"]["rows"] - n // 2) < n // 10
+    hot_rows = table.filter(pc.equal(table.column("count_all"), "hot"))
+    assert found["hot"]["partition"] == partition_ids(hot_rows, ["count_all"], 7)[0].as_py()
+    pairs = {h["key"] for h in hot_keys(table, ["count_all", "b"], 7)}
+    assert pairs == {"hot, 0", "hot, 1", "hot, 2"}
+    assert hot_keys(table.slice(0, 0), ["b"], 7) == []

@@ -329,7 +329,7 @@ class Driver:
             with segment, heartbeat:
                 for stage in plan.stages:
                     inputs = _inputs(stage, committed, self.executor.workers)
-                    inputs, splits = split_skewed(stage, inputs)
+                    inputs, splits = split_skewed(stage, inputs, committed)
                     summaries, stats = self._run_stage(job, stage, inputs, splits)
                     committed[stage.id] = summaries
                     all_stats.append(stats)

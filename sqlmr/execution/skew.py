@@ -26,14 +26,16 @@ class Split:
     tasks: int
     side_bytes: int
     replicated_bytes: int  # the other side's partition, read by each of the tasks
+    hot_keys: tuple[tuple[str, int], ...] = ()  # (key, estimated rows) from the map samples
 
     def describe(self) -> str:
         """One line for --stats and the trace."""
         other = "right" if self.side == "left" else "left"
+        keys = ", ".join(f"'{key}' (~{rows:,} rows)" for key, rows in self.hot_keys[:3])
         return (
-            f"partition {self.partition}: {self.side} side ({self.side_bytes / 1e6:,.1f} MB) "
-            f"split into {self.tasks} tasks, {other} side ({self.replicated_bytes / 1e6:,.1f} "
-            "MB) read by each"
+            f"partition {self.partition}: {self.side} side ({self.side_bytes / 1e6:,.1f} MB"
+            f"{', hot key ' + keys if keys else ''}) split into {self.tasks} tasks, {other} "
+            f"side ({self.replicated_bytes / 1e6:,.1f} MB) read by each"
         )
 
 
@@ -54,9 +56,22 @@ def _groups(parts: list[dict[str, Any]], limit: int) -> list[list[dict[str, Any]
     return groups
 
 
-def split_skewed(stage: Stage, inputs: list[dict[str, Any]]) -> tuple[list[dict], list[Split]]:
+def _hot_keys(summaries: list[dict[str, Any]], partition: int) -> tuple[tuple[str, int], ...]:
+    """The keys the map tasks sampled as hot in a partition, most rows first."""
+    rows: dict[str, int] = {}
+    for summary in summaries:
+        for hot in summary.get("hot_keys", ()):
+            if hot["partition"] == partition:
+                rows[hot["key"]] = rows.get(hot["key"], 0) + hot["rows"]
+    return tuple(sorted(rows.items(), key=lambda item: -item[1]))
+
+
+def split_skewed(
+    stage: Stage, inputs: list[dict[str, Any]], committed: dict[str, list[dict[str, Any]]]
+) -> tuple[list[dict], list[Split]]:
     """The join stage's task inputs with every partition over `split_bytes` split, and what was
-    split. Inputs of other stages are returned as they are."""
+    split (with the hot keys its map tasks sampled). Other stages' inputs are returned as they
+    are."""
     limit = stage.split_bytes
     if not limit:
         return inputs, []
@@ -79,5 +94,6 @@ def split_skewed(stage: Stage, inputs: list[dict[str, Any]]) -> tuple[list[dict]
             continue
         out += [{side: {"parts": group}, other: inp[other]} for group in groups]
         partition = task[side]["partition"]
-        splits.append(Split(partition, side, len(groups), sizes[side], sizes[other]))
+        hot = _hot_keys(committed[stage.source[side]["source"]["stage"]], partition)
+        splits.append(Split(partition, side, len(groups), sizes[side], sizes[other], hot))
     return out, splits

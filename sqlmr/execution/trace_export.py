@@ -41,6 +41,7 @@ class StageSpan:
     kind: str
     start: float
     end: float
+    splits: str = ""  # join partitions split over several tasks (hot keys), if any
 
 
 def _from_xray(segments: list[dict[str, Any]]) -> tuple[list[StageSpan], list[TaskAttempt]]:
@@ -50,7 +51,8 @@ def _from_xray(segments: list[dict[str, Any]]) -> tuple[list[StageSpan], list[Ta
             notes = stage.get("annotations", {})
             stage_id = str(notes.get("stage", stage.get("name", "")))
             end = stage.get("end_time") or stage["start_time"]
-            stages.append(StageSpan(stage_id, str(notes.get("kind", "")), stage["start_time"], end))
+            kind, splits = str(notes.get("kind", "")), str(notes.get("splits", ""))
+            stages.append(StageSpan(stage_id, kind, stage["start_time"], end, splits))
             for task in stage.get("subsegments", []):
                 a = task.get("annotations", {})
                 phases = tuple(
@@ -111,7 +113,8 @@ def chrome_trace(segments: list[dict[str, Any]]) -> dict[str, Any]:
                 "cat": "stage",
                 "ts": us(s.start),
                 "dur": us(s.end) - us(s.start),
-                "args": {"stage": s.id, "kind": s.kind},
+                "args": {"stage": s.id, "kind": s.kind}
+                | ({"splits": s.splits} if s.splits else {}),
             }
         )
     lanes = _lanes(tasks)

@@ -22,6 +22,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from sqlmr_runtime import build
+
 from sqlmr.planning.plan import Plan, Stage
 
 SPLITTABLE_SIDES: dict[str, tuple[str, ...]] = {
@@ -55,9 +57,17 @@ def can_split(stage: Stage) -> bool:
 
 def skew_aware(plan: Plan, task_bytes: int) -> Plan:
     """The plan with `split_bytes` on every shuffle join that may split a partition over
-    `task_bytes` (the input one task may hold)."""
-    stages = tuple(
-        dataclasses.replace(stage, split_bytes=task_bytes) if can_split(stage) else stage
-        for stage in plan.stages
-    )
-    return dataclasses.replace(plan, stages=stages)
+    `task_bytes` (the input one task may hold), and the stages it reads asked to sample their
+    hot keys (so that the run can say which keys made a partition too big)."""
+    joins = [stage for stage in plan.stages if can_split(stage)]
+    sampled = {j.source[side]["source"]["stage"] for j in joins for side in ("left", "right")}
+    stages = []
+    for stage in plan.stages:
+        if stage in joins:
+            stage = dataclasses.replace(stage, split_bytes=task_bytes)
+        if stage.id in sampled:
+            fields = {k: v for k, v in stage.sink.items() if k != "type"}
+            sink = build.sink(stage.sink["type"], **fields, hot_keys=True)
+            stage = dataclasses.replace(stage, sink=sink)
+        stages.append(stage)
+    return dataclasses.replace(plan, stages=tuple(stages))
