@@ -93,3 +93,14 @@ def test_tpch_result_does_not_depend_on_splits_reducers_or_broadcast(
             assert_same(job.read_all(), expected, ordered="order by" in query.lower())
 
     check()
+
+
+def test_a_derived_tables_unused_columns_are_not_written(tpch_dir: str) -> None:
+    """Q13's subquery over orders filters on o_comment and passes on only the keys: the stage
+    that scans orders drops o_comment before it shuffles (it shuffled all three columns)."""
+    plan = sqlmr.compile_query(query_text(13), sqlmr.resolve_catalog(tpch_dir))
+    (stage,) = [s for s in plan.stages if s.source.get("table") == "orders"]
+    assert "o_comment" in stage.source["read"]
+    last = [op for op in stage.ops if op["op"] == "project"][-1]
+    written = [c["name"] for c in last["columns"]]
+    assert written and not any(name.endswith("o_comment") for name in written), written

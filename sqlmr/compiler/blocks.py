@@ -162,10 +162,12 @@ class _BlockBuilder:
         top = _logical(self.sql, (), None, shaped)
         items = []
         for i, item in enumerate(self.items):
-            columns, read = item.columns, item.read_columns
+            # An item passes on only the columns the query uses (at least one, for COUNT(*)): a
+            # scan reads no other, a derived item drops the rest before its rows are written
+            # (TPC-H Q13 shuffled o_comment, used only by the filter inside its subquery).
+            columns = tuple(c for c in item.columns if c[0] in self.used) or item.columns[:1]
+            read = item.read_columns
             if item.table is not None:
-                # A scan reads only the columns the query uses (at least one, for COUNT(*)).
-                columns = tuple(c for c in columns if c[0] in self.used) or columns[:1]
                 read = tuple(ir["col"] for _, ir in columns)
             items.append(
                 FromItem(
