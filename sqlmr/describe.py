@@ -32,7 +32,8 @@ class TableInfo:
 def table_info(catalog: Catalog, name: str) -> TableInfo:
     """Schema, object count, total size and partition columns of a table or a path."""
     table = _table_or_path(catalog, name)
-    objects = list_table(table.location, table=table.name).objects
+    listing = table.listing or list_table(table.location, table=table.name)
+    objects = listing.objects
     if not objects:
         raise CatalogError(f"table {table.name} has no data files under {table.location}")
     partitions = tuple(table.partitions or ())

@@ -100,6 +100,7 @@ def resolve(table: Table) -> Table:
         compression=codec,
         columns=columns + part_columns,
         partitions=partitions,
+        listing=listing,
     )
 
 

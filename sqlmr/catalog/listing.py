@@ -37,6 +37,28 @@ class Listing:
     folders_pruned: int = 0
     folders_seen: int = 0
 
+    def kept(self, keep: Keep | None) -> Listing:
+        """This listing as list_table would have made it with `keep`: the objects below
+        refused folders dropped, and the folders seen and pruned counted the same way (a
+        folder is seen when its parent is walked; one refused is not walked)."""
+        if keep is None:
+            return self
+        folders: dict[tuple, bool] = {}  # partition path → kept
+        objects = []
+        for obj in self.objects:
+            path = obj.partition
+            walked = True
+            for depth in range(1, len(path) + 1):
+                prefix = path[:depth]
+                if prefix not in folders:
+                    folders[prefix] = keep(dict(prefix))
+                if not folders[prefix]:
+                    walked = False
+                    break
+            if walked:
+                objects.append(obj)
+        return Listing(tuple(objects), sum(not k for k in folders.values()), len(folders))
+
 
 Keep = Callable[[dict[str, str]], bool]
 

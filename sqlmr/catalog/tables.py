@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from sqlmr_runtime.spec import TYPES
 
+from sqlmr.catalog.listing import Listing
 from sqlmr.errors import CatalogError
 
 # SQL type names accepted in catalogs and CASTs, and the plan type each maps to.
@@ -76,6 +77,8 @@ class Table:
     partitions: tuple[str, ...] | None = ()
     # Where the table was defined (a catalog file, a tables folder), for error messages.
     defined_in: str = field(default="", compare=False)
+    # The objects found when the table was resolved, so that planning does not list them again.
+    listing: Listing | None = field(default=None, compare=False, repr=False)
 
     def resolved(self) -> Table:
         """This table with its format, columns and partitions discovered where not declared."""

@@ -75,7 +75,10 @@ def plan_input(
 ) -> TableInput:
     """The splits of one scan of `table` filtered by `ir` (pushed into its scan) reading `read`."""
     keep = _partition_keep(table, ir) if ir is not None else None
-    listing = list_table(table.location, keep, table.name)
+    if table.listing is not None:  # listed when the table was resolved: list once per query
+        listing = table.listing.kept(keep)
+    else:
+        listing = list_table(table.location, keep, table.name)
     # Every partition folder is checked, pruned or not, so a bad value is never silently read.
     if table.partitions and keep is None:
         for obj in listing.objects:
