@@ -82,11 +82,19 @@ CASES = {
     "JOIN dims d ON f.k = d.k GROUP BY d.k",
     "count distinct": "SELECT d.k, COUNT(DISTINCT f.v % 50) FROM facts f JOIN dims d "
     "ON f.k = d.k GROUP BY d.k",
+    "hot on both sides": "SELECT COUNT(*), SUM(a.v + b.v), MAX(b.pad) FROM facts a "
+    "JOIN facts b ON a.k = b.k WHERE a.v < 4000 AND b.v < 3000",
     "order by limit": "SELECT f.v, d.w FROM facts f JOIN dims d ON f.k = d.k "
     "ORDER BY f.v DESC, d.w LIMIT 7",
 }
 # The joins whose hot side may be split (an outer join splits only its preserved side).
-SPLITS = {"inner rows", "inner, hot side on the right", "left", "right, hot side preserved"}
+SPLITS = {
+    "inner rows",
+    "inner, hot side on the right",
+    "left",
+    "right, hot side preserved",
+    "hot on both sides",
+}
 
 
 @pytest.mark.parametrize("name", list(CASES))
@@ -101,6 +109,8 @@ def test_split_hot_partitions_equal_duckdb(small, name: str) -> None:
     with sqlmr.run(_split_below(plan, 32 << 10), options) as result:
         assert_same(result.read_all(), con.execute(sql).fetchall(), ordered="ORDER BY" in sql)
         splits = [line for s in result.stages for line in s.splits]
+    if name == "hot on both sides":  # neither side small: both cut, a task per pair
+        assert any(" groups x right side " in line for line in splits)
     if name in SPLITS:
         assert splits and all("split into" in line for line in splits)
         assert any("hot key 'hot' (~" in line for line in splits)  # named from the samples

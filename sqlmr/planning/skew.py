@@ -9,7 +9,9 @@ partition over that size: one side's map outputs are spread over several tasks, 
 those tasks reads the other side's whole partition (replicated).
 
 Correctness: every row of the split side is joined in exactly one task, against every row of
-its partition on the other side, so an inner join's result is exactly the unsplit one. An
+its partition on the other side, so an inner join's result is exactly the unsplit one (an
+inner join with a key hot on both sides splits both, a task per pair of groups: each pair of
+rows still meets once). An
 outer join may split only its preserved side: a replicated preserved side would emit its
 unmatched rows once per task (LEFT splits the left side, RIGHT the right side; FULL preserves
 both, so it is never split). A split stage makes more tasks than partitions, so it is marked
