@@ -183,3 +183,48 @@ def test_a_straggler_gets_a_speculative_attempt(tables: Path, tmp_path: Path, ex
     assert max(attempts) >= 1  # a second attempt ran and won
     assert wait_gone(victims) == [] and len(victims) == 1  # the stopped attempt: killed
     assert files_below(tmp_path / "jobs") == []
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        "from sqlmr.cli import console; console()",
+        "import sys; from sqlmr.cli import main; sys.exit(main())",
+    ],
+)
+def test_sigterm_before_the_job_says_so(tables: Path, tmp_path: Path, entry: str):
+    # Chaos, under load: a SIGTERM before the signal handlers were installed (flags, settings)
+    # killed the driver silently, "unclear failure: " with an empty message. The config file
+    # here is a FIFO nobody writes, so the command is held reading its settings when signalled.
+    import subprocess
+    import sys
+
+    fifo = tmp_path / "config.toml"
+    os.mkfifo(fifo)
+    argv = ["query", SQL, "--tables", str(tables), "--job-store", str(tmp_path / "jobs")]
+    process = subprocess.Popen(
+        [sys.executable, "-c", entry, *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "SQLMR_CONFIG": str(fifo)},
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not _reading(process.pid, fifo):
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    code, out, err = finish(process, timeout=30)
+    assert code == 128 + signal.SIGTERM, (code, err)
+    assert err == "error: terminated by SIGTERM\n" and out == ""
+
+
+def _reading(pid: int, path: Path) -> bool:
+    """Whether the process has `path` open or is blocked opening it (a FIFO without writer)."""
+    try:
+        wchan = Path(f"/proc/{pid}/wchan").read_text()
+        opened = any(
+            os.readlink(f"/proc/{pid}/fd/{fd}") == str(path) for fd in os.listdir(f"/proc/{pid}/fd")
+        )
+    except OSError:
+        return False
+    return opened or "fifo" in wchan or wchan == "wait_for_partner"

@@ -98,6 +98,17 @@ def _terminate_on_signals() -> Iterator[None]:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `sqlmr` command."""
+    try:
+        # From the first step: a SIGTERM while the flags are parsed or the settings read ends
+        # with the same one line as one during the job (the default action said nothing).
+        with _terminate_on_signals():
+            return _run(_parse(argv))
+    except _Terminated as e:
+        print(f"error: terminated by {signal.Signals(e.signum).name}", file=sys.stderr)
+        return 128 + e.signum
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
@@ -108,20 +119,20 @@ def main(argv: list[str] | None = None) -> int:
     sql_parser = getattr(args, "sql_parser", None)
     if sql_parser is not None and args.sql is None and args.file is None:
         sql_parser.error("the following arguments are required: sql (or -f FILE, or - for stdin)")
+    return args
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         if not getattr(args, "raw_settings", False):
             apply_settings(args)
-        with _terminate_on_signals():
-            return args.handler(args)
-    except _Terminated as e:
-        print(f"error: terminated by {signal.Signals(e.signum).name}", file=sys.stderr)
-        return 128 + e.signum
+        return args.handler(args)
     except SqlmrError as e:
         if args.debug:
             traceback.print_exc()
             if isinstance(e, TaskError) and e.remote_traceback:
                 print("\nremote traceback:\n" + e.remote_traceback, file=sys.stderr)
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {str(e) or type(e).__name__}", file=sys.stderr)
         return 1
     except BrokenPipeError:
         # The reader went away (`sqlmr query … | head`): not an error of ours. Point stdout at

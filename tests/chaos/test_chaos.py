@@ -23,6 +23,7 @@ import random
 import resource
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -32,7 +33,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 from conftest import assert_same, duck_connect
-from processes import CLI, children, files_below, finish, wait_gone
+from processes import children, files_below, finish, wait_gone
 from s3_proxy import Fault, S3Proxy
 from sqlmr_runtime.storage import storage_for
 
@@ -60,6 +61,8 @@ QUERIES = {
         True,
     ),
 }
+# The installed `sqlmr` script's entry (console: its signal handling and exit), not main alone.
+CONSOLE = [sys.executable, "-c", "from sqlmr.cli import console; console()"]
 LOCAL_FAULTS = ("kill-worker", "stop-worker", "sigterm", "s3-error", "s3-stall", "disk-full")
 LAMBDA_FAULTS = ("function-error", "timeout", "throttle")
 
@@ -113,7 +116,8 @@ def _clear(stderr: str) -> bool:
 
 
 def _judge(figures: Figures, name: str, what: str, outcome, check_result) -> None:
-    """Count one run: `outcome` is None for a hang, else (ok, stderr)."""
+    """Count one run: `outcome` is None for a hang, else (ok, stderr). An empty stderr is an
+    unclear failure (the message must say what happened)."""
     figures.runs += 1
     if outcome is None:
         figures.hangs += 1
@@ -184,7 +188,11 @@ def _local_run(rng, fault, name, tmp: Path, amplab_dir, s3, seaweed, figures, or
             signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 
     process = subprocess.Popen(
-        [*CLI, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, preexec_fn=limits
+        [*CONSOLE, *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        preexec_fn=limits,
     )
     seen: set[int] = set()
     stop = threading.Event()
@@ -199,6 +207,14 @@ def _local_run(rng, fault, name, tmp: Path, amplab_dir, s3, seaweed, figures, or
         proxy.stop()
     what = f"local {name} {fault}"
     outcome = None if code is None else (code == 0, err)
+    if code == -signal.SIGTERM and not err.strip() and not seen:
+        # SIGTERM before the interpreter reached sqlmr's first line (nothing of sqlmr ran, no
+        # worker started; only an overloaded machine is that slow): the exit status is the
+        # message, as a shell's "Terminated". Any later moment must print one line.
+        outcome = (False, "error: terminated by SIGTERM before sqlmr started")
+    elif code is not None and code != 0 and not err.strip():
+        err = f"(exit status {code}, nothing on stderr)"
+        outcome = (False, err)
 
     def check() -> None:
         assert_same(pq.read_table(out), oracle[name], ordered)
