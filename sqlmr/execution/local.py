@@ -19,6 +19,7 @@ Tasks travel as JSON, as they do to Lambda: no pickled code.
 from __future__ import annotations
 
 import atexit
+import gc
 import json
 import multiprocessing
 import os
@@ -278,6 +279,10 @@ def _pool(workers: int) -> _Pool:
         if pool is None:
             import sqlmr_runtime.handler  # noqa: F401 - imported once here, inherited by every worker
 
+            # Objects that exist now are never garbage: the collector need not scan them, in
+            # the driver or in the workers, whose pages then stay shared with the driver
+            # instead of being copied when a collection writes to their headers.
+            gc.freeze()
             for stale in [k for k in _POOLS if k[0] == workers]:
                 _POOLS.pop(stale).shutdown()  # made under an older environment
             pool = _POOLS[key] = _Pool(workers)
