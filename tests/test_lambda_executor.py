@@ -4,6 +4,7 @@ and throttling, function errors, timeouts and oversized events injected."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import time
@@ -110,6 +111,30 @@ def test_amplab_on_lambda_equals_duckdb(
     assert lambda_endpoint.invocations == tasks
     assert len(executor.invocations) == tasks
     assert all("lambda" in s and s["lambda"]["billed_ms"] >= 1 for s in summaries)
+    _assert_job_store_empty(job_store)
+
+
+def test_a_hot_key_join_is_split_on_lambda(s3_tables, job_store, executor, oracle):
+    # The skew-aware join through the Invoke API and S3: the map tasks' hot-key samples travel
+    # in their Lambda summaries, and the split partition's tasks equal DuckDB.
+    (hot,) = oracle.execute("SELECT MIN(pageURL) FROM rankings").fetchone()
+    sql = (
+        "SELECT COUNT(*), SUM(u.adRevenue), SUM(r.pageRank) FROM uservisits u JOIN rankings r "
+        f"ON (CASE WHEN u.duration <= 5 THEN '{hot}' ELSE u.destURL END) = r.pageURL"
+    )
+    options = QueryOptions(job_store=job_store, broadcast_threshold=1, **OPTIONS)
+    plan = compile_query(sql, resolve_catalog(s3_tables), options)
+    plan = dataclasses.replace(
+        plan,
+        stages=tuple(
+            dataclasses.replace(s, split_bytes=8 << 10) if s.split_bytes else s for s in plan.stages
+        ),
+    )
+    with sqlmr.run(plan, options, executor=executor) as result:
+        table = result.read_all()
+        splits = [line for s in result.stages for line in s.splits]
+    assert_same(table, oracle.execute(sql).fetchall(), ordered=False)
+    assert any(f"hot key '{hot[:40]}" in line and "split into" in line for line in splits), splits
     _assert_job_store_empty(job_store)
 
 
