@@ -31,7 +31,7 @@ def _nullable(node: Node, name: str) -> bool:
 
 
 # Fields whose values are nodes themselves: they were made by a builder already.
-_DEEP = ("source", "ops", "left", "right")
+_DEEP = ("source", "ops", "left", "right", "branches", "task", "input")
 
 
 def _member(family: dict[str, Node], name: str, what: str) -> Node:

@@ -142,6 +142,15 @@ def _join(
     return joined, left_bytes + right_bytes
 
 
+def _union(
+    source: dict[str, Any], inp: dict[str, Any], job: str, needed: set[str] | None
+) -> tuple[pa.Table, int]:
+    """UNION ALL: this task's branch, read and shaped by that branch's operators."""
+    branch = source["branches"][inp["branch"]]
+    table, nbytes = read_source(branch["source"], inp["input"], job)
+    return operators.apply(branch["ops"], table), nbytes
+
+
 Reader = Callable[[dict[str, Any], dict[str, Any], str, "set[str] | None"], tuple[pa.Table, int]]
 
 
@@ -180,6 +189,7 @@ SOURCES: dict[str, Reader] = {
     "shuffle": _read_parts,
     "gather": _read_parts,
     "combine": _read_parts,
+    "union": _union,
 }
 """How each source kind of spec.SOURCES is read: (table, bytes read)."""
 

@@ -462,6 +462,19 @@ _SOURCES: dict[str, Node] = {
         task="join_task",
         same_length=("left_keys", "right_keys"),
     ),
+    "union": Node(
+        "",
+        _args(
+            Arg(
+                "branches",
+                "list<join_side>",
+                doc="the inputs, each a source and its operators; all end with the same columns",
+            )
+        ),
+        "UNION ALL: each task reads one branch's input and applies that branch's operators",
+        input="union_input",
+        task="union_task",
+    ),
 }
 
 _SINKS: dict[str, Node] = {
@@ -597,6 +610,16 @@ _RECORDS: dict[str, Node] = {
         "",
         _args(Arg("left", "input", scope="left"), Arg("right", "input", scope="right")),
         "a join task's input: one per side",
+    ),
+    "union_input": Node(
+        "",
+        _args(Arg("branch", "int"), Arg("input", "input", scope="branch")),
+        "a union task's input: its branch, and the input of that branch's source",
+    ),
+    "union_task": Node(
+        "",
+        _args(Arg("branch", "int", doc="0-based"), Arg("task", "task", scope="branch")),
+        "a union task in a plan: its branch, and a task of that branch's source",
     ),
     "scan_task": Node("", _args(Arg("ranges", "list<split_range>")), "a scan task in a plan"),
     "shuffle_task": Node("", _args(Arg("partition", "int")), "a shuffle-reading task in a plan"),

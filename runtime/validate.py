@@ -103,7 +103,7 @@ def _value(value: Any, vtype: str, arg: Arg, ctx: Context) -> None:
         source = ctx.sources.get(arg.scope) if arg.scope else ctx.sources.get("")
         kind = spec.SOURCES[source["type"]]
         record = spec.RECORDS[kind.task if vtype == "task" else kind.input]
-        inner = {"": source, **_side_sources(source)}
+        inner = {"": source, **_side_sources(source, value)}
         check_fields(record, value, replace(ctx, sources=inner), set())
     elif vtype == "split_range":
         fmt = ctx.sources.get("", {}).get("format")
@@ -133,7 +133,16 @@ def _stage_ref(value: Any, ctx: Context) -> None:
         raise ctx.fail(f"no earlier stage {value!r} (stages so far: {', '.join(ctx.stages)})")
 
 
-def _side_sources(source: dict[str, Any]) -> dict[str, Any]:
+def _side_sources(source: dict[str, Any], value: Any = None) -> dict[str, Any]:
+    """The sources that a task's or input's parts follow: a join's sides, a union's branch."""
+    if source.get("type") == "union":
+        index = value.get("branch") if isinstance(value, dict) else None
+        branches = source["branches"]
+        if not isinstance(index, int) or isinstance(index, bool):
+            return {}  # the field check reports the missing or mistyped branch
+        if not 0 <= index < len(branches):
+            raise PlanValidationError(f"no branch {index} (the union has {len(branches)})")
+        return {"branch": branches[index]["source"]}
     if source.get("type") != "join":
         return {}
     return {side: source[side]["source"] for side in ("left", "right")}
@@ -269,6 +278,8 @@ def validate_source(source: Any, ctx: Context) -> Columns:
         if scopes["left"] is None or scopes["right"] is None:
             return None
         return scopes["left"] + scopes["right"]
+    if isinstance(source, dict) and source.get("type") == "union":
+        return _union_columns(source, ctx)
     if isinstance(source, dict) and source.get("type") == "scan":
         declared = [source.get("columns"), source.get("partitions")]
         names = tuple(
@@ -290,6 +301,24 @@ def validate_source(source: Any, ctx: Context) -> Columns:
             f"{source['stage']!r} writes a {wrote} output"
         )
     return columns
+
+
+def _union_columns(source: dict[str, Any], ctx: Context) -> Columns:
+    """Check a union's branches; they must all end with the same columns, which it outputs."""
+    _member("source", source, ctx, skip=("branches",))
+    branches = source["branches"]
+    if not isinstance(branches, list) or not branches:
+        raise ctx.fail("a union needs a list of branches")
+    outputs: list[Columns] = []
+    for i, branch in enumerate(branches):
+        branch_ctx = ctx.at(f"branch {i}")
+        check_fields(spec.RECORDS["join_side"], branch, branch_ctx, set(), skip=("source", "ops"))
+        columns = validate_source(branch["source"], branch_ctx)
+        outputs.append(validate_ops(branch["ops"], branch_ctx, columns))
+    known = [c for c in outputs if c is not None]
+    if any(c != known[0] for c in known):
+        raise ctx.fail(f"the union's branches end with different columns: {known}")
+    return known[0] if len(known) == len(outputs) else None
 
 
 def validate_stage(stage: Any, ctx: Context, record: str = "stage_definition") -> Columns:

@@ -301,10 +301,10 @@ UNSUPPORTED = [
         ["ROW_NUMBER"],
     ),
     (
-        "union",
-        "SELECT pageURL FROM rankings UNION SELECT destURL FROM uservisits",
-        ["UNION"],
-        ["UNION"],
+        "intersect",
+        "SELECT pageURL FROM rankings INTERSECT SELECT destURL FROM uservisits",
+        ["INTERSECT"],
+        ["pageURL", "INTERSECT"],
     ),
     ("unknown function", "SELECT FOO(pageRank) FROM rankings", ["FOO"], ["FOO(pageRank)"]),
     (

@@ -70,6 +70,12 @@ QUERIES = {
         "SELECT id, name, n FROM edge ORDER BY n DESC NULLS FIRST, id, name LIMIT 25",
         True,
     ),
+    "edge-union": (
+        "edge",
+        "SELECT g, COUNT(*), MIN(v), MAX(v) FROM (SELECT grp AS g, n AS v FROM edge WHERE n > 0 "
+        "UNION ALL SELECT name, score FROM edge UNION SELECT grp, n FROM edge) u GROUP BY g",
+        False,
+    ),
 }
 
 KB = 1024

@@ -37,12 +37,15 @@ from sqlmr.catalog import TYPE_NAMES, Catalog
 from sqlmr.compiler.depth import on_deep_stack
 from sqlmr.compiler.exists_residual import exists_with_residual
 from sqlmr.compiler.expressions import Translator, Typed, cast, widest
-from sqlmr.compiler.logical import Block, Condition, FromItem
+from sqlmr.compiler.logical import Block, Condition, FromItem, UnionAll, outputs_of
 from sqlmr.compiler.parse import parse, sql_error
 from sqlmr.compiler.paths import bind_paths
 from sqlmr.compiler.query import _check_clauses, _logical, _select_items, _shape
 from sqlmr.compiler.scope import conjuncts, rewrite_conjuncts
+from sqlmr.compiler.unions import compile_union, unions_as_selects
 from sqlmr.errors import CatalogError, SqlError, UnsupportedError
+
+Derived = Block | UnionAll
 
 RULES = (
     qualify,
@@ -89,9 +92,11 @@ class BlockCompiler:
         # computations of a DOUBLE sum may differ in the last bit, and Q15 compares them).
         self.cte_blocks: dict[int, Block] = {}
 
-    def compile(self, select: exp.Expression, ctes: dict[str, exp.Expression]) -> Block:
+    def compile(self, select: exp.Expression, ctes: dict[str, exp.Expression]) -> Derived:
         if isinstance(select, exp.Subquery):
             select = select.this
+        if isinstance(select, exp.Union):
+            return compile_union(self, select, ctes)
         if not isinstance(select, exp.Select):
             what = select.key.upper()
             raise sql_error(
@@ -230,9 +235,9 @@ class _BlockBuilder:
         self.names.append(names)
         return len(self.items) - 1
 
-    def _derived(self, alias: str, k: int, block: Block, how: str, names: dict) -> FromItem:
+    def _derived(self, alias: str, k: int, block: Derived, how: str, names: dict) -> FromItem:
         columns = []
-        for out in block.top.outputs:
+        for out in outputs_of(block):
             internal = f"t{k}.{out.name}"
             names[out.name.lower()] = internal
             self.types[internal] = out.type
@@ -382,6 +387,12 @@ def _not_in(select: exp.Select, cond: exp.Expression, n: int) -> exp.Expression 
 
 def compile_blocks(sql: str, statement: exp.Expression, catalog: Catalog) -> Block:
     """The Block of a statement (SELECT, possibly WITH, subqueries and many joins)."""
+    named = None
+    if isinstance(statement, exp.SetOperation):  # a union's columns are named by its first branch
+        named = statement
+        while isinstance(named, exp.SetOperation):
+            named = named.this
+    statement = unions_as_selects(sql, statement)
     statement, catalog = bind_paths(sql, statement, catalog)  # FROM 'x.parquet' → a table
     normalised = normalise(sql, rewrite_conjuncts(statement, _not_in), catalog)
     try:
@@ -390,7 +401,9 @@ def compile_blocks(sql: str, statement: exp.Expression, catalog: Catalog) -> Blo
         raise
     except (KeyError, ValueError) as e:  # pragma: no cover - a shape this module does not know
         raise UnsupportedError(f"this query's shape is not supported: {e}") from e
-    return _with_user_names(sql, statement, catalog, block)
+    return _with_user_names(
+        sql, named if isinstance(named, exp.Select) else statement, catalog, block
+    )
 
 
 def _with_user_names(sql: str, statement: exp.Expression, catalog: Catalog, block: Block) -> Block:
@@ -414,7 +427,7 @@ def _with_user_names(sql: str, statement: exp.Expression, catalog: Catalog, bloc
 
 def _needs_blocks(statement: exp.Expression) -> bool:
     """Whether a statement is beyond the one- and two-table analysis of query.py."""
-    if statement.find(exp.With, exp.Exists):
+    if statement.find(exp.With, exp.Exists, exp.SetOperation):
         return True
     if len(list(statement.find_all(exp.Table))) > 2:
         return True
@@ -439,7 +452,7 @@ def _analyze_query(sql: str, catalog: Catalog):
     from sqlmr.compiler.query import analyze
 
     statement = parse(sql)
-    if isinstance(statement, exp.Select) and _needs_blocks(statement):
+    if isinstance(statement, (exp.Select, exp.SetOperation)) and _needs_blocks(statement):
         return compile_blocks(sql, statement, catalog)
     try:
         return analyze(sql, catalog)

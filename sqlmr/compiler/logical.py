@@ -110,6 +110,22 @@ class Condition:
 
 
 @dataclass(frozen=True)
+class UnionAll:
+    """UNION ALL of SELECT blocks, a derived FROM item (a query that is a union is compiled as
+    SELECT * over one). `casts` holds, per branch, the union's columns (the internal names of
+    `outputs`) as expressions over that branch's outputs, cast to the union's types."""
+
+    branches: tuple[Block | UnionAll, ...]
+    casts: tuple[tuple[tuple[str, IR], ...], ...]
+    outputs: tuple[OutputColumn, ...]
+
+
+def outputs_of(block: Block | UnionAll) -> tuple[OutputColumn, ...]:
+    """The result columns of a Block or a UnionAll."""
+    return block.outputs if isinstance(block, UnionAll) else block.top.outputs
+
+
+@dataclass(frozen=True)
 class FromItem:
     """One FROM item of a Block: a table, or a derived Block (a CTE or FROM subquery).
 
@@ -120,7 +136,7 @@ class FromItem:
 
     name: str
     table: Table | None
-    block: Block | None
+    block: Block | UnionAll | None
     read_columns: tuple[str, ...]
     columns: tuple[tuple[str, IR], ...]
     filter: IR | None

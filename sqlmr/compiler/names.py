@@ -27,6 +27,7 @@ KINDS: dict[str, str] = {
     "q": "a partial aggregate merged across map tasks in the dedup stage",
     "tag": "which copy of a row the DISTINCT expansion made (-1: the ordinary aggregates)",
     "one": "1 on the ordinary copy of a row, NULL on the others (COUNT(*) beside DISTINCT)",
+    "u": "a column of a UNION ALL (each branch's column cast to the union's type)",
 }
 """Every kind of internal column, and what it holds."""
 

@@ -167,6 +167,10 @@ def _input(source: dict, task: dict, committed: dict[str, list[dict[str, Any]]])
             side: _input(source[side]["source"], task[side], committed)
             for side in ("left", "right")
         }
+    if kind == "union":
+        branch = task["branch"]
+        inner = _input(source["branches"][branch]["source"], task["task"], committed)
+        return {"branch": branch, "input": inner}
     upstream = committed[source["stage"]]
     if kind == "combine":  # whole map outputs: their partitions, without the index footer
         lo, hi = task["outputs"]

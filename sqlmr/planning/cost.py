@@ -230,6 +230,9 @@ def task_ranges(source: Mapping[str, Any], task: Mapping[str, Any]) -> list[tupl
             for side in ("left", "right")
             for pair in task_ranges(source[side]["source"], task.get(side, {}))
         ]
+    if kind == "union" and "branch" in task:
+        branch = source["branches"][task["branch"]]["source"]
+        return task_ranges(branch, task.get("task", {}))
     return []
 
 
@@ -269,7 +272,7 @@ def _stage_estimate(
     n = len(tasks)
     get = put = 0
     seconds = n * TASK_OVERHEAD_SECONDS
-    if source.get("type") in ("scan", "join"):
+    if source.get("type") in ("scan", "join", "union"):
         for task in tasks:
             ranges = task_ranges(source, task)
             get += len(ranges)  # at least one ranged GET per range (more when a row straddles)

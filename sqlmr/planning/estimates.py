@@ -122,6 +122,14 @@ class _Estimator:
                 self.sides[(stage, f"{path}{side[0]}")] = est
                 sides[side] = est
             return _joined(sides["left"], sides["right"], src.get("how", "inner"))
+        if kind == "union":  # UNION ALL: the rows of every branch
+            parts = []
+            for i, branch in enumerate(src["branches"]):
+                inner = [t.get("task", {}) for t in tasks if t.get("branch") == i]
+                est = self.source(stage, branch["source"], inner, f"{path}u{i}")
+                parts.append(_ops(est, branch["ops"], max(1, len(inner))))
+            rows, nbytes = sum(p.rows for p in parts), sum(p.bytes for p in parts)
+            return Estimate(rows, nbytes, parts[0].columns, sum(p.base for p in parts))
         return self.outputs.get(src.get("stage", ""), Estimate(0.0, 0.0))
 
 

@@ -91,6 +91,22 @@ def _op_lines(op: dict[str, Any]) -> list[str]:
     return [kind]
 
 
+def _union_lines(
+    src: dict[str, Any], tasks: list[dict[str, Any]], sides: dict[str, Estimate] | None, path: str
+) -> list[str]:
+    """A UNION ALL: each branch's input and operators, and how many of the tasks read it."""
+    branches = src["branches"]
+    lines = [f"union all  {len(branches)} branches: each task reads one branch"]
+    for i, branch in enumerate(branches):
+        mine = [t["task"] for t in tasks if t.get("branch") == i]
+        lines.append(f"branch {i} ({len(mine)} task(s)):")
+        inner = _source_lines(branch["source"], mine, sides, f"{path}u{i}")
+        for op in branch["ops"]:
+            inner += _op_lines(op)
+        lines += [f"  {line}" for line in inner]
+    return lines
+
+
 def _source_lines(
     src: dict[str, Any],
     tasks: list[dict[str, Any]],
@@ -127,6 +143,8 @@ def _source_lines(
                 inner_lines.append(f"estimate   {format_estimate(sides[inner])} into the join")
             lines += [f"  {line}" for line in inner_lines]
         return lines
+    if src["type"] == "union":
+        return _union_lines(src, tasks, sides, path)
     if src["type"] == "combine":
         runs = [t["outputs"] for t in tasks]
         sizes = sorted({hi - lo for lo, hi in runs})

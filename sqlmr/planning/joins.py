@@ -14,7 +14,7 @@ the first item in FROM order that an equality connects to those joined so far (a
 a constant key, only when none is: then the smallest). Outer joins follow in FROM order, after
 the inner items before them. Conditions are applied as soon as every item they read is joined.
 A derived item (CTE or FROM subquery) is planned as its own Block, and its last stage is
-reopened as a flow.
+reopened as a flow; a UNION ALL is one flow over its branches' flows (planning/unions.py).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from typing import Any
 from sqlmr_runtime import build
 
 from sqlmr.catalog import Table
-from sqlmr.compiler.logical import Block, Condition, FromItem
+from sqlmr.compiler.logical import Block, Condition, FromItem, UnionAll
 from sqlmr.compiler.names import internal
 from sqlmr.errors import UnsupportedError
 from sqlmr.planning import nodes
@@ -92,26 +92,37 @@ class BlockPlanner:
                 whole=nodes.scan_task(ranges),
             )
         assert item.block is not None
-        if id(item.block) not in self.planned:
-            self.planned[id(item.block)] = self.plan(item.block, item.name)
-        plan = self.planned[id(item.block)]
-        last = plan.stages[-1]
-        ops = [*last.ops, nodes.project(item.columns)]
+        flow = self.derived_flow(item.block, item.name)
+        ops = [*flow.ops, nodes.project(item.columns)]
         if item.filter is not None:
             ops.append(nodes.filter_rows(item.filter))
+        return dataclasses.replace(flow, ops=ops, columns=[name for name, _ in item.columns])
+
+    def derived_flow(self, block: Block | UnionAll, name: str) -> Flow:
+        """The rows of a derived item (a CTE, FROM subquery or UNION ALL), its outputs' internal
+        names as columns: a Block's last stage reopened, or the union of its branches' flows."""
+        if isinstance(block, UnionAll):
+            return union_flow(self, block, name)
+        if id(block) not in self.planned:
+            self.planned[id(block)] = self.plan(block, name)
+        plan = self.planned[id(block)]
+        last = plan.stages[-1]
         return Flow(
             list(plan.stages[:-1]),
             last.source,
-            ops,
+            list(last.ops),
             list(last.tasks),
-            [name for name, _ in item.columns],
-            self._estimate(item.block),
+            [o.internal for o in block.top.outputs],
+            self._estimate(block),
             coalesce=last.coalesce_bytes,
             deps=last.depends_on,
         )
 
-    def _estimate(self, block: Block) -> int:
-        """A derived item's size: its largest input (an upper bound; aggregates shrink it)."""
+    def _estimate(self, block: Block | UnionAll) -> int:
+        """A derived item's size: its largest input (an upper bound; aggregates shrink it), or
+        the sum of a union's branches."""
+        if isinstance(block, UnionAll):
+            return sum(self._estimate(b) for b in block.branches)
         sizes = [
             self.inputs(i.table, None, i.read_columns).bytes
             if i.table is not None
@@ -324,3 +335,7 @@ def _renamed(plan: Plan, keep: set[str], prefix: str) -> Plan:
         for s in plan.stages
     )
     return dataclasses.replace(plan, stages=stages)
+
+
+# The union planner builds Flows (imported last: it imports this module).
+from sqlmr.planning.unions import union_flow  # noqa: E402

@@ -116,6 +116,17 @@ def join_source(
     )
 
 
+def union_source(branches: list[tuple[Json, list[Json]]]) -> Json:
+    """UNION ALL of inputs, each (source, ops): a task reads one branch."""
+    sides = [build.record("join_side", source=src, ops=list(ops)) for src, ops in branches]
+    return build.source("union", branches=sides)
+
+
+def union_task(branch: int, task: Json) -> Json:
+    """A task of a union: a task of one branch's source."""
+    return build.record("union_task", branch=branch, task=task)
+
+
 def shuffle_sink(partitions: int, keys: list[str]) -> Json:
     """Hash-partition the rows by the keys into one object per task."""
     return build.sink("shuffle", partitions=partitions, keys=keys)
@@ -142,6 +153,11 @@ def renamed_source(source: Json, mapping: dict[str, str]) -> Json:
             for side in ("left", "right")
         }
         return {**source, **sides}
+    if source["type"] == "union":
+        branches = [
+            {**b, "source": renamed_source(b["source"], mapping)} for b in source["branches"]
+        ]
+        return {**source, "branches": branches}
     if "stage" in source and source["stage"] in mapping:
         return {**source, "stage": mapping[source["stage"]]}
     return source
