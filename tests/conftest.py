@@ -16,19 +16,12 @@ import duckdb
 import pyarrow as pa
 import pytest
 
+from sqlmr.catalog.tables import AMPLAB_SCHEMAS, TYPE_NAMES
+
+# The Amplab schema has one source, sqlmr's catalog; DuckDB gets the same columns by SQL name.
 AMPLAB_COLUMNS: dict[str, list[tuple[str, str]]] = {
-    "rankings": [("pageURL", "VARCHAR"), ("pageRank", "INTEGER"), ("avgDuration", "INTEGER")],
-    "uservisits": [
-        ("sourceIP", "VARCHAR"),
-        ("destURL", "VARCHAR"),
-        ("visitDate", "DATE"),
-        ("adRevenue", "DOUBLE"),
-        ("userAgent", "VARCHAR"),
-        ("countryCode", "VARCHAR"),
-        ("languageCode", "VARCHAR"),
-        ("searchWord", "VARCHAR"),
-        ("duration", "INTEGER"),
-    ],
+    table: [(c.name, TYPE_NAMES[c.type]) for c in columns]
+    for table, columns in AMPLAB_SCHEMAS.items()
 }
 
 EDGE_COLUMNS: list[tuple[str, str]] = [

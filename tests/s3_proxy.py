@@ -99,6 +99,7 @@ class S3Proxy:
         self.upstream = (parts.hostname, parts.port or 80)
         self.delay = delay
         self.counts: Counter[str] = Counter()
+        self.delayed: Counter[str] = Counter()  # requests held `delay` seconds, per operation
         self.log: list[tuple[str, str, int, int]] = []
         self._faults: list[Fault] = []
         self._lock = threading.Lock()
@@ -149,6 +150,7 @@ class S3Proxy:
         with self._lock:
             self._faults.clear()
             self.counts.clear()
+            self.delayed.clear()
             self.log.clear()
             self.delay = 0.0
 
@@ -237,6 +239,8 @@ class _Handler(BaseHTTPRequestHandler):
         body = self._body()
         if proxy.delay:
             time.sleep(proxy.delay)
+            with proxy._lock:
+                proxy.delayed[op] += 1
         fault = proxy._take_fault(op, self.path)
         if fault is not None and fault.kind == "stall":
             time.sleep(fault.seconds)

@@ -20,22 +20,13 @@ from pathlib import Path
 import duckdb
 import pyarrow.parquet as pq
 import pytest
+from conftest import AMPLAB_COLUMNS
 from sqlmr_runtime.validate import validate_plan
 
 from sqlmr.cli.app import build_parser, main
 
-RANKINGS = {"pageURL": "VARCHAR", "pageRank": "INTEGER", "avgDuration": "INTEGER"}
-USERVISITS = {
-    "sourceIP": "VARCHAR",
-    "destURL": "VARCHAR",
-    "visitDate": "DATE",
-    "adRevenue": "DOUBLE",
-    "userAgent": "VARCHAR",
-    "countryCode": "VARCHAR",
-    "languageCode": "VARCHAR",
-    "searchWord": "VARCHAR",
-    "duration": "INTEGER",
-}
+RANKINGS = dict(AMPLAB_COLUMNS["rankings"])
+USERVISITS = dict(AMPLAB_COLUMNS["uservisits"])
 
 
 def _rankings_row(i: int) -> str:

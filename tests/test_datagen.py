@@ -11,6 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
+from conftest import AMPLAB_COLUMNS
 from pyarrow import csv
 
 from sqlmr.datagen import amplab
@@ -187,7 +188,7 @@ def test_selectivity_and_join_in_files(tmp_path: Path) -> None:
     assert (stats.rankings_rows, stats.uservisits_rows) == (36_000, 310_000)
     con = duckdb.connect()
     r = f"read_csv('{tmp_path}/rankings/part-*', header=false, delim=',', quote='', columns="
-    r += "{'pageURL': 'VARCHAR', 'pageRank': 'INTEGER', 'avgDuration': 'INTEGER'})"
+    r += str(dict(AMPLAB_COLUMNS["rankings"])) + ")"
     u = f"read_csv('{tmp_path}/uservisits/part-*', header=false, delim=',', quote='', columns="
     u += "{" + ", ".join(f"'{c}': 'VARCHAR'" for c in USERVISITS) + "})"
     n, distinct, gt100, gt10 = con.execute(

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from conftest import AMPLAB_COLUMNS
 from sqlmr_runtime.validate import validate_plan
 
 import sqlmr
@@ -167,12 +168,8 @@ def test_splits_cover_every_byte_once(tables: Path, capsys: pytest.CaptureFixtur
     assert len(by_url) == 3
 
 
-UV_TYPES = (
-    "{'sourceIP': 'VARCHAR', 'destURL': 'VARCHAR', 'visitDate': 'DATE', 'adRevenue': 'DOUBLE', "
-    "'userAgent': 'VARCHAR', 'countryCode': 'VARCHAR', 'languageCode': 'VARCHAR', "
-    "'searchWord': 'VARCHAR', 'duration': 'INTEGER'}"
-)
-RK_TYPES = "{'pageURL': 'VARCHAR', 'pageRank': 'INTEGER', 'avgDuration': 'INTEGER'}"
+UV_TYPES = str(dict(AMPLAB_COLUMNS["uservisits"]))
+RK_TYPES = str(dict(AMPLAB_COLUMNS["rankings"]))
 
 
 def _same(a: object, b: object) -> bool:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+from conftest import AMPLAB_COLUMNS
 
 HEAVY = ("pyarrow", "sqlglot", "boto3", "botocore", "aws_xray_sdk", "rich", "duckdb")
 RANKINGS_1A = "SELECT pageURL, pageRank FROM rankings WHERE pageRank > 1000"
@@ -117,8 +118,7 @@ def test_the_script_exits_fast_with_all_rows_and_the_exit_code() -> None:
     lines = done.stdout.splitlines()
     expected = duckdb.sql(
         f"SELECT pageURL, pageRank FROM read_csv('{folder}/rankings/*', header = false, "
-        "columns = {'pageURL': 'VARCHAR', 'pageRank': 'INTEGER', 'avgDuration': 'INTEGER'}) "
-        "WHERE pageRank > 1000"
+        f"columns = {dict(AMPLAB_COLUMNS['rankings'])}) WHERE pageRank > 1000"
     ).fetchall()
     assert lines[0] == "pageURL,pageRank"
     assert sorted(lines[1:]) == sorted(f"{u},{r}" for u, r in expected)
