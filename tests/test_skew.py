@@ -21,7 +21,9 @@ from sqlmr_runtime.partition import partition_ids
 from sqlmr_runtime.shuffle import hot_keys
 
 import sqlmr
+from sqlmr.execution.skew import split_skewed
 from sqlmr.planning.explain import render_plan
+from sqlmr.planning.plan import Stage
 from sqlmr.planning.skew import can_split
 
 FACTS = [("k", "VARCHAR"), ("v", "BIGINT"), ("pad", "VARCHAR")]
@@ -181,3 +183,51 @@ def test_hot_keys_are_named_from_a_sample() -> None:
     pairs = {h["key"] for h in hot_keys(table, ["count_all", "b"], 7)}
     assert pairs == {"hot, 0", "hot, 1", "hot, 2"}
     assert hot_keys(table.slice(0, 0), ["b"], 7) == []
+
+
+def _join_stage(how: str, partitions: int = 1) -> Stage:
+    side = {"source": {"type": "shuffle", "stage": "m"}, "ops": []}
+    return Stage(
+        "j",
+        "join",
+        {
+            "type": "join",
+            "how": how,
+            "left": side,
+            "right": side,
+            "left_keys": ["a"],
+            "right_keys": ["b"],
+        },
+        (),
+        {"type": "result"},
+        tuple({"left": {"partition": p}, "right": {"partition": p}} for p in range(partitions)),
+        split_bytes=100,
+    )
+
+
+def _side(*lengths: int) -> dict:
+    return {"parts": [{"url": f"u{i}", "offset": 0, "length": n} for i, n in enumerate(lengths)]}
+
+
+@pytest.mark.parametrize(
+    ("how", "left", "right", "tasks"),
+    [
+        ("inner", (60, 60, 60), (10,), 3),  # the big side cut, the small one replicated
+        ("inner", (10,), (60, 60, 60), 3),
+        ("inner", (60, 60), (60, 60, 60), 6),  # hot on both sides: a task per pair of groups
+        ("left", (60, 60, 60), (10,), 3),  # the preserved side may be cut
+        ("left", (10, 10), (60, 60, 60), 1),  # only the replicated side is big: nothing gained
+        ("right", (60, 60, 60), (10,), 1),  # the preserved side is the small one
+        ("full", (60, 60, 60), (60, 60), 1),  # FULL: never
+        ("inner", (30, 30), (30,), 1),  # within the limit
+    ],
+)
+def test_which_partitions_are_split(how, left, right, tasks) -> None:
+    inputs = [{"left": _side(*left), "right": _side(*right)}]
+    out, splits = split_skewed(_join_stage(how), inputs, {"m": []})
+    assert len(out) == tasks and len(splits) == (tasks > 1)
+    for side, lengths in (("left", left), ("right", right)):
+        # Every part of each side is in some task; a split side's parts in exactly one group.
+        seen = sorted(p["url"] for task in out for p in task[side]["parts"])
+        copies = len(out) // len({tuple(p["url"] for p in t[side]["parts"]) for t in out})
+        assert seen == sorted([f"u{i}" for i in range(len(lengths))] * copies)

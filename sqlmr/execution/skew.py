@@ -84,11 +84,16 @@ def _grid(
     replicated (it takes its share of each task; the split side the rest, at least a quarter
     of the limit, so that a big replicated side does not make one task per part). An inner
     join with both sides over half the limit (a key hot on both sides) cuts both, a task per
-    pair of groups: each pair of rows with equal keys still meets in exactly one task."""
+    pair of groups: each pair of rows with equal keys still meets in exactly one task. Nothing
+    is cut when only the side that must be replicated is big."""
     if len(sides) == 2 and min(sizes.values()) > limit // 2:
         return {side: _groups(inp[side]["parts"], limit // 2) for side in sides}
     side = max(sides, key=lambda s: sizes[s])
     other = "right" if side == "left" else "left"
+    if sizes[side] <= limit // 2:
+        # What is too big is the side that must be replicated (an outer join's non-preserved
+        # side): cutting the small one would only read the big one once per task.
+        return {side: [inp[side]["parts"]], other: [inp[other]["parts"]]}
     return {
         side: _groups(inp[side]["parts"], max(limit - sizes[other], limit // 4)),
         other: [inp[other]["parts"]],
