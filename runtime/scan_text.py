@@ -89,7 +89,7 @@ def read_text(
         data, offset = skip_line(data, offset)
     if not len(data):
         return None, nbytes
-    if source.get("quote"):
+    if source.get("quote") and not source.get("newlines_in_values"):
         check_quotes_closed(data, source["quote"], r["url"], offset)
     return _parse(data, schema, source["read"], source, r["url"], offset), nbytes
 
@@ -108,8 +108,9 @@ def check_quotes_closed(data: memoryview, quote: str, url: str, offset: int) -> 
     if pc.count_substring(whole, quote)[0].as_py() % 2:
         raise BadInputError(
             f"{url}: a quoted field is still open at the end of the rows from byte offset "
-            f"{offset} to {offset + len(data)}: a newline inside a quoted value (not supported, "
-            "since text is split at newlines) or an unbalanced quote"
+            f"{offset} to {offset + len(data)}: a newline inside a quoted value (set "
+            "newlines_in_values = true on the table to read each object whole) or an "
+            "unbalanced quote"
         )
 
 
@@ -159,7 +160,9 @@ def _read_compressed(source, schema, r) -> tuple[pa.Table | None, int]:
 
 def _parse_options(source) -> pacsv.ParseOptions:
     return pacsv.ParseOptions(
-        delimiter=source.get("delimiter", ","), quote_char=source.get("quote") or False
+        delimiter=source.get("delimiter", ","),
+        quote_char=source.get("quote") or False,
+        newlines_in_values=bool(source.get("newlines_in_values")),
     )
 
 

@@ -398,6 +398,12 @@ _SOURCES: dict[str, Node] = {
             Arg("header", "bool", required=False, doc="the first line of each object is a header"),
             Arg("quote", "str", required=False, nullable=True, doc="quote character, if any"),
             Arg(
+                "newlines_in_values",
+                "bool",
+                required=False,
+                doc="quoted values may hold newlines (each range is then a whole object)",
+            ),
+            Arg(
                 "trailing_delimiter",
                 "bool",
                 required=False,

@@ -130,3 +130,34 @@ def test_quoted_newline_inside_one_split_is_read(tmp_path: Path) -> None:
         )
     ).fetchall()
     assert [tuple(r.values()) for r in got.to_pylist()] == expected
+
+
+def test_newlines_in_values_reads_each_object_whole(tmp_path: Path) -> None:
+    # Issue 13 §4: a table that allows quoted newlines is read one whole object per range, so
+    # the split size that cut a value in two above no longer matters.
+    catalog, split = _straddling_table(tmp_path)
+    (tmp_path / "quoted" / "part-00001").write_text(
+        "".join(f'{i},"line {i}\nand, more"\n' for i in range(300, 420))
+    )
+    catalog.write_text(catalog.read_text() + "newlines_in_values = true\n")
+    sql = "SELECT id, name FROM quoted"
+    plan = sqlmr.compile_query(
+        sql, sqlmr.resolve_catalog(catalog=str(catalog)), sqlmr.QueryOptions(split_size=split)
+    )
+    ranges = [r for task in plan.stages[0].tasks for r in task["ranges"]]
+    assert sorted((r["start"], r["url"].endswith("1")) for r in ranges) == [(0, False), (0, True)]
+    from sqlmr.planning.explain import render_plan
+
+    assert "newlines in quoted values" in render_plan(plan)
+    got = sqlmr.sql(sql, catalog=str(catalog), workers=2, split_size=split)
+    expected = duckdb.sql(
+        f"SELECT id, name FROM read_csv('{tmp_path / 'quoted' / '*'}', header=false, quote='\"', "
+        "columns={'id': 'INT', 'name': 'VARCHAR'})"
+    ).fetchall()
+    assert sorted(tuple(r.values()) for r in got.to_pylist()) == sorted(expected)
+    assert len(expected) == 420
+
+
+def test_newlines_in_values_needs_a_quote(tables: Path, tmp_path: Path) -> None:
+    message = catalog_error(tables, tmp_path, 'quote = ""\nnewlines_in_values = true\n')
+    assert "newlines_in_values needs a quote" in message

@@ -151,7 +151,11 @@ def _sample(table: Table, fmt: str, codec: str | None, first: Listed) -> pa.Sche
         import pyarrow.csv as pacsv
 
         read = pacsv.ReadOptions(autogenerate_column_names=not table.header)
-        parse = pacsv.ParseOptions(delimiter=table.delimiter, quote_char=table.quote or False)
+        parse = pacsv.ParseOptions(
+            delimiter=table.delimiter,
+            quote_char=table.quote or False,
+            newlines_in_values=table.newlines_in_values,
+        )
         schema = pacsv.read_csv(io.BytesIO(data), read_options=read, parse_options=parse).schema
         if not table.header:  # DuckDB's names for headerless columns
             schema = pa.schema([(f"column{i}", f.type) for i, f in enumerate(schema)])

@@ -73,6 +73,8 @@ class Table:
     quote: str = ""  # "" means no quoting: the Amplab files have none, and '"' is plain data
     # Every line ends with a delimiter after its last field (TPC-H's dbgen .tbl files).
     trailing_delimiter: bool = False
+    # Quoted values may hold newlines: each object is read whole (one range), never split.
+    newlines_in_values: bool = False
     compression: str | None = None
     partitions: tuple[str, ...] | None = ()
     # Where the table was defined (a catalog file, a tables folder), for error messages.
@@ -258,6 +260,7 @@ _KEYS = {
     "columns",
     "partitions",
     "trailing_delimiter",
+    "newlines_in_values",
 }
 _FORMAT_NAMES = {"text": "csv", "jsonl": "json", "ndjson": "json"}
 
@@ -300,6 +303,9 @@ def _table_from_spec(name: str, spec: dict, base: str, path: str) -> Table:
         raise CatalogError(f"{where}: quote must be one character or empty, not {quote!r}")
     header = _value(spec, "header", bool, False, where)
     trailing = _value(spec, "trailing_delimiter", bool, False, where)
+    newlines = _value(spec, "newlines_in_values", bool, False, where)
+    if newlines and not quote:
+        raise CatalogError(f"{where}: newlines_in_values needs a quote character")
     return Table(
         name,
         location,
@@ -309,6 +315,7 @@ def _table_from_spec(name: str, spec: dict, base: str, path: str) -> Table:
         header,
         quote,
         trailing,
+        newlines,
         compression=compression,
         partitions=partitions,
         defined_in=f"catalog file {path}",

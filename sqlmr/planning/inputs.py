@@ -115,6 +115,13 @@ def plan_input(
                     f"warning    {o.url} ({format_size(o.size)}) is larger than a task's input "
                     f"budget ({format_size(cap)}); one task reads all of it"
                 )
+    elif table.newlines_in_values:
+        # A newline may sit inside a quoted value, so no byte offset is known to start a row.
+        splits = _whole_objects(listing.objects, size)
+        notes.append(
+            f"format     {table.format}, newlines in quoted values: {len(listing.objects)} "
+            "object(s), one range per object"
+        )
     else:
         infos = [ObjectInfo(o.url, o.size) for o in listing.objects]
         splits = _with_partitions(plan_splits(infos, size), listing.objects)

@@ -70,6 +70,7 @@ def scan_source(t: Table, read_columns) -> Json:
         columns=defs(False),
         read=list(read_columns),
         trailing_delimiter=True if t.trailing_delimiter else None,
+        newlines_in_values=True if t.newlines_in_values else None,
         compression=t.compression,
         partitions=defs(True) or None,
     )
