@@ -20,6 +20,7 @@ from sqlmr.compiler.expressions import (
     Typed,
     call,
     cast,
+    column_ref,
 )
 from sqlmr.compiler.logical import Aggregate, DistinctArg
 from sqlmr.compiler.names import internal
@@ -74,7 +75,7 @@ class Grouping:
         """The final-phase expression of one aggregate call."""
         name = node.sql_name()
         if isinstance(node, exp.Count) and isinstance(node.this, exp.Star):
-            return Typed({"col": self._add("count_all", None)}, "int64")
+            return column_ref(self._add("count_all", None), "int64")
         arg = node.this
         if isinstance(arg, exp.Distinct):
             return self._distinct(node, arg)
@@ -88,19 +89,19 @@ class Grouping:
             raise sql_error(UnsupportedError, f"{name}(NULL) is not supported", self.sql, node)
         col = self._input(typed)
         if isinstance(node, exp.Count):
-            return Typed({"col": self._add("count", col)}, "int64")
+            return column_ref(self._add("count", col), "int64")
         if isinstance(node, (exp.Sum, exp.Avg)) and typed.type == "int64":
             # A sum of BIGINTs can pass int64; DuckDB sums into HUGEINT, so sum 38-digit decimals.
             col = self._input(cast(typed, "int128"))
         if isinstance(node, exp.Sum):
             result_type = {"float64": "float64", "int64": "int128"}.get(typed.type, "int64")
-            return Typed({"col": self._add("sum", col)}, result_type)
+            return column_ref(self._add("sum", col), result_type)
         if isinstance(node, exp.Avg):
-            total = Typed({"col": self._add("sum", col)}, "float64")
-            count = Typed({"col": self._add("count", col)}, "int64")
+            total = column_ref(self._add("sum", col), "float64")
+            count = column_ref(self._add("count", col), "int64")
             return call("div", "float64", total, count)
         fn = "min" if isinstance(node, exp.Min) else "max"
-        return Typed({"col": self._add(fn, col)}, typed.type)
+        return column_ref(self._add(fn, col), typed.type)
 
     def _distinct(self, node: exp.Expression, arg: exp.Distinct) -> Typed:
         name = node.sql_name()
@@ -123,9 +124,9 @@ class Grouping:
                 internal("dv", i), col, typed.type, internal("fdc", i), internal("fds", i)
             )
             self.distinct.append(found)
-        count = Typed({"col": found.count}, "int64")
+        count = column_ref(found.count, "int64")
         sum_type = {"float64": "float64", "int64": "int128"}.get(typed.type, "int64")
-        total = Typed({"col": found.sum}, sum_type)
+        total = column_ref(found.sum, sum_type)
         if isinstance(node, exp.Count):
             return count
         if isinstance(node, exp.Sum):
@@ -142,7 +143,7 @@ class Grouping:
             return None
         for name, typed, key_canon in self.keys:
             if key_canon == canon:
-                return Typed({"col": name}, typed.type)
+                return column_ref(name, typed.type)
         return None
 
     def hook(self, node: exp.Expression) -> Typed | None:

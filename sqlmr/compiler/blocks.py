@@ -32,11 +32,12 @@ from sqlglot.optimizer.pushdown_projections import pushdown_projections
 from sqlglot.optimizer.qualify import qualify
 from sqlglot.optimizer.simplify import simplify
 from sqlglot.optimizer.unnest_subqueries import unnest_subqueries
+from sqlmr_runtime import build
 
 from sqlmr.catalog import TYPE_NAMES, Catalog
 from sqlmr.compiler.depth import on_deep_stack
 from sqlmr.compiler.exists_residual import exists_with_residual
-from sqlmr.compiler.expressions import Translator, Typed, cast, widest
+from sqlmr.compiler.expressions import Translator, Typed, cast, column_ref, widest
 from sqlmr.compiler.logical import Block, Condition, FromItem, UnionAll, outputs_of
 from sqlmr.compiler.parse import parse, sql_error
 from sqlmr.compiler.paths import bind_paths
@@ -221,7 +222,7 @@ class _BlockBuilder:
                 internal = f"t{k}.{c.name}"
                 names[c.name.lower()] = internal
                 self.types[internal] = c.type
-                columns.append((internal, {"col": c.name}))
+                columns.append((internal, build.col(c.name)))
             item = FromItem(alias, table, None, (), tuple(columns), None, how)
         elif isinstance(node, exp.Subquery):
             block = self.owner.compile(node.this, self.ctes)
@@ -241,7 +242,7 @@ class _BlockBuilder:
             internal = f"t{k}.{out.name}"
             names[out.name.lower()] = internal
             self.types[internal] = out.type
-            columns.append((internal, {"col": out.internal}))
+            columns.append((internal, build.col(out.internal)))
         return FromItem(alias, None, block, (), tuple(columns), None, how)
 
     def _resolve(self, node: exp.Column) -> Typed:
@@ -252,7 +253,7 @@ class _BlockBuilder:
         if internal is None:
             raise sql_error(CatalogError, f"unknown column {node.sql()!r}", self.sql, node)
         self.used.add(internal)
-        return Typed({"col": internal}, self.types[internal])
+        return column_ref(internal, self.types[internal])
 
     def _uses(self, node: exp.Expression) -> frozenset[int]:
         return frozenset(
@@ -342,7 +343,7 @@ def _is_true(node: exp.Expression) -> bool:
 def _and(parts: list[dict]) -> dict | None:
     result = None
     for part in parts:
-        result = part if result is None else {"fn": "and", "args": [result, part]}
+        result = part if result is None else build.fn("and", result, part)
     return result
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlglot import exp
+from sqlmr_runtime import build
 
 from sqlmr.catalog import SQL_TYPES, TYPE_NAMES
 from sqlmr.compiler.parse import sql_error
@@ -34,11 +35,18 @@ class Typed:
 
 
 def lit(value: Any, type_name: str) -> Typed:
-    return Typed({"lit": value, "type": type_name}, type_name)
+    """A literal of a plan type."""
+    return Typed(build.lit(value, type_name), type_name)
+
+
+def column_ref(name: str, type_name: str) -> Typed:
+    """A column reference of a plan type."""
+    return Typed(build.col(name), type_name)
 
 
 def call(fn: str, type_name: str, *args: Typed, **extra: Any) -> Typed:
-    return Typed({"fn": fn, "args": [a.ir for a in args], **extra}, type_name)
+    """A call of a function declared in sqlmr_runtime.spec (its arity and fields are checked)."""
+    return Typed(build.fn(fn, *(a.ir for a in args), **extra), type_name)
 
 
 def cast(value: Typed, type_name: str) -> Typed:
@@ -302,7 +310,7 @@ def _in(t: Translator, node: exp.In) -> Typed:
         number = isinstance(typed.ir.get("lit"), (int, float))
         if number and "lit" not in coerced.ir and "lit" in coerced.ir.get("args", [{}])[0]:
             # An integer literal widened to BIGINT arrives as a CAST of itself.
-            coerced = Typed({"lit": typed.ir["lit"], "type": coerced.type}, coerced.type)
+            coerced = lit(typed.ir["lit"], coerced.type)
         items.append(coerced)
     common = widest([value.type, *(i.type for i in items)])
     if common is None:

@@ -10,11 +10,20 @@ from __future__ import annotations
 import dataclasses
 
 from sqlglot import exp
+from sqlmr_runtime import build
 
 from sqlmr.catalog import Catalog
 from sqlmr.compiler.aggregates import Grouping
 from sqlmr.compiler.depth import on_deep_stack
-from sqlmr.compiler.expressions import AGGREGATES, TYPE_NAMES, Translator, Typed, cast, widest
+from sqlmr.compiler.expressions import (
+    AGGREGATES,
+    TYPE_NAMES,
+    Translator,
+    Typed,
+    cast,
+    column_ref,
+    widest,
+)
 from sqlmr.compiler.logical import LogicalQuery, OutputColumn, ScanSide, SortKey
 from sqlmr.compiler.names import internal
 from sqlmr.compiler.parse import keyword_position, parse, position, sql_error
@@ -113,7 +122,34 @@ def _shape(
     items = _select_items(sql, select, columns)
     aliases = {name.lower(): i for i, (name, _) in enumerate(items)}
     grouping = Grouping(sql, pre)
+    grouped = _grouping(sql, select, pre, items, aliases, grouping)
 
+    translate = Translator(sql, pre.resolve, grouping.hook) if grouped else pre
+    outputs, projections = [], []
+    for i, (name, node) in enumerate(items):
+        typed = translate(node)
+        outputs.append(OutputColumn(internal(out_p, i), name, typed.type))
+        projections.append((internal(out_p, i), typed.ir))
+    having = select.args.get("having")
+    having_ir = None
+    if having is not None:
+        # HAVING may name a select-list alias, as in DuckDB (a column of the table wins).
+        def alias_hook(node: exp.Expression) -> Typed | None:
+            if isinstance(node, exp.Column) and not node.table and node.name.lower() in aliases:
+                if not _resolvable(pre, node):
+                    return translate(items[aliases[node.name.lower()]][1])
+            return grouping.hook(node) if grouped else None
+
+        having_ir = Translator(sql, pre.resolve, alias_hook).boolean(having.this).ir
+    sort_keys = _sort_keys(sql, select, items, aliases, projections, translate, prefix)
+    limit = _limit(sql, select)
+    return _Shaped(grouped, grouping, having_ir, projections, sort_keys, limit, outputs)
+
+
+def _grouping(
+    sql: str, select: exp.Select, pre: Translator, items, aliases: dict, grouping: Grouping
+) -> bool:
+    """Whether the query is grouped; adds its GROUP BY keys (or DISTINCT's) to `grouping`."""
     group = select.args.get("group")
     group_nodes: list[exp.Expression] = []
     if group is not None and group.args.get("all"):
@@ -128,8 +164,8 @@ def _shape(
     distinct = select.args.get("distinct") is not None
     having = select.args.get("having")
     order = select.args.get("order")
-    order_nodes = list(order.expressions) if order is not None else []
-    scanned = [node for _, node in items] + [o.this for o in order_nodes]
+    scanned = [node for _, node in items]
+    scanned += [o.this for o in order.expressions] if order is not None else []
     has_aggs = any(n.find(*AGGREGATES) for n in scanned + ([having.this] if having else []))
     grouped = bool(group_nodes) or has_aggs or distinct or group is not None
     if distinct and (has_aggs or group is not None):
@@ -142,26 +178,18 @@ def _shape(
         raise sql_error(SqlError, "HAVING needs GROUP BY or an aggregate", sql, having)
     for node in group_nodes:
         grouping.add_key(node)
+    return grouped
 
-    translate = Translator(sql, pre.resolve, grouping.hook) if grouped else pre
-    outputs, projections = [], []
-    for i, (name, node) in enumerate(items):
-        typed = translate(node)
-        outputs.append(OutputColumn(internal(out_p, i), name, typed.type))
-        projections.append((internal(out_p, i), typed.ir))
-    having_ir = None
-    if having is not None:
-        # HAVING may name a select-list alias, as in DuckDB (a column of the table wins).
-        def alias_hook(node: exp.Expression) -> Typed | None:
-            if isinstance(node, exp.Column) and not node.table and node.name.lower() in aliases:
-                if not _resolvable(pre, node):
-                    return translate(items[aliases[node.name.lower()]][1])
-            return grouping.hook(node) if grouped else None
 
-        having_ir = Translator(sql, pre.resolve, alias_hook).boolean(having.this).ir
-
+def _sort_keys(
+    sql: str, select: exp.Select, items, aliases: dict, projections: list, translate, prefix
+) -> list[SortKey]:
+    """ORDER BY keys: a select-list column (by ordinal, alias or equal expression), or a hidden
+    column appended to `projections`."""
+    out_p, hidden_p = prefix
+    order = select.args.get("order")
     sort_keys = []
-    for ordered in order_nodes:
+    for ordered in order.expressions if order is not None else []:
         node = ordered.this
         index = _ordinal(sql, node, len(items), "ORDER BY")
         if index is None and isinstance(node, exp.Column) and not node.table:
@@ -175,16 +203,19 @@ def _shape(
             projections.append((column, translate(node).ir))
         nulls_first = bool(ordered.args.get("nulls_first"))
         sort_keys.append(SortKey(column, bool(ordered.args.get("desc")), nulls_first))
+    return sort_keys
 
-    limit = None
+
+def _limit(sql: str, select: exp.Select) -> int | None:
+    """LIMIT's count: a non-negative integer constant."""
     limit_node = select.args.get("limit")
-    if limit_node is not None:
-        value = limit_node.expression
-        if not isinstance(value, exp.Literal) or value.is_string or not value.this.isdigit():
-            message = "LIMIT must be a non-negative integer constant"
-            raise sql_error(UnsupportedError, message, sql, limit_node)
-        limit = int(value.this)
-    return _Shaped(grouped, grouping, having_ir, projections, sort_keys, limit, outputs)
+    if limit_node is None:
+        return None
+    value = limit_node.expression
+    if not isinstance(value, exp.Literal) or value.is_string or not value.this.isdigit():
+        message = "LIMIT must be a non-negative integer constant"
+        raise sql_error(UnsupportedError, message, sql, limit_node)
+    return int(value.this)
 
 
 def _resolvable(pre: Translator, node: exp.Column) -> bool:
@@ -222,7 +253,7 @@ def _side_translator(sql: str, scope: Scope, index: int) -> Translator:
             raise sql_error(SqlError, f"column {node.name!r} is not in this table", sql, node)
         column = source.table.column(node.name)
         source.read[column.name] = None  # read by the scan, not necessarily kept after it
-        return Typed({"col": column.name}, column.type)
+        return column_ref(column.name, column.type)
 
     return Translator(sql, resolve)
 
@@ -230,7 +261,7 @@ def _side_translator(sql: str, scope: Scope, index: int) -> Translator:
 def _and(parts: list[dict]) -> dict | None:
     if len(parts) < 2:
         return parts[0] if parts else None
-    return {"fn": "and", "args": list(parts)}  # n-ary: see expressions._logical
+    return build.fn("and", *parts)  # n-ary: see expressions._logical
 
 
 def _analyze_tables(sql: str, select: exp.Select, catalog: Catalog) -> LogicalQuery:
@@ -284,7 +315,7 @@ def _analyze_tables(sql: str, select: exp.Select, catalog: Catalog) -> LogicalQu
         read = tuple(source.read) or (source.table.columns[0].name,)  # COUNT(*) reads one column
         rename: tuple = ()
         if scope.qualified:
-            rename = tuple((scope.name(source, c), {"col": c}) for c in source.exposed)
+            rename = tuple((scope.name(source, c), build.col(c)) for c in source.exposed)
             rename += tuple(side_keys[i])
         sides.append(ScanSide(source.table, read, side_filters[i], rename))
     return _logical(sql, tuple(sides), residual_ir, shaped, tuple(keys))
@@ -338,7 +369,7 @@ def _analyze_over_subquery(
                 f"unknown column {node.name!r} at line {line}, column {col}; "
                 f"the subquery has: {names}"
             )
-        return Typed({"col": found.internal}, found.type)
+        return column_ref(found.internal, found.type)
 
     pre = Translator(sql, resolve)
     columns = [(o.name, exp.column(o.name)) for o in inner.outputs]

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from sqlglot import exp
 
 from sqlmr.catalog import Catalog, Table
-from sqlmr.compiler.expressions import Typed
+from sqlmr.compiler.expressions import Typed, column_ref
 from sqlmr.compiler.parse import position, sql_error
 from sqlmr.compiler.paths import path_table
 from sqlmr.errors import CatalogError, SqlError, UnsupportedError
@@ -138,7 +138,7 @@ class Scope:
         column = source.table.column(node.name)
         source.read[column.name] = None
         source.exposed[column.name] = None
-        return Typed({"col": self.name(source, column.name)}, column.type)
+        return column_ref(self.name(source, column.name), column.type)
 
     def name(self, source: Source, column: str) -> str:
         """The name a column has after the scan (qualified when the query joins)."""

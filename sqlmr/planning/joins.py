@@ -39,7 +39,7 @@ Op = dict[str, Any]
 Inputs = Callable[[Table], SideInput]
 
 
-@dataclass
+@dataclass(frozen=True)
 class Flow:
     """Rows on their way: closed stages behind them, and the open part (source, ops, tasks)."""
 
@@ -211,7 +211,7 @@ class BlockPlanner:
         if extra:
             kept = [(c, build.col(c)) for c in flow.columns]
             flow = _with_op(flow, nodes.project(kept + extra))
-            flow.columns = flow.columns + [n for n, _ in extra]
+            flow = dataclasses.replace(flow, columns=flow.columns + [n for n, _ in extra])
         return flow, names
 
     def _broadcast(self, probe: Flow, small: Flow, pkeys, bkeys, how: str) -> Flow:
