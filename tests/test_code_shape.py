@@ -16,19 +16,15 @@ LIMIT = 60
 # "path:function" -> (ceiling, why it is one function)
 TODO = "not split yet (issue #9 section 2)"
 EXCEPTIONS: dict[str, tuple[int, str]] = {
-    "sqlmr/aws/deploy.py:deploy": (126, TODO),
-    "sqlmr/aws/destroy.py:destroy": (66, TODO),
+    "sqlmr/aws/deploy.py:deploy": (
+        70,
+        "the library entry point: 17 documented parameters and their docstring are 28 lines; "
+        "the body (42 lines) is the sequence of named steps",
+    ),
     "sqlmr/aws/errors.py:translate": (86, TODO),
-    "sqlmr/aws/function.py:ensure_function": (83, TODO),
-    "sqlmr/aws/policy.py:policy_document": (80, TODO),
-    "sqlmr/aws/role.py:ensure_role": (68, TODO),
-    "sqlmr/cli/aws.py:add_commands": (104, TODO),
     "sqlmr/cli/bench.py:_bench": (78, TODO),
     "sqlmr/cli/bench.py:_print_report": (61, TODO),
-    "sqlmr/cli/query.py:add_commands": (80, TODO),
-    "sqlmr/compiler/query.py:_shape": (80, TODO),
     "sqlmr/execution/driver.py:Driver._run_stage_traced": (73, TODO),
-    "sqlmr/planning/cost.py:estimate": (61, TODO),
 }
 
 

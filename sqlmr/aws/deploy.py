@@ -70,6 +70,65 @@ def deploy(
     sha256 hex), from build_package) and `layer_build` (from build_layer) are for tests and
     callers that already hold them; probe=False skips the probe.
     """
+    store = _checked_store(function_name, memory, timeout, arch, job_store, inputs, layer)
+    _check_retention(log_retention_days)
+    zip_bytes, _hex = package or build_package()
+    session = session or open_session(region, profile)
+    region_name = session_region(session)
+    live, account, partition, notes = _identity(session, region_name, dry_run)
+    if not inputs:
+        notes.append("no inputs given: the function can read only the job store")
+    report = DeployReport(
+        function_name=function_name,
+        region=region_name,
+        account_id=account,
+        role_name=role_name(function_name),
+        policy_name=policy_name(function_name),
+        layer=layer or f"sqlmr-pyarrow-py{RUNTIME[6:].replace('.', '')}-{arch} (sqlmr's own)",
+        memory=int(memory),
+        timeout=int(timeout),
+        arch=arch,
+        code_sha256=code_sha256(zip_bytes),
+        code_size=len(zip_bytes),
+        policy=policy_document(store.url, inputs, region_name, account, function_name, partition),
+        partition=partition,
+        dry_run=dry_run,
+        notes=notes,
+    )
+    if not live:
+        _plan_everything(report, layer is None, log_retention_days)
+        return report
+    iam, lam = client(session, "iam"), client(session, "lambda")
+    _run_steps(
+        (
+            lambda: ensure_role(iam, report),
+            lambda: _ensure_layer(session, lam, report, layer, layer_build, store, len(zip_bytes)),
+            lambda: ensure_function(lam, report, zip_bytes),
+            lambda: _ensure_log_retention(client(session, "logs"), report, log_retention_days),
+        ),
+        report,
+        dry_run,
+    )
+    if probe and not dry_run:
+        _probe(lam, report, arch)
+    return report
+
+
+def _check_retention(days: int) -> None:
+    if not 1 <= int(days) <= 3653:
+        raise DeployError(f"log retention {days} days is outside 1-3653 days")
+
+
+def _checked_store(
+    function_name: str,
+    memory: int,
+    timeout: int,
+    arch: str,
+    job_store: str | None,
+    inputs: Sequence[str],
+    layer: str | None,
+):
+    """Check deploy's arguments before any AWS call; the job store's parsed URL."""
     check_function_name(function_name)
     check_arch(arch)
     if not 128 <= int(memory) <= 10240:
@@ -83,91 +142,68 @@ def deploy(
         parse_s3_url(url, "input")
     if layer is not None:
         check_layer(layer)
-    if not 1 <= int(log_retention_days) <= 3653:
-        raise DeployError(f"log retention {log_retention_days} days is outside 1-3653 days")
+    return store
 
-    zip_bytes, _hex = package or build_package()
-    session = session or open_session(region, profile)
-    region_name = session_region(session)
+
+def _identity(session: Any, region_name: str, dry_run: bool) -> tuple[bool, str, str, list[str]]:
+    """(whether AWS state can be read, account id, partition, notes). A dry run without
+    credentials, or whose identity cannot be read, plans every change instead."""
     live = not dry_run or has_credentials(session)
-    notes = []
+    notes: list[str] = []
     if live:
         try:
             account, partition = caller_identity(session)
+            return True, account, partition, notes
         except DeployError as e:
             if not dry_run:
                 raise
-            live = False
             notes.append(f"AWS state not read: {e}")
-    if not live:
-        account, partition = "<account-id>", partition_of(region_name)
-        if not notes:
-            notes.append("no AWS credentials: nothing was read; every change is planned")
+    if not notes:
+        notes.append("no AWS credentials: nothing was read; every change is planned")
+    return False, "<account-id>", partition_of(region_name), notes
 
-    report = DeployReport(
-        function_name=function_name,
-        region=region_name,
-        account_id=account,
-        role_name=role_name(function_name),
-        policy_name=policy_name(function_name),
-        layer=layer or f"sqlmr-pyarrow-py{RUNTIME[6:].replace('.', '')}-{arch} (sqlmr's own)",
-        memory=int(memory),
-        timeout=int(timeout),
-        arch=arch,
-        code_sha256=code_sha256(zip_bytes),
-        code_size=len(zip_bytes),
-        policy=policy_document(
-            store.url, list(inputs), region_name, account, function_name, partition
-        ),
-        partition=partition,
-        dry_run=dry_run,
-        notes=notes,
-    )
-    if not inputs:
-        report.notes.append("no inputs given: the function can read only the job store")
-    if not live:
-        report.role_arn = planned_role_arn(report)
-        report.changes += [
-            f"create or update IAM role {report.role_name} (trusted by lambda.amazonaws.com)",
-            f"put inline policy {report.policy_name} on role {report.role_name}",
-            f"build and publish layer {report.layer} unless published"
-            if layer is None
-            else f"use layer {report.layer}",
-            f"create or update function {function_name}",
-            f"upload code ({report.code_size:,} bytes, CodeSha256 {report.code_sha256}) "
-            "unless the function already has it",
-            f"set the retention of log group {log_group_name(function_name)} to "
-            f"{log_retention_days} days",
-        ]
-        return report
 
-    iam = client(session, "iam")
-    lam = client(session, "lambda")
-    for step in (
-        lambda: ensure_role(iam, report),
-        lambda: _ensure_layer(session, lam, report, layer, layer_build, store, len(zip_bytes)),
-        lambda: ensure_function(lam, report, zip_bytes),
-        lambda: _ensure_log_retention(client(session, "logs"), report, log_retention_days),
-    ):
+def _plan_everything(report: DeployReport, own_layer: bool, log_retention_days: int) -> None:
+    """A dry run that reads nothing: every change is planned."""
+    report.role_arn = planned_role_arn(report)
+    report.changes += [
+        f"create or update IAM role {report.role_name} (trusted by lambda.amazonaws.com)",
+        f"put inline policy {report.policy_name} on role {report.role_name}",
+        f"build and publish layer {report.layer} unless published"
+        if own_layer
+        else f"use layer {report.layer}",
+        f"create or update function {report.function_name}",
+        f"upload code ({report.code_size:,} bytes, CodeSha256 {report.code_sha256}) "
+        "unless the function already has it",
+        f"set the retention of log group {log_group_name(report.function_name)} to "
+        f"{log_retention_days} days",
+    ]
+
+
+def _run_steps(steps, report: DeployReport, dry_run: bool) -> None:
+    """Run the deploy steps in order; a failure carries the report of what changed before it.
+    A dry run that may not read something still plans the rest."""
+    for step in steps:
         try:
             step()
         except DeployError as e:
             if not dry_run:
                 e.report = report  # what was changed before the failure
                 raise
-            # A dry run that may not read something still plans the rest.
             report.notes.append(str(e))
             if not report.role_arn:
                 report.role_arn = planned_role_arn(report)
-    if probe and not dry_run:
-        try:
-            answer = probing.invoke_probe(lam, function_name)
-            probing.check_probe(answer, function_name, arch)
-        except DeployError as e:
-            e.report = report
-            raise
-        report.notes.append("probe: " + probing.describe(answer))
-    return report
+
+
+def _probe(lam: Any, report: DeployReport, arch: str) -> None:
+    """Invoke the function with the probe event; fail if it cannot run a task."""
+    try:
+        answer = probing.invoke_probe(lam, report.function_name)
+        probing.check_probe(answer, report.function_name, arch)
+    except DeployError as e:
+        e.report = report
+        raise
+    report.notes.append("probe: " + probing.describe(answer))
 
 
 def _ensure_layer(

@@ -36,12 +36,7 @@ def destroy(
     under the job store prefix. A piece already gone is reported as absent, not as an error.
     Returns one line per piece."""
     check_function_name(function_name)
-    store = parse_s3_url(job_store, "job store") if job_store else None
-    if store is not None and not store.prefix:
-        raise DeployError(
-            f"refusing to delete every object of bucket {store.bucket}; give the job store "
-            "with its prefix (s3://bucket/prefix)"
-        )
+    store = _checked_store(job_store)
     session = session or open_session(region, profile)
     session_region(session)
     iam = client(session, "iam")
@@ -78,18 +73,31 @@ def destroy(
         ) from None
     group = log_group_name(function_name)
     step(f"log group {group}", "logs", lambda: logs.delete_log_group(logGroupName=group))
-    if store is None:
-        done.append("job store: not given, objects kept")
-    else:
-        s3 = client(session, "s3")
-        with aws_action(f"delete the objects under {store.root}", "s3"):
-            count = delete_objects(s3, store.bucket, store.prefix + "/")
-        done.append(
-            f"deleted {count:,} object(s) under {store.root}"
-            if count
-            else f"objects under {store.root}: absent"
-        )
+    done.append(_empty_store(session, store))
     return done
+
+
+def _checked_store(job_store: str | None) -> S3Prefix | None:
+    """The job store to empty, if given; never a whole bucket."""
+    store = parse_s3_url(job_store, "job store") if job_store else None
+    if store is not None and not store.prefix:
+        raise DeployError(
+            f"refusing to delete every object of bucket {store.bucket}; give the job store "
+            "with its prefix (s3://bucket/prefix)"
+        )
+    return store
+
+
+def _empty_store(session: Any, store: S3Prefix | None) -> str:
+    """Delete every object under the job store prefix; what was done, as one line."""
+    if store is None:
+        return "job store: not given, objects kept"
+    s3 = client(session, "s3")
+    with aws_action(f"delete the objects under {store.root}", "s3"):
+        count = delete_objects(s3, store.bucket, store.prefix + "/")
+    if count:
+        return f"deleted {count:,} object(s) under {store.root}"
+    return f"objects under {store.root}: absent"
 
 
 def _delete(call: Callable[[], Any]) -> bool:

@@ -30,7 +30,7 @@ def ensure_function(lam, report: DeployReport, zip_bytes: bytes) -> None:
 
     Sets report.function_arn and report.code_uploaded and records every change (planned only,
     in a dry run); waits until the function is Active again."""
-    name, dry = report.function_name, report.dry_run
+    name = report.function_name
     current = None
     with aws_action(f"read function {name}", "lambda"):
         try:
@@ -38,76 +38,96 @@ def ensure_function(lam, report: DeployReport, zip_bytes: bytes) -> None:
         except Exception as e:
             if not is_missing(e):
                 raise
-    upload = f"upload code ({report.code_size:,} bytes, CodeSha256 {report.code_sha256}"
     if current is None:
-
-        def create() -> dict[str, Any]:
-            with aws_action(f"create function {name}", "lambda"):
-                return _retry_role_propagation(
-                    lambda: lam.create_function(
-                        FunctionName=name,
-                        Role=report.role_arn,
-                        Code={"ZipFile": zip_bytes},
-                        Architectures=[report.arch],
-                        Description="sqlmr task runtime (sqlmr_runtime)",
-                        **function_config(report),
-                    )
-                )
-
-        created = make_change(
-            report,
-            f"create function {name} ({RUNTIME}, {report.arch}, {report.memory} MB, "
-            f"{report.timeout} s, tracing Active, layer {report.layer})",
-            create,
-        )
-        report.changes.append(upload + ")")
-        if not dry:
-            report.code_uploaded = True
-            report.function_arn = created["FunctionArn"]
-            _wait(lam, "function_active_v2", name, "Active")
+        _create(lam, report, zip_bytes)
         return
-
     report.function_arn = current["FunctionArn"]
     if current.get("PackageType", "Zip") != "Zip":
         raise DeployError(
             f"function {name} exists as a {current.get('PackageType')} function; "
             "delete it (sqlmr destroy) or choose another --function-name"
         )
-    if not dry and current.get("LastUpdateStatus") == "InProgress":
+    if not report.dry_run and current.get("LastUpdateStatus") == "InProgress":
         _wait(lam, "function_updated_v2", name, "done with its previous update")
+    _update_code(lam, report, zip_bytes, current)
+    _update_config(lam, report, current)
+    if not report.dry_run:
+        _wait(lam, "function_active_v2", name, "Active")
+
+
+def _upload_text(report: DeployReport) -> str:
+    return f"upload code ({report.code_size:,} bytes, CodeSha256 {report.code_sha256}"
+
+
+def _create(lam, report: DeployReport, zip_bytes: bytes) -> None:
+    """Create the function (retrying while its new role propagates) and wait until Active."""
+    name = report.function_name
+
+    def create() -> dict[str, Any]:
+        with aws_action(f"create function {name}", "lambda"):
+            return _retry_role_propagation(
+                lambda: lam.create_function(
+                    FunctionName=name,
+                    Role=report.role_arn,
+                    Code={"ZipFile": zip_bytes},
+                    Architectures=[report.arch],
+                    Description="sqlmr task runtime (sqlmr_runtime)",
+                    **function_config(report),
+                )
+            )
+
+    created = make_change(
+        report,
+        f"create function {name} ({RUNTIME}, {report.arch}, {report.memory} MB, "
+        f"{report.timeout} s, tracing Active, layer {report.layer})",
+        create,
+    )
+    report.changes.append(_upload_text(report) + ")")
+    if not report.dry_run:
+        report.code_uploaded = True
+        report.function_arn = created["FunctionArn"]
+        _wait(lam, "function_active_v2", name, "Active")
+
+
+def _update_code(lam, report: DeployReport, zip_bytes: bytes, current: dict[str, Any]) -> None:
+    """Upload the code when its hash or the architecture differs from the function's."""
+    name = report.function_name
     have_arch = (current.get("Architectures") or ["x86_64"])[0]
     if current.get("CodeSha256") == report.code_sha256 and have_arch == report.arch:
         report.unchanged.append(f"code of {name} (CodeSha256 {report.code_sha256})")
-    else:
+        return
 
-        def update_code() -> None:
-            # The architecture travels with the code: UpdateFunctionCode sets both.
-            with aws_action(f"upload the code of function {name}", "lambda"):
-                lam.update_function_code(
-                    FunctionName=name, ZipFile=zip_bytes, Architectures=[report.arch]
-                )
-            report.code_uploaded = True
-            _wait(lam, "function_updated_v2", name, "updated")
+    def update_code() -> None:
+        # The architecture travels with the code: UpdateFunctionCode sets both.
+        with aws_action(f"upload the code of function {name}", "lambda"):
+            lam.update_function_code(
+                FunctionName=name, ZipFile=zip_bytes, Architectures=[report.arch]
+            )
+        report.code_uploaded = True
+        _wait(lam, "function_updated_v2", name, "updated")
 
-        why = "architecture" if have_arch != report.arch else "code"
-        make_change(report, f"{upload}; {why} changed)", update_code)
+    why = "architecture" if have_arch != report.arch else "code"
+    make_change(report, f"{_upload_text(report)}; {why} changed)", update_code)
+
+
+def _update_config(lam, report: DeployReport, current: dict[str, Any]) -> None:
+    """Update the configuration where it differs from what the report asks for."""
+    name = report.function_name
     diffs = _config_differences(current, report)
     if not diffs:
         report.unchanged.append(f"configuration of {name}")
-    else:
+        return
 
-        def update_config() -> None:
-            with aws_action(f"update the configuration of function {name}", "lambda"):
-                _retry_role_propagation(
-                    lambda: lam.update_function_configuration(
-                        FunctionName=name, Role=report.role_arn, **function_config(report)
-                    )
+    def update_config() -> None:
+        with aws_action(f"update the configuration of function {name}", "lambda"):
+            _retry_role_propagation(
+                lambda: lam.update_function_configuration(
+                    FunctionName=name, Role=report.role_arn, **function_config(report)
                 )
-            _wait(lam, "function_updated_v2", name, "updated")
+            )
+        _wait(lam, "function_updated_v2", name, "updated")
 
-        make_change(report, f"update configuration of {name}: " + "; ".join(diffs), update_config)
-    if not dry:
-        _wait(lam, "function_active_v2", name, "Active")
+    make_change(report, f"update configuration of {name}: " + "; ".join(diffs), update_config)
 
 
 def _config_differences(current: dict[str, Any], report: DeployReport) -> list[str]:

@@ -160,64 +160,76 @@ def policy_document(
     parsed = [parse_s3_url(u, "input") for u in inputs]
     _check_overlap(store, parsed)
 
-    statements: list[dict[str, Any]] = []
-    if parsed:
-        reads = sorted({arn for p in parsed for arn in _s3_object_arns(p, partition)})
-        statements.append(
-            {"Sid": "ReadInputs", "Effect": "Allow", "Action": ["s3:GetObject"], "Resource": reads}
-        )
-        by_bucket: dict[str, list[str]] = {}
-        for p in parsed:
-            by_bucket.setdefault(p.bucket, []).append(p.prefix)
-        for i, (bucket, prefixes) in enumerate(sorted(by_bucket.items()), start=1):
-            statements.append(_list_statement(f"ListInputs{i}", bucket, prefixes, partition))
+    statements = _input_statements(parsed, partition)
+    statements += _job_store_statements(store, partition)
+    statements += _log_and_trace_statements(region, account_id, function_name, partition)
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def _input_statements(parsed: list[S3Prefix], partition: str) -> list[dict[str, Any]]:
+    """Read the inputs' objects; list their buckets, limited to their prefixes."""
+    if not parsed:
+        return []
+    reads = sorted({arn for p in parsed for arn in _s3_object_arns(p, partition)})
+    statements: list[dict[str, Any]] = [
+        {"Sid": "ReadInputs", "Effect": "Allow", "Action": ["s3:GetObject"], "Resource": reads}
+    ]
+    by_bucket: dict[str, list[str]] = {}
+    for p in parsed:
+        by_bucket.setdefault(p.bucket, []).append(p.prefix)
+    for i, (bucket, prefixes) in enumerate(sorted(by_bucket.items()), start=1):
+        statements.append(_list_statement(f"ListInputs{i}", bucket, prefixes, partition))
+    return statements
+
+
+def _job_store_statements(store: S3Prefix, partition: str) -> list[dict[str, Any]]:
+    """Read, write and delete objects below the job store's prefix; list it."""
     job_objects = (
         f"arn:{partition}:s3:::{store.bucket}/{store.prefix}/*"
         if store.prefix
         else f"arn:{partition}:s3:::{store.bucket}/*"
     )
-    statements.append(
-        {
-            "Sid": "JobStoreObjects",
-            "Effect": "Allow",
-            # AbortMultipartUpload: a task whose multipart upload fails aborts it, so no
-            # invisible, billed parts stay behind.
-            "Action": [
-                "s3:GetObject",
-                "s3:PutObject",
-                "s3:DeleteObject",
-                "s3:AbortMultipartUpload",
-            ],
-            "Resource": [job_objects],
-        }
-    )
-    statements.append(_list_statement("JobStoreList", store.bucket, [store.prefix], partition))
+    objects = {
+        "Sid": "JobStoreObjects",
+        "Effect": "Allow",
+        # AbortMultipartUpload: a task whose multipart upload fails aborts it, so no
+        # invisible, billed parts stay behind.
+        "Action": [
+            "s3:GetObject",
+            "s3:PutObject",
+            "s3:DeleteObject",
+            "s3:AbortMultipartUpload",
+        ],
+        "Resource": [job_objects],
+    }
+    return [objects, _list_statement("JobStoreList", store.bucket, [store.prefix], partition)]
+
+
+def _log_and_trace_statements(
+    region: str, account_id: str, function_name: str, partition: str
+) -> list[dict[str, Any]]:
+    """Write the function's own log group; send X-Ray traces."""
     group = f"arn:{partition}:logs:{region}:{account_id}:log-group:{log_group_name(function_name)}"
-    statements.append(
+    return [
         {
             "Sid": "LogGroup",
             "Effect": "Allow",
             "Action": ["logs:CreateLogGroup"],
             "Resource": [group, f"{group}:*"],
-        }
-    )
-    statements.append(
+        },
         {
             "Sid": "LogEvents",
             "Effect": "Allow",
             "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
             "Resource": [f"{group}:*"],
-        }
-    )
-    statements.append(
+        },
         {
             "Sid": "XRay",
             "Effect": "Allow",
             "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
             "Resource": "*",  # X-Ray's write actions support no resource-level permissions
-        }
-    )
-    return {"Version": "2012-10-17", "Statement": statements}
+        },
+    ]
 
 
 def _check_overlap(store: S3Prefix, inputs: list[S3Prefix]) -> None:

@@ -22,47 +22,12 @@ def ensure_role(iam, report: DeployReport) -> None:
         except Exception as e:
             if not is_missing(e):
                 raise
+    current = None
     if role is None:
-
-        def create() -> dict[str, Any]:
-            with aws_action(f"create IAM role {name}", "iam"):
-                created = iam.create_role(
-                    RoleName=name,
-                    AssumeRolePolicyDocument=json.dumps(trust_policy()),
-                    Description=f"sqlmr: role of the Lambda function {report.function_name}",
-                )["Role"]
-                iam.get_waiter("role_exists").wait(
-                    RoleName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 30}
-                )
-            return created
-
-        role = make_change(
-            report, f"create IAM role {name} (trusted by lambda.amazonaws.com)", create
-        )
-        current = None
+        role = _create(iam, report)
     else:
-        if decode_policy(role.get("AssumeRolePolicyDocument")) == trust_policy():
-            report.unchanged.append(f"IAM role {name}")
-        else:
-
-            def trust() -> None:
-                with aws_action(f"update the trust policy of IAM role {name}", "iam"):
-                    iam.update_assume_role_policy(
-                        RoleName=name, PolicyDocument=json.dumps(trust_policy())
-                    )
-
-            make_change(report, f"update the trust policy of IAM role {name}", trust)
-        current = None
-        with aws_action(f"read inline policy {report.policy_name} of role {name}", "iam"):
-            try:
-                current = decode_policy(
-                    iam.get_role_policy(RoleName=name, PolicyName=report.policy_name)[
-                        "PolicyDocument"
-                    ]
-                )
-            except Exception as e:
-                if not is_missing(e):
-                    raise
+        _ensure_trust(iam, report, role)
+        current = _inline_policy(iam, report)
     report.role_arn = role["Arn"] if role else planned_role_arn(report)
     if current == report.policy:
         report.unchanged.append(f"inline policy {report.policy_name}")
@@ -78,3 +43,49 @@ def ensure_role(iam, report: DeployReport) -> None:
 
     verb = "put" if current is None else "update"
     make_change(report, f"{verb} inline policy {report.policy_name} on role {name}", put)
+
+
+def _create(iam, report: DeployReport) -> dict[str, Any] | None:
+    """Create the role (None in a dry run) and wait until it exists."""
+    name = report.role_name
+
+    def create() -> dict[str, Any]:
+        with aws_action(f"create IAM role {name}", "iam"):
+            created = iam.create_role(
+                RoleName=name,
+                AssumeRolePolicyDocument=json.dumps(trust_policy()),
+                Description=f"sqlmr: role of the Lambda function {report.function_name}",
+            )["Role"]
+            iam.get_waiter("role_exists").wait(
+                RoleName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 30}
+            )
+        return created
+
+    return make_change(report, f"create IAM role {name} (trusted by lambda.amazonaws.com)", create)
+
+
+def _ensure_trust(iam, report: DeployReport, role: dict[str, Any]) -> None:
+    """Update the role's trust policy unless it is already Lambda's."""
+    name = report.role_name
+    if decode_policy(role.get("AssumeRolePolicyDocument")) == trust_policy():
+        report.unchanged.append(f"IAM role {name}")
+        return
+
+    def trust() -> None:
+        with aws_action(f"update the trust policy of IAM role {name}", "iam"):
+            iam.update_assume_role_policy(RoleName=name, PolicyDocument=json.dumps(trust_policy()))
+
+    make_change(report, f"update the trust policy of IAM role {name}", trust)
+
+
+def _inline_policy(iam, report: DeployReport) -> dict[str, Any] | None:
+    """The role's current inline policy, or None."""
+    name = report.role_name
+    with aws_action(f"read inline policy {report.policy_name} of role {name}", "iam"):
+        try:
+            document = iam.get_role_policy(RoleName=name, PolicyName=report.policy_name)
+            return decode_policy(document["PolicyDocument"])
+        except Exception as e:
+            if not is_missing(e):
+                raise
+    return None

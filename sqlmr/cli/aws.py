@@ -22,6 +22,11 @@ def add_commands(
 
         parents = make_parents()
     shared = [parents["common"], parents["aws"]]
+    _add_deploy(sub, shared)
+    _add_destroy(sub, shared)
+
+
+def _add_deploy(sub: argparse._SubParsersAction, shared: list[argparse.ArgumentParser]) -> None:
     d = sub.add_parser(
         "deploy",
         help="deploy the runtime as an AWS Lambda function",
@@ -31,6 +36,14 @@ def add_commands(
         parents=shared,
     )
     _add_function_name(d)
+    _add_function_settings(d)
+    _add_deploy_modes(d)
+    d.set_defaults(handler=_deploy)
+
+
+def _add_function_settings(d: argparse.ArgumentParser) -> None:
+    """What the deployed function is: memory, timeout, architecture, job store, inputs, layer,
+    log retention."""
     d.add_argument(
         "--memory",
         type=int,
@@ -81,6 +94,10 @@ def add_commands(
         metavar="DAYS",
         help="how long the function's log group keeps its events (default: 14)",
     )
+
+
+def _add_deploy_modes(d: argparse.ArgumentParser) -> None:
+    """Check, dry run, and saving the deployment as a config profile."""
     d.add_argument(
         "--check",
         action="store_true",
@@ -100,8 +117,9 @@ def add_commands(
         help="write the function, job store and region into [profiles.NAME] of the config "
         "file without asking (default: ask on a terminal)",
     )
-    d.set_defaults(handler=_deploy)
 
+
+def _add_destroy(sub: argparse._SubParsersAction, shared: list[argparse.ArgumentParser]) -> None:
     r = sub.add_parser(
         "destroy",
         help="remove the Lambda function, its role, its logs and the job store's objects",

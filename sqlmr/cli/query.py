@@ -37,6 +37,14 @@ def add_commands(sub: argparse._SubParsersAction, parents: dict[str, argparse.Ar
         parents=[*source, parents["executor"], parents["aws"]],
     )
     _add_sql_arguments(q)
+    _add_output_flags(q)
+    _add_job_flags(q)
+    q.set_defaults(handler=run_query)
+    _add_explain(sub, source)
+
+
+def _add_output_flags(q: argparse.ArgumentParser) -> None:
+    """Where and how `query` writes its results."""
     q.add_argument(
         "--format",
         choices=["table", "csv", "tsv", "json", "parquet"],
@@ -56,6 +64,10 @@ def add_commands(sub: argparse._SubParsersAction, parents: dict[str, argparse.Ar
         action="store_true",
         help="let -o DIR/ replace a folder that holds files (swapped in when complete)",
     )
+
+
+def _add_job_flags(q: argparse.ArgumentParser) -> None:
+    """What `query` keeps and reports of its jobs: intermediates, statistics, traces."""
     q.add_argument(
         "--keep-intermediates",
         action="store_true",
@@ -80,8 +92,9 @@ def add_commands(sub: argparse._SubParsersAction, parents: dict[str, argparse.Ar
         help="chrome: Chrome Trace Event JSON that Perfetto and chrome://tracing open "
         "(default); xray: the X-Ray segment documents",
     )
-    q.set_defaults(handler=run_query)
 
+
+def _add_explain(sub: argparse._SubParsersAction, source: list[argparse.ArgumentParser]) -> None:
     e = sub.add_parser(
         "explain",
         help="show the plan of a query",

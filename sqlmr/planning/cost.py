@@ -296,6 +296,30 @@ def _stage_estimate(
     }
 
 
+def _per_stage(stages: list[dict[str, Any]], seconds_per_byte: float) -> dict[str, dict[str, Any]]:
+    """Each stage's estimate, by stage id, in plan order."""
+    tasks_of: dict[str, int] = {}
+    per_stage: dict[str, dict[str, Any]] = {}
+    for stage in stages:
+        est = _stage_estimate(stage, tasks_of, seconds_per_byte)
+        tasks_of[stage["id"]] = est["tasks"]
+        per_stage[stage["id"]] = est
+    return per_stage
+
+
+def _s3_requests(
+    stages: list[dict[str, Any]], per_stage: dict[str, dict[str, Any]]
+) -> tuple[int, int, int]:
+    """(GET, PUT, LIST) requests: the tasks', the driver's result GETs, the table listings and
+    the cleanup listing."""
+    outputs = sum(s["s3_put"] for s in per_stage.values())
+    result_gets = per_stage[stages[-1]["id"]]["tasks"] if stages else 0
+    get = sum(s["s3_get"] for s in per_stage.values()) + result_gets
+    lst = sum(math.ceil(s["objects"] / LIST_PAGE) for s in per_stage.values() if s["objects"])
+    lst += math.ceil(outputs / LIST_PAGE) if outputs else 0  # the cleanup listing
+    return get, outputs, lst
+
+
 def estimate(
     plan_json: Mapping[str, Any], memory_mb: int = TASK_MEMORY_MB, arch: str = "x86_64"
 ) -> dict:
@@ -314,20 +338,9 @@ def estimate(
     cpu_share = min(1.0, memory_mb / FULL_VCPU_MB)
     seconds_per_byte = 1 / (SCAN_BYTES_PER_SECOND * cpu_share)
     stages = plan_json.get("stages", [])
-    tasks_of: dict[str, int] = {}
-    per_stage: dict[str, dict[str, Any]] = {}
-    for stage in stages:
-        est = _stage_estimate(stage, tasks_of, seconds_per_byte)
-        tasks_of[stage["id"]] = est["tasks"]
-        per_stage[stage["id"]] = est
-
+    per_stage = _per_stage(stages, seconds_per_byte)
     requests = sum(s["tasks"] for s in per_stage.values())
-    outputs = sum(s["s3_put"] for s in per_stage.values())
-    result_gets = per_stage[stages[-1]["id"]]["tasks"] if stages else 0
-    get = sum(s["s3_get"] for s in per_stage.values()) + result_gets
-    put = outputs
-    lst = sum(math.ceil(s["objects"] / LIST_PAGE) for s in per_stage.values() if s["objects"])
-    lst += math.ceil(outputs / LIST_PAGE) if outputs else 0  # the cleanup listing
+    get, put, lst = _s3_requests(stages, per_stage)
     seconds = sum(s["seconds"] for s in per_stage.values())
     gb_seconds = seconds * memory_mb / 1024
     input_bytes = sum(s["input_bytes"] for s in per_stage.values())

@@ -24,6 +24,29 @@ def _literal_text(value: Any, type_name: str) -> str:
     return str(value).upper() if isinstance(value, bool) else str(value)
 
 
+def _field_text(value: Any, vtype: str) -> str:
+    """A declared field's value as SQL-like text, by its declared value type."""
+    if vtype == "type":
+        return TYPE_NAMES.get(value, value)
+    if vtype == "expr":
+        return render_expr(value)
+    if vtype.startswith("list<list<"):
+        return ", ".join(f"({_field_text(v, vtype[5:-1])})" for v in value)
+    if vtype.startswith("list<"):
+        return ", ".join(_field_text(v, vtype[5:-1]) for v in value)
+    if vtype == "named_expr":
+        return _named_text(value)
+    if vtype in ("str", "scalar"):
+        return _literal_text(value, "")
+    return str(value)
+
+
+def _named_text(column: dict[str, Any]) -> str:
+    if column["expr"] == build.col(column["name"]):
+        return column["name"]
+    return f"{render_expr(column['expr'])} AS {column['name']}"
+
+
 def render_expr(ir: dict[str, Any]) -> str:
     """An IR expression as SQL-like text, from each function's declared `sql` template."""
     if "col" in ir:
@@ -39,23 +62,16 @@ def render_expr(ir: dict[str, Any]) -> str:
         return f"CASE {whens} ELSE {default} END"
     if name == "concat" and ir.get("strict"):
         return "(" + " || ".join(args) + ")"
-    fields = {
-        "args": ", ".join(args),
-        "and": " AND ".join(args),
-        "or": " OR ".join(args),
-        "values": ", ".join(_literal_text(v, "") for v in ir.get("values", ())),
-        "pattern": _literal_text(ir.get("pattern"), "string"),
-        "to": TYPE_NAMES.get(ir.get("to", ""), ir.get("to")),
-        **{k: v for k, v in ir.items() if k in ("start", "length")},
-    }
-    # Other fields as their values; strings quoted, except the keywords (units, sides).
-    for key, value in ir.items():
-        if key not in fields and key not in ("fn", "args"):
-            quote = isinstance(value, str) and key not in ("unit", "side")
-            fields[key] = _literal_text(value, "string") if quote else value
-    template = spec.FUNCTIONS[name].sql
-    if "length" not in ir:
-        template = template.replace(", {length}", "")
+    node = spec.FUNCTIONS[name]
+    fields = {"args": ", ".join(args), "and": " AND ".join(args), "or": " OR ".join(args)}
+    template = node.sql
+    for arg in node.args:
+        if arg.name in ir:
+            # A field with declared choices is a keyword (a unit, a side): written as it is.
+            value = ir[arg.name]
+            fields[arg.name] = str(value) if arg.choices else _field_text(value, arg.type)
+        else:  # an optional field left out: so is its place in the template
+            template = template.replace(f", {{{arg.name}}}", "").replace(f"{{{arg.name}}} ", "")
     text = template.format(*args, **fields)
     return text.replace(" LIKE ", " ILIKE ", 1) if ir.get("ignore_case") else text
 
@@ -65,13 +81,7 @@ def _op_lines(op: dict[str, Any]) -> list[str]:
     if kind == "filter":
         return [f"filter     {render_expr(op['predicate'])}"]
     if kind == "project":
-        cols = ", ".join(
-            c["name"]
-            if c["expr"] == build.col(c["name"])
-            else f"{render_expr(c['expr'])} AS {c['name']}"
-            for c in op["columns"]
-        )
-        return [f"project    {cols}"]
+        return [f"project    {', '.join(_named_text(c) for c in op['columns'])}"]
     if kind == "aggregate":
         aggs = ", ".join(
             f"{a['fn'].upper()}({a.get('column', '*')}) AS {a['name']}" for a in op["aggregates"]
@@ -88,7 +98,10 @@ def _op_lines(op: dict[str, Any]) -> list[str]:
         return [f"sort       {keys}{top}"]
     if kind == "limit":
         return [f"limit      {op['count']}"]
-    return [kind]
+    # Any other operator: its declared fields, in order.
+    node = spec.OPERATORS[kind]
+    fields = [f"{a.name}={_field_text(op[a.name], a.type)}" for a in node.args if a.name in op]
+    return [f"{kind:<10} {'; '.join(fields)}".rstrip()]
 
 
 def _union_lines(
