@@ -24,7 +24,6 @@ EXCEPTIONS: dict[str, tuple[int, str]] = {
     "sqlmr/aws/errors.py:translate": (86, TODO),
     "sqlmr/cli/bench.py:_bench": (78, TODO),
     "sqlmr/cli/bench.py:_print_report": (61, TODO),
-    "sqlmr/execution/driver.py:Driver._run_stage_traced": (73, TODO),
 }
 
 

@@ -409,26 +409,11 @@ class Driver:
                     task, attempt = pending.pop(future)
                     outcome = future.result()
                     self._trace_task(span, stage, task, attempt, outcome)
-                    others = [f for f, (t, _) in pending.items() if t == task]
-                    if "result" in outcome:
-                        # The first attempt to succeed wins; a late duplicate is ignored, and
-                        # a speculative twin still running is stopped.
-                        if task not in winners:
-                            winners[task] = outcome["result"]
-                            self._account(stage, stats, outcome["result"])
-                            for other in others:
-                                other.cancel()
-                        continue
-                    if task in winners or others:
-                        continue  # another attempt of this task won, or may still win
-                    error = outcome["error"]
-                    failures[task] = failures.get(task, 0) + 1
-                    # Each executor decided where the error crossed into it whether a retry
-                    # could help; a plan the runtime refuses, or bad input, never is retried.
-                    if error.get("retryable", True) and failures[task] <= self.retries:
+                    if self._settle(stage, stats, task, attempt, outcome, pending, winners):
+                        failures[task] = failures.get(task, 0) + 1
+                        if failures[task] > self.retries:
+                            raise self._task_error(stage, task, attempt, outcome["error"])
                         submit(task, watch.next_attempt(task, attempt))
-                        continue
-                    raise self._task_error(stage, task, attempt, error)
                 for task, attempt in watch.stragglers(pending, winners, stats.task_seconds):
                     submit(task, attempt)  # a speculative second attempt; the first to end wins
                 launch()
@@ -443,6 +428,36 @@ class Driver:
         if self.listener:
             self.listener.stage_finished(stage, stats)
         return [winners[t] for t in sorted(winners)], stats
+
+    def _settle(
+        self,
+        stage: Stage,
+        stats: StageStats,
+        task: int,
+        attempt: int,
+        outcome: Outcome,
+        pending: dict[Future[Outcome], tuple[int, int]],
+        winners: dict[int, dict[str, Any]],
+    ) -> bool:
+        """Record one attempt's outcome; True if it failed and a retry may help.
+
+        The first attempt to succeed wins; a late duplicate is ignored, and a speculative twin
+        still running is stopped. A failure counts only if no other attempt of the task won or
+        may still win. Each executor decided where the error crossed into it whether a retry
+        could help; a plan the runtime refuses, or bad input, is raised at once."""
+        others = [f for f, (t, _) in pending.items() if t == task]
+        if "result" in outcome:
+            if task not in winners:
+                winners[task] = outcome["result"]
+                self._account(stage, stats, outcome["result"])
+                for other in others:
+                    other.cancel()
+            return False
+        if task in winners or others:
+            return False
+        if not outcome["error"].get("retryable", True):
+            raise self._task_error(stage, task, attempt, outcome["error"])
+        return True
 
     def _trace_task(self, span: Any, stage: Stage, task: int, attempt: int, outcome: Outcome):
         if self.tracer is None or span is None:
