@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from sqlglot import exp
 
 from sqlmr.catalog import TYPE_NAMES
-from sqlmr.compiler.expressions import Typed, cast, widest
+from sqlmr.compiler.expressions import cast, column_ref, widest
 from sqlmr.compiler.logical import OutputColumn, UnionAll, outputs_of
 from sqlmr.compiler.names import internal
 from sqlmr.compiler.parse import sql_error
@@ -126,7 +126,7 @@ def compile_union(owner: BlockCompiler, union: exp.Union, ctes: dict) -> UnionAl
         union_outputs.append(OutputColumn(internal("u", i), first.name, target))
     casts = tuple(
         tuple(
-            (out.internal, cast(Typed({"col": col.internal}, col.type), out.type).ir)
+            (out.internal, cast(column_ref(col.internal, col.type), out.type).ir)
             for out, col in zip(union_outputs, columns, strict=True)
         )
         for columns in outputs
