@@ -65,15 +65,8 @@ def typed_value(table: Table, key: str, text: str, typ: str):
         ) from None
 
 
-def plan_input(
-    table: Table,
-    ir,
-    read: list[str],
-    split_size: int | None,
-    workers: int,
-    task_memory: int,
-) -> TableInput:
-    """The splits of one scan of `table` filtered by `ir` (pushed into its scan) reading `read`."""
+def _listing(table: Table, ir):
+    """The table's objects, in the partitions `ir` keeps."""
     keep = _partition_keep(table, ir) if ir is not None else None
     if table.listing is not None:  # listed when the table was resolved: list once per query
         listing = table.listing.kept(keep)
@@ -85,6 +78,19 @@ def plan_input(
             for key, text in obj.partition:
                 if key in table.partitions:
                     typed_value(table, key, text, _type_of(table, key))
+    return listing
+
+
+def plan_input(
+    table: Table,
+    ir,
+    read: list[str],
+    split_size: int | None,
+    workers: int,
+    task_memory: int,
+) -> TableInput:
+    """The splits of one scan of `table` filtered by `ir` (pushed into its scan) reading `read`."""
+    listing = _listing(table, ir)
     notes = []
     if listing.folders_seen:
         why = f" by {render_expr(ir)}" if ir is not None else ""
