@@ -24,6 +24,7 @@ EXTENSIONS = {
 }
 CODECS = ("gzip", "zstd", "bzip2", "deflate")
 _CHUNK = 4 << 20  # compressed bytes fetched per request
+_STEP = 1 << 20  # decompressed bytes made per step (what Arrow's CSV reader asks for at once)
 
 
 def codec_of(url: str) -> str | None:
@@ -72,10 +73,12 @@ def check_magic(url: str, codec: str, head: bytes) -> None:
 
 
 class _Decompressor:
-    """One codec's incremental decompressor behind one small interface."""
+    """One codec's incremental decompressor behind one small interface, its output bounded per
+    call: text compresses 10-20x, so one 4 MB compressed chunk may hold 80 MB of rows."""
 
     def __init__(self, codec: str):
         self.codec = codec
+        self._input = b""
         self._new()
 
     def _new(self) -> None:
@@ -86,17 +89,31 @@ class _Decompressor:
         elif self.codec == "bzip2":
             self._d = bz2.BZ2Decompressor()
 
-    def feed(self, data: bytes) -> bytes:
-        out = []
-        while data:
-            out.append(self._d.decompress(data))
-            # gzip and bzip2 files may hold several members one after another.
-            if self._d.eof and self._d.unused_data and self.codec in ("gzip", "bzip2"):
-                data = self._d.unused_data
+    def feed(self, data: bytes) -> None:
+        """Add compressed bytes (after read() returned nothing: all before are consumed)."""
+        self._input += data
+
+    def read(self, limit: int) -> bytes:
+        """Up to `limit` decompressed bytes; b"" when it needs more input (or has ended)."""
+        while True:
+            if self._d.eof:
+                rest = self._d.unused_data
+                # gzip and bzip2 files may hold several members one after another.
+                if not rest or self.codec not in ("gzip", "bzip2"):
+                    self._input = b""
+                    return b""
                 self._new()
-            else:
-                data = b""
-        return b"".join(out)
+                self._input = rest
+            # bzip2 keeps input it has not decompressed yet inside; zlib hands it back.
+            held = self.codec == "bzip2" and not self._d.needs_input
+            if not self._input and not held:
+                return b""
+            data, self._input = self._input, b""
+            out = self._d.decompress(data, limit)
+            if self.codec != "bzip2":
+                self._input = self._d.unconsumed_tail
+            if out:
+                return out
 
     def finished(self) -> bool:
         return self._d.eof
@@ -183,19 +200,23 @@ class DecompressedStream(io.RawIOBase):
             self._done = not data
             self._buf += data
             return
-        data, self._pending = self._pending or self._src.next_chunk(), b""
-        if not data:
-            self._done = True
-            if not self._d.finished():
-                raise BadInputError(
-                    f"{self.url}: the {self.codec} data ends early (truncated object?) after "
-                    f"{self._src.nbytes} compressed bytes"
-                )
-            return
         try:
-            self._buf += self._d.feed(data)
+            out = self._d.read(_STEP)
+            while not out:
+                data, self._pending = self._pending or self._src.next_chunk(), b""
+                if not data:
+                    self._done = True
+                    if not self._d.finished():
+                        raise BadInputError(
+                            f"{self.url}: the {self.codec} data ends early (truncated object?) "
+                            f"after {self._src.nbytes} compressed bytes"
+                        )
+                    return
+                self._d.feed(data)
+                out = self._d.read(_STEP)
         except (zlib.error, OSError, EOFError) as e:
             raise BadInputError(f"{self.url}: corrupt {self.codec} data ({e})") from None
+        self._buf += out
 
 
 class _Prefixed(io.RawIOBase):

@@ -18,7 +18,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from . import environment, operators, ranges, scan, shuffle, tracing
+from . import batched, environment, operators, ranges, scan, shuffle, tracing
 from .broadcast import BroadcastIndex
 from .spec import SUMMARY_VERSION
 from .storage import join, request_counts, requests_since, storage_for
@@ -242,11 +242,20 @@ def run_task(event: dict[str, Any], invocation: str | None = None) -> dict[str, 
     with tracing.subsegment("read", **where):
         needed = operators.columns_read(stage["ops"])
         scope = f"{event['job']}/{stage['id']}"  # what the broadcast sides may be kept for
-        table, bytes_in = read_source(stage["source"], event["input"], scope, needed)
+        ops = stage["ops"]
+        source = stage["source"]
+        if source["type"] == "scan" and scan.streams(source):
+            # An unsplittable object may outsize the task's memory: the leading operators
+            # run per batch as it is decompressed (their time counts as reading here).
+            pieces = scan.stream_split(source, event["input"]["ranges"])
+            empty = scan.empty_table(source)
+            table, rows_in, bytes_in, ops = batched.apply_in_pieces(ops, pieces, empty)
+        else:
+            table, bytes_in = read_source(source, event["input"], scope, needed)
+            rows_in = table.num_rows
     t1 = time.perf_counter()
-    rows_in = table.num_rows
     with tracing.subsegment("compute", **where):
-        table = operators.apply(stage["ops"], table)
+        table = operators.apply(ops, table)
     t2 = time.perf_counter()
     sink = stage["sink"]
     with tracing.subsegment("write", **where):

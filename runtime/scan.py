@@ -8,13 +8,14 @@ and `footer`) for Parquet; either may carry `partition`, its object's folder val
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pyarrow as pa
 
 from . import spec
 from .errors import BadInputError, PlanValidationError
-from .scan_text import read_range_aligned, read_text
+from .scan_text import compressed_batches, read_range_aligned, read_text
 from .types import arrow_type
 
 
@@ -36,7 +37,15 @@ READERS = {"csv": read_text, "parquet": _read_parquet, "json": _read_json}
 FORMATS = spec.FORMATS
 CODECS = spec.TEXT_CODECS
 
-__all__ = ["FORMATS", "READERS", "read_range_aligned", "read_split"]
+__all__ = [
+    "FORMATS",
+    "READERS",
+    "empty_table",
+    "read_range_aligned",
+    "read_split",
+    "stream_split",
+    "streams",
+]
 
 
 def read_split(source: dict[str, Any], ranges: list[dict[str, Any]]) -> tuple[pa.Table, int]:
@@ -44,26 +53,60 @@ def read_split(source: dict[str, Any], ranges: list[dict[str, Any]]) -> tuple[pa
 
     Returns the table and the number of bytes read.
     """
+    tables, nbytes = [], 0
+    for table, n in _pieces(source, ranges, streamed=False):
+        nbytes += n
+        if table.num_rows:
+            tables.append(table)
+    if not tables:
+        return empty_table(source), nbytes
+    return (tables[0] if len(tables) == 1 else pa.concat_tables(tables)), nbytes
+
+
+def streams(source: dict[str, Any]) -> bool:
+    """Whether a scan's objects are read in batches (compressed text: a whole object per range,
+    which may be far larger than a task's memory)."""
+    return source["format"] == "csv" and bool(source.get("compression"))
+
+
+def stream_split(source: dict[str, Any], ranges: list[dict[str, Any]]) -> Iterator[tuple]:
+    """The ranges of a task as a sequence of (table, bytes read) pieces: one per range, or per
+    batch of a compressed object (see streams)."""
+    return _pieces(source, ranges, streamed=streams(source))
+
+
+def empty_table(source: dict[str, Any]) -> pa.Table:
+    """No rows, with the source's `read` columns."""
+    types = dict(_schema(source) + _partition_schema(source))
+    return pa.schema([(n, types[n]) for n in source["read"]]).empty_table()
+
+
+def _schema(source: dict[str, Any]) -> list:
+    return [(c["name"], arrow_type(c["type"])) for c in source["columns"]]
+
+
+def _partition_schema(source: dict[str, Any]) -> list:
+    return [(p["name"], arrow_type(p["type"])) for p in source.get("partitions", [])]
+
+
+def _pieces(source: dict[str, Any], ranges: list[dict[str, Any]], streamed: bool) -> Iterator:
     reader = READERS.get(source["format"])
     if reader is None:
         raise PlanValidationError(f"unknown input format {source['format']!r}")
-    schema = [(c["name"], arrow_type(c["type"])) for c in source["columns"]]
-    parts = [(p["name"], arrow_type(p["type"])) for p in source.get("partitions", [])]
+    schema, parts = _schema(source), _partition_schema(source)
     part_names = {n for n, _ in parts}
     wanted = source["read"]
     own = {**source, "read": [n for n in wanted if n not in part_names]}
-    tables, nbytes = [], 0
     for r in ranges:
-        table, n = reader(own, schema, r)
-        nbytes += n
-        if table is not None and table.num_rows:
-            if parts:
-                table = _with_partitions(table, parts, r, wanted)
-            tables.append(table)
-    if not tables:
-        types = dict(schema + parts)
-        return pa.schema([(n, types[n]) for n in wanted]).empty_table(), nbytes
-    return (tables[0] if len(tables) == 1 else pa.concat_tables(tables)), nbytes
+        if streamed:
+            pieces = compressed_batches(own, schema, r)
+        else:
+            pieces = [reader(own, schema, r)]
+        for table, n in pieces:
+            if table is None or not table.num_rows:
+                yield empty_table(source), n
+                continue
+            yield (_with_partitions(table, parts, r, wanted) if parts else table), n
 
 
 def _with_partitions(table: pa.Table, parts: list, r: dict[str, Any], wanted: list[str]):

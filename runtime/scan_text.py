@@ -8,6 +8,7 @@ Only the columns the plan needs are converted, with explicit types.
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 from typing import Any
 
 import pyarrow as pa
@@ -133,29 +134,63 @@ def refuse_binary(url: str, head: bytes) -> None:
 
 
 def _read_compressed(source, schema, r) -> tuple[pa.Table | None, int]:
+    """A compressed object whole (a join side reads it so); a scan stage's task reads it in
+    batches instead (compressed_batches), applying its operators to each."""
+    tables, nbytes = [], 0
+    for table, n in compressed_batches(source, schema, r):
+        tables.append(table)
+        nbytes += n
+    if not tables:
+        return None, nbytes
+    return (tables[0] if len(tables) == 1 else pa.concat_tables(tables)), nbytes
+
+
+BATCH_BYTES = 8 << 20
+"""Parsed column bytes per batch of a compressed object: Arrow parses blocks of 1 MB of text,
+gathered into batches of this size so that the operators run over batches of some size."""
+
+
+def compressed_batches(
+    source: dict[str, Any], schema: list, r: dict[str, Any], batch_bytes: int = BATCH_BYTES
+) -> Iterator[tuple[pa.Table, int]]:
+    """A compressed object's rows as tables of the source's `read` columns, each parsed from
+    about `batch_bytes` of columns, with the compressed bytes fetched for each: memory
+    holds one batch and the stream's buffers, never the object."""
     url = r["url"]
     stream = DecompressedStream(storage_for(url), url, source["compression"], r["end"])
-    names = _names(schema, source)
-    types = dict(schema)
     wanted = source["read"]
     try:
         reader = pacsv.open_csv(
             stream,
             read_options=pacsv.ReadOptions(
-                column_names=names,
+                column_names=_names(schema, source),
                 block_size=1 << 20,
                 use_threads=False,
                 skip_rows=1 if source.get("header") else 0,
             ),
             parse_options=_parse_options(source),
-            convert_options=_convert_options(types, wanted),
+            convert_options=_convert_options(dict(schema), wanted),
         )
-        table = reader.read_all()
     except pa.ArrowInvalid as e:
         if "Empty CSV file" in str(e):
-            return None, stream.compressed_bytes
+            return
         raise BadInputError(f"{url}: cannot parse the decompressed rows: {e}") from None
-    return table.select(wanted), stream.compressed_bytes
+    fetched, batches, size = 0, [], 0
+    while True:
+        try:
+            batch = reader.read_next_batch()
+        except StopIteration:
+            break
+        except pa.ArrowInvalid as e:
+            raise BadInputError(f"{url}: cannot parse the decompressed rows: {e}") from None
+        batches.append(batch)
+        size += batch.nbytes
+        if size >= batch_bytes:
+            yield pa.Table.from_batches(batches).select(wanted), stream.compressed_bytes - fetched
+            fetched, batches, size = stream.compressed_bytes, [], 0
+    if batches or stream.compressed_bytes > fetched:
+        table = pa.Table.from_batches(batches, reader.schema).select(wanted)
+        yield table, stream.compressed_bytes - fetched
 
 
 def _parse_options(source) -> pacsv.ParseOptions:

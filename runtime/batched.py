@@ -1,0 +1,87 @@
+"""Running a stage's leading operators over its input piece by piece, so that a task whose input
+is larger than its memory (a compressed object is one unsplittable range) holds one piece and
+what the operators kept of the others, never the whole input.
+
+Filters and projections apply to each piece on its own. A partial aggregate (map side: its
+reducers merge partials by key anyway) applies to each piece too, and the partials gathered so
+far are merged again whenever they grow past a bound, so that few distinct keys stay small
+however large the object. The operators after those run once, over what was gathered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import pyarrow as pa
+
+from . import build, operators
+
+Op = dict[str, Any]
+
+COMPACT_BYTES = 16 << 20
+"""Partials gathered before they are merged again (when merging shrinks them)."""
+
+# How partial results of each aggregate merge: a count's partials are summed.
+_MERGE = {
+    "sum": "sum",
+    "sum0": "sum0",
+    "count": "sum0",
+    "count_all": "sum0",
+    "min": "min",
+    "max": "max",
+}
+
+
+def split_ops(ops: list[Op]) -> tuple[list[Op], list[Op]]:
+    """(the leading operators that may run piece by piece, the rest)."""
+    n = 0
+    while n < len(ops) and ops[n]["op"] in ("filter", "project"):
+        n += 1
+    if n < len(ops) and ops[n]["op"] == "aggregate" and ops[n].get("phase") == "partial":
+        n += 1
+    return ops[:n], ops[n:]
+
+
+def _merge_op(op: Op) -> Op:
+    """The partial aggregate that merges `op`'s own partial outputs."""
+    aggregates = [build.aggregate(a["name"], _MERGE[a["fn"]], a["name"]) for a in op["aggregates"]]
+    return build.op("aggregate", keys=op["keys"], aggregates=aggregates, phase="partial")
+
+
+def apply_in_pieces(
+    ops: list[Op],
+    pieces: Iterable[tuple[pa.Table, int]],
+    empty: pa.Table,
+    compact_bytes: int = COMPACT_BYTES,
+) -> tuple[pa.Table, int, int, list[Op]]:
+    """Apply the leading operators of `ops` to each (table, bytes read) piece (`empty`, the
+    input's columns without rows, when there is none).
+
+    Returns the gathered output, the rows and bytes read, and the operators still to apply.
+    """
+    leading, rest = split_ops(ops)
+    merge = _merge_op(leading[-1]) if leading and leading[-1]["op"] == "aggregate" else None
+    kept: list[pa.Table] = []
+    kept_bytes = rows = nbytes = 0
+    last_merged = 0
+    for table, n in pieces:
+        rows += table.num_rows
+        nbytes += n
+        out = operators.apply(leading, table)
+        del table
+        kept.append(out)
+        kept_bytes += out.nbytes
+        if merge is not None and kept_bytes > max(compact_bytes, 2 * last_merged):
+            merged = operators.apply([merge], _concat(kept))
+            kept, kept_bytes = [merged], merged.nbytes
+            last_merged = kept_bytes  # merge again only once the partials doubled since
+    if not kept:
+        kept = [operators.apply(leading, empty)]
+    return _concat(kept), rows, nbytes, rest
+
+
+def _concat(tables: list[pa.Table]) -> pa.Table:
+    if len(tables) == 1:
+        return tables[0]
+    return pa.concat_tables(tables, promote_options="permissive")
