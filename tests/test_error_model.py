@@ -154,3 +154,16 @@ def test_an_unpartitionable_column_is_a_final_evaluation_error() -> None:
         partition_ids(table, ["k"], 4)
     assert not info.value.retryable and isinstance(info.value, Exception)
     assert not isinstance(info.value, SqlmrError)  # a runtime error: the driver translates it
+
+
+@pytest.mark.parametrize(
+    "sql, cls, line, col",
+    [
+        ("SELECT 1", sqlmr.UnsupportedError, 1, 8),
+        ("SELECT *\nFROM rankings r JOIN uservisits r ON r.pageURL = r.destURL", SqlError, 2, 22),
+    ],
+)
+def test_compiler_errors_carry_line_and_column(tables: Path, sql, cls, line, col) -> None:
+    with pytest.raises(cls) as info:
+        sqlmr.compile_query(sql, sqlmr.resolve_catalog(str(tables)))
+    assert (info.value.line, info.value.col) == (line, col), str(info.value)

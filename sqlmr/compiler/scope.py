@@ -72,7 +72,9 @@ def sources_of(sql: str, select: exp.Select, catalog: Catalog) -> tuple[list[Sou
     """The tables of the FROM clause and the conditions of its JOIN … ON clauses."""
     from_ = select.args.get("from_") or select.args.get("from")
     if from_ is None:
-        raise UnsupportedError("SELECT without FROM is not supported; name a table")
+        raise sql_error(
+            UnsupportedError, "SELECT without FROM is not supported; name a table", sql, select
+        )
     sources = [_table_of(sql, from_.this, catalog)]
     conditions: list[exp.Expression] = []
     for join in select.args.get("joins") or []:
@@ -83,7 +85,8 @@ def sources_of(sql: str, select: exp.Select, catalog: Catalog) -> tuple[list[Sou
             UnsupportedError, "joins of more than two tables are not supported yet", sql, select
         )
     if len(sources) == 2 and sources[0].alias.lower() == sources[1].alias.lower():
-        raise SqlError(f"the table name or alias {sources[0].alias!r} is used twice; alias one")
+        message = f"the table name or alias {sources[0].alias!r} is used twice; alias one"
+        raise sql_error(SqlError, message, sql, select.args["joins"][0].this)
     return sources, conditions
 
 
