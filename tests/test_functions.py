@@ -146,8 +146,9 @@ ERRORS = [
     ("SELECT GREATEST(n, name) FROM edge", sqlmr.SqlError, "no common type", 8),
     ("SELECT DATE_DIFF('hour', day, day) FROM edge", sqlmr.UnsupportedError, "unit 'hour'", 8),
     ("SELECT ROUND(score, n) FROM edge", sqlmr.UnsupportedError, "non-constant digits", 21),
-    ("SELECT ABS(n, 1) FROM edge", sqlmr.SqlError, "syntax error", None),
-    ("SELECT COALESCE() FROM edge", sqlmr.SqlError, "COALESCE is incomplete", None),
+    ("SELECT ABS(n, 1) FROM edge", sqlmr.SqlError, "ABS() takes at most 1 argument(s), got 2", 16),
+    ("SELECT COALESCE() FROM edge", sqlmr.SqlError, "COALESCE() is missing an argument", 17),
+    ("SELECT n FROM (SELECT n FROM edge WHERE)", sqlmr.SqlError, "WHERE is incomplete", 40),
 ]
 
 

@@ -20,7 +20,7 @@ def parse(sql: str) -> exp.Expression:
         statements = [s for s in sqlglot.parse(sql, read="duckdb") if s is not None]
     except ParseError as e:
         first = e.errors[0] if e.errors else {}
-        message = _describe(first.get("description") or str(e))
+        message = _describe(first.get("description") or str(e), first.get("start_context"))
         highlight = first.get("highlight") or ""
         line, col = first.get("line"), first.get("col")
         if line is not None and col is not None and highlight:
@@ -38,14 +38,41 @@ def parse(sql: str) -> exp.Expression:
 
 
 _MISSING = re.compile(r"Required keyword: '(\w+)' missing for <class '[\w.]*\.(\w+)'>")
+_TOO_MANY = re.compile(
+    r"The number of provided arguments \((\d+)\) is greater than the maximum number of "
+    r"supported arguments \((\d+)\)"
+)
 
 
-def _describe(message: str) -> str:
-    """sqlglot's parser messages in a user's words."""
+def _describe(message: str, before: str | None = None) -> str:
+    """sqlglot's parser messages in a user's words; `before` is the text up to the error, where
+    the call a wrong number of arguments was given to is found."""
+    function = _open_call(before or "")
     missing = _MISSING.search(message)
     if missing:
+        node = getattr(exp, missing.group(2), None)
+        if function and isinstance(node, type) and issubclass(node, exp.Func):
+            return f"{function}() is missing an argument"
         return f"{missing.group(2).upper()} is incomplete"
+    too_many = _TOO_MANY.search(message)
+    if too_many and function:
+        given, most = too_many.groups()
+        return f"{function}() takes at most {most} argument(s), got {given}"
     return message.replace("Invalid expression / Unexpected token", "unexpected token")
+
+
+def _open_call(text: str) -> str:
+    """The name of the innermost function call still open at the end of `text`, or ''."""
+    depth = 0
+    for i in range(len(text) - 1, -1, -1):
+        if text[i] == ")":
+            depth += 1
+        elif text[i] == "(":
+            if depth == 0:
+                name = re.search(r"(\w+)\s*$", text[:i])
+                return name.group(1).upper() if name else ""
+            depth -= 1
+    return ""
 
 
 _NO_SELECT_LIST = {TokenType.FROM, TokenType.SEMICOLON, TokenType.R_PAREN}
