@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlmr_runtime.s3 import error_code, error_message
 
@@ -67,6 +67,14 @@ def translate(error: BaseException, action: str, service: str = "") -> SqlmrErro
         from botocore import exceptions as bx
     except ImportError:  # pragma: no cover - boto3 is a dependency
         return None
+    if isinstance(error, bx.ClientError):
+        return _answered(error, action, service)
+    return _unanswered(bx, error, action)
+
+
+def _unanswered(bx: Any, error: BaseException, action: str) -> SqlmrError | None:
+    """A botocore failure before AWS answered (credentials, region, network, a waiter), or
+    None if the error is not botocore's."""
     if isinstance(error, bx.ProfileNotFound):
         return AwsCredentialsError(
             f"cannot {action}: {error}; check AWS_PROFILE / --profile against ~/.aws/config"
@@ -103,10 +111,13 @@ def translate(error: BaseException, action: str, service: str = "") -> SqlmrErro
         state = reason.get("Configuration", {})
         why = state.get("StateReason") or state.get("LastUpdateStatusReason") or str(error)
         return DeployError(f"cannot {action}: {' '.join(str(why).split())}")
-    if not isinstance(error, bx.ClientError):
-        if isinstance(error, bx.BotoCoreError):
-            return DeployError(f"cannot {action}: {error}")
-        return None
+    if isinstance(error, bx.BotoCoreError):
+        return DeployError(f"cannot {action}: {error}")
+    return None
+
+
+def _answered(error: BaseException, action: str, service: str) -> SqlmrError:
+    """An error AWS answered with: credentials, access, throttling, a bad layer, or the rest."""
     code, message = error_code(error), error_message(error)
     operation = getattr(error, "operation_name", "") or ""
     if code in ("ExpiredToken", "ExpiredTokenException", "RequestExpired", "TokenRefreshRequired"):

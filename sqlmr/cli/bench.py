@@ -159,25 +159,10 @@ def _split_names(text: str, known: list[str], what: str) -> list[str]:
     return names
 
 
-def _bench(args: argparse.Namespace) -> int:
-    import json
-    import os
-
-    from sqlmr_benchmarks.harness import ENGINES, BenchError, run_bench, to_json
-    from sqlmr_benchmarks.queries import QUERIES
-
-    from sqlmr.catalog.embedded import cache_dir
-
-    if args.dataset == "tpch":
-        return _bench_tpch(args)
-    queries = _split_names(args.queries or ",".join(QUERIES), list(QUERIES), "queries")
-    fmt = args.format
+def _amplab_engines(given: str | None, fmt: str, known: list[str]) -> list[str]:
+    """The engines to compare: given, or the format's default; DuckDB must be installed."""
     default_engines = {"text": "sqlmr,duckdb,classic", "text-deflate": "sqlmr"}
-    engines = _split_names(
-        args.engines or default_engines.get(fmt, "sqlmr,duckdb"),
-        ENGINES,
-        "engines",
-    )
+    engines = _split_names(given or default_engines.get(fmt, "sqlmr,duckdb"), known, "engines")
     if fmt != "text" and "classic" in engines:
         raise UsageError("the classic mapper reads plain text only; leave it out of --engines")
     if {"duckdb", "duckdb-cli"} & set(engines):
@@ -188,9 +173,15 @@ def _bench(args: argparse.Namespace) -> int:
                 "the benchmark compares with DuckDB, which is not installed; install the bench "
                 "extra (pip install 'sqlmr[bench]') or leave it out with --engines sqlmr,classic"
             ) from None
-    if args.runs < 1:
-        raise UsageError("--runs must be at least 1")
-    workers = args.workers or os.cpu_count() or 1
+    return engines
+
+
+def _amplab_data(args: argparse.Namespace, fmt: str, workers: int) -> str:
+    """The Amplab data folder: given, or generated once into the cache."""
+    import os
+
+    from sqlmr.catalog.embedded import cache_dir
+
     suffix = "" if fmt == "text" else f"-{fmt}"
     data = args.data or str(cache_dir() / f"amplab-{args.scale}-seed{args.seed}{suffix}")
     if args.data is None and not os.path.isdir(os.path.join(data, "uservisits")):
@@ -211,6 +202,25 @@ def _bench(args: argparse.Namespace) -> int:
         raise UsageError(
             f"{data} has no rankings/ and uservisits/ folders; generate them with sqlmr gen amplab"
         )
+    return data
+
+
+def _bench(args: argparse.Namespace) -> int:
+    import json
+    import os
+
+    from sqlmr_benchmarks.harness import ENGINES, BenchError, run_bench, to_json
+    from sqlmr_benchmarks.queries import QUERIES
+
+    if args.dataset == "tpch":
+        return _bench_tpch(args)
+    queries = _split_names(args.queries or ",".join(QUERIES), list(QUERIES), "queries")
+    fmt = args.format
+    engines = _amplab_engines(args.engines, fmt, ENGINES)
+    if args.runs < 1:
+        raise UsageError("--runs must be at least 1")
+    workers = args.workers or os.cpu_count() or 1
+    data = _amplab_data(args, fmt, workers)
     from sqlmr_benchmarks.harness import ENGINE_QUERIES
 
     from sqlmr.cli.progress import BenchProgress
@@ -303,13 +313,20 @@ def _read_text(r: dict) -> str:
 
 def _print_report(doc: dict) -> None:
     from rich.console import Console
+
+    console = Console()
+    console.print(_summary_table(doc))
+    console.print(_detail_table(doc["results"]))
+    console.print(_ratio_table(doc["ratios"]))
+
+
+def _summary_table(doc: dict):
     from rich.table import Table
 
     results = doc["results"]
     queries = list(dict.fromkeys(r["query"] for r in results))
     engines = list(dict.fromkeys(r["engine"] for r in results))
     by = {(r["query"], r["engine"]): r for r in results}
-    console = Console()
     summary = Table(
         title=f"Amplab benchmark, scale {doc['scale']}, {doc.get('format', 'text')}: "
         f"median seconds ({doc['runs']} runs)"
@@ -321,7 +338,12 @@ def _print_report(doc: dict) -> None:
         summary.add_row(
             e, *(f"{by[(q, e)]['median']:.2f}" if (q, e) in by else "n/a" for q in queries)
         )
-    console.print(summary)
+    return summary
+
+
+def _detail_table(results: list[dict]):
+    from rich.table import Table
+
     detail = Table(title="per query and engine")
     for name in (
         "query",
@@ -347,7 +369,12 @@ def _print_report(doc: dict) -> None:
             _read_text(r),
             "n/a" if r.get("first_row_median") is None else f"{r['first_row_median']:.3f}",
         )
-    console.print(detail)
+    return detail
+
+
+def _ratio_table(ratios: dict):
+    from rich.table import Table
+
     ratio = Table(title="ratios of median times (first row: median of run-by-run ratios)")
     ratio.add_column("query")
     kinds = {
@@ -356,9 +383,9 @@ def _print_report(doc: dict) -> None:
         "sqlmr-cli/duckdb-cli": "CLI: sqlmr / DuckDB",
         "first row sqlmr-cli/duckdb-cli": "CLI first row: sqlmr / DuckDB",
     }
-    shown = [k for k in kinds if any(k in r for r in doc["ratios"].values())]
+    shown = [k for k in kinds if any(k in r for r in ratios.values())]
     for k in shown:
         ratio.add_column(kinds[k], justify="right")
-    for q, r in doc["ratios"].items():
+    for q, r in ratios.items():
         ratio.add_row(q, *(f"{r[k]:.2f}×" if k in r else "n/a" for k in shown))
-    console.print(ratio)
+    return ratio
