@@ -104,8 +104,10 @@ def test_timeline_svg_and_html_draw_every_attempt(trace: Path, tmp_path: Path, c
 
 def test_xray_format_stays_available(amplab_dir: str, tmp_path: Path, capsys):
     path = tmp_path / "xray.json"
-    argv = ["query", SQL, "--tables", amplab_dir, "--workers", "2", "--format", "csv"]
-    rc = main([*argv, "--trace", str(path), "--trace-format", "xray"])
+    # Several splits, so that the grouped query shuffles to a reduce stage (one split would
+    # aggregate in its one map task).
+    argv = ["query", SQL, "--tables", amplab_dir, "--workers", "2", "--split-size", "100KB"]
+    rc = main([*argv, "--format", "csv", "--trace", str(path), "--trace-format", "xray"])
     assert rc == 0, capsys.readouterr().err
     doc = json.loads(path.read_text())
     assert isinstance(doc, list) and doc[0]["trace_id"].startswith("1-")

@@ -9,7 +9,8 @@ thumb, applied to the plan itself:
   OR adds, NOT takes the rest);
 - an inner equi-join yields as many rows as its larger side (a foreign key meets one primary
   key), a left/right join its preserved side, a full join both;
-- a GROUP BY keeps 1/10 of its rows (without keys: one per task), a limit its count.
+- a GROUP BY keeps 1/10 of its rows (without keys: one per task; the final phase merges the
+  partials' groups, keeping their count), a limit its count.
 Explain shows them; they say how much moves where, not what a task will hold.
 """
 
@@ -90,7 +91,10 @@ def _ops(est: Estimate, ops, tasks: int) -> Estimate:
             columns = len(op["columns"])
             est = Estimate(est.rows, est.rows * per_column * columns, columns, est.base)
         elif kind == "aggregate":
-            groups = est.rows * _GROUPS if op["keys"] else min(est.rows, tasks)
+            if op.get("phase") == "final":  # the partials' groups, merged
+                groups = est.rows if op["keys"] else 1
+            else:
+                groups = est.rows * _GROUPS if op["keys"] else min(est.rows, tasks)
             columns = len(op["keys"]) + len(op["aggregates"])
             est = Estimate(groups, groups * 8 * columns, columns, groups)
         elif kind in ("sort", "limit"):

@@ -174,7 +174,8 @@ def _source_lines(
 
 def format_estimate(est: Estimate) -> str:
     """'~1.2M rows, 45.0 MB'."""
-    rows, count = est.rows, f"{est.rows:.0f}"
+    rows = max(est.rows, 1.0) if est.rows > 0 else 0.0  # a share of one row is a row or none
+    count = f"{rows:.0f}"
     for unit, size in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
         if rows >= size:
             count = f"{rows / size:.2g}{unit}" if rows < 10 * size else f"{rows / size:.0f}{unit}"
