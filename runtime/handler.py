@@ -240,19 +240,7 @@ def run_task(event: dict[str, Any], invocation: str | None = None) -> dict[str, 
     stage = event["stage"]
     where = {"job": event["job"], "stage": stage["id"], "task": event["task"]}
     with tracing.subsegment("read", **where):
-        needed = operators.columns_read(stage["ops"])
-        scope = f"{event['job']}/{stage['id']}"  # what the broadcast sides may be kept for
-        ops = stage["ops"]
-        source = stage["source"]
-        if source["type"] == "scan" and scan.streams(source):
-            # An unsplittable object may outsize the task's memory: the leading operators
-            # run per batch as it is decompressed (their time counts as reading here).
-            pieces = scan.stream_split(source, event["input"]["ranges"])
-            empty = scan.empty_table(source)
-            table, rows_in, bytes_in, ops = batched.apply_in_pieces(ops, pieces, empty)
-        else:
-            table, bytes_in = read_source(source, event["input"], scope, needed)
-            rows_in = table.num_rows
+        table, rows_in, bytes_in, ops = _read_input(event, stage)
     t1 = time.perf_counter()
     with tracing.subsegment("compute", **where):
         table = operators.apply(ops, table)
@@ -297,6 +285,22 @@ def run_task(event: dict[str, Any], invocation: str | None = None) -> dict[str, 
             table, sink["sample"]["keys"], sink["sample"]["rows"]
         )
     return summary
+
+
+def _read_input(event: dict[str, Any], stage: dict[str, Any]):
+    """The task's input: (table, rows read, bytes read, the ops still to run on the table)."""
+    needed = operators.columns_read(stage["ops"])
+    scope = f"{event['job']}/{stage['id']}"  # what the broadcast sides may be kept for
+    ops = stage["ops"]
+    source = stage["source"]
+    if source["type"] == "scan" and scan.streams(source):
+        # An unsplittable object may outsize the task's memory: the leading operators
+        # run per batch as it is decompressed (their time counts as reading here).
+        pieces = scan.stream_split(source, event["input"]["ranges"])
+        empty = scan.empty_table(source)
+        return batched.apply_in_pieces(ops, pieces, empty)
+    table, bytes_in = read_source(source, event["input"], scope, needed)
+    return table, table.num_rows, bytes_in, ops
 
 
 def _max_rss_mb() -> float:
