@@ -130,16 +130,38 @@ def _join(
         probe, nbytes = _join_side(source[probe_side], inp[probe_side], job)
         keys = source[f"{probe_side}_keys"]
         return index.join(probe, keys, broadcast == "left", needed), built + nbytes
+    rows = inp.get("rows", "")
+    if rows.endswith("_unmatched"):
+        joined, nbytes = _unmatched(source, inp, rows.split("_")[0], job)
+        if needed is not None:
+            joined = joined.select([c for c in joined.column_names if c in needed] or [0])
+        return joined, nbytes
     (left, left_bytes), (right, right_bytes) = (
         _join_side(source["left"], inp["left"], job),
         _join_side(source["right"], inp["right"], job),
     )
-    how = source.get("how", "inner")
+    how = "inner" if rows == "matched" else source.get("how", "inner")
     joined = operators.hash_join(left, right, source["left_keys"], source["right_keys"], how)
     if needed is not None:
         # COUNT(*) reads no column but counts rows: keep one.
         joined = joined.select([c for c in joined.column_names if c in needed] or [0])
     return joined, left_bytes + right_bytes
+
+
+def _unmatched(
+    source: dict[str, Any], inp: dict[str, Any], side: str, job: str
+) -> tuple[pa.Table, int]:
+    """The rows of one side of an outer join that match no row of the other side, with NULLs
+    for the other side's columns. The other side is read one part (map output) at a time and
+    only its distinct keys are kept, so a hot key there costs one part, not its partition."""
+    other = "right" if side == "left" else "left"
+    table, nbytes = _join_side(source[side], inp[side], job)
+    matcher = operators.Unmatched(table, source[f"{side}_keys"], source[f"{other}_keys"])
+    for part in inp[other]["parts"]:
+        chunk, n = _join_side(source[other], {"parts": [part]}, job)
+        matcher.add(chunk)
+        nbytes += n
+    return matcher.rows(side == "left"), nbytes
 
 
 def _union(

@@ -12,6 +12,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .errors import PlanValidationError
 from .expressions import as_array, evaluate
 
 Op = dict[str, Any]
@@ -194,6 +195,50 @@ def hash_join(
         use_threads=False,
     )
     return joined
+
+
+class Unmatched:
+    """The rows of a table whose join keys equal no key of the other side's chunks, fed one at a
+    time (each chunk's distinct keys are semi-joined, as hash_join would match them)."""
+
+    def __init__(self, table: pa.Table, keys: list[str], other_keys: list[str]):
+        table = normalize_zeros(table, keys)
+        self.row = "__sqlmr_row"
+        self.table = table.append_column(self.row, pa.array(range(table.num_rows), pa.int64()))
+        self.keys, self.other_keys = keys, other_keys
+        self.matched = pa.array([], pa.int64())
+        self.schema: pa.Schema | None = None
+
+    def add(self, chunk: pa.Table) -> None:
+        """One chunk of the other side: its rows' keys mark the rows they match."""
+        self.schema = chunk.schema
+        if not chunk.num_rows:
+            return
+        chunk = normalize_zeros(chunk.select(self.other_keys), self.other_keys)
+        distinct = chunk.group_by(self.other_keys, use_threads=False).aggregate([])
+        hits = self.table.select([*self.keys, self.row]).join(
+            distinct,
+            keys=self.keys,
+            right_keys=self.other_keys,
+            join_type="left semi",
+            use_threads=False,
+        )
+        self.matched = pa.concat_arrays([self.matched, hits.column(self.row).combine_chunks()])
+
+    def rows(self, table_is_left: bool) -> pa.Table:
+        """The unmatched rows, the other side's columns NULL, left columns first."""
+        keep = pc.invert(pc.is_in(self.table.column(self.row), value_set=self.matched))
+        rows = self.table.filter(keep).drop_columns([self.row])
+        if self.schema is None:  # every part, even an empty one, carries its schema
+            raise PlanValidationError("an unmatched-rows join task got no part of the other side")
+        nulls = [pa.nulls(rows.num_rows, f.type) for f in self.schema]
+        if table_is_left:
+            return pa.Table.from_arrays(
+                [*rows.columns, *nulls], names=[*rows.column_names, *self.schema.names]
+            )
+        return pa.Table.from_arrays(
+            [*nulls, *rows.columns], names=[*self.schema.names, *rows.column_names]
+        )
 
 
 def sort_indices(table: pa.Table, keys: list[dict[str, Any]]) -> pa.Array:

@@ -206,7 +206,7 @@ _KEY_TEXT = 60  # characters of a hot key's text
 
 
 def hot_keys(table: pa.Table, keys: list[str], partitions: int) -> list[dict]:
-    """The keys in at least 1/HOT_SHARE of an evenly strided sample of about 1,024 rows:
+    """The keys in at least 1/HOT_SHARE of a strided sample of about 1,024 rows:
     [{"partition", "key" (its values as text), "rows" (estimated over the whole table)}]. At
     most HOT_SHARE keys, so the summary stays small; costs one grouping of the sample."""
     n = table.num_rows
@@ -215,7 +215,11 @@ def hot_keys(table: pa.Table, keys: list[str], partitions: int) -> list[dict]:
     step = max(1, n // _HOT_SAMPLE)
     names = [f"k{i}" for i in range(len(keys))]  # no clash with the count's column
     sample = table.select(keys).rename_columns(names)
-    sample = sample.take(pc.multiply(pa.array(range(-(-n // step)), pa.int64()), step))
+    # One row from each stride of `step` rows, at a scrambled place within it: a fixed place
+    # would see a single phase of periodic data (every other row, say).
+    strides = n // step
+    offsets = [(j * 2654435761 >> 7) % step for j in range(strides)]
+    sample = sample.take(pa.array([j * step + o for j, o in enumerate(offsets)], pa.int64()))
     counts = sample.group_by(names, use_threads=False).aggregate([([], "count_all")])
     floor = max(2, -(-sample.num_rows // HOT_SHARE))
     hot = counts.filter(pc.greater_equal(counts.column("count_all"), floor))

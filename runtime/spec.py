@@ -95,6 +95,8 @@ TYPES: dict[str, str] = {
 """The column types that travel in plans, and their SQL names."""
 
 JOIN_TYPES = ("inner", "left", "right", "full")
+JOIN_ROWS = ("matched", "left_unmatched", "right_unmatched")
+"""What a task of a split outer-join partition emits (see sqlmr/execution/skew.py)."""
 """The joins a join source makes (left, right and full are outer joins)."""
 
 FORMATS = ("csv", "parquet", "json")
@@ -614,7 +616,18 @@ _RECORDS: dict[str, Node] = {
     ),
     "join_input": Node(
         "",
-        _args(Arg("left", "input", scope="left"), Arg("right", "input", scope="right")),
+        _args(
+            Arg("left", "input", scope="left"),
+            Arg("right", "input", scope="right"),
+            Arg(
+                "rows",
+                "str",
+                required=False,
+                choices=JOIN_ROWS,
+                doc="a split partition of an outer join: only the matched pairs, or only one "
+                "side's rows that match no row of the other side (read one part at a time)",
+            ),
+        ),
         "a join task's input: one per side",
     ),
     "union_input": Node(

@@ -24,7 +24,6 @@ import sqlmr
 from sqlmr.execution.skew import split_skewed
 from sqlmr.planning.explain import render_plan
 from sqlmr.planning.plan import Stage
-from sqlmr.planning.skew import can_split
 
 FACTS = [("k", "VARCHAR"), ("v", "BIGINT"), ("pad", "VARCHAR")]
 DIMS = [("k", "VARCHAR"), ("w", "BIGINT")]
@@ -78,8 +77,14 @@ CASES = {
     "inner, hot side on the right": "SELECT f.v, d.w FROM dims d JOIN facts f ON d.k = f.k",
     "left": "SELECT f.k, f.v, d.w FROM facts f LEFT JOIN dims d ON f.k = d.k",
     "right, hot side preserved": "SELECT d.k, f.v, d.w FROM dims d RIGHT JOIN facts f ON d.k = f.k",
-    "right, hot side replicated": "SELECT d.k, f.v, d.w FROM facts f RIGHT JOIN dims d "
+    "right, hot side not preserved": "SELECT d.k, f.v, d.w FROM facts f RIGHT JOIN dims d "
     "ON f.k = d.k",
+    "left, hot side not preserved": "SELECT d.k, d.w, f.v, f.pad FROM dims d LEFT JOIN facts f "
+    "ON d.k = f.k",
+    "full": "SELECT f.k, d.k, f.v, d.w FROM facts f FULL JOIN dims d ON f.k = d.k",
+    "full, hot on both sides": "SELECT COUNT(*), COUNT(a.k), COUNT(b.k), SUM(a.v), SUM(b.v) "
+    "FROM (SELECT k, v FROM facts WHERE v < 600) a FULL JOIN "
+    "(SELECT k, v FROM facts WHERE v BETWEEN 300 AND 700) b ON a.k = b.k",
     "group by the hot key": "SELECT d.k, COUNT(*), SUM(f.v), MAX(f.pad) FROM facts f "
     "JOIN dims d ON f.k = d.k GROUP BY d.k",
     "count distinct": "SELECT d.k, COUNT(DISTINCT f.v % 50) FROM facts f JOIN dims d "
@@ -90,13 +95,9 @@ CASES = {
     "ORDER BY f.v DESC, d.w LIMIT 7",
 }
 # The joins whose hot side may be split (an outer join splits only its preserved side).
-SPLITS = {
-    "inner rows",
-    "inner, hot side on the right",
-    "left",
-    "right, hot side preserved",
-    "hot on both sides",
-}
+SPLITS = set(CASES) - {"group by the hot key", "count distinct", "order by limit"}
+# An outer join whose other side is the big one: matched pairs, and tasks of unmatched rows.
+UNMATCHED = {"right, hot side not preserved", "left, hot side not preserved", "full"}
 
 
 @pytest.mark.parametrize("name", list(CASES))
@@ -108,27 +109,17 @@ def test_split_hot_partitions_equal_duckdb(small, name: str) -> None:
     )
     plan = sqlmr.compile_query(sql, sqlmr.resolve_catalog(folder), options)
     assert any(s.split_bytes for s in plan.stages)
-    with sqlmr.run(_split_below(plan, 32 << 10), options) as result:
+    limit = (4 if name == "full, hot on both sides" else 32) << 10
+    with sqlmr.run(_split_below(plan, limit), options) as result:
         assert_same(result.read_all(), con.execute(sql).fetchall(), ordered="ORDER BY" in sql)
         splits = [line for s in result.stages for line in s.splits]
     if name == "hot on both sides":  # neither side small: both cut, a task per pair
         assert any(" groups x right side " in line for line in splits)
+    if name in UNMATCHED:
+        assert any("side's unmatched rows" in line for line in splits)
     if name in SPLITS:
         assert splits and all("split into" in line for line in splits)
         assert any("hot key 'hot' (~" in line for line in splits)  # named from the samples
-
-
-def test_a_full_join_is_never_split(small) -> None:
-    # FULL JOIN preserves both sides: a replicated side would emit its unmatched rows once per
-    # task, so the planner does not mark it.
-    folder, con = small
-    sql = "SELECT f.k, d.k, d.w FROM facts f FULL JOIN dims d ON f.k = d.k"
-    options = sqlmr.QueryOptions(workers=2, split_size="256KB", reducers=2, broadcast_threshold=1)
-    plan = sqlmr.compile_query(sql, sqlmr.resolve_catalog(folder), options)
-    joins = [s for s in plan.stages if s.source["type"] == "join"]
-    assert joins and not any(s.split_bytes or can_split(s) for s in joins)
-    with sqlmr.run(plan, options) as result:
-        assert_same(result.read_all(), con.execute(sql).fetchall(), ordered=False)
 
 
 def test_explain_says_the_join_is_skew_aware(small) -> None:
@@ -215,10 +206,11 @@ def _side(*lengths: int) -> dict:
         ("inner", (60, 60, 60), (10,), 3),  # the big side cut, the small one replicated
         ("inner", (10,), (60, 60, 60), 3),
         ("inner", (60, 60), (60, 60, 60), 6),  # hot on both sides: a task per pair of groups
-        ("left", (60, 60, 60), (10,), 3),  # the preserved side may be cut
-        ("left", (10, 10), (60, 60, 60), 1),  # only the replicated side is big: nothing gained
-        ("right", (60, 60, 60), (10,), 1),  # the preserved side is the small one
-        ("full", (60, 60, 60), (60, 60), 1),  # FULL: never
+        ("left", (60, 60, 60), (10,), 3),  # the preserved side cut, the other replicated
+        ("left", (10, 10), (60, 60, 60), 4),  # 3 pairs matched + 1 task of unmatched left rows
+        ("right", (60, 60, 60), (10,), 4),
+        ("full", (60, 60, 60), (60, 60), 11),  # 6 pairs + 3 left groups + 2 right groups
+        ("full", (60, 60, 60), (10,), 7),  # 3 pairs + 3 left groups + 1 right group
         ("inner", (30, 30), (30,), 1),  # within the limit
     ],
 )
@@ -226,8 +218,32 @@ def test_which_partitions_are_split(how, left, right, tasks) -> None:
     inputs = [{"left": _side(*left), "right": _side(*right)}]
     out, splits = split_skewed(_join_stage(how), inputs, {"m": []})
     assert len(out) == tasks and len(splits) == (tasks > 1)
+
+    def urls(task: dict, side: str) -> list[str]:
+        return [p["url"] for p in task[side]["parts"]]
+
+    # Every pair of parts (so every pair of rows) is joined in exactly one task.
+    pairs = sorted(
+        (a, b)
+        for t in out
+        if not t.get("rows", "").endswith("unmatched")
+        for a in urls(t, "left")
+        for b in urls(t, "right")
+    )
+    assert pairs == sorted((f"u{i}", f"u{j}") for i in range(len(left)) for j in range(len(right)))
     for side, lengths in (("left", left), ("right", right)):
-        # Every part of each side is in some task; a split side's parts in exactly one group.
-        seen = sorted(p["url"] for task in out for p in task[side]["parts"])
-        copies = len(out) // len({tuple(p["url"] for p in t[side]["parts"]) for t in out})
-        assert seen == sorted([f"u{i}" for i in range(len(lengths))] * copies)
+        other = "right" if side == "left" else "left"
+        alone = [t for t in out if t.get("rows") == f"{side}_unmatched"]
+        if alone:  # each row of the preserved side in one such task, against the whole other side
+            assert sorted(u for t in alone for u in urls(t, side)) == [
+                f"u{i}" for i in range(len(lengths))
+            ]
+            assert all(urls(t, other) == urls(inputs[0], other) for t in alone)
+        elif (
+            how in ("left", "full")
+            and side == "left"
+            or how in ("right", "full")
+            and (side == "right")
+        ):
+            # A preserved side is never replicated: each of its rows is in exactly one task.
+            assert sorted(u for t in out for u in urls(t, side)) == urls(inputs[0], side)

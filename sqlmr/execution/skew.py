@@ -5,8 +5,10 @@ A partition over the stage's `split_bytes` becomes several tasks: the larger sid
 split has its map outputs (one part each) cut into consecutive groups, and every group is joined
 with the other side's whole partition. A part is one map task's share of the partition, bounded
 by that task's split, so a group can always be made small; only the replicated side is read in
-full by every task. When a key is hot on both sides of an inner join, neither side is small:
-both are cut into groups and every pair of groups is a task.
+full by every task. When a key is hot on both sides, neither side is small: both are cut into
+groups and every pair of groups is a task. An outer join never replicates a side it preserves
+(its unmatched rows would be emitted once per task): then the pairs are joined as an inner join
+and the preserved side's unmatched rows are found by tasks of their own.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlmr.planning.plan import Stage
-from sqlmr.planning.skew import SPLITTABLE_SIDES
+from sqlmr.planning.skew import PRESERVED
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,7 @@ class Split:
     groups: dict[str, int]  # per side
     sizes: dict[str, int]  # bytes per side
     hot_keys: tuple[tuple[str, int], ...] = ()  # (key, estimated rows) from the map samples
+    unmatched: tuple[str, ...] = ()  # preserved sides whose unmatched rows have own tasks
 
     def describe(self) -> str:
         """One line for --stats and the trace."""
@@ -34,17 +37,21 @@ class Split:
         hot = f", hot key {keys}" if keys else ""
         sides = [s for s in ("left", "right") if self.groups[s] > 1]
         mb = {s: f"{self.sizes[s] / 1e6:,.1f} MB" for s in ("left", "right")}
+        alone = "".join(
+            f", and {self.groups[s]} task(s) for the {s} side's unmatched rows"
+            for s in self.unmatched
+        )
         if len(sides) == 2:
             return (
                 f"partition {self.partition}: left side ({mb['left']}{hot}) split into "
                 f"{self.groups['left']} groups x right side ({mb['right']}) into "
-                f"{self.groups['right']}: a task per pair"
+                f"{self.groups['right']}: a task per pair{alone}"
             )
         side = sides[0]
         other = "right" if side == "left" else "left"
         return (
             f"partition {self.partition}: {side} side ({mb[side]}{hot}) split into "
-            f"{self.groups[side]} tasks, {other} side ({mb[other]}) read by each"
+            f"{self.groups[side]} tasks, {other} side ({mb[other]}) read by each{alone}"
         )
 
 
@@ -75,29 +82,52 @@ def _hot_keys(summaries: list[dict[str, Any]], partition: int) -> tuple[tuple[st
     return tuple(sorted(rows.items(), key=lambda item: -item[1]))
 
 
-def _grid(
-    inp: dict[str, Any], sizes: dict[str, int], sides: tuple[str, ...], limit: int
-) -> dict[str, list[list[dict[str, Any]]]]:
-    """Each side's parts in groups for one partition over the limit.
+def _other(side: str) -> str:
+    return "right" if side == "left" else "left"
 
-    One side splittable, or the other small: the larger splittable side is cut, the other
-    replicated (it takes its share of each task; the split side the rest, at least a quarter
-    of the limit, so that a big replicated side does not make one task per part). An inner
-    join with both sides over half the limit (a key hot on both sides) cuts both, a task per
-    pair of groups: each pair of rows with equal keys still meets in exactly one task. Nothing
-    is cut when only the side that must be replicated is big."""
-    if len(sides) == 2 and min(sizes.values()) > limit // 2:
-        return {side: _groups(inp[side]["parts"], limit // 2) for side in sides}
-    side = max(sides, key=lambda s: sizes[s])
-    other = "right" if side == "left" else "left"
-    if sizes[side] <= limit // 2:
-        # What is too big is the side that must be replicated (an outer join's non-preserved
-        # side): cutting the small one would only read the big one once per task.
-        return {side: [inp[side]["parts"]], other: [inp[other]["parts"]]}
-    return {
-        side: _groups(inp[side]["parts"], max(limit - sizes[other], limit // 4)),
-        other: [inp[other]["parts"]],
-    }
+
+def _grid(
+    inp: dict[str, Any], sizes: dict[str, int], preserved: tuple[str, ...], limit: int
+) -> tuple[dict[str, list[list[dict[str, Any]]]], bool]:
+    """Each side's parts in groups for one partition over the limit, and whether the
+    preserved sides' unmatched rows need tasks of their own.
+
+    One big side whose other side is small and not preserved: the big side is cut and the
+    other replicated (it takes its share of each task; the cut side the rest, at least a
+    quarter of the limit, so that a big replicated side does not make one task per part);
+    the join keeps its kind. Both sides big: both are cut at half the limit, a task per pair
+    of groups, and each pair of rows with equal keys still meets in exactly one task. When a
+    preserved side would be replicated (the big side is an outer join's other side, or both
+    are big), the pairs are joined as an inner join and each group of a preserved side gets
+    one more task: its rows that match no row of the other side, read one part at a time."""
+    big = [s for s in ("left", "right") if sizes[s] > limit // 2]
+    if len(big) == 2:
+        groups = {s: _groups(inp[s]["parts"], limit // 2) for s in ("left", "right")}
+        return groups, bool(preserved)
+    side = max(("left", "right"), key=lambda s: sizes[s])
+    other = _other(side)
+    cut = _groups(inp[side]["parts"], max(limit - sizes[other], limit // 4))
+    return {side: cut, other: [inp[other]["parts"]]}, other in preserved
+
+
+def _tasks(
+    inp: dict[str, Any], grid: dict[str, list], preserved: tuple[str, ...], unmatched: bool
+) -> list[dict[str, Any]]:
+    """The task inputs of a split partition: a task per pair of groups (matched pairs only
+    when unmatched rows get their own tasks), then those."""
+    mode = {"rows": "matched"} if unmatched else {}
+    tasks = [
+        {"left": {"parts": left}, "right": {"parts": right}, **mode}
+        for left in grid["left"]
+        for right in grid["right"]
+    ]
+    for side in preserved if unmatched else ():
+        other = _other(side)
+        tasks += [
+            {side: {"parts": group}, other: inp[other], "rows": f"{side}_unmatched"}
+            for group in grid[side]
+        ]
+    return tasks
 
 
 def split_skewed(
@@ -109,28 +139,21 @@ def split_skewed(
     limit = stage.split_bytes
     if not limit:
         return inputs, []
-    sides = SPLITTABLE_SIDES[stage.source.get("how", "inner")]
+    preserved = PRESERVED[stage.source.get("how", "inner")]
     out: list[dict[str, Any]] = []
     splits: list[Split] = []
     for task, inp in zip(stage.tasks, inputs, strict=True):
         sizes = {side: _bytes(inp[side]) for side in ("left", "right")}
-        if sizes["left"] + sizes["right"] <= limit or not sides:
+        grid, unmatched = _grid(inp, sizes, preserved, limit)
+        if sizes["left"] + sizes["right"] <= limit or len(grid["left"]) * len(grid["right"]) < 2:
             out.append(inp)
             continue
-        grid = _grid(inp, sizes, sides, limit)
-        if len(grid["left"]) * len(grid["right"]) < 2:
-            out.append(inp)
-            continue
-        out += [
-            {"left": {"parts": left}, "right": {"parts": right}}
-            for left in grid["left"]
-            for right in grid["right"]
-        ]
+        out += _tasks(inp, grid, preserved, unmatched)
         partition = task["left"]["partition"]
-        # The split side's samples name the hot keys (either side's, when both are split).
-        split = [s for s in ("left", "right") if len(grid[s]) > 1]
-        upstream = [r for s in split for r in committed[stage.source[s]["source"]["stage"]]]
-        hot = _hot_keys(upstream, partition)
+        # The cut sides' samples name the hot keys.
+        cut = [s for s in ("left", "right") if len(grid[s]) > 1]
+        upstream = [r for s in cut for r in committed[stage.source[s]["source"]["stage"]]]
         groups = {s: len(grid[s]) for s in ("left", "right")}
-        splits.append(Split(partition, groups, sizes, hot))
+        alone = preserved if unmatched else ()
+        splits.append(Split(partition, groups, sizes, _hot_keys(upstream, partition), alone))
     return out, splits

@@ -9,14 +9,17 @@ partition over that size: one side's map outputs are spread over several tasks, 
 those tasks reads the other side's whole partition (replicated).
 
 Correctness: every row of the split side is joined in exactly one task, against every row of
-its partition on the other side, so an inner join's result is exactly the unsplit one (an
-inner join with a key hot on both sides splits both, a task per pair of groups: each pair of
-rows still meets once). An
-outer join may split only its preserved side: a replicated preserved side would emit its
-unmatched rows once per task (LEFT splits the left side, RIGHT the right side; FULL preserves
-both, so it is never split). A split stage makes more tasks than partitions, so it is marked
-only when its operators are row by row (filters, projections, partial aggregates), or when the
-stage already has several tasks whose outputs a later stage combines (a top-k or a sort).
+its partition on the other side, so an inner join's result is exactly the unsplit one (a key
+hot on both sides splits both, a task per pair of groups: each pair of rows still meets once).
+An outer join never replicates a side it preserves, which would emit its unmatched rows once
+per task: LEFT may cut its left side with the right one replicated as before; when it is the
+right side that is big (or both, or any FULL join), the tasks of the pairs of groups join as an
+inner join and each group of a preserved side gets a task that emits its rows matching no row
+of the other side (that side read one part at a time, its distinct keys kept).
+
+A split stage makes more tasks than partitions, so it is marked only when its operators are row
+by row (filters, projections, partial aggregates), or when the stage already has several tasks
+whose outputs a later stage combines (a top-k or a sort).
 """
 
 from __future__ import annotations
@@ -28,13 +31,13 @@ from sqlmr_runtime import build
 
 from sqlmr.planning.plan import Plan, Stage
 
-SPLITTABLE_SIDES: dict[str, tuple[str, ...]] = {
-    "inner": ("left", "right"),
+PRESERVED: dict[str, tuple[str, ...]] = {
+    "inner": (),
     "left": ("left",),
     "right": ("right",),
-    "full": (),
+    "full": ("left", "right"),
 }
-"""The sides of a join that may be split over several tasks (the others are replicated)."""
+"""The sides whose rows a join keeps without a match: never replicated over several tasks."""
 
 _ROW_OPS = ("filter", "project", "expand")
 
@@ -49,8 +52,6 @@ def can_split(stage: Stage) -> bool:
     if source["type"] != "join" or source.get("broadcast"):
         return False
     if any(source[side]["source"]["type"] != "shuffle" for side in ("left", "right")):
-        return False
-    if not SPLITTABLE_SIDES[source.get("how", "inner")]:
         return False
     # Several planned tasks: a later stage already merges their top-k or sorted outputs.
     combined = ("sort", "limit") if len(stage.tasks) > 1 else ()
