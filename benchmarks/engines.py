@@ -44,15 +44,28 @@ def _own_peak_mb() -> float:
     return _rss_mb(resource.RUSAGE_SELF)
 
 
+DUCKDB_DATA_ENV = "SQLMR_BENCH_DUCKDB_DATA"
+"""A folder of the same tables as plain text, for DuckDB when it cannot read sqlmr's objects
+(Hadoop .deflate, bzip2): `sqlmr bench` sets it and says so in its report."""
+
+# DuckDB's CSV reader decompresses these itself (by extension).
+_DUCKDB_CODECS = (".gz", ".zst")
+
+
 def _duckdb_source(data_dir: str, table: str) -> str:
-    """DuckDB's reader over the same objects sqlmr reads: Parquet, gzip or plain text."""
+    """DuckDB's reader over the same objects sqlmr reads: Parquet, gzip, zstd or plain text
+    (or the plain text copy of DUCKDB_DATA_ENV, for objects DuckDB cannot read)."""
+    data_dir = os.environ.get(DUCKDB_DATA_ENV) or data_dir
     folder = os.path.join(data_dir, table)
     names = [n for n in os.listdir(folder) if not n.startswith((".", "_"))]
     if names and all(n.endswith(".parquet") for n in names):
         return f"read_parquet('{os.path.join(folder, '*.parquet')}')"
-    if names and any(n.endswith(".deflate") for n in names):
-        raise SystemExit("DuckDB does not read Hadoop .deflate objects; use --engines sqlmr")
-    path = os.path.join(folder, "*.gz" if names and names[0].endswith(".gz") else "part-*")
+    if names and any(n.endswith((".deflate", ".bz2")) for n in names):
+        raise SystemExit(
+            "DuckDB does not read Hadoop .deflate or bzip2 objects; use --engines sqlmr"
+        )
+    codec = next((c for c in _DUCKDB_CODECS if names and names[0].endswith(c)), None)
+    path = os.path.join(folder, f"*{codec}" if codec else "part-*")
     return (
         f"read_csv('{path}', header = false, delim = ',', quote = '', escape = '', "
         f"columns = {_duckdb_columns(table)})"

@@ -7,6 +7,10 @@ import sys
 
 from sqlmr.errors import UsageError
 
+GEN_FORMATS = ["text", "text-gzip", "text-deflate", "text-zstd", "text-bzip2", "parquet"]
+# Compressed text DuckDB cannot read: bench runs DuckDB on the plain text of the same data.
+DUCKDB_READS_TEXT = ("text-deflate", "text-bzip2")
+
 
 def add_commands(
     sub: argparse._SubParsersAction, parents: dict[str, argparse.ArgumentParser] | None = None
@@ -35,9 +39,10 @@ def add_commands(
     )
     g.add_argument(
         "--format",
-        choices=["text", "text-gzip", "text-deflate", "parquet"],
+        choices=GEN_FORMATS,
         default="text",
-        help="text (default), gzip-compressed text, Hadoop .deflate text (amplab only) or Parquet",
+        help="text (default), compressed text (gzip, Hadoop .deflate, zstd, bzip2: amplab "
+        "only) or Parquet",
     )
     g.add_argument(
         "--parts", type=int, default=1, metavar="N", help="tpch: files per table (default 1)"
@@ -119,10 +124,11 @@ def add_bench(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) 
     b.add_argument("--seed", type=int, default=0, help="generator seed (default 0)")
     b.add_argument(
         "--format",
-        choices=["text", "text-gzip", "text-deflate", "parquet"],
+        choices=GEN_FORMATS,
         default="text",
         help="storage format of the generated data (default text); DuckDB reads the same files "
-        "(it cannot read .deflate), the classic mapper only text",
+        "(for .deflate and bzip2, which it cannot read: the plain text of the same data), the "
+        "classic mapper only text",
     )
     b.add_argument(
         "--queries",
@@ -161,7 +167,7 @@ def _split_names(text: str, known: list[str], what: str) -> list[str]:
 
 def _amplab_engines(given: str | None, fmt: str, known: list[str]) -> list[str]:
     """The engines to compare: given, or the format's default; DuckDB must be installed."""
-    default_engines = {"text": "sqlmr,duckdb,classic", "text-deflate": "sqlmr"}
+    default_engines = {"text": "sqlmr,duckdb,classic"}
     engines = _split_names(given or default_engines.get(fmt, "sqlmr,duckdb"), known, "engines")
     if fmt != "text" and "classic" in engines:
         raise UsageError("the classic mapper reads plain text only; leave it out of --engines")
@@ -221,6 +227,7 @@ def _bench(args: argparse.Namespace) -> int:
         raise UsageError("--runs must be at least 1")
     workers = args.workers or os.cpu_count() or 1
     data = _amplab_data(args, fmt, workers)
+    duck_data = _duckdb_text(args, engines, workers)
     from sqlmr_benchmarks.harness import ENGINE_QUERIES
 
     from sqlmr.cli.progress import BenchProgress
@@ -240,6 +247,7 @@ def _bench(args: argparse.Namespace) -> int:
             "data": data,
             "runs": args.runs,
             "workers": workers,
+            **({"duckdb_data": duck_data} if duck_data else {}),
         },
     )
     _print_report(doc)
@@ -247,6 +255,38 @@ def _bench(args: argparse.Namespace) -> int:
         with open(args.json, "w") as f:
             json.dump(doc, f, indent=2)
     return 0
+
+
+def _duckdb_text(args: argparse.Namespace, engines: list[str], workers: int) -> str | None:
+    """For compressed text DuckDB cannot read: the plain text of the same data (generated and
+    cached like the benchmark's own), which the DuckDB engine is pointed at; else None."""
+    import os
+
+    from sqlmr_benchmarks.engines import DUCKDB_DATA_ENV
+
+    from sqlmr.catalog.embedded import cache_dir
+
+    if args.format not in DUCKDB_READS_TEXT or not {"duckdb", "duckdb-cli"} & set(engines):
+        return None
+    text = str(cache_dir() / f"amplab-{args.scale}-seed{args.seed}")
+    if not os.path.isdir(os.path.join(text, "uservisits")):
+        print(f"generating Amplab text at scale {args.scale} into {text} …", file=sys.stderr)
+        _gen(
+            argparse.Namespace(
+                dataset="amplab",
+                scale=args.scale,
+                out=text,
+                seed=args.seed,
+                workers=workers,
+                format="text",
+            )
+        )
+    print(
+        f"DuckDB cannot read {args.format}: it reads the plain text of the same data ({text})",
+        file=sys.stderr,
+    )
+    os.environ[DUCKDB_DATA_ENV] = text
+    return text
 
 
 def _bench_tpch(args: argparse.Namespace) -> int:
