@@ -11,6 +11,7 @@ LIKE has no escape character, CONCAT skips NULLs while '||' propagates them.
 from __future__ import annotations
 
 import datetime
+import decimal
 import re
 import sys
 from collections.abc import Callable
@@ -20,8 +21,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import date_functions, numeric_functions, text_functions
+from .decimals import arithmetic, cast_to_decimal, decimal_text, round_to_integer, wide_pair
 from .errors import EvaluationError
-from .types import arrow_type
+from .types import arrow_type, decimal_of
 
 Datum = pa.Array | pa.ChunkedArray | pa.Scalar
 Expr = dict[str, Any]
@@ -34,12 +36,24 @@ if sys.getrecursionlimit() < IR_RECURSION:
 
 
 def literal(value: Any, type_name: str) -> pa.Scalar:
-    """A typed scalar from a JSON literal (dates travel as 'YYYY-MM-DD')."""
+    """A typed scalar from a JSON literal (dates travel as 'YYYY-MM-DD', timestamps as ISO
+    text, decimals as their digits)."""
     if type_name == "null":
         return pa.scalar(None, pa.null())
-    if type_name == "date32" and isinstance(value, str):
-        value = datetime.date.fromisoformat(value)
+    if isinstance(value, str):
+        value = python_value(value, type_name)
     return pa.scalar(value, arrow_type(type_name))
+
+
+def python_value(text: str, type_name: str) -> Any:
+    """The Python value of a JSON text literal of a date, timestamp or decimal type."""
+    if type_name == "date32":
+        return datetime.date.fromisoformat(text)
+    if type_name == "timestamp":
+        return datetime.datetime.fromisoformat(text)
+    if decimal_of(type_name) is not None:
+        return decimal.Decimal(text)
+    return text
 
 
 def evaluate(expr: Expr, table: pa.Table) -> Datum:
@@ -68,7 +82,7 @@ def _comparison(kernel: str, swap: bool = False) -> Callable[[Expr, list[Datum]]
     def compare(_e: Expr, a: list[Datum]) -> Datum:
         x, y = (a[1], a[0]) if swap else (a[0], a[1])
         if not (pa.types.is_floating(x.type) or pa.types.is_floating(y.type)):
-            return pc.call_function(kernel, [x, y])
+            return pc.call_function(kernel, list(wide_pair(x, y, "compare")))
         x, y = _to_float(x), _to_float(y)
         nx, ny = pc.is_nan(x), pc.is_nan(y)
         either = pc.or_kleene(nx, ny)
@@ -112,10 +126,12 @@ def _divide(_e: Expr, a: list[Datum]) -> Datum:
 
 def _modulo(_e: Expr, a: list[Datum]) -> Datum:
     x, y = a
-    if pa.types.is_integer(x.type) and pa.types.is_integer(y.type):
-        if pc.any(pc.equal(y, 0)).as_py():
+    exact = pa.types.is_decimal(x.type) and pa.types.is_decimal(y.type)
+    if exact or (pa.types.is_integer(x.type) and pa.types.is_integer(y.type)):
+        zero = pa.scalar(decimal.Decimal(0), y.type) if exact else 0
+        if pc.any(pc.equal(y, zero)).as_py():
             raise EvaluationError("division by zero in '%'")
-        return pc.remainder_checked(x, y)
+        return pc.remainder(x, y) if exact else pc.remainder_checked(x, y)
     return pc.remainder(_to_float(x), _to_float(y))
 
 
@@ -128,6 +144,8 @@ def _in(e: Expr, a: list[Datum]) -> Datum:
     has_null = len(values) < len(e["values"])
     if pa.types.is_date32(a[0].type):
         values = [datetime.date.fromisoformat(v) for v in values]
+    elif pa.types.is_decimal(a[0].type) or pa.types.is_timestamp(a[0].type):
+        values = [python_value(str(v), _type_name(a[0].type)) for v in values]
     value_set = pa.array(values, a[0].type)
     found = pc.is_in(a[0], value_set=value_set, skip_nulls=True)
     # SQL three-valued logic: NULL IN (…) is NULL, and x IN (…, NULL) is NULL when not found.
@@ -136,6 +154,12 @@ def _in(e: Expr, a: list[Datum]) -> Datum:
     if has_null:
         found = pc.if_else(found, True, null)
     return found
+
+
+def _type_name(typ: pa.DataType) -> str:
+    if pa.types.is_timestamp(typ):
+        return "timestamp"
+    return f"decimal({typ.precision},{typ.scale})"
 
 
 def _like(e: Expr, a: list[Datum]) -> Datum:
@@ -186,7 +210,11 @@ def _case(_e: Expr, a: list[Datum]) -> Datum:
 def _cast(e: Expr, a: list[Datum]) -> Datum:
     target = arrow_type(e["to"])
     value = a[0]
+    if pa.types.is_decimal(target):
+        return cast_to_decimal(value, target)
     if pa.types.is_integer(target):
+        if pa.types.is_decimal(value.type):
+            return round_to_integer(value, target)
         if pa.types.is_floating(value.type):
             # DuckDB rounds a DOUBLE half to even (2.5 -> 2) where Arrow would truncate.
             value = pc.round(value, 0, round_mode="half_to_even")
@@ -199,6 +227,8 @@ def _cast(e: Expr, a: list[Datum]) -> Datum:
                 # From text DuckDB rounds half away from zero ('2.5' -> 3).
                 as_float = pc.cast(stripped, pa.float64())
                 return pc.cast(pc.round(as_float, 0, round_mode="half_towards_infinity"), target)
+    if pa.types.is_string(target) and pa.types.is_decimal(value.type):
+        return decimal_text(value)
     if pa.types.is_floating(target) and pa.types.is_string(value.type):
         return pc.cast(pc.utf8_trim_whitespace(value), target)
     if pa.types.is_floating(target):
@@ -227,10 +257,17 @@ def _date_part(kernel: str) -> Callable[[Expr, list[Datum]], Datum]:
 
 
 def _date_add(e: Expr, a: list[Datum]) -> Datum:
-    """DATE + n days, or + n months with the day clamped to the month's end (as DuckDB)."""
+    """DATE + n days, or + n months with the day clamped to the month's end (as DuckDB); a
+    TIMESTAMP moves its date and keeps its time of day."""
+    if pa.types.is_timestamp(a[0].type):
+        moment = a[0]
+        midnight = pc.cast(pc.cast(moment, pa.date32()), moment.type)
+        time_of_day = pc.subtract(moment, midnight)
+        moved = _date_add(e, [pc.cast(moment, pa.date32())])
+        return pc.add(pc.cast(moved, moment.type), time_of_day)
     day, count = a[0], int(e["count"])
     if e["unit"] == "day":
-        days = pc.add_checked(pc.cast(day, pa.int32()), count)
+        days = pc.add_checked(pc.cast(day, pa.int32()), pa.scalar(count, pa.int32()))
         return pc.cast(days, pa.date32())
     total = pc.add_checked(
         pc.add(pc.multiply(pc.year(day), 12), pc.subtract(pc.month(day), 1)), count
@@ -270,9 +307,9 @@ FUNCTIONS: dict[str, Callable[[Expr, list[Datum]], Datum]] = {
     "le": _comparison("less_equal"),
     "gt": _comparison("less", swap=True),
     "ge": _comparison("less_equal", swap=True),
-    "add": _binary("add_checked"),
-    "sub": _binary("subtract_checked"),
-    "mul": _binary("multiply_checked"),
+    "add": arithmetic("add_checked"),
+    "sub": arithmetic("subtract_checked"),
+    "mul": arithmetic("multiply_checked"),
     "div": _divide,
     "mod": _modulo,
     "neg": _negate,

@@ -12,6 +12,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .decimals import narrow_sum, widen_sums
 from .errors import PlanValidationError
 from .expressions import as_array, evaluate
 
@@ -69,6 +70,7 @@ def _aggregate(op: Op, table: pa.Table) -> pa.Table:
     table = normalize_zeros(table, keys)
     if op.get("phase") == "partial" and keys and _barely_reduces(table, keys):
         return _rows_as_partials(op, table)
+    table, widened = widen_sums(table, op["aggregates"])
     grouped = table.group_by(keys, use_threads=False).aggregate(specs)
     # Arrow names aggregates "<col>_<fn>" and has put keys first or last across versions.
     key_set = set(keys)
@@ -77,6 +79,8 @@ def _aggregate(op: Op, table: pa.Table) -> pa.Table:
         for name, c in zip(grouped.column_names, grouped.columns, strict=True)
         if name not in key_set
     ]
+    if widened:
+        aggs = [narrow_sum(c) if pa.types.is_decimal256(c.type) else c for c in aggs]
     key_cols = [grouped.column(k) for k in keys]
     return pa.Table.from_arrays([*key_cols, *aggs], names=[*keys, *names])
 

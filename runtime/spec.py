@@ -88,11 +88,14 @@ TYPES: dict[str, str] = {
     "int64": "BIGINT",
     "float64": "DOUBLE",
     "date32": "DATE",
+    "timestamp": "TIMESTAMP",  # microseconds, no time zone: DATE ± INTERVAL, as in DuckDB
     "bool": "BOOLEAN",
     "null": "NULL",
     "int128": "HUGEINT",  # SUM of BIGINT: 38 decimal digits hold any sum of int64 values
 }
-"""The column types that travel in plans, and their SQL names."""
+"""The column types that travel in plans, and their SQL names. Besides these, "decimal(p,s)"
+(1 ≤ p ≤ 38, 0 ≤ s ≤ p) is DECIMAL(p,s), exact (Arrow decimal128); its literals travel as
+strings ("12.50") so that no digit passes through a float."""
 
 JOIN_TYPES = ("inner", "left", "right", "full")
 JOIN_ROWS = ("matched", "left_unmatched", "right_unmatched")
@@ -120,7 +123,7 @@ VALUE_TYPES: dict[str, str] = {
     "bool": "true or false",
     "scalar": "a JSON string, number, boolean or null",
     "object": "any JSON object",
-    "type": "a column type name, one of TYPES",
+    "type": "a column type name, one of TYPES or decimal(p,s)",
     "column": "the name of a column of the node's input",
     "name": "the name of a column the node makes",
     "stage": "the id of an earlier stage",
@@ -220,7 +223,7 @@ _FUNCTIONS: dict[str, Node] = {
             Arg("unit", "str", choices=("day", "month"), doc="what `count` counts"),
             Arg("count", "int", doc="how many to add (negative: subtract)"),
         ),
-        "a date moved by days, or by months with the day clamped to the month's end",
+        "a date or timestamp moved by days, or by months with the day clamped to the month's end",
         (1, 1, 1),
         "({0} + INTERVAL {count} {unit})",
     ),

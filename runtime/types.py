@@ -1,6 +1,13 @@
-"""Names of the column types that travel in plans, and their Arrow types."""
+"""Names of the column types that travel in plans, and their Arrow types.
+
+Most types are one word ("int64"); DECIMAL is parametric: "decimal(p,s)" with precision
+1 ≤ p ≤ 38 and scale 0 ≤ s ≤ p, held exactly as Arrow's decimal128(p, s), as DuckDB holds it.
+"""
 
 from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
 
 import pyarrow as pa
 
@@ -12,11 +19,36 @@ ARROW_TYPES: dict[str, pa.DataType] = {
     "int64": pa.int64(),
     "float64": pa.float64(),
     "date32": pa.date32(),
+    "timestamp": pa.timestamp("us"),
     "bool": pa.bool_(),
     "null": pa.null(),
     # SUM of BIGINT, DuckDB's HUGEINT: 38 decimal digits hold any sum of int64 values.
     "int128": pa.decimal128(38, 0),
 }
+
+MAX_PRECISION = 38
+_DECIMAL = re.compile(r"decimal\((\d{1,2}),(\d{1,2})\)")
+
+
+def decimal_type(precision: int, scale: int) -> str:
+    """The plan type name of DECIMAL(precision, scale)."""
+    return f"decimal({precision},{scale})"
+
+
+def decimal_of(name: str) -> tuple[int, int] | None:
+    """(precision, scale) of a plan decimal type name, or None for any other name."""
+    match = _DECIMAL.fullmatch(name)
+    if match is None:
+        return None
+    precision, scale = int(match.group(1)), int(match.group(2))
+    if not (1 <= precision <= MAX_PRECISION and 0 <= scale <= precision):
+        return None
+    return precision, scale
+
+
+def is_type(name: object) -> bool:
+    """Whether `name` is a plan column type."""
+    return isinstance(name, str) and (name in ARROW_TYPES or decimal_of(name) is not None)
 
 
 def arrow_type(name: str) -> pa.DataType:
@@ -24,4 +56,28 @@ def arrow_type(name: str) -> pa.DataType:
     try:
         return ARROW_TYPES[name]
     except KeyError:
-        raise PlanValidationError(f"unknown column type {name!r}") from None
+        dec = decimal_of(name)
+        if dec is None:
+            raise PlanValidationError(f"unknown column type {name!r}") from None
+        return pa.decimal128(*dec)
+
+
+class SqlNames(Mapping[str, str]):
+    """Plan type name → SQL name (DuckDB's spelling): the fixed names, and DECIMAL(p,s)."""
+
+    def __init__(self, fixed: Mapping[str, str]):
+        self._fixed = fixed
+
+    def __getitem__(self, name: str) -> str:
+        if name in self._fixed:
+            return self._fixed[name]
+        dec = decimal_of(name)
+        if dec is None:
+            raise KeyError(name)
+        return f"DECIMAL({dec[0]},{dec[1]})"
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._fixed)
+
+    def __len__(self) -> int:
+        return len(self._fixed)

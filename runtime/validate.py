@@ -10,12 +10,14 @@ older runtime guess, and a bad plan fails before any task runs, as a final error
 from __future__ import annotations
 
 import datetime
+import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from . import spec
 from .errors import PlanValidationError
 from .spec import Arg, Node
+from .types import decimal_of, is_type
 
 Columns = tuple[str, ...] | None  # None: not known here (a shuffle read in a lone task event)
 
@@ -91,7 +93,7 @@ def _value(value: Any, vtype: str, arg: Arg, ctx: Context) -> None:
         if not isinstance(value, _SCALARS[vtype]) or is_bool:
             raise ctx.fail(f"expected {spec.VALUE_TYPES[vtype]}, got {_show(value)}")
     elif vtype == "type":
-        if value not in spec.TYPES:
+        if not is_type(value):
             raise ctx.fail(f"unknown type {_show(value)}")
     elif vtype in ("column", "name"):
         _column(value, arg.scope, vtype == "column", ctx)
@@ -210,18 +212,36 @@ def _arity_text(arity: tuple[int, int | None, int]) -> str:
 
 
 def _literal(value: Any, type_name: str, ctx: Context) -> None:
-    """A literal's value must be what its type says (dates travel as 'YYYY-MM-DD')."""
+    """A literal's value must be what its type says (dates travel as 'YYYY-MM-DD', timestamps
+    as ISO text, decimals as their digits: '-12.50')."""
     if value is None:
+        return
+    if decimal_of(type_name) is not None:
+        ok = isinstance(value, str) and _DECIMAL_TEXT.fullmatch(value) is not None
+        if not ok:
+            raise ctx.fail(f"literal {_show(value)} is not a {type_name}")
         return
     ok = {
         "string": isinstance(value, str),
         "bool": isinstance(value, bool),
         "float64": isinstance(value, (int, float)) and not isinstance(value, bool),
         "date32": isinstance(value, str) and _is_date(value),
+        "timestamp": isinstance(value, str) and _is_timestamp(value),
         "null": False,
     }.get(type_name, isinstance(value, int) and not isinstance(value, bool))
     if not ok:
         raise ctx.fail(f"literal {_show(value)} is not a {type_name}")
+
+
+_DECIMAL_TEXT = re.compile(r"-?\d{1,38}(\.\d{1,38})?")
+
+
+def _is_timestamp(text: str) -> bool:
+    try:
+        datetime.datetime.fromisoformat(text)
+        return True
+    except ValueError:
+        return False
 
 
 def _is_date(text: str) -> bool:

@@ -340,14 +340,14 @@ def _kind(value: object) -> str:
 
 
 def values_equal(actual: object, expected: object) -> bool:
-    """One value: floats within 1e-9 relative (1e-12 absolute), NaN equals NaN, ints exact,
-    and no mixing of kinds (a DuckDB DECIMAL counts as a float)."""
+    """One value: DECIMALs exactly, with the same scale (12.50 is not 12.5); DOUBLEs within 1e-9
+    relative (1e-12 absolute), NaN equals NaN; ints exact; and no mixing of kinds."""
+    if isinstance(expected, decimal.Decimal):
+        if not isinstance(actual, decimal.Decimal):
+            return False
+        return actual == expected and actual.as_tuple().exponent == expected.as_tuple().exponent
     if isinstance(actual, decimal.Decimal) and actual == actual.to_integral_value():
         actual = int(actual)  # sqlmr's HUGEINT (SUM of BIGINT) is a 38-digit decimal
-    if isinstance(expected, decimal.Decimal):
-        if isinstance(actual, int) and not isinstance(actual, bool):
-            return False
-        expected = float(expected)
     ka, ke = _kind(actual), _kind(expected)
     if ka != ke:
         return False

@@ -31,13 +31,6 @@ def bug(*reasons: str):
     return [pytest.mark.xfail(strict=True, reason="; ".join(reasons))]
 
 
-# Known bugs, each reproduced by the cases that carry it.
-DECIMAL_ARITHMETIC = (
-    "arithmetic with a decimal literal (n * 0.5, 0 - 2.5) is DECIMAL in DuckDB, which CAST rounds "
-    "half away from zero; sqlmr computes it as DOUBLE, which CAST rounds half to even"
-)
-
-
 A, E = "amplab", "edge"
 
 CASES = [
@@ -764,7 +757,6 @@ CASES = [
         "SELECT id, CAST(score AS INT), CAST(score AS BIGINT), CAST(n / 2 AS INT), "
         "CAST(n * 0.5 AS BIGINT) FROM edge WHERE score BETWEEN 0 - 1000000 AND 1000000",
         id="edge-cast-double-to-int",
-        marks=bug(DECIMAL_ARITHMETIC),
     ),
     case(
         E,

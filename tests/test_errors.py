@@ -159,8 +159,8 @@ def test_star_replace_is_honoured(tables: Path) -> None:
     assert set(result.column("pageRank").to_pylist()) == {1}
 
 
-def test_cast_to_decimal_caret(catalog) -> None:
-    e = compile_error(catalog, "SELECT CAST(pageURL AS DECIMAL) FROM rankings", UnsupportedError)
+def test_cast_to_float_caret(catalog) -> None:
+    e = compile_error(catalog, "SELECT CAST(pageURL AS FLOAT) FROM rankings", UnsupportedError)
     assert (e.line, e.col) == (1, 8)
 
 

@@ -1,21 +1,25 @@
 """TPC-H: the 22 queries of benchmarks/tpch/ at scale 0.01 equal DuckDB's results on the same files.
 
 The data is generated once per session with `sqlmr gen tpch` (tpchgen-cli), three parts per
-table; DuckDB reads the same .tbl files with exact DECIMAL(15,2) types, sqlmr computes them as
-DOUBLE (compared within 1e-9 relative). A query sqlmr cannot run yet must be refused by name
+table; DuckDB and sqlmr both compute DECIMAL(15,2) exactly, so DECIMAL results must be equal
+exactly, with DuckDB's scale (only DOUBLE results, such as AVG, compare within 1e-9 relative),
+and each column must have DuckDB's type. A query sqlmr cannot run yet must be refused by name
 (UnsupportedError): it is marked xfail(strict=True) with the construct, so progress shows.
 """
 
 from __future__ import annotations
 
+import decimal
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 from conftest import assert_same
 from sqlmr_benchmarks.tpch import query_text
 from sqlmr_benchmarks.tpch.bench import TpchBenchError, verify
 
 import sqlmr
+from sqlmr.catalog import TYPE_NAMES
 from sqlmr.datagen.tpch import TPCH_SCHEMAS, columns_of
 
 # Queries that are still refused, and the construct that is missing.
@@ -33,8 +37,33 @@ def _case(n: int):
 def test_tpch_query_equals_duckdb(n: int, tpch_dir: str, tpch_oracle) -> None:
     query = query_text(n)
     expected = tpch_oracle.execute(query).fetchall()
+    cursor = tpch_oracle.execute(f"DESCRIBE {query}")
+    types = [row[1] for row in cursor.fetchall()]
     result = sqlmr.sql(query, tables=tpch_dir, workers=2, split_size="256KB", reducers=3)
+    # One stated difference: SUM(INTEGER) is BIGINT in sqlmr, HUGEINT in DuckDB (same values).
+    types = ["BIGINT" if t == "HUGEINT" else t for t in types]
+    got = [TYPE_NAMES[_plan_name(t)] for t in result.schema.types]
+    got = ["BIGINT" if t == "HUGEINT" else t for t in got]
+    assert got == types
     assert_same(result, expected, ordered="order by" in query.lower())
+
+
+def _plan_name(typ) -> str:
+    """The plan type name of a result column's Arrow type."""
+    if pa.types.is_decimal(typ):
+        return (
+            "int128"
+            if (typ.precision, typ.scale) == (38, 0)
+            else f"decimal({typ.precision},{typ.scale})"
+        )
+    return {
+        pa.int32(): "int32",
+        pa.int64(): "int64",
+        pa.float64(): "float64",
+        pa.string(): "string",
+        pa.date32(): "date32",
+        pa.bool_(): "bool",
+    }[typ]
 
 
 def test_generated_folder_has_catalog_and_every_table(tpch_dir: str) -> None:
@@ -62,6 +91,8 @@ def test_bench_tpch_refuses_a_different_result() -> None:
         verify(3, [(1, 2.0)], [(1, 2.5)], ordered=True)
     with pytest.raises(TpchBenchError, match="rows"):
         verify(3, [(1, 2.0)], [], ordered=False)
+    with pytest.raises(TpchBenchError):  # DECIMALs are compared exactly
+        verify(1, [(decimal.Decimal("1.000000000001"),)], [(decimal.Decimal("1.00"),)], True)
 
 
 @pytest.mark.parametrize("n", [3, 13, 17])

@@ -73,10 +73,11 @@ def duck_connection(root: str, columns_of, materialize: bool = False) -> duckdb.
 
 
 def _same(a: object, b: object) -> bool:
+    """sqlmr's value `a` equals DuckDB's `b`: DECIMALs exactly, DOUBLEs within 1e-9 relative."""
+    if isinstance(b, decimal.Decimal):
+        return isinstance(a, decimal.Decimal) and a == b
     if isinstance(a, decimal.Decimal):
         a = float(a)
-    if isinstance(b, decimal.Decimal):
-        b = float(b)
     if isinstance(a, float) or isinstance(b, float):
         if a is None or b is None:
             return a is b

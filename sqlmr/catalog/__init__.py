@@ -10,6 +10,7 @@ from sqlmr.catalog.tables import (
     Table,
     from_tables_dir,
     load_catalog_file,
+    plan_type,
 )
 
 __all__ = [
@@ -21,4 +22,5 @@ __all__ = [
     "Table",
     "from_tables_dir",
     "load_catalog_file",
+    "plan_type",
 ]

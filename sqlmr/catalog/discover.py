@@ -13,6 +13,7 @@ import datetime
 import io
 
 import pyarrow as pa
+from sqlmr_runtime.types import MAX_PRECISION, decimal_type
 
 from sqlmr.catalog.listing import Listed, list_table
 from sqlmr.catalog.tables import AMPLAB_SCHEMAS, Column, Table
@@ -176,8 +177,10 @@ def _plan_type(t: pa.DataType) -> str | None:
         return "int32"
     if pa.types.is_int64(t) or pa.types.is_uint32(t):
         return "int64"
-    if pa.types.is_floating(t) or pa.types.is_decimal(t):
-        return "float64"  # DECIMAL is computed as DOUBLE, as for catalog columns
+    if pa.types.is_floating(t):
+        return "float64"
+    if pa.types.is_decimal(t):  # exact, as DuckDB reads Parquet's DECIMAL
+        return decimal_type(t.precision, t.scale) if t.precision <= MAX_PRECISION else None
     if pa.types.is_string(t) or pa.types.is_large_string(t):
         return "string"
     if pa.types.is_dictionary(t):
@@ -186,6 +189,8 @@ def _plan_type(t: pa.DataType) -> str | None:
         return "date32"
     if pa.types.is_timestamp(t) and t.unit == "s":  # JSON's "YYYY-MM-DD" is inferred so
         return "date32"
+    if pa.types.is_timestamp(t) and t.tz is None:
+        return "timestamp"
     return None
 
 
@@ -198,7 +203,8 @@ def columns_of(schema: pa.Schema, where: str) -> tuple[Column, ...]:
             what = "nested" if pa.types.is_nested(field.type) else "of an unsupported type"
             raise UnsupportedError(
                 f"{where}: column {field.name!r} is {what} ({field.type}); sqlmr reads "
-                "BOOLEAN, integers, DOUBLE/FLOAT/DECIMAL, VARCHAR and DATE"
+                "BOOLEAN, integers, DOUBLE/FLOAT, DECIMAL (up to 38 digits), VARCHAR, DATE "
+                "and TIMESTAMP"
             )
         out.append(Column(field.name, typ))
     return tuple(out)

@@ -11,7 +11,7 @@ import re
 
 from sqlmr_runtime.s3 import error_code
 
-from sqlmr.catalog.tables import SQL_TYPES, Catalog, Column, Table
+from sqlmr.catalog.tables import SQL_TYPES, Catalog, Column, Table, plan_type
 from sqlmr.errors import CatalogError
 
 PREFIX = "glue:"
@@ -30,6 +30,7 @@ _HIVE_TYPES = {
     "float": "DOUBLE",
     "decimal": "DECIMAL",
     "date": "DATE",
+    "timestamp": "TIMESTAMP",
     "boolean": "BOOLEAN",
 }
 _JSON_SERDES = ("jsonserde", "hcatalog.data.jsonserde")
@@ -124,4 +125,7 @@ def _column(c: dict, where: str) -> Column:
             f"{where}: column {c.get('Name')!r} has type {raw!r}, which sqlmr cannot read; "
             f"supported: {', '.join(sorted(set(_HIVE_TYPES)))}"
         )
-    return Column(c["Name"], SQL_TYPES[sql])
+    typ = plan_type(raw) if sql == "DECIMAL" else SQL_TYPES[sql]
+    if typ is None:
+        raise CatalogError(f"{where}: column {c.get('Name')!r} has type {raw!r}, out of range")
+    return Column(c["Name"], typ)

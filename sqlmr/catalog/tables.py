@@ -16,6 +16,7 @@ import tomllib
 from dataclasses import dataclass, field
 
 from sqlmr_runtime.spec import TYPES
+from sqlmr_runtime.types import MAX_PRECISION, SqlNames, decimal_type
 
 from sqlmr.catalog.listing import Listing
 from sqlmr.errors import CatalogError
@@ -32,15 +33,29 @@ SQL_TYPES: dict[str, str] = {
     "FLOAT": "float64",
     "REAL": "float64",
     "DATE": "date32",
+    "TIMESTAMP": "timestamp",
     "BOOLEAN": "bool",
     "BOOL": "bool",
-    # DECIMAL(p,s) is computed as DOUBLE: results agree with DuckDB's exact decimals within
-    # 1e-9 relative (sums of money over millions of rows keep about 13 significant digits).
-    "DECIMAL": "float64",
-    "NUMERIC": "float64",
+    # DECIMAL(p,s) is exact, as in DuckDB (plan_type reads the precision and scale); DuckDB's
+    # DECIMAL without them is DECIMAL(18,3).
+    "DECIMAL": decimal_type(18, 3),
+    "NUMERIC": decimal_type(18, 3),
 }
 # The SQL name shown for each plan type (in explain and in DuckDB comparisons): the runtime's.
-TYPE_NAMES = TYPES
+TYPE_NAMES = SqlNames(TYPES)
+
+_DECIMAL_SQL = re.compile(r"(?:DECIMAL|NUMERIC)\s*\(\s*(\d+)\s*(?:,\s*(\d+)\s*)?\)", re.I)
+
+
+def plan_type(text: str) -> str | None:
+    """The plan type of a SQL type as written in a catalog or CAST (DECIMAL(15,2) →
+    decimal(15,2), INT → int32), or None if sqlmr has no such type."""
+    match = _DECIMAL_SQL.fullmatch(text.strip())
+    if match is None:
+        return SQL_TYPES.get(sql_type_name(text))
+    precision, scale = int(match.group(1)), int(match.group(2) or 0)
+    valid = 1 <= precision <= MAX_PRECISION and scale <= precision
+    return decimal_type(precision, scale) if valid else None
 
 
 @dataclass(frozen=True)
@@ -220,7 +235,8 @@ def _value(spec: dict, key: str, kind: type, default: object, where: str) -> obj
 
 def _column_items(raw: object, where: str) -> list[tuple]:
     if isinstance(raw, str):
-        return [tuple(part.split(None, 1)) for part in raw.split(",")]
+        # Commas inside parentheses belong to a type: "price DECIMAL(15,2), qty INT".
+        return [tuple(part.split(None, 1)) for part in re.split(r",(?![^()]*\))", raw)]
     if not isinstance(raw, list) or not all(isinstance(c, dict) for c in raw):
         raise CatalogError(
             f'{where}: columns must be a string like "id BIGINT, name VARCHAR" '
@@ -236,8 +252,8 @@ def parse_columns(raw: object, where: str) -> tuple[Column, ...]:
     for item in _column_items(raw, where):
         if len(item) != 2 or not isinstance(item[0], str) or not item[0] or not item[1]:
             raise CatalogError(f"{where}: a column needs a name and a type, got {item!r}")
-        name, typ = item[0].strip(), sql_type_name(str(item[1]))
-        if typ not in SQL_TYPES:
+        name, typ = item[0].strip(), plan_type(str(item[1]))
+        if typ is None:
             raise CatalogError(
                 f"{where}: column {name} has unknown type {item[1]!r}; "
                 f"use one of {', '.join(sorted(SQL_TYPES))}"
@@ -246,7 +262,7 @@ def parse_columns(raw: object, where: str) -> tuple[Column, ...]:
         if name.lower() in seen:
             raise CatalogError(f"{where}: column {name} is declared twice")
         seen.add(name.lower())
-        columns.append(Column(name, SQL_TYPES[typ]))
+        columns.append(Column(name, typ))
     return tuple(columns)
 
 

@@ -18,6 +18,7 @@ from typing import IO
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from sqlmr_runtime.decimals import decimal_text
 
 from sqlmr.errors import UsageError
 
@@ -38,7 +39,9 @@ TABLE_ROWS = 1000  # beyond this a terminal table is unreadable; --format csv sh
 def _json_value(value: object) -> object:
     if isinstance(value, float) and not math.isfinite(value):
         return None if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
-    if isinstance(value, (datetime.date, datetime.datetime)):
+    if isinstance(value, datetime.datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, datetime.date):
         return value.isoformat()
     if isinstance(value, decimal.Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
@@ -77,6 +80,17 @@ def _csv_text(column: pa.ChunkedArray, delimiter: str) -> pa.ChunkedArray:
             quoted = pc.replace_substring(column, '"', '""')
             quoted = pc.binary_join_element_wise('"', quoted, '"', "")
             column = pc.if_else(needs, quoted, column)
+    elif pa.types.is_timestamp(column.type):
+        # DuckDB's text: whole seconds without Arrow's ".000000".
+        seconds = pc.cast(column, pa.timestamp("s", column.type.tz), safe=False)
+        whole = pc.equal(pc.cast(seconds, column.type), column)
+        column = pc.if_else(
+            whole,
+            pc.strftime(seconds, format="%Y-%m-%d %H:%M:%S"),
+            pc.strftime(column, format="%Y-%m-%d %H:%M:%S"),
+        )
+    elif pa.types.is_decimal(column.type):
+        column = decimal_text(column)  # the scale kept, never 1.0E-7: 12.50, 0.00000010
     else:
         column = pc.cast(column, pa.string())
     return pc.fill_null(column, "")
@@ -172,8 +186,12 @@ def format_cell(value: object) -> str:
         return "true" if value else "false"
     if isinstance(value, float):
         return repr(value)
+    if isinstance(value, datetime.datetime):
+        return value.isoformat(sep=" ")  # DuckDB's TIMESTAMP text: 1998-09-02 00:00:00
     if isinstance(value, datetime.date):
         return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return format(value, "f")  # DuckDB keeps the scale: 12.50, 0.0000001 (never 1E-7)
     return str(value)
 
 

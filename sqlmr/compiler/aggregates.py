@@ -12,20 +12,32 @@ from typing import Any
 
 from sqlglot import exp
 
+from sqlmr.compiler import decimals
 from sqlmr.compiler.expressions import (
     AGGREGATES,
-    NUMERIC,
     TYPE_NAMES,
     Translator,
     Typed,
     call,
     cast,
     column_ref,
+    is_numeric,
 )
 from sqlmr.compiler.logical import Aggregate, DistinctArg
 from sqlmr.compiler.names import internal
 from sqlmr.compiler.parse import sql_error
 from sqlmr.errors import CatalogError, SqlError, UnsupportedError
+
+
+def sum_input(typed: Typed) -> tuple[Typed, str]:
+    """What SUM adds up and its result type, as DuckDB: BIGINT and HUGEINT into HUGEINT (a
+    38-digit decimal), DECIMAL(p,s) into DECIMAL(38,s) exactly, INTEGER into BIGINT."""
+    if typed.type in ("int64", "int128"):
+        return cast(typed, "int128"), "int128"
+    if decimals.is_decimal(typed.type):
+        total = decimals.sum_type(typed.type)
+        return cast(typed, total), total
+    return typed, {"float64": "float64"}.get(typed.type, "int64")
 
 
 def canonical(ir: dict[str, Any]) -> str:
@@ -82,7 +94,7 @@ class Grouping:
         if arg is None or node.expressions:
             raise sql_error(SqlError, f"{name}() takes exactly one argument", self.sql, node)
         typed = self.pre(arg)
-        if isinstance(node, (exp.Sum, exp.Avg)) and typed.type not in NUMERIC:
+        if isinstance(node, (exp.Sum, exp.Avg)) and not is_numeric(typed.type):
             message = f"{name}() needs a numeric argument, got {TYPE_NAMES[typed.type]}"
             raise sql_error(SqlError, message, self.sql, node)
         if typed.type == "null":
@@ -90,14 +102,13 @@ class Grouping:
         col = self._input(typed)
         if isinstance(node, exp.Count):
             return column_ref(self._add("count", col), "int64")
-        if isinstance(node, (exp.Sum, exp.Avg)) and typed.type == "int64":
-            # A sum of BIGINTs can pass int64; DuckDB sums into HUGEINT, so sum 38-digit decimals.
-            col = self._input(cast(typed, "int128"))
+        if isinstance(node, (exp.Sum, exp.Avg)):
+            summed, result_type = sum_input(typed)
+            col = self._input(summed)
         if isinstance(node, exp.Sum):
-            result_type = {"float64": "float64", "int64": "int128"}.get(typed.type, "int64")
             return column_ref(self._add("sum", col), result_type)
         if isinstance(node, exp.Avg):
-            total = column_ref(self._add("sum", col), "float64")
+            total = column_ref(self._add("sum", col), result_type)
             count = column_ref(self._add("count", col), "int64")
             return call("div", "float64", total, count)
         fn = "min" if isinstance(node, exp.Min) else "max"
@@ -113,19 +124,19 @@ class Grouping:
             inner.set("this", arg.expressions[0])
             return self.aggregate(inner)  # MIN/MAX ignore duplicates anyway
         typed = self.pre(arg.expressions[0])
-        if isinstance(node, (exp.Sum, exp.Avg)) and typed.type not in NUMERIC:
+        if isinstance(node, (exp.Sum, exp.Avg)) and not is_numeric(typed.type):
             message = f"{name}() needs a numeric argument, got {TYPE_NAMES[typed.type]}"
             raise sql_error(SqlError, message, self.sql, node)
-        col = self._input(typed)
+        summed, sum_type = sum_input(typed) if is_numeric(typed.type) else (typed, typed.type)
+        col = self._input(summed)
         found = next((d for d in self.distinct if d.input == col), None)
         if found is None:
             i = len(self.distinct)
             found = DistinctArg(
-                internal("dv", i), col, typed.type, internal("fdc", i), internal("fds", i)
+                internal("dv", i), col, summed.type, internal("fdc", i), internal("fds", i)
             )
             self.distinct.append(found)
         count = column_ref(found.count, "int64")
-        sum_type = {"float64": "float64", "int64": "int128"}.get(typed.type, "int64")
         total = column_ref(found.sum, sum_type)
         if isinstance(node, exp.Count):
             return count

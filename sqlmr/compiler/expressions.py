@@ -17,11 +17,12 @@ from typing import Any
 from sqlglot import exp
 from sqlmr_runtime import build
 
-from sqlmr.catalog import SQL_TYPES, TYPE_NAMES
+from sqlmr.catalog import SQL_TYPES, TYPE_NAMES, plan_type
 from sqlmr.compiler.parse import sql_error
 from sqlmr.errors import SqlError, UnsupportedError
 
 NUMERIC = ("int32", "int64", "float64")
+_INTEGER_ORDER = ("int32", "int64", "int128")
 BIGINT_MAX = 2**63 - 1
 AGGREGATES = (exp.Sum, exp.Count, exp.Avg, exp.Min, exp.Max)
 
@@ -54,16 +55,29 @@ def cast(value: Typed, type_name: str) -> Typed:
         return value
     if "lit" in value.ir and value.ir["lit"] is None:
         return lit(None, type_name)
+    folded = decimals.fold_cast(value, type_name)
+    if folded is not None:
+        return folded
     return call("cast", type_name, value, to=type_name)
 
 
+def is_numeric(type_name: str) -> bool:
+    """Whether a plan type is a number (integers, HUGEINT, DOUBLE, DECIMAL)."""
+    return type_name in NUMERIC or type_name == "int128" or decimals.is_decimal(type_name)
+
+
 def widest(types: list[str]) -> str | None:
-    """The common type of several values (NULL fits anything), or None if there is none."""
+    """The common type of several values (NULL fits anything), or None if there is none:
+    DOUBLE over DECIMAL over the integers, as in DuckDB."""
     real = [t for t in types if t != "null"]
     if not real:
         return "null"
-    if all(t in NUMERIC for t in real):
-        return max(real, key=NUMERIC.index)
+    if all(is_numeric(t) for t in real):
+        if "float64" in real:
+            return "float64"
+        if any(decimals.is_decimal(t) for t in real):
+            return decimals.common_type(real)
+        return max(real, key=_INTEGER_ORDER.index)
     return real[0] if all(t == real[0] for t in real) else None
 
 
@@ -100,9 +114,10 @@ class Translator:
             raise self.error(f"expected a boolean condition, got {TYPE_NAMES[value.type]}", node)
         return cast(value, "bool")
 
-    def numeric(self, node: exp.Expression) -> Typed:
-        value = self(node)
-        if value.type not in (*NUMERIC, "null"):
+    def numeric(self, node: exp.Expression, value: Typed | None = None) -> Typed:
+        """A number (NULL as INTEGER); `value` is the node's translation, if already made."""
+        value = self(node) if value is None else value
+        if not is_numeric(value.type) and value.type != "null":
             raise self.error(f"expected a number, got {TYPE_NAMES[value.type]}", node)
         return cast(value, "int32") if value.type == "null" else value
 
@@ -139,7 +154,8 @@ def _literal(t: Translator, node: exp.Literal) -> Typed:
     try:
         value = int(text)
     except ValueError:
-        return _number(float(text))
+        exact = decimals.literal(text)
+        return exact if exact is not None else _number(float(text))
     # -9223372036854775808 arrives as the negation of a literal one past BIGINT's maximum.
     top = BIGINT_MAX + 1 if isinstance(node.parent, exp.Neg) else BIGINT_MAX
     if not -top <= value <= top:
@@ -156,12 +172,18 @@ def _coerce_pair(t: Translator, a: Typed, b: Typed, node: exp.Expression) -> tup
         target = b.type if a.type == "null" else a.type
         target = "int32" if target == "null" else target
         return cast(a, target), cast(b, target)
-    if a.type in NUMERIC and b.type in NUMERIC:
-        # Explicit casts, so that BIGINT values beyond 2^53 still compare with a DOUBLE.
+    if is_numeric(a.type) and is_numeric(b.type):
         common = widest([a.type, b.type])
+        if decimals.is_decimal(common):
+            # Decimals compare exactly whatever their scales; integers become DECIMAL(n,0).
+            return decimals.comparable(a), decimals.comparable(b)
+        # Explicit casts, so that BIGINT values beyond 2^53 still compare with a DOUBLE.
         return cast(a, common), cast(b, common)
+    if {a.type, b.type} == {"date32", "timestamp"}:
+        return _date_with_timestamp(a, b)
     for x, y in ((a, b), (b, a)):
-        if "lit" in y.ir and y.type == "string" and x.type in (*NUMERIC, "date32", "bool"):
+        convertible = is_numeric(x.type) or x.type in ("date32", "timestamp", "bool")
+        if "lit" in y.ir and y.type == "string" and convertible:
             converted = _convert_literal(t, y.ir["lit"], x.type, node)
             return (x, converted) if x is a else (converted, x)
     raise t.error(f"cannot compare {TYPE_NAMES[a.type]} with {TYPE_NAMES[b.type]}", node)
@@ -181,6 +203,11 @@ def _convert_literal(t: Translator, text: str, type_name: str, node: exp.Express
             return lit(day.isoformat(), "date32")
         if type_name == "float64":
             return lit(float(text), "float64")
+        if type_name == "timestamp":
+            moment = datetime.datetime.fromisoformat(text.strip())
+            return lit(moment.isoformat(sep=" "), "timestamp")
+        if decimals.is_decimal(type_name):
+            return decimals.convert_text(text, type_name)
         if type_name == "bool":
             word = text.strip().lower()
             if word not in _TRUE | _FALSE:
@@ -239,19 +266,32 @@ def _not(t: Translator, node: exp.Not) -> Typed:
 
 
 def _arithmetic(t: Translator, node: exp.Binary) -> Typed:
+    a = b = None
     if isinstance(node, (exp.Add, exp.Sub)):
-        from sqlmr.compiler.functions import date_arithmetic
+        from sqlmr.compiler.functions import date_arithmetic, date_plus_days
 
         moved = date_arithmetic(t, node)
         if moved is not None:
             return moved
-    a, b = t.numeric(node.this), t.numeric(node.expression)
-    folded = _fold_decimal(node, a, b)
-    if folded is not None:
-        return folded
+        # Each operand is translated once: nested sums would otherwise take exponential time.
+        a, b = t(node.this), t(node.expression)
+        moved = date_plus_days(t, node, a, b)
+        if moved is not None:
+            return moved
+    a, b = t.numeric(node.this, a), t.numeric(node.expression, b)
     if isinstance(node, exp.Div):
         return call("div", "float64", a, b)
     result = widest([a.type, b.type])
+    if decimals.is_decimal(result):
+        if isinstance(node, exp.Mod):
+            # DuckDB takes '%' in the operands' common DECIMAL type (the sign of the dividend).
+            x, y = cast(a, result), cast(b, result)
+            return call("cast", result, call("mod", result, x, y), to=result)
+        fn = {exp.Add: "add", exp.Sub: "sub", exp.Mul: "mul"}[type(node)]
+        try:
+            return decimals.arithmetic(fn, a, b)
+        except OverflowError as e:
+            raise t.error(f"DECIMAL overflow: {e}", node) from None
     result = "int32" if result == "null" else result
     fn = {exp.Add: "add", exp.Sub: "sub", exp.Mul: "mul", exp.Mod: "mod"}[type(node)]
     if fn == "mod" and result == "float64":
@@ -260,21 +300,13 @@ def _arithmetic(t: Translator, node: exp.Binary) -> Typed:
     return call(fn, result, cast(a, result), cast(b, result))
 
 
-def _fold_decimal(node: exp.Binary, a: Typed, b: Typed) -> Typed | None:
-    """Constant + - * with a decimal literal, computed exactly as DuckDB's DECIMAL would and
-    rounded to a DOUBLE once: 0.06 + 0.01 is 0.07, not 0.06999999999999999 (TPC-H Q6)."""
-    if not isinstance(node, (exp.Add, exp.Sub, exp.Mul)) or "float64" not in (a.type, b.type):
-        return None
-    if "lit" not in a.ir or "lit" not in b.ir or None in (a.ir["lit"], b.ir["lit"]):
-        return None
-    x, y = decimal.Decimal(repr(a.ir["lit"])), decimal.Decimal(repr(b.ir["lit"]))
-    exact = {exp.Add: x + y, exp.Sub: x - y, exp.Mul: x * y}[type(node)]
-    return lit(float(exact), "float64")
-
-
 def _neg(t: Translator, node: exp.Neg) -> Typed:
     value = t.numeric(node.this)
     if "lit" in value.ir and value.ir["lit"] is not None:
+        if decimals.is_decimal(value.type):
+            text = value.ir["lit"]
+            negated = text[1:] if text.startswith("-") else f"-{text}"
+            return lit(negated, value.type)
         return _number(-value.ir["lit"])
     return call("neg", value.type, value)
 
@@ -295,6 +327,21 @@ def _between(t: Translator, node: exp.Between) -> Typed:
     low = _coerce_pair(t, value, t(node.args["low"]), node)
     high = _coerce_pair(t, value, t(node.args["high"]), node)
     return call("and", "bool", call("ge", "bool", *low), call("le", "bool", *high))
+
+
+_MIDNIGHT = datetime.time()
+
+
+def _date_with_timestamp(a: Typed, b: Typed) -> tuple[Typed, Typed]:
+    """A DATE compared with a TIMESTAMP, as DuckDB: the DATE as midnight. A constant timestamp
+    at midnight is compared as a DATE instead (the same answer, without casting the column,
+    and Parquet statistics still prune)."""
+    for x, y in ((a, b), (b, a)):
+        text = y.ir.get("lit") if y.type == "timestamp" else None
+        if isinstance(text, str) and datetime.datetime.fromisoformat(text).time() == _MIDNIGHT:
+            day = lit(datetime.datetime.fromisoformat(text).date().isoformat(), "date32")
+            return (x, day) if x is a else (day, x)
+    return cast(a, "timestamp"), cast(b, "timestamp")
 
 
 def _in(t: Translator, node: exp.In) -> Typed:
@@ -320,6 +367,8 @@ def _in(t: Translator, node: exp.In) -> Typed:
 
 
 def _as_python(value: Any, type_name: str) -> Any:
+    if decimals.is_decimal(type_name):
+        return decimals.constant(decimal.Decimal(str(value)), type_name).ir["lit"]
     return float(value) if type_name == "float64" else value
 
 
@@ -425,10 +474,18 @@ def _cast(t: Translator, node: exp.Cast) -> Typed:
     target_name = node.to.this.name if hasattr(node.to.this, "name") else str(node.to.this)
     target_sql = {"TEXT": "VARCHAR"}.get(target_name, target_name)
     # FLOAT and REAL are 4-byte in DuckDB; a DOUBLE result would differ in the low digits.
-    if target_sql not in SQL_TYPES or target_sql in ("FLOAT", "REAL", "DECIMAL", "NUMERIC"):
+    if target_sql not in SQL_TYPES or target_sql in ("FLOAT", "REAL"):
         raise t.unsupported(f"CAST to {node.to.sql(dialect='duckdb')}", node)
-    target = SQL_TYPES[target_sql]
+    target = plan_type(node.to.sql(dialect="duckdb"))
+    if target is None:
+        raise t.unsupported(f"CAST to {node.to.sql(dialect='duckdb')}", node)
     value = t(node.this)
+    try:
+        folded = decimals.fold_cast(value, target)
+    except (OverflowError, ArithmeticError) as e:
+        raise t.error(f"cannot cast to {TYPE_NAMES[target]}: {e}", node) from None
+    if folded is not None:
+        return folded
     if target == "string" and value.type == "float64":
         raise t.unsupported(_DOUBLE_TEXT, node)
     if target == "date32" and "lit" in value.ir and value.type == "string":
@@ -491,6 +548,7 @@ _HANDLERS: dict[type, Callable[[Translator, Any], Typed]] = {
 }
 
 # Date parts and other functions live in their own module (imported last: it uses this one).
+from sqlmr.compiler import decimals  # noqa: E402
 from sqlmr.compiler.functions import HANDLERS as _FUNCTION_HANDLERS  # noqa: E402
 
 _HANDLERS.update(_FUNCTION_HANDLERS)

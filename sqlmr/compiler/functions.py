@@ -4,8 +4,9 @@ the registry of every function handler (numeric and string ones come from their 
 EXTRACT(part FROM d), YEAR/MONTH/DAY(d) are BIGINT, as in DuckDB. DATE ± INTERVAL 'n' DAY|MONTH|
 YEAR is folded here when the date is a constant (TPC-H's `DATE '1998-12-01' - INTERVAL '90'
 DAY`); otherwise the runtime adds days, or months with the day clamped to the month's end.
-One difference is stated rather than hidden: DuckDB types DATE ± INTERVAL as a TIMESTAMP at
-midnight, sqlmr as a DATE (equal in every comparison with a DATE); DATE_TRUNC of a DATE likewise.
+As in DuckDB, DATE ± INTERVAL is a TIMESTAMP (midnight), TIMESTAMP ± INTERVAL keeps the time
+of day, and DATE ± an integer constant is a DATE. One difference is stated rather than hidden:
+DuckDB types DATE_TRUNC of a DATE as a TIMESTAMP, sqlmr as a DATE (equal in every comparison).
 DATE_DIFF(unit, start, end) counts unit boundaries (weeks: whole 7-day spans), as BIGINT.
 """
 
@@ -41,7 +42,7 @@ _UNITS = {
 
 def _date(t: Translator, node: exp.Expression) -> Typed:
     value = t(node)
-    if value.type != "date32":
+    if value.type not in ("date32", "timestamp"):
         raise t.error(f"expected a DATE, got {TYPE_NAMES[value.type]}", node)
     return value
 
@@ -92,15 +93,37 @@ def date_arithmetic(t: Translator, node: exp.Binary) -> Typed | None:
         count = -count
     value = _date(t, a)
     if "lit" in value.ir and value.ir["lit"] is not None:
-        day = datetime.date.fromisoformat(value.ir["lit"])
+        moment = datetime.datetime.fromisoformat(value.ir["lit"])
         try:
             moved = (
-                day + datetime.timedelta(days=count) if kind == "day" else add_months(day, count)
+                moment + datetime.timedelta(days=count)
+                if kind == "day"
+                else datetime.datetime.combine(add_months(moment.date(), count), moment.time())
             )
         except (OverflowError, ValueError):
             raise t.error("the date is out of range", node) from None
-        return lit(moved.isoformat(), "date32")
-    return call("date_add", "date32", value, unit=kind, count=count)
+        return lit(moved.isoformat(sep=" "), "timestamp")
+    moved = call("date_add", value.type, value, unit=kind, count=count)
+    return call("cast", "timestamp", moved, to="timestamp") if value.type == "date32" else moved
+
+
+def date_plus_days(t: Translator, node: exp.Binary, a: Typed, b: Typed) -> Typed | None:
+    """DATE ± an integer constant (days), given both operands translated: a DATE, as in
+    DuckDB; None if no operand is a DATE."""
+    if isinstance(node, exp.Add) and b.type == "date32":
+        a, b = b, a
+    if a.type != "date32":
+        return None
+    if b.type not in ("int32", "int64") or "lit" not in b.ir or b.ir["lit"] is None:
+        raise t.unsupported("DATE ± a non-constant number of days", node)
+    count = b.ir["lit"] if isinstance(node, exp.Add) else -b.ir["lit"]
+    if "lit" in a.ir and a.ir["lit"] is not None:
+        try:
+            day = datetime.date.fromisoformat(a.ir["lit"]) + datetime.timedelta(days=count)
+        except OverflowError:
+            raise t.error("the date is out of range", node) from None
+        return lit(day.isoformat(), "date32")
+    return call("date_add", "date32", a, unit="day", count=count)
 
 
 def _unit(t: Translator, fn: str, node: exp.Expression) -> str:
@@ -116,7 +139,7 @@ def _date_arg(t: Translator, fn: str, node: exp.Expression) -> Typed:
     value = t(node)
     if value.type == "string" and "lit" in value.ir:
         return convert_literal(t, value.ir["lit"], "date32", node)
-    if value.type not in ("date32", "null"):
+    if value.type not in ("date32", "timestamp", "null"):
         raise t.error(f"{fn}() expects a DATE, got {TYPE_NAMES[value.type]}", node)
     return cast(value, "date32")
 

@@ -1,7 +1,8 @@
 """ROUND, ABS, FLOOR, CEIL and COALESCE, NULLIF, GREATEST, LEAST, typed as DuckDB types them.
 
 ROUND keeps its argument's type (an integer stays an integer, rounded to tens with negative
-digits), FLOOR and CEIL are DOUBLE whatever the argument, ABS keeps the type. COALESCE,
+digits; DECIMAL(p,s) becomes DECIMAL(p, n) for n < s), FLOOR and CEIL are DOUBLE (DECIMAL(p,0)
+of a DECIMAL), ABS keeps the type. COALESCE,
 GREATEST and LEAST take the common type of their arguments (INTEGER and DOUBLE: DOUBLE; a string
 literal among numbers is converted, as DuckDB does); NULLIF has the type of its first argument.
 """
@@ -12,8 +13,10 @@ from collections.abc import Callable
 from typing import Any
 
 from sqlglot import exp
+from sqlmr_runtime.types import decimal_type
 
 from sqlmr.catalog import TYPE_NAMES
+from sqlmr.compiler import decimals
 from sqlmr.compiler.expressions import (
     NUMERIC,
     Translator,
@@ -29,9 +32,11 @@ from sqlmr.errors import SqlError
 
 
 def typed_arg(t: Translator, fn: str, node: exp.Expression, kinds: tuple[str, ...]) -> Typed:
-    """An argument of one of the given types (or NULL), else an error naming the function."""
+    """An argument of one of the given types (or NULL; DECIMAL where numbers are), else an
+    error naming the function."""
     value = t(node)
-    if value.type != "null" and value.type not in kinds:
+    number = decimals.is_decimal(value.type) and "float64" in kinds
+    if value.type != "null" and value.type not in kinds and not number:
         wanted = " or ".join(dict.fromkeys(TYPE_NAMES[k] for k in kinds))
         raise t.error(f"{fn}() expects {wanted}, got {TYPE_NAMES[value.type]}", node)
     return value
@@ -56,6 +61,10 @@ def _round(t: Translator, node: exp.Round) -> Typed:
     digits = 0 if digits_node is None else constant(t, "ROUND", digits_node, "int32", "digits")
     if digits is None:
         return lit(None, result)  # ROUND(x, NULL) is NULL
+    if decimals.is_decimal(value.type):
+        p, s = decimals.precision_scale(value.type)
+        result = decimal_type(p, min(s, max(digits, 0)))
+        return call("cast", result, call("round", value.type, value, digits=digits), to=result)
     return call("round", result, cast(value, result), digits=digits)
 
 
@@ -70,6 +79,9 @@ def _rounding(fn: str) -> Callable[[Translator, exp.Expression], Typed]:
         if node.args.get("decimals") is not None or node.args.get("to") is not None:
             raise t.unsupported(f"{fn.upper()}() with a second argument", node)
         value = typed_arg(t, fn.upper(), node.this, NUMERIC)
+        if decimals.is_decimal(value.type):
+            result = decimal_type(decimals.precision_scale(value.type)[0], 0)
+            return call("cast", result, call(fn, value.type, value), to=result)
         return call(fn, "float64", cast(value, "float64"))
 
     return translate
@@ -92,7 +104,8 @@ def _variadic(fn: str, kinds: tuple[str, ...]) -> Callable[[Translator, Any], Ty
     def translate(t: Translator, node: exp.Func) -> Typed:
         nodes = [node.this, *node.expressions]
         values = common(t, fn.upper(), [t(n) for n in nodes], node)
-        if values[0].type not in kinds:
+        number = decimals.is_decimal(values[0].type) and "float64" in kinds
+        if values[0].type not in kinds and not number:
             raise t.error(f"{fn.upper()}() does not take {TYPE_NAMES[values[0].type]}", node)
         return call(fn, values[0].type, *values)
 

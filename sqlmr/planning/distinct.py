@@ -22,6 +22,13 @@ from sqlmr.planning.plan import InputStage, Stage
 Json = dict[str, Any]
 TAG, ONE = internal("tag"), internal("one")
 NUMERIC = ("int32", "int64", "float64")
+
+
+def summable(type_name: str) -> bool:
+    """Whether a DISTINCT argument of this type is summed (numbers; HUGEINT and DECIMAL too)."""
+    return type_name in NUMERIC or type_name == "int128" or type_name.startswith("decimal(")
+
+
 DEDUP = "dedup"  # the id of the stage that the final reduce reads
 
 
@@ -102,7 +109,7 @@ def _dedup_ops(q: LogicalQuery, keys: list[str], group: list[str]) -> list[Json]
     widen = {d.name: internal("dw", i) for i, d in enumerate(q.distinct) if d.type == "int64"}
     for i, d in enumerate(q.distinct):
         per_group.append(nodes.call(internal("dc", i), "count", d.name))
-        if d.type in NUMERIC:
+        if summable(d.type):
             per_group.append(nodes.call(internal("ds", i), "sum", widen.get(d.name, d.name)))
     ops = [nodes.aggregate("final", group, merged)]
     if widen:

@@ -20,7 +20,7 @@ from sqlmr.compiler.logical import LogicalQuery, ScanSide
 from sqlmr.compiler.names import internal
 from sqlmr.defaults import BROADCAST_THRESHOLD, TASK_MEMORY
 from sqlmr.planning import nodes
-from sqlmr.planning.distinct import NUMERIC, Fanout, distinct_stages
+from sqlmr.planning.distinct import Fanout, distinct_stages, summable
 from sqlmr.planning.ordering import ordered_stages
 from sqlmr.planning.plan import InputStage, Plan, Stage
 
@@ -306,6 +306,6 @@ def _final_aggregates(q: LogicalQuery) -> list[Json]:
     final = [nodes.call(a.final_name, a.final_fn, a.partial_name) for a in q.aggregates]
     for i, d in enumerate(q.distinct):
         final.append(nodes.call(d.count, "sum", internal("dc", i)))
-        if d.type in NUMERIC:
+        if summable(d.type):
             final.append(nodes.call(d.sum, "sum", internal("ds", i)))
     return final
