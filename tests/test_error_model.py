@@ -169,3 +169,23 @@ def test_compiler_errors_carry_line_and_column(tables: Path, sql, cls, line, col
     with pytest.raises(cls) as info:
         sqlmr.compile_query(sql, sqlmr.resolve_catalog(str(tables)))
     assert (info.value.line, info.value.col) == (line, col), str(info.value)
+
+
+def test_an_untranslated_runtime_error_is_still_one_line(monkeypatch, capsys) -> None:
+    # The safety net behind the translations: a runtime error (here a storage failure) that
+    # reaches the CLI as it is prints one line and exits 1, not a traceback.
+    from sqlmr.cli import app
+
+    def fail(args) -> None:
+        raise StorageError("s3://b/k does not exist", retryable=False)
+
+    monkeypatch.setattr(app, "apply_settings", fail)
+    assert app.main(["query", "SELECT COUNT(*) FROM rankings"]) == 1
+    assert capsys.readouterr().err == "error: s3://b/k does not exist\n"
+
+    def bug(args) -> None:
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(app, "apply_settings", bug)
+    with pytest.raises(ZeroDivisionError):  # a bug is not dressed up as a user error
+        app.main(["query", "SELECT COUNT(*) FROM rankings"])

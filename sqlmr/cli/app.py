@@ -151,6 +151,17 @@ def _run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    except Exception as e:
+        # A runtime error (a storage failure, bad input) that reached the CLI without being
+        # translated where it crossed: its message is already one line for the user.
+        from sqlmr_runtime.errors import RuntimeTaskError
+
+        if not isinstance(e, RuntimeTaskError):
+            raise
+        if args.debug:
+            traceback.print_exc()
+        print(f"error: {str(e) or type(e).__name__}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
