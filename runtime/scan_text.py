@@ -186,8 +186,11 @@ def compressed_batches(
         batches.append(batch)
         size += batch.nbytes
         if size >= batch_bytes:
-            yield pa.Table.from_batches(batches).select(wanted), stream.compressed_bytes - fetched
-            fetched, batches, size = stream.compressed_bytes, [], 0
+            # Counted before yielding: Arrow's reader reads ahead on its own thread while the
+            # caller works on the batch, and bytes fetched meanwhile belong to the next one.
+            now = stream.compressed_bytes
+            yield pa.Table.from_batches(batches).select(wanted), now - fetched
+            fetched, batches, size = now, [], 0
     if batches or stream.compressed_bytes > fetched:
         table = pa.Table.from_batches(batches, reader.schema).select(wanted)
         yield table, stream.compressed_bytes - fetched
