@@ -225,7 +225,10 @@ def _cast(e: Expr, a: list[Datum]) -> Datum:
                 return pc.cast(stripped, target)
             except pa.ArrowInvalid:
                 # From text DuckDB rounds half away from zero ('2.5' -> 3).
-                as_float = pc.cast(stripped, pa.float64())
+                try:
+                    as_float = pc.cast(stripped, pa.float64())
+                except pa.ArrowInvalid as e:
+                    raise _not_convertible(stripped, target, _NUMBER) from e
                 return pc.cast(pc.round(as_float, 0, round_mode="half_towards_infinity"), target)
     if pa.types.is_string(target) and pa.types.is_decimal(value.type):
         return decimal_text(value)
@@ -238,18 +241,39 @@ def _cast(e: Expr, a: list[Datum]) -> Datum:
     return pc.cast(value, target)
 
 
-_TRUE = pa.array(["true", "t", "1", "y", "yes", "on"])
-_FALSE = pa.array(["false", "f", "0", "n", "no", "off"])
+# DuckDB's spellings, any letter case, no surrounding blanks ('on', ' true' and '' are errors).
+_TRUE = pa.array(["true", "t", "1", "y", "yes"])
+_FALSE = pa.array(["false", "f", "0", "n", "no"])
 
 
 def _string_to_bool(value: Datum) -> Datum:
-    word = pc.utf8_lower(pc.utf8_trim_whitespace(value))
+    """A string as BOOLEAN, as DuckDB: a value that is no spelling of true or false is an error
+    naming it (a constant string arrives as a scalar, which pc.filter cannot take)."""
+    word = pc.utf8_lower(value)
     is_true, is_false = pc.is_in(word, value_set=_TRUE), pc.is_in(word, value_set=_FALSE)
     bad = pc.and_(pc.invert(pc.or_(is_true, is_false)), pc.is_valid(word))
-    if pc.any(bad).as_py():
-        sample = pc.filter(value, bad)[0].as_py()
-        raise EvaluationError(f"cannot cast {sample!r} to BOOLEAN")
+    if pc.any(as_array(bad, 1)).as_py():
+        raise _not_convertible(value, pa.bool_(), bad=bad)
     return pc.if_else(pc.is_null(word), pa.scalar(None, pa.bool_()), is_true)
+
+
+_NUMBER = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
+_SQL_NAMES = {pa.bool_(): "BOOLEAN", pa.int32(): "INTEGER", pa.int64(): "BIGINT"}
+
+
+def _not_convertible(
+    value: Datum, target: pa.DataType, pattern: str = "", bad: Datum | None = None
+) -> EvaluationError:
+    """The final error of a CAST from text (as DuckDB's 'Could not convert string'), naming the
+    first value that is not convertible: where `bad` is true, or else that misses `pattern`."""
+    if bad is None:
+        bad = pc.invert(pc.match_substring_regex(value, pattern))
+    values, bad = as_array(value, 1), as_array(bad, 1)
+    found = pc.filter(values, pc.fill_null(bad, False))
+    sample = f" {found[0].as_py()!r}" if len(found) else ""
+    name = _SQL_NAMES.get(target, str(target).upper())
+    # "cast:" first: the driver names the query's CAST from the function name.
+    return EvaluationError(f"cast: could not convert string{sample} to {name}")
 
 
 def _date_part(kernel: str) -> Callable[[Expr, list[Datum]], Datum]:

@@ -775,6 +775,40 @@ CASES = [
         "SELECT CAST('t' AS BOOLEAN), CAST('f' AS BOOLEAN) FROM edge LIMIT 1",
         id="edge-cast-t-to-boolean",
     ),
+    case(
+        E,
+        "SELECT CAST('yes' AS BOOLEAN), CAST('No' AS BOOLEAN), CAST('Y' AS BOOLEAN), "
+        "CAST('n' AS BOOLEAN), CAST('TRUE' AS BOOLEAN), CAST('False' AS BOOLEAN), "
+        "CAST('T' AS BOOLEAN), CAST('1' AS BOOLEAN), CAST(NULL AS BOOLEAN) FROM edge LIMIT 1",
+        id="edge-cast-boolean-spellings",
+    ),
+    case(
+        E,
+        "SELECT id, CAST(CASE WHEN n > 0 THEN 'Yes' WHEN n < 0 THEN 'f' END AS BOOLEAN) FROM edge",
+        id="edge-cast-boolean-column",
+    ),
+    case(
+        E,
+        "SELECT CAST('yes-ish' AS BOOLEAN) FROM edge",
+        "error",
+        match=r"could not convert string 'yes-ish' to BOOLEAN, in CAST\('yes-ish' AS BOOLEAN\)",
+        id="edge-cast-bad-string-to-boolean",
+    ),
+    case(
+        E,
+        "SELECT id, CAST(CASE WHEN n > 0 THEN 'on' ELSE 'no' END AS BOOLEAN) FROM edge",
+        "error",
+        match="could not convert string 'on' to BOOLEAN",
+        id="edge-cast-on-to-boolean",
+    ),
+    case(E, "SELECT CAST(' true' AS BOOLEAN) FROM edge", "error", id="edge-cast-blank-to-bool"),
+    case(
+        E,
+        "SELECT CAST(name AS BIGINT) FROM edge",
+        "error",
+        match="could not convert string '.*' to BIGINT",
+        id="edge-cast-bad-string-to-bigint",
+    ),
     # == CASE =====================================================================================
     case(
         E,

@@ -189,3 +189,24 @@ def test_an_untranslated_runtime_error_is_still_one_line(monkeypatch, capsys) ->
     monkeypatch.setattr(app, "apply_settings", bug)
     with pytest.raises(ZeroDivisionError):  # a bug is not dressed up as a user error
         app.main(["query", "SELECT COUNT(*) FROM rankings"])
+
+
+@pytest.mark.parametrize(
+    "value, to, words",
+    [
+        ({"lit": "yes-ish", "type": "string"}, "bool", "string 'yes-ish' to BOOLEAN"),
+        ({"col": "s"}, "bool", "string 'on' to BOOLEAN"),
+        ({"col": "s"}, "int32", "string 'on' to INTEGER"),
+        ({"lit": "abc", "type": "string"}, "int64", "string 'abc' to BIGINT"),
+    ],
+)
+def test_a_bad_cast_from_text_is_a_final_error_naming_value_and_type(value, to, words) -> None:
+    # DuckDB: "Could not convert string 'yes-ish' to BOOL"; a retry cannot help, so it is final.
+    import pyarrow as pa
+    from sqlmr_runtime.expressions import evaluate
+
+    table = pa.table({"s": pa.array(["1", None, "on", "0"])})
+    with pytest.raises(EvaluationError) as info:
+        evaluate({"fn": "cast", "to": to, "args": [value]}, table)
+    assert not info.value.retryable
+    assert str(info.value) == f"cast: could not convert {words}"
