@@ -186,22 +186,7 @@ def _amplab_data(args: argparse.Namespace, fmt: str, workers: int) -> str:
     """The Amplab data folder: given, or generated once into the cache."""
     import os
 
-    from sqlmr.catalog.embedded import cache_dir
-
-    suffix = "" if fmt == "text" else f"-{fmt}"
-    data = args.data or str(cache_dir() / f"amplab-{args.scale}-seed{args.seed}{suffix}")
-    if args.data is None and not os.path.isdir(os.path.join(data, "uservisits")):
-        print(f"generating Amplab data at scale {args.scale} into {data} …", file=sys.stderr)
-        _gen(
-            argparse.Namespace(
-                dataset="amplab",
-                scale=args.scale,
-                out=data,
-                seed=args.seed,
-                workers=workers,
-                format=fmt,
-            )
-        )
+    data = args.data or _cached_amplab(args, fmt, workers)
     if not os.path.isdir(os.path.join(data, "rankings")) or not os.path.isdir(
         os.path.join(data, "uservisits")
     ):
@@ -257,6 +242,32 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cached_amplab(args: argparse.Namespace, fmt: str, workers: int) -> str:
+    """The cache folder of Amplab data at the scale and seed of `args` in format `fmt`,
+    generated on first use."""
+    import os
+
+    from sqlmr.catalog.embedded import cache_dir
+
+    suffix = "" if fmt == "text" else f"-{fmt}"
+    data = str(cache_dir() / f"amplab-{args.scale}-seed{args.seed}{suffix}")
+    if not os.path.isdir(os.path.join(data, "uservisits")):
+        print(
+            f"generating Amplab data ({fmt}) at scale {args.scale} into {data} …", file=sys.stderr
+        )
+        _gen(
+            argparse.Namespace(
+                dataset="amplab",
+                scale=args.scale,
+                out=data,
+                seed=args.seed,
+                workers=workers,
+                format=fmt,
+            )
+        )
+    return data
+
+
 def _duckdb_text(args: argparse.Namespace, engines: list[str], workers: int) -> str | None:
     """For compressed text DuckDB cannot read: the plain text of the same data (generated and
     cached like the benchmark's own), which the DuckDB engine is pointed at; else None."""
@@ -264,23 +275,9 @@ def _duckdb_text(args: argparse.Namespace, engines: list[str], workers: int) -> 
 
     from sqlmr_benchmarks.engines import DUCKDB_DATA_ENV
 
-    from sqlmr.catalog.embedded import cache_dir
-
     if args.format not in DUCKDB_READS_TEXT or not {"duckdb", "duckdb-cli"} & set(engines):
         return None
-    text = str(cache_dir() / f"amplab-{args.scale}-seed{args.seed}")
-    if not os.path.isdir(os.path.join(text, "uservisits")):
-        print(f"generating Amplab text at scale {args.scale} into {text} …", file=sys.stderr)
-        _gen(
-            argparse.Namespace(
-                dataset="amplab",
-                scale=args.scale,
-                out=text,
-                seed=args.seed,
-                workers=workers,
-                format="text",
-            )
-        )
+    text = _cached_amplab(args, "text", workers)
     print(
         f"DuckDB cannot read {args.format}: it reads the plain text of the same data ({text})",
         file=sys.stderr,
