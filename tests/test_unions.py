@@ -78,6 +78,20 @@ CASES = [
         "rows",
         id="union-distinct",
     ),
+    pytest.param(
+        E,
+        "SELECT id FROM edge WHERE n IN (SELECT n FROM edge WHERE id < 10 "
+        "UNION ALL SELECT big FROM edge WHERE id < 5)",
+        "rows",
+        id="in-subquery",
+    ),
+    pytest.param(
+        E,
+        "SELECT grp, COUNT(*) FROM edge GROUP BY grp "
+        "UNION ALL SELECT name, SUM(n) FROM edge GROUP BY name",
+        "rows",
+        id="grouped-branches",
+    ),
 ]
 
 
