@@ -163,6 +163,11 @@ def test_an_unpartitionable_column_is_a_final_evaluation_error() -> None:
     [
         ("SELECT 1", sqlmr.UnsupportedError, 1, 8),
         ("SELECT *\nFROM rankings r JOIN uservisits r ON r.pageURL = r.destURL", SqlError, 2, 22),
+        (" \n ", SqlError, 1, 1),
+        ("\n  ;", SqlError, 2, 3),
+        ("SELECT * FROM rankings;\n  SELECT 2", sqlmr.UnsupportedError, 2, 3),
+        ("SELECT * FROM rankings;; DELETE FROM rankings", sqlmr.UnsupportedError, 1, 26),
+        ("-- a note\n  DELETE FROM rankings", sqlmr.UnsupportedError, 2, 3),
     ],
 )
 def test_compiler_errors_carry_line_and_column(tables: Path, sql, cls, line, col) -> None:

@@ -15,7 +15,7 @@ from sqlmr.errors import SqlError, UnsupportedError
 def parse(sql: str) -> exp.Expression:
     """Parse one SQL statement."""
     if not sql.strip():
-        raise SqlError("the query is empty")
+        raise SqlError("the query is empty", sql, 1, 1)
     try:
         statements = [s for s in sqlglot.parse(sql, read="duckdb") if s is not None]
     except ParseError as e:
@@ -30,9 +30,10 @@ def parse(sql: str) -> exp.Expression:
     except TokenError as e:
         raise SqlError(f"syntax error: {_token_message(e)}", sql) from e
     if not statements:
-        raise SqlError("the query is empty")
+        raise SqlError("the query is empty", sql, *statement_start(sql))
     if len(statements) > 1:
-        raise UnsupportedError("more than one statement; run one query at a time")
+        message = "more than one statement; run one query at a time"
+        raise UnsupportedError(message, sql, *statement_start(sql, 1))
     _check_tokens(sql)
     return statements[0]
 
@@ -101,6 +102,19 @@ def keyword_position(sql: str, *keywords: str) -> tuple[int | None, int | None]:
         if token.text.upper() in wanted:
             return token.line, token.col - len(token.text) + 1
     return None, None
+
+
+def statement_start(sql: str, index: int = 0) -> tuple[int, int]:
+    """Line and column of the first token of the index-th statement (after `index` semicolons
+    that end a statement), or of the first token at all; (1, 1) when there is none."""
+    tokens = Tokenizer().tokenize(sql)
+    ends = 0
+    for before, token in zip([None, *tokens], tokens, strict=False):
+        if before is not None and before.token_type == TokenType.SEMICOLON:
+            ends += token.token_type != TokenType.SEMICOLON
+        if ends >= index and (index == 0 or token.token_type != TokenType.SEMICOLON):
+            return token.line, token.col - len(token.text) + 1
+    return (tokens[0].line, tokens[0].col) if tokens else (1, 1)
 
 
 def _token_message(error: TokenError) -> str:

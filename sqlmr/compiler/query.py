@@ -26,7 +26,7 @@ from sqlmr.compiler.expressions import (
 )
 from sqlmr.compiler.logical import LogicalQuery, OutputColumn, ScanSide, SortKey
 from sqlmr.compiler.names import internal
-from sqlmr.compiler.parse import keyword_position, parse, position, sql_error
+from sqlmr.compiler.parse import keyword_position, parse, position, sql_error, statement_start
 from sqlmr.compiler.scope import Scope, conjuncts, sources_of
 from sqlmr.errors import CatalogError, SqlError, UnsupportedError
 
@@ -410,5 +410,6 @@ def _analyze(sql: str, catalog: Catalog) -> LogicalQuery:
         line, col = keyword_position(sql, what)
         raise UnsupportedError(f"set operations ({what}) are not supported", sql, line, col)
     if not isinstance(statement, exp.Select):
-        raise UnsupportedError(f"only SELECT queries are supported, not {statement.key.upper()}")
+        message = f"only SELECT queries are supported, not {statement.key.upper()}"
+        raise UnsupportedError(message, sql, *statement_start(sql))
     return _analyze_select(sql, statement, catalog)
