@@ -168,6 +168,19 @@ def test_an_unpartitionable_column_is_a_final_evaluation_error() -> None:
         ("SELECT * FROM rankings;\n  SELECT 2", sqlmr.UnsupportedError, 2, 3),
         ("SELECT * FROM rankings;; DELETE FROM rankings", sqlmr.UnsupportedError, 1, 26),
         ("-- a note\n  DELETE FROM rankings", sqlmr.UnsupportedError, 2, 3),
+        (
+            "SELECT *\nFROM rankings r FULL JOIN uservisits u ON true",
+            sqlmr.UnsupportedError,
+            2,
+            27,
+        ),
+        (  # the pushed-down filter makes `u` a new subquery: the caret is on its JOIN keyword
+            "SELECT * FROM rankings r JOIN rankings s ON r.pageURL = s.pageURL\n"
+            "  LEFT JOIN uservisits u ON u.adRevenue > 5",
+            sqlmr.UnsupportedError,
+            2,
+            8,
+        ),
     ],
 )
 def test_compiler_errors_carry_line_and_column(tables: Path, sql, cls, line, col) -> None:

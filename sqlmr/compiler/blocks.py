@@ -39,7 +39,7 @@ from sqlmr.compiler.depth import on_deep_stack
 from sqlmr.compiler.exists_residual import exists_with_residual
 from sqlmr.compiler.expressions import Translator, Typed, cast, column_ref, widest
 from sqlmr.compiler.logical import Block, Condition, FromItem, UnionAll, outputs_of
-from sqlmr.compiler.parse import parse, sql_error
+from sqlmr.compiler.parse import keyword_count, keyword_position, parse, sql_error
 from sqlmr.compiler.paths import bind_paths
 from sqlmr.compiler.query import _check_clauses, _logical, _select_items, _shape
 from sqlmr.compiler.scope import conjuncts, rewrite_conjuncts
@@ -134,6 +134,7 @@ class _BlockBuilder:
             raise UnsupportedError("SELECT without FROM is not supported; name a table")
         self._add_item(from_.this, "inner")
         outer_on: dict[int, list[exp.Expression]] = {}
+        outer_joins: dict[int, exp.Join] = {}
         pooled = list(
             conjuncts(self.select.args["where"].this if self.select.args.get("where") else None)
         )
@@ -144,7 +145,7 @@ class _BlockBuilder:
             if how in ("inner", "cross"):
                 pooled += on
             else:
-                outer_on[index] = on
+                outer_on[index], outer_joins[index] = on, join
         pooled = [part for cond in pooled for part in _factor_or(cond)]
         nullable = self._nullable()
         filters: list[list[dict]] = [[] for _ in self.items]
@@ -164,6 +165,12 @@ class _BlockBuilder:
             tuple(self._outer_conditions(i, item.how, outer_on.get(i, []), pre, filters))
             for i, item in enumerate(self.items)
         ]
+        for i, join in outer_joins.items():
+            if not any(c.equi is not None for c in ons[i]):
+                # The planner runs an outer join as a hash join on its equality keys.
+                how = self.items[i].how.upper()
+                message = f"a {how} JOIN without an equality (ON a.x = b.y) is not supported"
+                raise self._join_error(message, join)
         shaped = _shape(self.sql, self.select, pre, [], ("c", "o"))
         top = _logical(self.sql, (), None, shaped)
         items = []
@@ -188,6 +195,17 @@ class _BlockBuilder:
                 )
             )
         return Block(tuple(items), tuple(conditions), top)
+
+    def _join_error(self, message: str, join: exp.Join) -> UnsupportedError:
+        """The error at a JOIN; when the rewrite replaced its nodes (a pushed-down filter makes
+        the joined table a new subquery), at its JOIN keyword if the query's JOINs are this
+        SELECT's alone, so the nth keyword is this join."""
+        error = sql_error(UnsupportedError, message, self.sql, join)
+        joins = list(self.select.args.get("joins") or [])
+        if error.line is None and keyword_count(self.sql, "JOIN") == len(joins):
+            where = keyword_position(self.sql, "JOIN", nth=joins.index(join))
+            error = UnsupportedError(message, self.sql, *where)
+        return error
 
     def _join_kind(self, join: exp.Join) -> str:
         kind = (join.args.get("kind") or "").upper()

@@ -95,13 +95,18 @@ def _check_tokens(sql: str) -> None:
         raise SqlError("syntax error: SELECT without a select list", sql, last.line, last.col + 1)
 
 
-def keyword_position(sql: str, *keywords: str) -> tuple[int | None, int | None]:
-    """Line and column of the first of these keywords in the query (e.g. UNION)."""
+def keyword_position(sql: str, *keywords: str, nth: int = 0) -> tuple[int | None, int | None]:
+    """Line and column of the first (or the nth, from 0) of these keywords in the query."""
     wanted = {k.upper() for k in keywords}
-    for token in Tokenizer().tokenize(sql):
-        if token.text.upper() in wanted:
-            return token.line, token.col - len(token.text) + 1
-    return None, None
+    found = [t for t in Tokenizer().tokenize(sql) if t.text.upper() in wanted]
+    if len(found) <= nth:
+        return None, None
+    return found[nth].line, found[nth].col - len(found[nth].text) + 1
+
+
+def keyword_count(sql: str, keyword: str) -> int:
+    """How many times a keyword occurs as a token of the query (not in strings or comments)."""
+    return sum(t.text.upper() == keyword.upper() for t in Tokenizer().tokenize(sql))
 
 
 def statement_start(sql: str, index: int = 0) -> tuple[int, int]:
