@@ -373,9 +373,13 @@ def test_a_type_the_plan_cannot_hold_is_refused_by_name(tmp_path: Path) -> None:
     import pyarrow.parquet as pq
 
     path = tmp_path / "ts.parquet"
-    pq.write_table(pa.table({"at": pa.array([datetime.datetime(2020, 1, 1)])}), path)
+    moment = datetime.datetime(2020, 1, 1, 10, 30)
+    pq.write_table(pa.table({"at": pa.array([moment], pa.timestamp("us", "UTC"))}), path)
     with pytest.raises(sqlmr.UnsupportedError, match=r"column 'at'.*timestamp"):
         sqlmr.sql(f"SELECT * FROM '{path}'")
+    # A TIMESTAMP without a time zone is read (as DuckDB reads it).
+    pq.write_table(pa.table({"at": pa.array([moment])}), path)
+    assert sqlmr.sql(f"SELECT at FROM '{path}'").column(0).to_pylist() == [moment]
     (tmp_path / "n.json").write_text('{"a": 1, "tags": {"x": 1}}\n')
     with pytest.raises(sqlmr.UnsupportedError, match=r"column 'tags' is nested"):
         sqlmr.sql(f"SELECT a FROM read_json('{tmp_path}/n.json')")
