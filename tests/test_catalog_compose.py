@@ -118,3 +118,49 @@ def test_header_table_without_files_says_what_to_do(amplab_dir, tmp_path, capsys
         capsys, "query", "DESCRIBE t", "--tables", amplab_dir, "--catalog", str(catalog)
     )
     assert rc == 1 and "no data files" in err
+
+
+def test_tables_folder_subfolders_of_parquet_and_json_need_no_catalog(tmp_path, capsys):
+    """A subfolder whose files carry their schema is a table of the folder (as DuckDB reads the
+    same files); a subfolder of text names what to add; a catalog entry wins over the files."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    tables = tmp_path / "tables"
+    for name in ("sales", "clicks", "notes"):
+        (tables / name).mkdir(parents=True)
+    for part in range(2):
+        pq.write_table(
+            pa.table(
+                {"k": [f"k{i % 5}" for i in range(part, 90, 2)], "v": list(range(part, 90, 2))}
+            ),
+            tables / "sales" / f"part-{part}.parquet",
+        )
+    lines = [f'{{"k": "c{i % 3}", "n": {i}}}' for i in range(40)]
+    (tables / "clicks" / "part-0.jsonl").write_text("\n".join(lines) + "\n")
+    (tables / "notes" / "a.csv").write_text("x,y\n1,2\n")
+    con = duckdb.connect()
+    for sql, view in (
+        ("SELECT k, SUM(v) AS s FROM sales GROUP BY k ORDER BY k", "read_parquet"),
+        ("SELECT k, COUNT(*) AS c, SUM(n) AS s FROM clicks GROUP BY k ORDER BY k", "read_json"),
+    ):
+        name = sql.split(" FROM ")[1].split()[0]
+        ext = "parquet" if view == "read_parquet" else "jsonl"
+        con.execute(f"CREATE VIEW {name} AS SELECT * FROM {view}('{tables / name}/*.{ext}')")
+        rc, out, err = _cli(capsys, "query", sql, "--tables", str(tables), "--format", "csv")
+        assert rc == 0, err
+        want = [[str(v) for v in row] for row in con.execute(sql).fetchall()]
+        assert _rows(out)[1:] == want and want
+    rc, out, err = _cli(capsys, "tables", "--tables", str(tables), "--format", "csv")
+    assert rc == 0 and _rows(out) == [["name"], ["clicks"], ["sales"]], err
+    rc, _, err = _cli(capsys, "query", "SELECT * FROM notes", "--tables", str(tables))
+    assert rc == 1 and len(err.strip().splitlines()) == 1
+    assert "no schema" in err and str(tables / "catalog.toml") in err and "[tables.notes]" in err
+    (tables / "catalog.toml").write_text(
+        '[tables.notes]\nlocation = "notes"\nheader = true\n'
+        '[tables.sales]\nlocation = "sales"\nformat = "parquet"\ncolumns = "k VARCHAR, v BIGINT"\n'
+    )
+    rc, out, err = _cli(capsys, "query", "SELECT SUM(y) AS s FROM notes", "--tables", str(tables))
+    assert rc == 0 and _rows(out) == [["s"], ["2"]], err
+    rc, out, err = _cli(capsys, "query", "SELECT COUNT(*) AS n FROM sales", "--tables", str(tables))
+    assert rc == 0 and _rows(out) == [["n"], ["90"]], err

@@ -9,6 +9,7 @@ from the objects when a query names the table (sqlmr.catalog.discover).
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -132,6 +133,9 @@ class Catalog:
     """The tables a query may name."""
 
     tables: tuple[Table, ...]
+    # Subfolders of a tables folder that no schema describes (text without a catalog entry),
+    # so that naming one says how to describe it rather than only "unknown table".
+    undescribed: tuple[tuple[str, str], ...] = field(default=(), compare=False)
 
     def table(self, name: str) -> Table:
         """The table of this name (case-insensitive), or a CatalogError naming those that exist.
@@ -141,13 +145,28 @@ class Catalog:
         for t in self.tables:
             if t.name.lower() == lowered:
                 return t.resolved()
+        for folder_name, path in self.undescribed:
+            if folder_name.lower() == lowered:
+                raise CatalogError(
+                    f"table {name!r}: folder {path} holds text files with no schema; describe it "
+                    f"in {os.path.join(os.path.dirname(path), 'catalog.toml')} "
+                    f"([tables.{folder_name}] with columns, or header = true), "
+                    f"or query the files as FROM '{path}/*'"
+                )
         known = ", ".join(sorted(t.name for t in self.tables)) or "none"
         raise CatalogError(f"unknown table {name!r}; tables: {known}")
 
     def merged(self, other: Catalog) -> Catalog:
         """This catalog with the tables of another added; a name in both is a CatalogError that
         says where each was defined."""
-        mine = {t.name.lower(): t for t in self.tables}
+        # A table a folder's files describe yields to one a catalog declares.
+        declared = {t.name.lower() for t in other.tables if not t.defined_in.endswith(_IMPLICIT)}
+        mine_tables = tuple(
+            t
+            for t in self.tables
+            if not (t.defined_in.endswith(_IMPLICIT) and t.name.lower() in declared)
+        )
+        mine = {t.name.lower(): t for t in mine_tables}
         for t in other.tables:
             if t.name.lower() in mine:
                 first = mine[t.name.lower()]
@@ -155,7 +174,10 @@ class Catalog:
                     f"table {t.name} is defined twice: in {first.defined_in or 'the catalog'} "
                     f"and in {t.defined_in or 'another catalog'}; rename or remove one"
                 )
-        return Catalog(self.tables + other.tables)
+        return Catalog(
+            mine_tables + other.tables,
+            tuple(u for u in self.undescribed + other.undescribed if u[0].lower() not in mine),
+        )
 
 
 def from_tables_dir(root: str) -> Catalog:
@@ -182,7 +204,30 @@ def from_tables_dir(root: str) -> Catalog:
         path = os.path.join(root, candidate)
         if os.path.isfile(path):
             catalog = catalog.merged(load_catalog_file(path))
-    return catalog
+    return catalog.merged(_self_described(root, {t.name.lower() for t in catalog.tables}))
+
+
+_IMPLICIT = "(schema from the files)"
+
+
+def _self_described(root: str, defined: set[str]) -> Catalog:
+    """The other subfolders of a tables folder: tables when their files carry a schema (Parquet,
+    JSON Lines), else noted as undescribed so that naming one explains what is missing."""
+    from sqlmr.catalog.discover import detect
+
+    tables, undescribed = [], []
+    for entry in sorted(os.scandir(root), key=lambda e: e.name):
+        if not entry.is_dir() or entry.name.startswith((".", "_")) or entry.name.lower() in defined:
+            continue
+        names = (f for _, _, files in os.walk(entry.path) for f in files)
+        # A look at the first thousand names is enough to tell; a huge folder is not walked whole.
+        formats = {detect(f)[0] for f in itertools.islice(names, 1000) if f[0] not in "._"}
+        if formats and formats <= {"parquet", "json"} and len(formats) == 1:
+            where = f"tables folder {root} {_IMPLICIT}"
+            tables.append(Table(entry.name, entry.path, (), format="auto", defined_in=where))
+        elif formats:
+            undescribed.append((entry.name, entry.path))
+    return Catalog(tuple(tables), tuple(undescribed))
 
 
 def load_catalog_file(path: str) -> Catalog:

@@ -165,14 +165,20 @@ class _BlockBuilder:
             tuple(self._outer_conditions(i, item.how, outer_on.get(i, []), pre, filters))
             for i, item in enumerate(self.items)
         ]
+        self._check_outer_equalities(outer_joins, ons)
+        shaped = _shape(self.sql, self.select, pre, [], ("c", "o"))
+        top = _logical(self.sql, (), None, shaped)
+        return Block(self._finished_items(filters, ons), tuple(conditions), top)
+
+    def _check_outer_equalities(self, outer_joins: dict[int, exp.Join], ons: list[tuple]) -> None:
         for i, join in outer_joins.items():
             if not any(c.equi is not None for c in ons[i]):
                 # The planner runs an outer join as a hash join on its equality keys.
                 how = self.items[i].how.upper()
                 message = f"a {how} JOIN without an equality (ON a.x = b.y) is not supported"
                 raise self._join_error(message, join)
-        shaped = _shape(self.sql, self.select, pre, [], ("c", "o"))
-        top = _logical(self.sql, (), None, shaped)
+
+    def _finished_items(self, filters: list[list[dict]], ons: list[tuple]) -> tuple[FromItem, ...]:
         items = []
         for i, item in enumerate(self.items):
             # An item passes on only the columns the query uses (at least one, for COUNT(*)): a
@@ -194,7 +200,7 @@ class _BlockBuilder:
                     ons[i],
                 )
             )
-        return Block(tuple(items), tuple(conditions), top)
+        return tuple(items)
 
     def _join_error(self, message: str, join: exp.Join) -> UnsupportedError:
         """The error at a JOIN; when the rewrite replaced its nodes (a pushed-down filter makes

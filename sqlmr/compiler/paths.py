@@ -144,4 +144,4 @@ def bind_paths(sql: str, statement: exp.Expression, catalog: Catalog):
         added.append(dataclasses.replace(table.resolved(), name=name))
         alias = node.args.get("alias") or exp.TableAlias(this=exp.to_identifier(table.name))
         node.replace(exp.Table(this=exp.to_identifier(name), alias=alias))
-    return statement, Catalog(catalog.tables + tuple(added))
+    return statement, Catalog(catalog.tables + tuple(added), catalog.undescribed)
