@@ -37,6 +37,7 @@ from sqlmr.execution.executor import Outcome, error_outcome, failure
 _POOLS: dict[tuple, _Pool] = {}
 _LOCK = threading.Lock()
 _POLL = 0.1  # seconds between checks of a running task's worker
+_CHILD_RESET = {signal.SIGTERM, signal.SIGHUP}
 _RECURSION = 20_000  # deep expressions arrive as deeply nested JSON
 
 
@@ -69,7 +70,9 @@ def _worker_main(conn: Any, parent: int, inherited: list[int]) -> None:
             pass
     # The driver handles Ctrl-C and owns standard output: `$(sqlmr …)` must end with it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _CHILD_RESET)
     null = os.open(os.devnull, os.O_RDWR)
     os.dup2(null, 0)
     os.dup2(null, 1)
@@ -96,7 +99,13 @@ class _Worker:
         self.process = context.Process(
             target=_worker_main, args=(child, os.getpid(), inherited), daemon=True
         )
-        self.process.start()
+        # Until the child has reset its handlers, a SIGTERM would run the driver's inherited
+        # handler in it and print a traceback: the child starts with the signal blocked.
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _CHILD_RESET)
+        try:
+            self.process.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         child.close()
 
     def alive(self) -> bool:
