@@ -54,14 +54,14 @@ def arithmetic(kernel: str) -> Callable[[dict, list[Datum]], Datum]:
     return lambda _e, a: pc.call_function(kernel, list(wide_pair(a[0], a[1], kernel)))
 
 
-def _narrow(value: Datum, target: pa.DataType) -> Datum:
+def _narrow(
+    value: Datum, target: pa.DataType, overflow: str = "DECIMAL overflow: a value"
+) -> Datum:
     """A decimal or integer value cast to `target`, with an overflow error if it does not fit."""
     try:
         return pc.cast(value, target)
     except pa.ArrowInvalid:
-        raise EvaluationError(
-            f"DECIMAL overflow: a value does not fit in {_sql_name(target)}"
-        ) from None
+        raise EvaluationError(f"{overflow} does not fit in {_sql_name(target)}") from None
 
 
 def _sql_name(typ: pa.DataType) -> str:
@@ -149,12 +149,7 @@ def widen_sums(table: pa.Table, aggregates: list[dict[str, Any]]) -> tuple[pa.Ta
 def narrow_sum(column: Datum) -> Datum:
     """A decimal256 SUM back to decimal128(38, s); past 38 digits an overflow error."""
     target = pa.decimal128(MAX_PRECISION, column.type.scale)
-    try:
-        return pc.cast(column, target)
-    except pa.ArrowInvalid:
-        raise EvaluationError(
-            f"SUM overflow: the result does not fit in {_sql_name(target)}"
-        ) from None
+    return _narrow(column, target, "SUM overflow: the result")
 
 
 def decimal_text(value: Datum) -> Datum:
