@@ -95,6 +95,9 @@ class Table:
     partitions: tuple[str, ...] | None = ()
     # Where the table was defined (a catalog file, a tables folder), for error messages.
     defined_in: str = field(default="", compare=False)
+    # Found in a tables folder with no catalog entry (its files carry the schema): a catalog's
+    # entry of the same name replaces it rather than clashing with it.
+    implicit: bool = field(default=False, compare=False)
     # The objects found when the table was resolved, so that planning does not list them again.
     listing: Listing | None = field(default=None, compare=False, repr=False)
 
@@ -160,11 +163,9 @@ class Catalog:
         """This catalog with the tables of another added; a name in both is a CatalogError that
         says where each was defined."""
         # A table a folder's files describe yields to one a catalog declares.
-        declared = {t.name.lower() for t in other.tables if not t.defined_in.endswith(_IMPLICIT)}
+        declared = {t.name.lower() for t in other.tables if not t.implicit}
         mine_tables = tuple(
-            t
-            for t in self.tables
-            if not (t.defined_in.endswith(_IMPLICIT) and t.name.lower() in declared)
+            t for t in self.tables if not (t.implicit and t.name.lower() in declared)
         )
         mine = {t.name.lower(): t for t in mine_tables}
         for t in other.tables:
@@ -207,9 +208,6 @@ def from_tables_dir(root: str) -> Catalog:
     return catalog.merged(_self_described(root, {t.name.lower() for t in catalog.tables}))
 
 
-_IMPLICIT = "(schema from the files)"
-
-
 def _self_described(root: str, defined: set[str]) -> Catalog:
     """The other subfolders of a tables folder: tables when their files carry a schema (Parquet,
     JSON Lines), else noted as undescribed so that naming one explains what is missing."""
@@ -222,9 +220,11 @@ def _self_described(root: str, defined: set[str]) -> Catalog:
         names = (f for _, _, files in os.walk(entry.path) for f in files)
         # A look at the first thousand names is enough to tell; a huge folder is not walked whole.
         formats = {detect(f)[0] for f in itertools.islice(names, 1000) if f[0] not in "._"}
-        if formats and formats <= {"parquet", "json"} and len(formats) == 1:
-            where = f"tables folder {root} {_IMPLICIT}"
-            tables.append(Table(entry.name, entry.path, (), format="auto", defined_in=where))
+        if formats in ({"parquet"}, {"json"}):
+            where = f"tables folder {root} (schema from the files)"
+            tables.append(
+                Table(entry.name, entry.path, (), format="auto", defined_in=where, implicit=True)
+            )
         elif formats:
             undescribed.append((entry.name, entry.path))
     return Catalog(tuple(tables), tuple(undescribed))
