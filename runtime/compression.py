@@ -10,6 +10,7 @@ from __future__ import annotations
 import bz2
 import io
 import zlib
+from collections.abc import Iterator
 
 from .errors import BadInputError
 from .storage import Storage
@@ -235,3 +236,25 @@ class _Prefixed(io.RawIOBase):
         buffer[:n] = self._buf[:n]
         self._buf = self._buf[n:]
         return n
+
+
+def line_blocks(stream: DecompressedStream, size: int) -> Iterator[tuple[int, bytes]]:
+    """An incremental split of the decompressed bytes at line ends: blocks of about `size`
+    bytes (more only for a line longer than that), each ending with a newline but the last,
+    with the offset of its first byte in the decompressed data. Memory holds one block."""
+    offset, carry, ended = 0, b"", False
+    while not ended:
+        pieces, total = [carry], len(carry)
+        while total < size or len(pieces) == 1:  # read once at least: carry holds no newline
+            piece = stream.read(_STEP)
+            if not piece:
+                ended = True
+                break
+            pieces.append(piece)
+            total += len(piece)
+        data = b"".join(pieces)
+        cut = len(data) if ended else data.rfind(b"\n") + 1
+        carry = data[cut:]
+        if cut:
+            yield offset, data[:cut]
+            offset += cut

@@ -94,8 +94,22 @@ _broadcast_scope: list[str] = [""]
 
 def _join_side(side: dict[str, Any], inp: dict[str, Any], scope: str) -> tuple[pa.Table, int]:
     """One side of a join, filtered and projected."""
-    table, nbytes = read_source(side["source"], inp, scope)
-    return operators.apply(side["ops"], table), nbytes
+    table, _, nbytes, rest = _shaped(side["source"], inp, side["ops"], scope)
+    return operators.apply(rest, table), nbytes
+
+
+def _shaped(
+    source: dict[str, Any], inp: dict[str, Any], ops: list, scope: str, needed=None
+) -> tuple[pa.Table, int, int, list]:
+    """A source read and shaped by its operators: (table, rows read, bytes read, the operators
+    still to run). A compressed object is one range that may outsize the task's memory, so it
+    is read in batches and the leading operators run on each as it is decompressed: neither
+    its text nor its parsed columns are ever held whole (a join's broadcast side included)."""
+    if source["type"] == "scan" and scan.streams(source):
+        pieces = scan.stream_split(source, inp["ranges"])
+        return batched.apply_in_pieces(ops, pieces, scan.empty_table(source))
+    table, nbytes = read_source(source, inp, scope, needed)
+    return table, table.num_rows, nbytes, ops
 
 
 def _broadcast_index(
@@ -169,8 +183,8 @@ def _union(
 ) -> tuple[pa.Table, int]:
     """UNION ALL: this task's branch, read and shaped by that branch's operators."""
     branch = source["branches"][inp["branch"]]
-    table, nbytes = read_source(branch["source"], inp["input"], job)
-    return operators.apply(branch["ops"], table), nbytes
+    table, _, nbytes, rest = _shaped(branch["source"], inp["input"], branch["ops"], job)
+    return operators.apply(rest, table), nbytes
 
 
 Reader = Callable[[dict[str, Any], dict[str, Any], str, "set[str] | None"], tuple[pa.Table, int]]
@@ -313,16 +327,8 @@ def _read_input(event: dict[str, Any], stage: dict[str, Any]):
     """The task's input: (table, rows read, bytes read, the ops still to run on the table)."""
     needed = operators.columns_read(stage["ops"])
     scope = f"{event['job']}/{stage['id']}"  # what the broadcast sides may be kept for
-    ops = stage["ops"]
-    source = stage["source"]
-    if source["type"] == "scan" and scan.streams(source):
-        # An unsplittable object may outsize the task's memory: the leading operators
-        # run per batch as it is decompressed (their time counts as reading here).
-        pieces = scan.stream_split(source, event["input"]["ranges"])
-        empty = scan.empty_table(source)
-        return batched.apply_in_pieces(ops, pieces, empty)
-    table, bytes_in = read_source(source, event["input"], scope, needed)
-    return table, table.num_rows, bytes_in, ops
+    # A compressed object's leading operators run per batch (their time counts as reading).
+    return _shaped(stage["source"], event["input"], stage["ops"], scope, needed)
 
 
 def _max_rss_mb() -> float:

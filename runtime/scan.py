@@ -33,7 +33,15 @@ def _read_json(source, schema, r):
     return read_json(source, schema, r)
 
 
+def _json_batches(source, schema, r):
+    from .scan_json import compressed_json_batches
+
+    return compressed_json_batches(source, schema, r)
+
+
 READERS = {"csv": read_text, "parquet": _read_parquet, "json": _read_json}
+STREAMERS = {"csv": compressed_batches, "json": _json_batches}
+"""The readers of a compressed object of a format (one unsplittable range), piece by piece."""
 FORMATS = spec.FORMATS
 CODECS = spec.TEXT_CODECS
 
@@ -54,7 +62,7 @@ def read_split(source: dict[str, Any], ranges: list[dict[str, Any]]) -> tuple[pa
     Returns the table and the number of bytes read.
     """
     tables, nbytes = [], 0
-    for table, n in _pieces(source, ranges, streamed=False):
+    for table, n in _pieces(source, ranges):
         nbytes += n
         if table.num_rows:
             tables.append(table)
@@ -64,15 +72,15 @@ def read_split(source: dict[str, Any], ranges: list[dict[str, Any]]) -> tuple[pa
 
 
 def streams(source: dict[str, Any]) -> bool:
-    """Whether a scan's objects are read in batches (compressed text: a whole object per range,
-    which may be far larger than a task's memory)."""
-    return source["format"] == "csv" and bool(source.get("compression"))
+    """Whether a scan's objects are read in batches (compressed text or JSON: a whole object
+    per range, which may be far larger than a task's memory)."""
+    return source["format"] in STREAMERS and bool(source.get("compression"))
 
 
 def stream_split(source: dict[str, Any], ranges: list[dict[str, Any]]) -> Iterator[tuple]:
     """The ranges of a task as a sequence of (table, bytes read) pieces: one per range, or per
     batch of a compressed object (see streams)."""
-    return _pieces(source, ranges, streamed=streams(source))
+    return _pieces(source, ranges)
 
 
 def empty_table(source: dict[str, Any]) -> pa.Table:
@@ -89,7 +97,7 @@ def _partition_schema(source: dict[str, Any]) -> list:
     return [(p["name"], arrow_type(p["type"])) for p in source.get("partitions", [])]
 
 
-def _pieces(source: dict[str, Any], ranges: list[dict[str, Any]], streamed: bool) -> Iterator:
+def _pieces(source: dict[str, Any], ranges: list[dict[str, Any]]) -> Iterator:
     reader = READERS.get(source["format"])
     if reader is None:
         raise PlanValidationError(f"unknown input format {source['format']!r}")
@@ -97,9 +105,10 @@ def _pieces(source: dict[str, Any], ranges: list[dict[str, Any]], streamed: bool
     part_names = {n for n, _ in parts}
     wanted = source["read"]
     own = {**source, "read": [n for n in wanted if n not in part_names]}
+    streamed = streams(source)
     for r in ranges:
         if streamed:
-            pieces = compressed_batches(own, schema, r)
+            pieces = STREAMERS[source["format"]](own, schema, r)
         else:
             pieces = [reader(own, schema, r)]
         for table, n in pieces:

@@ -1,5 +1,6 @@
-"""Reading JSON Lines: byte ranges aligned to newlines as for text (or a compressed object whole),
-one JSON object per line, parsed with explicit types; fields the plan does not read are ignored.
+"""Reading JSON Lines: byte ranges aligned to newlines as for text (a compressed object in blocks
+of decompressed lines), one JSON object per line, parsed with explicit types; fields the plan
+does not read are ignored.
 
 JSON has no date type: DATE columns travel as ISO text and are cast after parsing.
 """
@@ -7,12 +8,13 @@ JSON has no date type: DATE columns travel as ISO text and are cast after parsin
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.json as pajson
 
-from .compression import DecompressedStream
+from .compression import DecompressedStream, line_blocks
 from .errors import BadInputError
 from .scan_text import read_range_aligned, refuse_binary
 from .storage import storage_for
@@ -35,38 +37,55 @@ def _options(
     return options, target
 
 
+_READ = pajson.ReadOptions(use_threads=False, block_size=1 << 20)
+
+BLOCK_BYTES = 8 << 20
+"""Decompressed text parsed at once from a compressed object: one block, cut at a line end."""
+
+
 def read_json(
     source: dict[str, Any], schema: list, r: dict[str, Any]
 ) -> tuple[pa.Table | None, int]:
-    """One range of a JSON Lines object as a table of the source's `read` columns, and the
-    bytes read."""
+    """One range of a plain JSON Lines object as a table of the source's `read` columns, and
+    the bytes read (a compressed object is read by compressed_json_batches)."""
     url = r["url"]
-    read = pajson.ReadOptions(use_threads=False, block_size=1 << 20)
-    if source.get("compression"):
-        stream = DecompressedStream(storage_for(url), url, source["compression"], r["end"])
-        parse, target = _options(schema, source["read"], _keys(stream.peek_line()))
-        try:
-            table = pajson.open_json(stream, read_options=read, parse_options=parse).read_all()
-        except pa.ArrowInvalid as e:
-            if "Empty JSON file" in str(e):
-                return None, stream.compressed_bytes
-            raise BadInputError(
-                f"{url}: a line is not valid JSON of the table's types: {e}"
-            ) from None
-        return _cast(table, target, url), stream.compressed_bytes
     data, offset = read_range_aligned(storage_for(url), url, r["start"], r["end"])
     if r["start"] == 0:
         refuse_binary(url, bytes(data[:8]))
     parse, target = _options(schema, source["read"], _keys(bytes(data[: 1 << 16])))
     if not bytes(data[: 1 << 16]).strip() and not bytes(data).strip():
         return None, len(data)
+    return _parse(data, parse, target, url, offset, "byte offset"), len(data)
+
+
+def compressed_json_batches(
+    source: dict[str, Any], schema: list, r: dict[str, Any], block_bytes: int = BLOCK_BYTES
+) -> Iterator[tuple[pa.Table | None, int]]:
+    """A compressed JSON Lines object's rows as tables of the source's `read` columns, one per
+    block of about `block_bytes` of decompressed text cut at a line end, each with the
+    compressed bytes fetched for it: memory holds one block and its rows, never the object."""
+    url = r["url"]
+    stream = DecompressedStream(storage_for(url), url, source["compression"], r["end"])
+    parse, target, fetched = None, None, 0
+    for offset, block in line_blocks(stream, block_bytes):
+        if parse is None:
+            parse, target = _options(schema, source["read"], _keys(block[: 1 << 16]))
+        if block.strip():
+            table = _parse(block, parse, target, url, offset, "decompressed byte offset")
+            yield table, stream.compressed_bytes - fetched
+            fetched = stream.compressed_bytes
+    if stream.compressed_bytes > fetched:  # bytes fetched for blank lines only
+        yield None, stream.compressed_bytes - fetched
+
+
+def _parse(data, parse, target: pa.Schema, url: str, offset: int, where: str) -> pa.Table:
     try:
         table = pajson.read_json(
-            pa.BufferReader(pa.py_buffer(data)), read_options=read, parse_options=parse
+            pa.BufferReader(pa.py_buffer(data)), read_options=_READ, parse_options=parse
         )
     except pa.ArrowInvalid as e:
-        raise _locate_bad_line(bytes(data), url, offset, e) from None
-    return _cast(table, target, url), len(data)
+        raise _locate_bad_line(bytes(data), url, offset, e, where) from None
+    return _cast(table, target, url)
 
 
 def _keys(head: bytes) -> dict[str, str]:
@@ -89,8 +108,10 @@ def _cast(table: pa.Table, target: pa.Schema, url: str) -> pa.Table:
         raise BadInputError(f"{url}: a field does not hold its declared type: {e}") from None
 
 
-def _locate_bad_line(data: bytes, url: str, offset: int, error: Exception) -> BadInputError:
-    """The first line that is not a JSON object, by byte offset (error path only)."""
+def _locate_bad_line(
+    data: bytes, url: str, offset: int, error: Exception, where: str
+) -> BadInputError:
+    """The first line that is not a JSON object, by its `where` offset (error path only)."""
     pos = 0
     for line in data.split(b"\n"):
         at = offset + pos
@@ -101,9 +122,9 @@ def _locate_bad_line(data: bytes, url: str, offset: int, error: Exception) -> Ba
             value = json.loads(line)
         except ValueError as e:
             return BadInputError(
-                f"{url}: the line at byte offset {at} is not valid JSON ({e.msg}): "
+                f"{url}: the line at {where} {at} is not valid JSON ({e.msg}): "
                 f"{line[:80].decode('utf-8', 'replace')!r}"
             )
         if not isinstance(value, dict):
-            return BadInputError(f"{url}: the line at byte offset {at} is not a JSON object")
-    return BadInputError(f"{url}: lines from byte offset {offset} do not match the types: {error}")
+            return BadInputError(f"{url}: the line at {where} {at} is not a JSON object")
+    return BadInputError(f"{url}: lines from {where} {offset} do not match the types: {error}")

@@ -1,4 +1,4 @@
-"""Reading delimited text: byte ranges aligned to newlines, or a compressed object whole.
+"""Reading delimited text: byte ranges aligned to newlines, or a compressed object in batches.
 
 A row belongs to the split in which it starts. A range [start, end) therefore skips the partial
 row at its start (unless start is 0) and reads past `end` to finish the row that straddles it.
@@ -78,10 +78,8 @@ def read_range_aligned(storage: Storage, url: str, start: int, end: int) -> tupl
 def read_text(
     source: dict[str, Any], schema: list, r: dict[str, Any]
 ) -> tuple[pa.Table | None, int]:
-    """One range of a text object as a table of the source's `read` columns (None when no row
-    starts in it), and the bytes read. A compressed object is one range, read as a stream."""
-    if source.get("compression"):
-        return _read_compressed(source, schema, r)
+    """One range of a plain text object as a table of the source's `read` columns (None when no
+    row starts in it), and the bytes read (a compressed object is read by compressed_batches)."""
     data, offset = read_range_aligned(storage_for(r["url"]), r["url"], r["start"], r["end"])
     nbytes = len(data)
     if r["start"] == 0:
@@ -131,18 +129,6 @@ def refuse_binary(url: str, head: bytes) -> None:
             f"{url}: the object holds {found} data but the table reads it as plain text; "
             f"give it its extension or set the table's format/compression"
         )
-
-
-def _read_compressed(source, schema, r) -> tuple[pa.Table | None, int]:
-    """A compressed object whole (a join side reads it so); a scan stage's task reads it in
-    batches instead (compressed_batches), applying its operators to each."""
-    tables, nbytes = [], 0
-    for table, n in compressed_batches(source, schema, r):
-        tables.append(table)
-        nbytes += n
-    if not tables:
-        return None, nbytes
-    return (tables[0] if len(tables) == 1 else pa.concat_tables(tables)), nbytes
 
 
 BATCH_BYTES = 8 << 20

@@ -134,6 +134,23 @@ def _bad_json(root: Path) -> tuple[str, str]:
     return "part-0.json", "not valid JSON"
 
 
+def _bad_json_gzip(root: Path) -> tuple[str, str]:
+    # Several of the reader's 8 MB blocks of decompressed lines: the bad line is in the third.
+    lines = [json.dumps({"id": i, "name": f"n{i:0200d}"}) for i in range(120_000)]
+    lines[100_000] = '{"id": 100000, "name": "unterminated'
+    data = ("\n".join(lines) + "\n").encode()
+    (_events(root) / "part-0.json.gz").write_bytes(gzip.compress(data, compresslevel=1))
+    at = len(("\n".join(lines[:100_000]) + "\n").encode())
+    return "part-0.json.gz", f"the line at decompressed byte offset {at} is not valid JSON"
+
+
+def _truncated_json_gzip(root: Path) -> tuple[str, str]:
+    data = "".join(json.dumps({"id": i, "name": f"n{i}"}) + "\n" for i in range(20_000))
+    data = gzip.compress(data.encode())
+    (_events(root) / "part-0.json.gz").write_bytes(data[: len(data) // 2])
+    return "part-0.json.gz", "ends early"
+
+
 def _bad_partition(root: Path) -> tuple[str, str]:
     for year in ("2020", "twenty"):
         folder = root / "events" / f"year={year}"
@@ -158,6 +175,8 @@ BAD = {
     "truncated-gzip": (_bad_gzip, ""),
     "bad-parquet-footer": (_bad_footer, ""),
     "bad-json-line": (_bad_json, ""),
+    "bad-json-line-in-gzip": (_bad_json_gzip, 'format = "json"\n'),
+    "truncated-json-gzip": (_truncated_json_gzip, 'format = "json"\n'),
     "bad-partition-value": (_bad_partition, 'partitions = "year INT"\n'),
     "mixed-formats": (_mixed, ""),
     "gzip-named-as-text": (_gzip_as_text, 'format = "csv"\n'),
