@@ -165,6 +165,16 @@ def storage_for(url: str) -> Storage:
     return _LOCAL
 
 
+def read_view(url: str) -> bytes | mmap.mmap:
+    """A whole object as a read-only buffer: a local file mapped, so that Arrow data in it is
+    used in place (an uncompressed IPC stream decodes with no copy; the mapping stays valid after
+    the file is deleted), a remote object read."""
+    storage = storage_for(url)
+    if isinstance(storage, LocalStorage):
+        return storage.map(url)
+    return storage.read(url)
+
+
 # Requests this process made to remote storage, per API operation ("GetObject", "PutObject",
 # "ListObjectsV2", "UploadPart", …), retries included: what S3 bills. A task reports its share.
 _requests: Counter[str] = Counter()

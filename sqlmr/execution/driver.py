@@ -18,7 +18,7 @@ from sqlmr_runtime import PLAN_VERSION
 from sqlmr_runtime.errors import PlanValidationError, RuntimeTaskError
 from sqlmr_runtime.shuffle import decode_table
 from sqlmr_runtime.spec import COMPRESSIONS
-from sqlmr_runtime.storage import join, storage_for
+from sqlmr_runtime.storage import join, read_view, storage_for
 from sqlmr_runtime.validate import validate_plan
 
 from sqlmr.defaults import RETRIES
@@ -84,12 +84,16 @@ class JobResult:
     keep_intermediates: bool = False
 
     def tables(self) -> Iterator[pa.Table]:
-        """The result, one committed output at a time, with user-facing column names."""
+        """The result, one committed output at a time, with user-facing column names.
+
+        A local output is mapped, not read: uncompressed (the default on a local job store), its
+        columns are used in place with no copy, and they stay valid after cleanup deletes the
+        file (the mapping holds it)."""
         names = [n for n, _ in self.plan.columns]
         for summary in self.results:
             url = summary["output"]["url"]
             try:
-                data = storage_for(url).read(url)
+                data = read_view(url)
             except RuntimeTaskError as e:
                 raise SqlmrError(f"cannot read the result of job {self.job}: {e}") from e
             table = decode_table(data).select(list(self.plan.internal))
