@@ -572,6 +572,19 @@ def test_every_subcommand_has_help(capsys, command: str) -> None:
     assert description and description.split()[0] in out
 
 
+@pytest.mark.parametrize("command", sorted(_subcommands()))
+def test_a_command_line_builds_its_own_command_as_the_whole_parser_does(command: str) -> None:
+    """build_parser([command, …]) registers only that command's module (start-up): the command
+    is there with the same flags and help as in the parser of every command."""
+    from sqlmr.cli.app import COMMAND_MODULES
+
+    assert command in COMMAND_MODULES
+    action = next(
+        a for a in build_parser([command])._actions if isinstance(a, argparse._SubParsersAction)
+    )
+    assert action.choices[command].format_help() == _subcommands()[command].format_help()
+
+
 def _all_actions(parser: argparse.ArgumentParser, path: str = "sqlmr"):
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):

@@ -28,9 +28,28 @@ def parents() -> dict[str, argparse.ArgumentParser]:
     }
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser for every sqlmr command."""
-    from sqlmr.cli import aws, bench, gc, inspect, query, settings, shell, timeline
+# Each command's module (sqlmr.cli.<module>.add_commands registers it). A command line that
+# names one builds that module's parser only: importing and building all of them cost 15-20 ms
+# of a small query's start-up; --help and a missing or unknown command build every one.
+COMMAND_MODULES = {
+    "query": "query",
+    "explain": "query",
+    "tables": "inspect",
+    "describe": "inspect",
+    "gen": "bench",
+    "bench": "bench",
+    "deploy": "aws",
+    "destroy": "aws",
+    "config": "settings",
+    "gc": "gc",
+    "timeline": "timeline",
+    "shell": "shell",
+}
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The argument parser for every sqlmr command, or for the one command `argv` names."""
+    import importlib
 
     parser = argparse.ArgumentParser(
         prog="sqlmr", description="Ad hoc SQL over big files as serverless MapReduce."
@@ -38,14 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"sqlmr {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     shared = parents()
-    query.add_commands(sub, shared)
-    inspect.add_commands(sub, shared)
-    bench.add_commands(sub, shared)
-    aws.add_commands(sub, shared)
-    settings.add_commands(sub, shared)
-    gc.add_commands(sub, shared)
-    timeline.add_commands(sub, shared)
-    shell.add_commands(sub, shared)
+    named = COMMAND_MODULES.get(argv[0]) if argv else None
+    modules = [named] if named else list(dict.fromkeys(COMMAND_MODULES.values()))
+    for name in modules:
+        importlib.import_module(f"sqlmr.cli.{name}").add_commands(sub, shared)
     return parser
 
 
@@ -109,7 +124,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
-    parser = build_parser()
+    if argv is None:
+        argv = sys.argv[1:]
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     if args.command is None:
         if sys.stdin.isatty() and sys.stdout.isatty() and "shell" in _commands(parser):
