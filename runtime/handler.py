@@ -104,10 +104,16 @@ def _shaped(
     """A source read and shaped by its operators: (table, rows read, bytes read, the operators
     still to run). A compressed object is one range that may outsize the task's memory, so it
     is read in batches and the leading operators run on each as it is decompressed: neither
-    its text nor its parsed columns are ever held whole (a join's broadcast side included)."""
+    its text nor its parsed columns are ever held whole (a join's broadcast side included).
+    A Parquet scan applies its leading filter as it reads (filter columns first) and returns
+    only the rows that pass."""
     if source["type"] == "scan" and scan.streams(source):
         pieces = scan.stream_split(source, inp["ranges"])
         return batched.apply_in_pieces(ops, pieces, scan.empty_table(source))
+    first = scan.pushed_filter(source, ops)
+    if first is not None:
+        table, rows, nbytes = scan.read_where(source, inp["ranges"], first["predicate"])
+        return table, rows, nbytes, ops[1:]
     table, nbytes = read_source(source, inp, scope, needed)
     return table, table.num_rows, nbytes, ops
 

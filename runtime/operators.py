@@ -148,6 +148,13 @@ def _expr_columns(node: Any, out: set[str]) -> None:
             _expr_columns(item, out)
 
 
+def expression_columns(expr: Any) -> set[str]:
+    """The columns an IR expression reads."""
+    used: set[str] = set()
+    _expr_columns(expr, used)
+    return used
+
+
 def columns_read(ops: list[Op]) -> set[str] | None:
     """The input columns that a list of operators can ever read, or None for all of them.
 

@@ -15,6 +15,7 @@ import pyarrow as pa
 
 from . import spec
 from .errors import BadInputError, PlanValidationError
+from .operators import expression_columns
 from .scan_text import compressed_batches, read_range_aligned, read_text
 from .types import arrow_type
 
@@ -25,6 +26,12 @@ def _read_parquet(source, schema, r):
     from .scan_parquet import read_parquet
 
     return read_parquet(source, schema, r)
+
+
+def _read_parquet_where(source, schema, r, predicate):
+    from .scan_parquet import read_parquet_where
+
+    return read_parquet_where(source, schema, r, predicate)
 
 
 def _read_json(source, schema, r):
@@ -42,6 +49,8 @@ def _json_batches(source, schema, r):
 READERS = {"csv": read_text, "parquet": _read_parquet, "json": _read_json}
 STREAMERS = {"csv": compressed_batches, "json": _json_batches}
 """The readers of a compressed object of a format (one unsplittable range), piece by piece."""
+# Readers that apply a filter as they read (late materialization), by format.
+FILTERING_READERS = {"parquet": _read_parquet_where}
 FORMATS = spec.FORMATS
 CODECS = spec.TEXT_CODECS
 
@@ -50,7 +59,9 @@ __all__ = [
     "READERS",
     "empty_table",
     "read_range_aligned",
+    "pushed_filter",
     "read_split",
+    "read_where",
     "stream_split",
     "streams",
 ]
@@ -69,6 +80,43 @@ def read_split(source: dict[str, Any], ranges: list[dict[str, Any]]) -> tuple[pa
     if not tables:
         return empty_table(source), nbytes
     return (tables[0] if len(tables) == 1 else pa.concat_tables(tables)), nbytes
+
+
+def pushed_filter(source: dict[str, Any], ops: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The stage's first operator when the scan's reader can apply it while reading (read_where):
+    a filter over columns of the files (not of partition folders) of a format read by column."""
+    if source.get("type") != "scan" or source["format"] not in FILTERING_READERS:
+        return None
+    if not ops or ops[0]["op"] != "filter":
+        return None
+    used = expression_columns(ops[0]["predicate"])
+    parts = {name for name, _ in _partition_schema(source)}
+    if not used or used & parts or not used <= set(source["read"]):
+        return None
+    return ops[0]
+
+
+def read_where(
+    source: dict[str, Any], ranges: list[dict[str, Any]], predicate: dict[str, Any]
+) -> tuple[pa.Table, int, int]:
+    """The rows of a task's ranges that satisfy `predicate` (see pushed_filter), with the rows
+    and the bytes read: the reader reads the predicate's columns first and the others only
+    where rows pass."""
+    reader = FILTERING_READERS[source["format"]]
+    schema, parts = _schema(source), _partition_schema(source)
+    part_names = {n for n, _ in parts}
+    wanted = source["read"]
+    own = {**source, "read": [n for n in wanted if n not in part_names]}
+    tables, rows, nbytes = [], 0, 0
+    for r in ranges:
+        table, n, b = reader(own, schema, r, predicate)
+        rows += n
+        nbytes += b
+        if table.num_rows:
+            tables.append(_with_partitions(table, parts, r, wanted) if parts else table)
+    if not tables:
+        return empty_table(source), rows, nbytes
+    return (tables[0] if len(tables) == 1 else pa.concat_tables(tables)), rows, nbytes
 
 
 def streams(source: dict[str, Any]) -> bool:

@@ -9,9 +9,12 @@ import os
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .errors import BadInputError, StorageError
+from .expressions import evaluate
+from .operators import expression_columns
 from .storage import LocalStorage, storage_for
 
 
@@ -105,38 +108,121 @@ def read_parquet(
 ) -> tuple[pa.Table | None, int]:
     """The row groups of one range as a table of the source's `read` columns, cast to the plan's
     types, and the bytes read (footer and column chunks)."""
-    url = r["url"]
+    with _Reader(source, schema, r) as reader:
+        table = reader.read(reader.groups, source["read"])
+        return table, reader.nbytes()
+
+
+def read_parquet_where(
+    source: dict[str, Any], schema: list, r: dict[str, Any], predicate: dict[str, Any]
+) -> tuple[pa.Table, int, int]:
+    """The rows of one range that satisfy `predicate` (a filter over some of the `read`
+    columns), with the rows and the bytes read.
+
+    Late materialization: the predicate's columns are read and evaluated first; the other
+    columns are read only for the row groups where some row passes, and only the rows that
+    pass are kept. A row group whose rows all fail costs its filter columns alone. (A column
+    chunk is the smallest unit Arrow decodes: within a row group that keeps a row, every row of
+    a needed column is still decoded.)"""
     wanted = source["read"]
-    types = dict(schema)
-    groups = r["row_groups"]
-    local = _local_path(url)
-    if local is not None:
-        pf, f = _open_mapped(local), None
-    else:
-        pf, f = open_parquet(url, r["size"], r["footer"])
-    try:
-        names = {n.lower(): n for n in pf.schema_arrow.names}
-        missing = [n for n in wanted if n.lower() not in names]
+    used = expression_columns(predicate)
+    first = [n for n in wanted if n in used]
+    rest = [n for n in wanted if n not in used]
+    with _Reader(source, schema, r) as reader:
+        head = reader.read(reader.groups, first)
+        mask = _mask(predicate, head)
+        rows = head.num_rows
+        keep, masks, at = [], [], 0
+        for g in reader.groups:
+            part = mask.slice(at, reader.rows(g))
+            at += len(part)
+            if pc.any(part).as_py():
+                keep.append(g)
+                masks.append(part)
+        head = head.filter(mask)
+        if rest and keep:
+            tail = reader.read(keep, rest)
+            if tail.num_rows != head.num_rows:
+                tail = tail.filter(pa.concat_arrays(masks))
+        else:
+            tail = reader.target(rest).empty_table()
+        for name in rest:
+            head = head.append_column(name, tail.column(name))
+        return head.select(wanted), rows, reader.nbytes()
+
+
+def _mask(predicate: dict[str, Any], table: pa.Table) -> pa.Array:
+    """Where the predicate holds, as one array without NULLs (NULL drops a row, as in WHERE)."""
+    mask = evaluate(predicate, table)
+    if isinstance(mask, pa.Scalar):
+        mask = pa.repeat(mask, table.num_rows)
+    if isinstance(mask, pa.ChunkedArray):
+        mask = mask.combine_chunks()
+    return pc.fill_null(mask, False)
+
+
+class _Reader:
+    """One range's object, open: its row groups, its columns read and cast to the plan's
+    types, and the bytes read so far (footer and column chunks)."""
+
+    def __init__(self, source: dict[str, Any], schema: list, r: dict[str, Any]):
+        self.url = r["url"]
+        self.groups: list[int] = r["row_groups"]
+        self.types = dict(schema)
+        local = _local_path(self.url)
+        if local is not None:
+            self.pf, self.file = _open_mapped(local), None
+        else:
+            self.pf, self.file = open_parquet(self.url, r["size"], r["footer"])
+        self.names = {n.lower(): n for n in self.pf.schema_arrow.names}
+        self.chunks: list[tuple[list[int], list[str]]] = []
+
+    def __enter__(self) -> _Reader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.file is not None:
+            self.file.close()
+
+    def rows(self, group: int) -> int:
+        return self.pf.metadata.row_group(group).num_rows
+
+    def target(self, names: list[str]) -> pa.Schema:
+        return pa.schema([(n, self.types[n]) for n in names])
+
+    def read(self, groups: list[int], names: list[str]) -> pa.Table:
+        """These row groups' columns `names` (plan names), cast to the plan's types."""
+        missing = [n for n in names if n.lower() not in self.names]
         if missing:
-            raise BadInputError(f"{url}: the Parquet file has no column {missing[0]!r}")
-        columns = [names[n.lower()] for n in wanted]
-        table = pf.read_row_groups(groups, columns=columns, use_threads=False)
-    except (pa.ArrowInvalid, OSError) as e:
-        if isinstance(e, StorageError):
-            raise
-        raise BadInputError(f"{url}: cannot read Parquet row groups {groups}: {e}") from None
-    finally:
-        if f is not None:
-            f.close()
-    nbytes = f.nbytes if f is not None else chunk_bytes(pf.metadata, groups, columns)
-    table = table.rename_columns(wanted)
-    target = pa.schema([(n, types[n]) for n in wanted])
-    if not table.schema.equals(target, check_metadata=False):
+            raise BadInputError(f"{self.url}: the Parquet file has no column {missing[0]!r}")
+        columns = [self.names[n.lower()] for n in names]
         try:
-            table = table.cast(target)
+            table = self.pf.read_row_groups(groups, columns=columns, use_threads=False)
+        except (pa.ArrowInvalid, OSError) as e:
+            if isinstance(e, StorageError):
+                raise
+            raise BadInputError(
+                f"{self.url}: cannot read Parquet row groups {groups}: {e}"
+            ) from None
+        self.chunks.append((groups, columns))
+        table = table.rename_columns(names)
+        target = self.target(names)
+        if table.schema.equals(target, check_metadata=False):
+            return table
+        try:
+            return table.cast(target)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
-            raise BadInputError(f"{url}: a column does not hold its declared type: {e}") from None
-    return table, nbytes
+            raise BadInputError(
+                f"{self.url}: a column does not hold its declared type: {e}"
+            ) from None
+
+    def nbytes(self) -> int:
+        """Bytes fetched: counted by the ranged reader, or for a memory-mapped file what a
+        ranged reader would fetch (the footer and the column chunks read)."""
+        if self.file is not None:
+            return self.file.nbytes
+        meta = self.pf.metadata
+        return meta.serialized_size + 8 + sum(chunk_bytes(meta, g, c) for g, c in self.chunks)
 
 
 def _local_path(url: str) -> str | None:
@@ -160,11 +246,11 @@ def _open_mapped(path: str) -> pq.ParquetFile:
 
 
 def chunk_bytes(meta: pq.FileMetaData, groups: list[int], columns: list[str]) -> int:
-    """The bytes a ranged reader fetches for these row groups' column chunks, plus the footer:
-    what a task reads from an object store, reported the same for a local file."""
+    """The bytes a ranged reader fetches for these row groups' column chunks: what a task reads
+    from an object store, reported the same for a local file."""
     wanted = set(columns)
     leaves = [i for i in range(meta.num_columns) if meta.schema.column(i).path in wanted]
-    total = meta.serialized_size + 8
+    total = 0
     for g in groups:
         rg = meta.row_group(g)
         total += sum(rg.column(i).total_compressed_size for i in leaves)

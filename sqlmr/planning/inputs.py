@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 from sqlmr_runtime import build
+from sqlmr_runtime.operators import expression_columns
 from sqlmr_runtime.storage import ObjectInfo
 from sqlmr_runtime.types import arrow_type
 
@@ -174,9 +175,16 @@ def _parquet(table, objects, read, ir, split_size, workers, task_memory, notes) 
     read_bytes = sum(g.read_bytes for g in groups.kept)
     notes.append(
         f"format     parquet: {groups.total} row group(s) in {len(objects)} object(s), "
-        f"{pruned} pruned{why}; reads about {format_size(read_bytes)} of "
+        f"{pruned} pruned{why}; reads at most {format_size(read_bytes)} of "
         f"{format_size(groups.file_bytes)} (column chunks of {', '.join(read)})"
     )
+    used = expression_columns(ir) if ir is not None else set()
+    others = [n for n in read if n not in used]
+    if used and used <= set(read) and others:
+        notes.append(
+            f"late       {', '.join(n for n in read if n in used)} read first; "
+            f"{', '.join(others)} only in row groups where a row passes"
+        )
     total = sum(g.raw_bytes for g in groups.kept)
     if split_size:
         splits = pack(groups.kept, split_size)
