@@ -211,7 +211,13 @@ def _read_parts(
         tables, nbytes = shuffle.fetch_parts(inp["parts"], storage_for)
     if not tables:
         return pa.table({}), 0
-    return pa.concat_tables(tables, promote_options="permissive"), nbytes
+    return _concat(tables), nbytes
+
+
+def _concat(tables: list[pa.Table]) -> pa.Table:
+    if len(tables) == 1:
+        return tables[0]
+    return pa.concat_tables(tables, promote_options="permissive")
 
 
 def _read_range(keys: list[dict[str, Any]], inp: dict[str, Any]) -> tuple[list[pa.Table], int]:
@@ -282,10 +288,10 @@ def run_task(event: dict[str, Any], invocation: str | None = None) -> dict[str, 
     stage = event["stage"]
     where = {"job": event["job"], "stage": stage["id"], "task": event["task"]}
     with tracing.subsegment("read", **where):
-        table, rows_in, bytes_in, ops = _read_input(event, stage)
+        inputs, rows_in, bytes_in, ops = _read_input(event, stage)
     t1 = time.perf_counter()
     with tracing.subsegment("compute", **where):
-        table = operators.apply(ops, table)
+        table = batched.apply_by_partition(ops, inputs)
     t2 = time.perf_counter()
     sink = stage["sink"]
     with tracing.subsegment("write", **where):
@@ -330,11 +336,28 @@ def run_task(event: dict[str, Any], invocation: str | None = None) -> dict[str, 
 
 
 def _read_input(event: dict[str, Any], stage: dict[str, Any]):
-    """The task's input: (table, rows read, bytes read, the ops still to run on the table)."""
+    """The task's input: (its tables, rows read, bytes read, the ops still to run on them).
+
+    Several tables are a reducer's partitions, whose keys are disjoint (batched's
+    apply_by_partition); otherwise there is one."""
     needed = operators.columns_read(stage["ops"])
     scope = f"{event['job']}/{stage['id']}"  # what the broadcast sides may be kept for
+    source, inp = stage["source"], event["input"]
+    parts = inp.get("parts")
+    if source["type"] == "shuffle" and not source.get("range") and _partitioned(parts):
+        groups, nbytes = shuffle.fetch_by_partition(parts, storage_for)
+        tables = [_concat(g) for g in groups]
+        return tables, sum(t.num_rows for t in tables), nbytes, stage["ops"]
     # A compressed object's leading operators run per batch (their time counts as reading).
-    return _shaped(stage["source"], event["input"], stage["ops"], scope, needed)
+    table, rows, nbytes, rest = _shaped(source, inp, stage["ops"], scope, needed)
+    return [table], rows, nbytes, rest
+
+
+def _partitioned(parts: list[dict[str, Any]] | None) -> bool:
+    """Whether a reducer's parts say which partition each holds (and there are several)."""
+    if not parts or any("partition" not in p for p in parts):
+        return False
+    return len({p["partition"] for p in parts}) > 1
 
 
 def _max_rss_mb() -> float:

@@ -182,22 +182,54 @@ def coalesce_ranges(parts: list[dict]) -> list[tuple[str, int, int]]:
     return ranges
 
 
-def fetch_parts(parts: list[dict], storage_for: Callable) -> tuple[list[pa.Table], int]:
-    """The tables of a reducer's parts and the bytes read: one ranged read per run of adjacent
-    parts, on a bounded pool of concurrent requests when they are remote."""
+def _fetch_ranges(
+    ranges: list[tuple[str, int, int]], storage_for: Callable
+) -> list[tuple[list[pa.Table], int]]:
+    """Each range's tables and bytes read: on a bounded pool of concurrent requests when they
+    are remote, one after the other when local (they come from the page cache)."""
 
     def fetch(item: tuple[str, int, int]) -> tuple[list[pa.Table], int]:
         url, start, end = item
         data = storage_for(url).read_range(url, start, end)
         return decode_tables(data), len(data)
 
-    ranges = coalesce_ranges(parts)
     if len(ranges) > 1 and any(url.startswith("s3://") for url, _, _ in ranges):
         with ThreadPoolExecutor(min(FETCH_CONCURRENCY, len(ranges))) as pool:
-            fetched = list(pool.map(fetch, ranges))
-    else:
-        fetched = [fetch(r) for r in ranges]  # local reads come from the page cache
+            return list(pool.map(fetch, ranges))
+    return [fetch(r) for r in ranges]
+
+
+def fetch_parts(parts: list[dict], storage_for: Callable) -> tuple[list[pa.Table], int]:
+    """The tables of a reducer's parts and the bytes read: one ranged read per run of adjacent
+    parts, on a bounded pool of concurrent requests when they are remote."""
+    fetched = _fetch_ranges(coalesce_ranges(parts), storage_for)
     return [t for tables, _ in fetched for t in tables], sum(n for _, n in fetched)
+
+
+def fetch_by_partition(parts: list[dict], storage_for: Callable) -> tuple[list[list], int]:
+    """A reducer's tables grouped by the partition their part names (in the order the
+    partitions first appear in `parts`), and the bytes read, with the reads of fetch_parts.
+
+    Each part is one partition of one map output, so one IPC stream: a coalesced range holds
+    its parts' streams in offset order."""
+    ranges = coalesce_ranges(parts)
+    fetched = _fetch_ranges(ranges, storage_for)
+    ordered = sorted(parts, key=lambda p: (p["url"], p["offset"]))
+    table_of: dict[tuple[str, int], pa.Table] = {}
+    at = 0
+    for (url, _, end), (tables, _) in zip(ranges, fetched, strict=True):
+        for table in tables:
+            part = ordered[at]
+            if part["url"] != url or part["offset"] >= end:
+                raise StorageError(f"shuffle object {url} holds more streams than its parts")
+            table_of[(url, part["offset"])] = table
+            at += 1
+    if at != len(ordered):
+        raise StorageError("a shuffle range held fewer streams than its parts")
+    groups: dict[int, list[pa.Table]] = {}
+    for part in parts:
+        groups.setdefault(part["partition"], []).append(table_of[(part["url"], part["offset"])])
+    return list(groups.values()), sum(n for _, n in fetched)
 
 
 HOT_SHARE = 8  # a key in at least 1/HOT_SHARE of the sampled rows is reported as hot

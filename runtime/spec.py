@@ -589,7 +589,18 @@ _RECORDS: dict[str, Node] = {
     ),
     "part": Node(
         "",
-        _args(Arg("url", "str"), Arg("offset", "int"), Arg("length", "int")),
+        _args(
+            Arg("url", "str"),
+            Arg("offset", "int"),
+            Arg("length", "int"),
+            Arg(
+                "partition",
+                "int",
+                required=False,
+                doc="the shuffle partition these bytes hold: a reducer of several partitions "
+                "aggregates each on its own (their keys are disjoint)",
+            ),
+        ),
         "a byte range of an upstream output",
     ),
     "scan_input": Node("", _args(Arg("ranges", "list<split_range>")), "a scan task's input"),

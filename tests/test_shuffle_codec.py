@@ -75,6 +75,43 @@ def test_adjacent_partitions_decode_from_one_range(codec):
     assert sum(t.num_rows for t in singles) == table.num_rows
 
 
+def test_a_reducer_of_several_partitions_gets_each_partition_and_aggregates_it_alone(tmp_path):
+    """fetch_by_partition: partitions 1-3 of three map outputs (one coalesced read per output)
+    come back as one group per partition; apply_by_partition's result equals one aggregate over
+    all of the rows (a key lies in one partition)."""
+    from sqlmr_runtime import batched
+    from sqlmr_runtime.storage import storage_for
+
+    parts, rows = [], []
+    for m in range(3):
+        table = _table(1500 + 100 * m)
+        blob, index = shuffle.encode_partitions(table, ["k"], 5)
+        url = str(tmp_path / f"map{m}.bin")
+        storage_for(url).write(url, blob)
+        rows.append(shuffle.split_partitions(table, ["k"], 5))
+        parts.append((url, index))
+    wanted = [1, 2, 3]
+    reducer = [
+        {"url": url, "offset": index[p][0], "length": index[p][1], "partition": p}
+        for p in wanted
+        for url, index in parts
+    ]
+    groups, nbytes = shuffle.fetch_by_partition(reducer, storage_for)
+    assert nbytes == sum(r["length"] for r in reducer)
+    assert len(groups) == len(wanted)
+    for p, group in zip(wanted, groups, strict=True):
+        assert [t.num_rows for t in group] == [rows[m][p].num_rows for m in range(3)]
+        assert all(t.equals(rows[m][p]) for m, t in enumerate(group))
+    aggregate = {"fn": "sum", "column": "v", "name": "s"}
+    ops = [{"op": "aggregate", "phase": "final", "keys": ["k"], "aggregates": [aggregate]}]
+    whole = pa.concat_tables(t for group in groups for t in group)
+    expected = whole.group_by("k").aggregate([("v", "sum")]).sort_by("k")
+    per_partition = [pa.concat_tables(g) for g in groups]
+    got = batched.apply_by_partition(ops, per_partition).sort_by("k")
+    assert got.column("k").equals(expected.column("k"))
+    assert got.column("s").equals(expected.column("v_sum"))
+
+
 def test_compression_shrinks_and_none_does_not_compress():
     table = _table(20000)
     plain, _ = shuffle.encode_partitions(table, ["k"], 4, None)

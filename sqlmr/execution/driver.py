@@ -189,7 +189,10 @@ def _input(source: dict, task: dict, committed: dict[str, list[dict[str, Any]]])
     parts = []
     for s in upstream:
         at = s["output"]["partitions"][task["partition"]]
-        parts.append({"url": s["output"]["url"], "offset": at["offset"], "length": at["length"]})
+        url, partition = s["output"]["url"], task["partition"]
+        parts.append(
+            {"url": url, "offset": at["offset"], "length": at["length"], "partition": partition}
+        )
     return {"parts": parts}
 
 
