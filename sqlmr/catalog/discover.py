@@ -89,7 +89,7 @@ def resolve(table: Table) -> Table:
         raise CatalogError(f"table {table.name}: Parquet objects are not compressed whole")
     columns = tuple(c for c in table.columns if c.name not in (table.partitions or ()))
     if not columns:
-        columns = infer_columns(table, fmt, codec, listing.objects[0])
+        columns = infer_columns(table, fmt, codec, listing.objects[0], listing.footers)
     partitions = table.partitions
     part_columns = tuple(c for c in table.columns if c.name in (partitions or ()))
     if partitions is None:
@@ -105,21 +105,29 @@ def resolve(table: Table) -> Table:
     )
 
 
-def infer_columns(table: Table, fmt: str, codec: str | None, first: Listed) -> tuple[Column, ...]:
-    """Columns from the first object: its Parquet footer, or a sample of its rows."""
+def infer_columns(
+    table: Table, fmt: str, codec: str | None, first: Listed, footers: dict | None = None
+) -> tuple[Column, ...]:
+    """Columns from the first object: its Parquet footer (kept in `footers` for planning), or a
+    sample of its rows."""
     if fmt == "parquet":
-        return columns_of(
-            read_footer(table, first).schema_arrow, f"table {table.name} ({first.url})"
-        )
+        pf = read_footer(table, first)
+        if footers is not None:
+            footers[first.url] = pf
+        return columns_of(pf.schema_arrow, f"table {table.name} ({first.url})")
     if table.name.lower() in AMPLAB_SCHEMAS and fmt == "csv":
         return AMPLAB_SCHEMAS[table.name.lower()]
     return columns_of(_sample(table, fmt, codec, first), f"table {table.name} ({first.url})")
 
 
-def read_footer(table: Table, obj: Listed):
-    """An object's Parquet metadata (one ranged read of its end); unreadable is a CatalogError."""
+def read_footer(table: Table, obj: Listed, footers: dict | None = None):
+    """An object's Parquet metadata (one ranged read of its end, unless `footers` holds it from
+    earlier in the query); unreadable is a CatalogError."""
     from sqlmr_runtime.errors import RuntimeTaskError
     from sqlmr_runtime.scan_parquet import open_parquet
+
+    if footers and obj.url in footers:
+        return footers.pop(obj.url)
 
     try:
         pf, f = open_parquet(obj.url, obj.size)

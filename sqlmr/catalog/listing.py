@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import unquote
 
 from sqlmr_runtime.errors import StorageError
@@ -36,6 +37,9 @@ class Listing:
     objects: tuple[Listed, ...]
     folders_pruned: int = 0
     folders_seen: int = 0
+    # Parquet footers read while the table was resolved (its schema), by URL: planning takes
+    # them from here instead of reading them again (on S3, a GET each).
+    footers: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def kept(self, keep: Keep | None) -> Listing:
         """This listing as list_table would have made it with `keep`: the objects below
@@ -57,7 +61,8 @@ class Listing:
                     break
             if walked:
                 objects.append(obj)
-        return Listing(tuple(objects), sum(not k for k in folders.values()), len(folders))
+        pruned = sum(not k for k in folders.values())
+        return Listing(tuple(objects), pruned, len(folders), self.footers)
 
 
 Keep = Callable[[dict[str, str]], bool]

@@ -67,8 +67,17 @@ def _ranges(meta, index: int, names: list[str]) -> dict[str, Range]:
 
 def row_groups(table: Table, objects: tuple[Listed, ...], read: list[str], ir) -> RowGroups:
     """Every object's row groups that may hold rows matching `ir`; differing schemas are refused."""
-    with ThreadPoolExecutor(min(_FOOTER_THREADS, max(1, len(objects)))) as pool:
-        footers = list(pool.map(lambda o: read_footer(table, o), objects))
+    known = table.listing.footers if table.listing is not None else None
+
+    def footer(obj: Listed):
+        return read_footer(table, obj, known)
+
+    if any(_remote(o.url) for o in objects[1:]):
+        # Object stores answer in tens of milliseconds: read the footers concurrently.
+        with ThreadPoolExecutor(min(_FOOTER_THREADS, len(objects))) as pool:
+            footers = list(pool.map(footer, objects))
+    else:  # a local footer takes well under a millisecond; threads would cost more
+        footers = [footer(o) for o in objects]
     first = None
     kept, total, file_bytes = [], 0, 0
     wanted = {n.lower() for n in read}
@@ -90,6 +99,10 @@ def row_groups(table: Table, objects: tuple[Listed, ...], read: list[str], ir) -
                 continue
             kept.append(_group(obj, meta, g, names, wanted))
     return RowGroups(tuple(kept), total, file_bytes)
+
+
+def _remote(url: str) -> bool:
+    return "://" in url and not url.startswith("file://")
 
 
 def _group(obj: Listed, meta, g: int, names: list[str], wanted: set[str]) -> Group:
