@@ -228,3 +228,32 @@ def _reading(pid: int, path: Path) -> bool:
     except OSError:
         return False
     return opened or "fifo" in wchan or wchan == "wait_for_partner"
+
+
+def _query_from_fifo(tables: Path, tmp_path: Path):
+    """`sqlmr query -f FIFO`: held reading its SQL once its local workers have started (they
+    fork before the SQL is read and the compiler loads), until the test writes the SQL."""
+    fifo = tmp_path / "query.sql"
+    os.mkfifo(fifo)
+    argv = ["query", "-f", str(fifo), "--tables", str(tables), "--workers", "2"]
+    process = start([*argv, "--format", "csv", "--job-store", str(tmp_path / "jobs")])
+    return process, fifo, wait_for_children(process.pid, 2)
+
+
+def test_workers_started_before_the_compiler_end_with_a_bad_query(tables: Path, tmp_path: Path):
+    process, fifo, workers = _query_from_fifo(tables, tmp_path)
+    with open(fifo, "w") as f:
+        f.write("SELECT nope FROM rankings")
+    code, out, err = finish(process, timeout=60)
+    assert code == 1 and out == "", (code, err)
+    assert err.startswith("error: ") and "nope" in err and len(err.splitlines()) == 1
+    assert wait_gone(workers) == []
+    assert files_below(tmp_path / "jobs") == []
+
+
+def test_workers_started_before_the_compiler_die_with_a_killed_driver(tables: Path, tmp_path: Path):
+    process, _, workers = _query_from_fifo(tables, tmp_path)
+    process.kill()
+    code, _, _ = finish(process, timeout=30)  # returns only once every holder of stdout is gone
+    assert code == -signal.SIGKILL
+    assert wait_gone(workers) == []
