@@ -20,6 +20,7 @@ import pyarrow as pa
 
 from . import batched, environment, operators, ranges, scan, shuffle, tracing
 from .broadcast import BroadcastIndex
+from .broadcast_share import SharedIndex
 from .spec import SUMMARY_VERSION
 from .storage import join, request_counts, requests_since, storage_for
 from .validate import validate_event
@@ -118,21 +119,52 @@ def _shaped(
     return table, table.num_rows, nbytes, ops
 
 
-def _broadcast_index(
-    source: dict[str, Any], inp: dict[str, Any], side: str, scope: str
-) -> tuple[BroadcastIndex, int]:
-    """The broadcast side's index, built once per process and scope (never across jobs: the
-    table's objects may have changed in between); bytes read are counted when it is built."""
+def _broadcast_join(
+    source: dict[str, Any], inp: dict[str, Any], scope: str, needed: set[str] | None
+) -> tuple[pa.Table, int]:
+    """An inner join probing the broadcast side's index with this task's split. The index is
+    kept per process and scope (never across jobs: the table's objects may have changed in
+    between), and built once per job where the job store is local (broadcast_share): a task
+    whose index another worker is building reads its own split meanwhile. The side's bytes
+    are counted by the task that builds it."""
+    side = source["broadcast"]
+    probe_side = "right" if side == "left" else "left"
     key = json.dumps([source[side], inp[side]], sort_keys=True)
     if scope != _broadcast_scope[0]:
         _broadcast.clear()
         _broadcast_scope[0] = scope
-    if key in _broadcast:
-        return _broadcast[key], 0
-    table, nbytes = _join_side(source[side], inp[side], scope)
-    index = BroadcastIndex(table, source[f"{side}_keys"])
-    del table
-    _broadcast[key] = index
+    probe, nbytes = None, 0
+    index = _broadcast.get(key)
+    if index is None:
+        shared = SharedIndex.at(scope, key, source[f"{side}_keys"])
+        index = shared.load() if shared else None
+        if index is None and shared is not None and not shared.claim():
+            probe, nbytes = _join_side(source[probe_side], inp[probe_side], scope)
+            index = shared.wait()
+        if index is None:
+            index, built = _build_index(source, inp, side, scope, shared)
+            nbytes += built
+        _broadcast[key] = index
+    if probe is None:
+        probe, probed = _join_side(source[probe_side], inp[probe_side], scope)
+        nbytes += probed
+    return index.join(probe, source[f"{probe_side}_keys"], side == "left", needed), nbytes
+
+
+def _build_index(
+    source: dict[str, Any], inp: dict[str, Any], side: str, scope: str, shared: SharedIndex | None
+) -> tuple[BroadcastIndex, int]:
+    """Read and index a broadcast side; publish it when this process holds its claim."""
+    try:
+        table, nbytes = _join_side(source[side], inp[side], scope)
+        index = BroadcastIndex(table, source[f"{side}_keys"])
+        del table
+        if shared is not None and shared.owner:
+            shared.publish(index)
+    except BaseException:
+        if shared is not None:
+            shared.release()
+        raise
     return index, nbytes
 
 
@@ -143,13 +175,8 @@ def _join(
     split; an outer join (never broadcasting its preserved side) hashes both sides per task.
     Only the `needed` columns (None: all) are emitted: join keys are often read by nothing after
     the join, and long keys (URLs) are the costliest columns to gather."""
-    broadcast = source.get("broadcast")
-    if broadcast in ("left", "right") and source.get("how", "inner") == "inner":
-        probe_side = "right" if broadcast == "left" else "left"
-        index, built = _broadcast_index(source, inp, broadcast, job)
-        probe, nbytes = _join_side(source[probe_side], inp[probe_side], job)
-        keys = source[f"{probe_side}_keys"]
-        return index.join(probe, keys, broadcast == "left", needed), built + nbytes
+    if source.get("broadcast") in ("left", "right") and source.get("how", "inner") == "inner":
+        return _broadcast_join(source, inp, job, needed)
     rows = inp.get("rows", "")
     if rows.endswith("_unmatched"):
         joined, nbytes = _unmatched(source, inp, rows.split("_")[0], job)
@@ -341,7 +368,8 @@ def _read_input(event: dict[str, Any], stage: dict[str, Any]):
     Several tables are a reducer's partitions, whose keys are disjoint (batched's
     apply_by_partition); otherwise there is one."""
     needed = operators.columns_read(stage["ops"])
-    scope = f"{event['job']}/{stage['id']}"  # what the broadcast sides may be kept for
+    # What the broadcast sides may be kept for, and where a job's shared index files live.
+    scope = join(event["job_store"], event["job"], "broadcast", stage["id"])
     source, inp = stage["source"], event["input"]
     parts = inp.get("parts")
     if source["type"] == "shuffle" and not source.get("range") and _partitioned(parts):

@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlmr_runtime import broadcast
 from sqlmr_runtime.broadcast import BroadcastIndex
+from sqlmr_runtime.broadcast_share import SharedIndex
 
 KEYS = {
     "text": (
@@ -167,3 +168,46 @@ def test_a_chain_of_broadcast_joins_builds_each_side_once_per_worker_and_stage(
         for f in (root / name).iterdir()
     )
     assert [c - w for c, w in zip(cold, warm, strict=True)] == [sides, sides]
+
+
+def test_an_index_written_and_mapped_joins_as_the_one_built() -> None:
+    build = pa.table({"k": ["a", "b", "b", None, "c"], "v": range(5)})
+    probe = pa.table({"p": ["b", "z", "a", None, "b", "c"], "w": range(6)})
+    built = BroadcastIndex(build, ["k"])
+    mapped = BroadcastIndex.from_ipc(built.to_ipc(), ["k"])
+    assert mapped.table.column_names == ["k", "v"]
+    for index in (built, mapped):
+        got = index.join(probe, ["p"], True)
+        assert_same(got, _duck_join(build, probe, [("k", "p")], True), ordered=False, columns=4)
+
+
+def _shared(tmp_path) -> SharedIndex:
+    return SharedIndex.at(str(tmp_path / "job" / "broadcast" / "map"), "side", ["k"])
+
+
+def test_the_first_claim_builds_and_the_others_map_its_file(tmp_path) -> None:
+    build = pa.table({"k": [1, 2, 2], "v": [10, 20, 30]})
+    first, second = _shared(tmp_path), _shared(tmp_path)
+    assert first.claim() and not second.claim()
+    first.publish(BroadcastIndex(build, ["k"]))
+    index = second.wait()
+    assert index is not None
+    got = index.join(pa.table({"p": [2, 3]}), ["p"], False)
+    assert sorted(got.column("v").to_pylist()) == [20, 30]
+
+
+def test_a_waiter_builds_itself_when_the_claim_is_released_or_its_process_is_gone(
+    tmp_path,
+) -> None:
+    first, second = _shared(tmp_path), _shared(tmp_path)
+    assert first.claim()
+    first.release()  # the claimant's build failed
+    assert second.wait() is None
+    assert second.claim()  # and the claim is free again
+    with open(second.claim_url, "w") as f:
+        f.write("999999999")  # a claimant killed before it wrote the index (no such process)
+    assert _shared(tmp_path).wait() is None
+
+
+def test_no_index_is_shared_through_s3() -> None:
+    assert SharedIndex.at("s3://bucket/jobs/j1/broadcast/map", "side", ["k"]) is None
