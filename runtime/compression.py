@@ -240,21 +240,24 @@ class _Prefixed(io.RawIOBase):
 
 def line_blocks(stream: DecompressedStream, size: int) -> Iterator[tuple[int, bytes]]:
     """An incremental split of the decompressed bytes at line ends: blocks of about `size`
-    bytes (more only for a line longer than that), each ending with a newline but the last,
-    with the offset of its first byte in the decompressed data. Memory holds one block."""
+    bytes (more only by the line that crosses `size`), each ending with a newline but the last,
+    with the offset of its first byte in the decompressed data. Memory holds one block and the
+    pieces it is joined from, never the object."""
     offset, carry, ended = 0, b"", False
     while not ended:
         pieces, total = [carry], len(carry)
-        while total < size or len(pieces) == 1:  # read once at least: carry holds no newline
+        # Whole pieces up to `size`, then up to one holding a newline (carry holds none).
+        while not ended and (total < size or b"\n" not in pieces[-1]):
             piece = stream.read(_STEP)
-            if not piece:
-                ended = True
-                break
+            ended = not piece
             pieces.append(piece)
             total += len(piece)
-        data = b"".join(pieces)
-        cut = len(data) if ended else data.rfind(b"\n") + 1
-        carry = data[cut:]
-        if cut:
-            yield offset, data[:cut]
-            offset += cut
+        last = pieces.pop()
+        cut = len(last) if ended else last.rfind(b"\n") + 1
+        carry = last[cut:]
+        pieces.append(last[:cut])
+        block = b"".join(pieces)
+        del pieces, last
+        if block:
+            yield offset, block
+            offset += len(block)

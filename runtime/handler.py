@@ -389,6 +389,17 @@ def _partitioned(parts: list[dict[str, Any]] | None) -> bool:
 
 
 def _max_rss_mb() -> float:
-    """Peak resident memory of this process so far (Lambda reports the same as Max Memory Used)."""
+    """Peak resident memory of this process so far (Lambda reports the same as Max Memory Used).
+
+    On Linux, the high-water mark of this address space (VmHWM): ru_maxrss survives exec, so
+    a process started from a big one (a function emulated under pytest) would report its
+    parent's peak, not its own."""
+    try:
+        with open("/proc/self/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return round(peak / (1 << 20 if sys.platform == "darwin" else 1 << 10), 1)

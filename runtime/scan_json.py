@@ -70,7 +70,7 @@ def compressed_json_batches(
     for offset, block in line_blocks(stream, block_bytes):
         if parse is None:
             parse, target = _options(schema, source["read"], _keys(block[: 1 << 16]))
-        if block.strip():
+        if not block.isspace():  # (strip() would copy the block)
             table = _parse(block, parse, target, url, offset, "decompressed byte offset")
             yield table, stream.compressed_bytes - fetched
             fetched = stream.compressed_bytes
