@@ -277,33 +277,35 @@ def read_source(
     return SOURCES[source["type"]](source, inp, scope, needed)
 
 
-Encoded = tuple[bytes, list[dict[str, int]] | None]
+Index = list[dict[str, int]] | None
 
 
-def _write_shuffle(sink: dict[str, Any], table: pa.Table, codec: str | None) -> Encoded:
-    data, index = shuffle.encode_partitions(table, sink["keys"], sink["partitions"], codec)
-    return data, [{"offset": o, "length": n, "rows": r} for o, n, r in index]
+def _write_shuffle(sink: dict[str, Any], table: pa.Table, codec: str | None, out) -> Index:
+    index = shuffle.write_partitions(out, table, sink["keys"], sink["partitions"], codec)
+    return [{"offset": o, "length": n, "rows": r} for o, n, r in index]
 
 
-def _write_result(sink: dict[str, Any], table: pa.Table, codec: str | None) -> Encoded:
+def _write_result(sink: dict[str, Any], table: pa.Table, codec: str | None, out) -> Index:
     if not sink.get("sample"):
-        return shuffle.encode_table(table, codec), None
+        shuffle.write_table(out, table, codec)
+        return None
     # A sorted output for a range merge: in pieces starting at its sample rows, so that a merge
     # task reads only the pieces its key range can hold.
     sample = sink["sample"]
     pieces = ranges.sorted_pieces(
         table, sample["rows"], sample.get("piece_bytes", ranges.PIECE_BYTES)
     )
-    data, index = shuffle.encode_consecutive(pieces, codec)
-    return data, [{"offset": o, "length": n, "rows": r} for o, n, r in index]
+    index = shuffle.write_consecutive(out, pieces, codec)
+    return [{"offset": o, "length": n, "rows": r} for o, n, r in index]
 
 
-SINKS: dict[str, tuple[str, Callable[[dict[str, Any], pa.Table, str | None], Encoded]]] = {
+SINKS: dict[str, tuple[str, Callable[[dict[str, Any], pa.Table, str | None, Any], Index]]] = {
     "shuffle": ("shuffle.bin", _write_shuffle),
     "result": ("result.arrow", _write_result),
 }
-"""For each sink kind of spec.SINKS: the output object's name, and how it is encoded (bytes, and
-the partitions' places within them)."""
+"""For each sink kind of spec.SINKS: the output object's name, and how it is written into the
+object's stream (Storage.open_write: straight into the file locally), returning the places of
+its partitions within it."""
 
 
 def run_task(event: dict[str, Any], invocation: str | None = None) -> dict[str, Any]:
@@ -322,11 +324,12 @@ def run_task(event: dict[str, Any], invocation: str | None = None) -> dict[str, 
     t2 = time.perf_counter()
     sink = stage["sink"]
     with tracing.subsegment("write", **where):
-        name, encode = SINKS[sink["type"]]
+        name, write = SINKS[sink["type"]]
         url = output_url(event, name, invocation)
         codec = shuffle.choose_codec(event.get("compression", "auto"), url)
-        data, index = encode(sink, table, codec)
-        storage_for(url).write(url, data)
+        with storage_for(url).open_write(url) as out:
+            index = write(sink, table, codec, out)
+            length = out.tell()
     t3 = time.perf_counter()
     summary = {
         "version": SUMMARY_VERSION,
@@ -337,10 +340,10 @@ def run_task(event: dict[str, Any], invocation: str | None = None) -> dict[str, 
         "rows_in": rows_in,
         "bytes_in": bytes_in,
         "rows_out": table.num_rows,
-        "bytes_out": len(data),
+        "bytes_out": length,
         "output": {
             "url": url,
-            "length": len(data),
+            "length": length,
             "partitions": index,
             "codec": codec or "none",
         },

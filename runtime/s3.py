@@ -8,9 +8,13 @@ StorageError with a one-line reason; credentials never appear in messages.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
+from collections.abc import Iterator
 from typing import ClassVar
+
+import pyarrow as pa
 
 from .errors import StorageError
 from .storage import ObjectInfo, count_request
@@ -183,6 +187,12 @@ class S3Storage:
             raise
         except Exception as e:
             raise _reason(e, url) from None
+
+    @contextlib.contextmanager
+    def open_write(self, url: str) -> Iterator[pa.NativeFile]:
+        out = pa.BufferOutputStream()  # one PUT (or upload) of the whole object at the end
+        yield out
+        self.write(url, out.getvalue())
 
     def _multipart(self, bucket: str, key: str, data: memoryview) -> None:
         """A large object in 16 MB parts, a few at a time; a failed upload is aborted, so no

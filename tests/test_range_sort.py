@@ -110,7 +110,9 @@ def test_pieces_read_hold_every_row_of_the_range(outputs, count, piece_bytes) ->
     blobs, summaries = {}, []
     for i, values in enumerate(outputs):
         table = pa.table({"k": pa.array(sorted(values), pa.int64())})
-        data, index = SINKS["result"][1](sink, table, None)
+        out = pa.BufferOutputStream()
+        index = SINKS["result"][1](sink, table, None, out)
+        data = out.getvalue()
         blobs[f"o{i}"] = data
         summaries.append(
             {

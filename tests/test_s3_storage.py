@@ -83,6 +83,31 @@ def test_large_write_is_multipart_and_reads_back(s3: S3Storage, prefix: str, sea
     assert hashlib.sha256(s3.read(url)).digest() == hashlib.sha256(data).digest()
 
 
+def test_open_write_creates_the_object_only_when_the_block_ends(
+    s3: S3Storage, prefix: str, tmp_path: Path
+):
+    """An object written as a stream appears whole, at the end, on S3 and locally; a block that
+    fails leaves no object and no temporary file, and the old object as it was."""
+    local = LocalStorage()
+    for storage, url in ((s3, f"{prefix}/streamed"), (local, str(tmp_path / "a" / "streamed"))):
+        storage.write(url, b"old")
+        with pytest.raises(KeyError):
+            with storage.open_write(url) as out:
+                out.write(DIGITS)
+                raise KeyError("the encoder failed")
+        assert storage.read(url) == b"old"
+        with storage.open_write(url) as out:
+            out.write(DIGITS)
+            out.write(DIGITS[:3])
+            assert out.tell() == 13
+            assert storage.read(url) == b"old"  # not replaced before the block ends
+        assert storage.read(url) == DIGITS + DIGITS[:3]
+    with pytest.raises(StorageError, match="cannot write"):
+        with local.open_write(str(tmp_path / "a" / "streamed" / "under-a-file")) as out:
+            out.write(DIGITS)
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["streamed"]
+
+
 def test_list_and_delete_prefix_over_1000_objects(s3: S3Storage, prefix: str):
     many = f"{prefix}/many"
     urls = [f"{many}/part-{i:05d}" for i in range(1100)]

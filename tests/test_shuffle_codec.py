@@ -4,6 +4,8 @@ adjacent partitions decodes to exactly those partitions."""
 
 from __future__ import annotations
 
+import contextlib
+
 import pyarrow as pa
 import pytest
 from conftest import assert_same
@@ -131,8 +133,11 @@ def test_a_task_without_codecs_writes_uncompressed_and_says_so(amplab_dir, monke
     written = {}
 
     class Memory:
-        def write(self, url, data):
-            written[url] = data
+        @contextlib.contextmanager
+        def open_write(self, url):
+            out = pa.BufferOutputStream()
+            yield out
+            written[url] = out.getvalue()
 
     monkeypatch.setattr("sqlmr_runtime.handler.storage_for", lambda url: Memory())
     summary = run_task(event)
