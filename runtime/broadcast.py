@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -57,11 +56,42 @@ def _sorted_by_hash(table: pa.Table, keys: list[str]) -> tuple[pa.Table, pa.Arra
     for key in keys:
         if table.column(key).null_count:
             table = table.filter(pc.is_valid(table.column(key)))
-    hashes = row_hash(table, keys).to_numpy()
+    hashes = row_hash(table, keys)
+    np = _numpy()
+    if np is None:
+        order = pc.sort_indices(hashes)
+        return table.take(order), hashes.take(order)
     # numpy's (vectorized) quicksort is about 6x Arrow's sort_indices on 900k hashes; the
     # order of equal hashes does not matter, a run of them is read whole.
-    order = np.argsort(hashes)
-    return table.take(order), pa.array(hashes[order])
+    values = hashes.to_numpy()
+    order = np.argsort(values)
+    return table.take(order), pa.array(values[order])
+
+
+def _numpy():
+    """numpy if this Python has it, else None. The Lambda layer ships pyarrow without numpy
+    (pyarrow does not need it), so there Arrow's kernels do the same work, slower."""
+    try:
+        import numpy
+    except ImportError:
+        return None
+    return numpy
+
+
+def _bucket_starts(hashes: pa.Array, shift: pa.Scalar, size: int) -> pa.Array:
+    """BroadcastIndex's bucket directory by Arrow kernels alone (where numpy is missing)."""
+    distinct = len(hashes)
+    if not distinct:
+        return pa.repeat(pa.scalar(0, _I64), size + 1)
+    buckets = pc.shift_right(hashes, shift).cast(_I64)  # ascending
+    firsts = _run_starts(buckets)
+    used = pc.take(buckets, firsts)
+    # Bucket b starts where the first used bucket >= b starts: positions used[j-1]+1 …
+    # used[j] take firsts[j], and those after the last used bucket take `distinct`.
+    bounds = pa.concat_arrays([pa.array([0], _I64), pc.add(used, 1), pa.array([size + 1], _I64)])
+    owner = pc.list_parent_indices(pa.LargeListArray.from_arrays(bounds, pa.nulls(size + 1)))
+    starts = pa.concat_arrays([firsts, pa.array([distinct], _I64)])
+    return pc.take(starts, owner)
 
 
 class BroadcastIndex:
@@ -89,6 +119,10 @@ class BroadcastIndex:
         self.bits = max(1, (2 * max(distinct, 1) - 1).bit_length())  # about 2 buckets per hash
         self.shift = pa.scalar(64 - self.bits, _U64)
         size = 1 << self.bits
+        np = _numpy()
+        if np is None:
+            self.bucket_start = _bucket_starts(self.hashes, self.shift, size)
+            return
         buckets = np.right_shift(self.hashes.to_numpy(), np.uint64(64 - self.bits))
         # Distinct hashes per bucket, summed: where each bucket's run of hashes starts.
         starts = np.zeros(size + 1, np.int64)
