@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pyarrow as pa
@@ -16,6 +17,28 @@ from .errors import BadInputError, StorageError
 from .expressions import evaluate
 from .operators import expression_columns
 from .storage import LocalStorage, storage_for
+
+PREFETCH_THREADS = 8
+PREFETCH_HOLE = 8 << 10  # as Arrow's pre-buffering: a gap this small is read, not split on
+
+
+def coalesce(spans: list[tuple[int, int]], hole: int) -> list[tuple[int, int]]:
+    """Byte ranges sorted and merged where they overlap or lie at most `hole` bytes apart."""
+    out: list[tuple[int, int]] = []
+    for lo, hi in sorted(spans):
+        if out and lo - out[-1][1] <= hole:
+            out[-1] = (out[-1][0], max(out[-1][1], hi))
+        else:
+            out.append((lo, hi))
+    return out
+
+
+def chunk_span(chunk: Any) -> tuple[int, int]:
+    """The byte range of a column chunk (its dictionary page, if any, comes first)."""
+    start = chunk.data_page_offset
+    if chunk.has_dictionary_page and 0 < chunk.dictionary_page_offset < start:
+        start = chunk.dictionary_page_offset
+    return start, start + chunk.total_compressed_size
 
 
 class RangedFile(io.RawIOBase):
@@ -42,6 +65,7 @@ class RangedFile(io.RawIOBase):
         self.size = self.storage.size(url) if size is None else size
         self.pos = 0
         self.nbytes = 0
+        self._fetched: list[tuple[int, bytes]] = []  # (offset, bytes) of prefetched spans
 
     def readable(self) -> bool:
         return True
@@ -64,6 +88,10 @@ class RangedFile(io.RawIOBase):
         start = self.pos
         if self.tail and end == self.size and start < self.size - self.tail:
             start = self.size - self.tail
+        for offset, held in self._fetched:
+            if offset <= start and end <= offset + len(held):
+                self.pos = end
+                return held[start - offset : end - offset]
         if self._local is not None:
             self._local.seek(start)
             data = self._local.read(end - start)
@@ -74,6 +102,25 @@ class RangedFile(io.RawIOBase):
             data = bytes(start - self.pos) + data
         self.pos += len(data)
         return data
+
+    def prefetch(self, spans: list[tuple[int, int]]) -> None:
+        """Fetch these byte ranges now, concurrently, for the reads that follow (until
+        `release`). Arrow reads a file's ranges one after another, and an object store answers
+        each after tens of milliseconds: a task's column chunks would wait that long each."""
+        spans = coalesce(spans, PREFETCH_HOLE)
+        if self._local is not None or not spans:
+            return
+        if len(spans) == 1:
+            data = [self.storage.read_range(self.url, *spans[0])]
+        else:
+            with ThreadPoolExecutor(min(PREFETCH_THREADS, len(spans))) as pool:
+                data = list(pool.map(lambda s: self.storage.read_range(self.url, *s), spans))
+        self._fetched = [(lo, d) for (lo, _), d in zip(spans, data, strict=True)]
+        self.nbytes += sum(len(d) for d in data)
+
+    def release(self) -> None:
+        """Forget the prefetched ranges (Arrow has copied what it read of them)."""
+        self._fetched = []
 
     def readinto(self, buffer) -> int:
         data = self.read(len(buffer))
@@ -92,8 +139,9 @@ def open_parquet(
     """An object's Parquet reader (its footer read and checked) and the file it reads through."""
     f = RangedFile(url, size, tail)
     try:
-        # pre_buffer coalesces the needed column chunks into few ranged reads.
-        return pq.ParquetFile(f, pre_buffer=True), f
+        # No pre-buffering: a task prefetches the column chunks it reads (RangedFile.prefetch),
+        # concurrently; Arrow's cache would hold a second copy of them.
+        return pq.ParquetFile(f, pre_buffer=False), f
     except (pa.ArrowInvalid, OSError) as e:
         f.close()
         if isinstance(e, StorageError):
@@ -196,6 +244,8 @@ class _Reader:
         if missing:
             raise BadInputError(f"{self.url}: the Parquet file has no column {missing[0]!r}")
         columns = [self.names[n.lower()] for n in names]
+        if self.file is not None:
+            self.file.prefetch(_spans(self.pf.metadata, groups, columns))
         try:
             table = self.pf.read_row_groups(groups, columns=columns, use_threads=False)
         except (pa.ArrowInvalid, OSError) as e:
@@ -204,6 +254,9 @@ class _Reader:
             raise BadInputError(
                 f"{self.url}: cannot read Parquet row groups {groups}: {e}"
             ) from None
+        finally:
+            if self.file is not None:
+                self.file.release()
         self.chunks.append((groups, columns))
         table = table.rename_columns(names)
         target = self.target(names)
@@ -243,6 +296,12 @@ def _open_mapped(path: str) -> pq.ParquetFile:
         raise BadInputError(
             f"{path}: not a readable Parquet file (bad or missing footer): {e}"
         ) from None
+
+
+def _spans(meta: pq.FileMetaData, groups: list[int], columns: list[str]) -> list[tuple[int, int]]:
+    wanted = set(columns)
+    leaves = [i for i in range(meta.num_columns) if meta.schema.column(i).path in wanted]
+    return [chunk_span(meta.row_group(g).column(i)) for g in groups for i in leaves]
 
 
 def chunk_bytes(meta: pq.FileMetaData, groups: list[int], columns: list[str]) -> int:

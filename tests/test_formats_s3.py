@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from lambda_server import LambdaServer
     from s3_server import SeaweedS3
 
-pytest_plugins = ["s3_server", "lambda_server"]
+pytest_plugins = ["s3_server", "s3_proxy", "lambda_server"]
 
 FORMATS = ["parquet", "text-gzip", "json"]
 QUERIES = [
@@ -98,3 +98,58 @@ def test_partitions_and_paths_on_s3(s3_formats, partitioned, seaweed_s3, executo
     plan, table, _ = _run(sql, s3_formats["parquet"], seaweed_s3.url("jobs", "parts"), executor)
     assert_same(table, expected, ordered=False)
     assert any("2 of 4 folder(s) pruned" in n for _, notes in plan.inputs for n in notes)
+
+
+def test_parquet_chunks_are_each_fetched_once(s3_proxy, s3_formats, format_dirs) -> None:  # noqa: F811
+    """A Parquet task fetches its footer and then, per read, the coalesced byte ranges of the
+    column chunks it needs, concurrently (filter columns first, then the others): every read
+    Arrow makes after that is served from what was fetched, so the GETs are exactly those."""
+    import threading
+
+    import pyarrow.parquet as pq
+    from sqlmr_runtime import handler
+    from sqlmr_runtime.s3 import S3Storage
+    from sqlmr_runtime.scan_parquet import PREFETCH_HOLE, chunk_span, coalesce
+
+    sql = "SELECT sourceIP, adRevenue FROM uservisits WHERE visitDate < DATE '2050-01-01'"
+    plan = compile_query(sql, resolve_catalog(s3_formats["parquet"]), QueryOptions(workers=1))
+    stage = plan.stages[0]
+    ranges = [r for task in stage.tasks for r in task["ranges"]]
+    # The first two column-chunk GETs must be in flight together: each waits at a barrier for
+    # two, which breaks (after 30 s) if they were made one after the other.
+    meeting = threading.Barrier(2, timeout=30)
+    chunk_reads: list[int] = []
+    footer_at = {r["url"]: r["size"] - r["footer"] for r in ranges}
+    real = S3Storage.read_range
+
+    def read_range(self, url, start, end):
+        if start < footer_at[url]:  # a column chunk, not the footer
+            chunk_reads.append(start)
+            if len(chunk_reads) <= 2:
+                meeting.wait()
+        return real(self, url, start, end)
+
+    before = s3_proxy.snapshot()["GET"]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(S3Storage, "read_range", read_range)
+        table, rows, _, rest = handler._shaped(
+            stage.source, {"ranges": ranges}, stage.definition()["ops"], ""
+        )
+    gets = s3_proxy.snapshot()["GET"] - before
+
+    def spans(meta, groups, names):
+        leaves = [i for i in range(meta.num_columns) if meta.schema.column(i).path in names]
+        found = [chunk_span(meta.row_group(g).column(i)) for g in groups for i in leaves]
+        return len(coalesce(found, PREFETCH_HOLE))
+
+    expected = 0
+    for r in ranges:
+        local = Path(format_dirs["parquet"]) / "uservisits" / r["url"].rsplit("/", 1)[1]
+        meta = pq.read_metadata(local)
+        groups = r["row_groups"]
+        expected += 1 + spans(meta, groups, {"visitDate"})
+        expected += spans(meta, groups, {"sourceIP", "adRevenue"})
+    assert gets == expected, (gets, expected)
+    duck = _duck("parquet", format_dirs["parquet"])
+    (count,) = duck.execute(f"SELECT COUNT(*) FROM ({sql})").fetchone()
+    assert table.num_rows == count == rows and rest[0]["op"] != "filter"

@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from sqlmr_runtime import build
+from sqlmr_runtime.scan_parquet import chunk_span
 
 from sqlmr.catalog import Table
 from sqlmr.catalog.discover import read_footer
@@ -40,13 +41,6 @@ class RowGroups:
     kept: tuple[Group, ...]
     total: int
     file_bytes: int
-
-
-def _chunk_span(chunk) -> tuple[int, int]:
-    start = chunk.data_page_offset
-    if chunk.has_dictionary_page and 0 < chunk.dictionary_page_offset < start:
-        start = chunk.dictionary_page_offset
-    return start, start + chunk.total_compressed_size
 
 
 def _ranges(meta, index: int, names: list[str]) -> dict[str, Range]:
@@ -107,7 +101,7 @@ def _remote(url: str) -> bool:
 
 def _group(obj: Listed, meta, g: int, names: list[str], wanted: set[str]) -> Group:
     rg = meta.row_group(g)
-    spans = [_chunk_span(rg.column(i)) for i in range(rg.num_columns)]
+    spans = [chunk_span(rg.column(i)) for i in range(rg.num_columns)]
     read = [i for i, n in enumerate(names) if n.lower() in wanted]
     return Group(
         obj,
