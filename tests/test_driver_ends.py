@@ -95,6 +95,7 @@ def test_sigterm_ends_the_driver_and_cleans_the_job(tables: Path, tmp_path: Path
     # Found 3: SIGTERM left the workers alive forever, holding stdout, and the job's files.
     process = query(tables, tmp_path / "jobs")
     workers = wait_for_children(process.pid, 2)
+    _wait_for_a_job(tmp_path / "jobs")  # workers start before the compiler: wait for the job
     stop(workers)  # both hold a task: the job is mid-stage
     time.sleep(0.5)
     process.send_signal(signal.SIGTERM)
@@ -103,6 +104,14 @@ def test_sigterm_ends_the_driver_and_cleans_the_job(tables: Path, tmp_path: Path
     assert "terminated by SIGTERM" in err
     assert wait_gone(workers) == []
     assert files_below(tmp_path / "jobs") == []
+
+
+def _wait_for_a_job(job_store: Path, timeout: float = 60) -> None:
+    """Wait until a job has started in the job store (its heartbeat is written)."""
+    deadline = time.monotonic() + timeout
+    while not any(name.endswith("_heartbeat.json") for name in files_below(job_store)):
+        assert time.monotonic() < deadline, "no job started"
+        time.sleep(0.02)
 
 
 def test_sigkill_of_the_driver_takes_its_workers(tables: Path, tmp_path: Path):
@@ -256,4 +265,19 @@ def test_workers_started_before_the_compiler_die_with_a_killed_driver(tables: Pa
     process.kill()
     code, _, _ = finish(process, timeout=30)  # returns only once every holder of stdout is gone
     assert code == -signal.SIGKILL
+    assert wait_gone(workers) == []
+
+
+def test_sigterm_before_the_job_with_stopped_idle_workers_ends_promptly(
+    tables: Path, tmp_path: Path
+):
+    # Workers now fork before the SQL is read: a SIGTERM while they are stopped and hold no
+    # task once hung at exit in multiprocessing's exit function (SIGTERM, then a join without
+    # timeout); the pool's own exit function kills them first.
+    process, _, workers = _query_from_fifo(tables, tmp_path)
+    stop(workers)
+    process.send_signal(signal.SIGTERM)
+    code, out, err = finish(process, timeout=30)
+    assert code == 128 + signal.SIGTERM, (code, err)
+    assert err == "error: terminated by SIGTERM\n" and out == ""
     assert wait_gone(workers) == []

@@ -22,6 +22,7 @@ import atexit
 import gc
 import json
 import multiprocessing
+import multiprocessing.util  # noqa: F401 - registers its exit function before _shutdown (below)
 import os
 import queue
 import signal
@@ -300,7 +301,10 @@ def _pool(workers: int) -> _Pool:
 
 @atexit.register
 def _shutdown() -> None:
-    """Kill every worker (they are idle, or their driver is gone)."""
+    """Kill every worker (they are idle, or their driver is gone). Exit functions run last
+    registered first: this one runs before multiprocessing's, which would SIGTERM the workers
+    and wait for them without a timeout (a stopped worker never ends), and was registered
+    after this one when the pool forked its first worker."""
     with _LOCK:
         for pool in _POOLS.values():
             pool.shutdown()
