@@ -53,12 +53,18 @@ def choose_split_size(total_bytes: int, workers: int, task_memory: int) -> int:
 
     A task holds its split (mapped), the parsed columns, a partial aggregate that may be nearly
     as large, and its partitions being encoded: measured peaks are about eight times the split,
-    so a split is at most a twenty-fourth of the budget (64 MB of 1,536 MB). Below that, aim for
-    four tasks per worker so that the last wave is short.
+    so a split is at most a twenty-fourth of the budget (64 MB of 1,536 MB). Below that, one
+    task per worker, as for Parquet (row_groups.pack_waves): equal byte ranges of text parse at
+    a steady rate and end together, while every extra task costs a dispatch, a reader's set-up
+    and an output object. Above it, tasks of at most the cap in whole waves of the workers.
     """
     cap = input_cap(task_memory)
-    balanced = math.ceil(total_bytes / max(1, 4 * workers))
-    return max(4 * MB, min(cap, balanced))
+    workers = max(1, workers)
+    waves = max(1, math.ceil(total_bytes / (cap * workers)))
+    share = total_bytes / (waves * workers)
+    # A sixteenth over the even share: objects of equal size (part files) then cut into whole
+    # shares, instead of a sliver of a task each when one is a byte over.
+    return max(4 * MB, min(cap, math.ceil(share * 17 / 16)))
 
 
 def plan_splits(objects: list[ObjectInfo], split_size: int) -> list[list[dict]]:
