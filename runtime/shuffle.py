@@ -27,6 +27,7 @@ import pyarrow.compute as pc
 from .errors import PlanValidationError, StorageError, UnsupportedCodecError
 from .partition import partition_ids
 from .spec import COMPRESSIONS
+from .storage import LocalStorage
 
 MAGIC = b"SQLMRSH1"
 # Concurrent ranged GETs per reduce task: a reducer's reads are small and many (one per map
@@ -201,7 +202,13 @@ def _fetch_ranges(
 
     def fetch(item: tuple[str, int, int]) -> tuple[list[pa.Table], int]:
         url, start, end = item
-        data = storage_for(url).read_range(url, start, end)
+        storage = storage_for(url)
+        if isinstance(storage, LocalStorage):
+            # Mapped, not read: an uncompressed stream decodes in place from the page cache,
+            # with no copy into fresh memory (the mapping outlives the job's cleanup).
+            data = memoryview(storage.map(url))[start:end]
+        else:
+            data = storage.read_range(url, start, end)
         return decode_tables(data), len(data)
 
     if len(ranges) > 1 and any(url.startswith("s3://") for url, _, _ in ranges):
