@@ -129,18 +129,17 @@ class BroadcastIndex:
         np.cumsum(np.bincount(buckets.astype(np.int64), minlength=size), out=starts[1:])
         self.bucket_start = pa.array(starts)
 
-    def to_ipc(self) -> pa.Buffer:
-        """The index as one uncompressed Arrow IPC file (its table and sorted hashes), for
-        from_ipc to map in place: what another process of the job reads instead of building."""
+    def write_ipc(self, sink: pa.NativeFile) -> None:
+        """Write the index to `sink` as one uncompressed Arrow IPC file (its table and sorted
+        hashes), for from_ipc to map in place: what another process of the job reads instead
+        of building it."""
         table = self.table.append_column(_HASH, self.sorted_hashes)
-        sink = pa.BufferOutputStream()
         with pa.ipc.new_file(sink, table.schema) as writer:
             writer.write_table(table)
-        return sink.getvalue()
 
     @classmethod
     def from_ipc(cls, source: Any, keys: list[str]) -> BroadcastIndex:
-        """The index that to_ipc wrote, read from a buffer or memory map without copying."""
+        """The index that write_ipc wrote, read from a buffer or memory map without copying."""
         table = pa.ipc.open_file(source).read_all()
         hashes = table.column(_HASH).combine_chunks()
         return cls(table.drop_columns([_HASH]), keys, hashes)

@@ -25,7 +25,8 @@ import time
 import pyarrow as pa
 
 from .broadcast import BroadcastIndex
-from .storage import LocalStorage, join, storage_for
+from .errors import StorageError
+from .storage import LocalStorage, join, local_path, storage_for
 
 _WAIT_SECONDS = 600.0  # a bound only: a live claimant's build normally ends in seconds
 _POLL_SECONDS = 0.005
@@ -53,15 +54,16 @@ class SharedIndex:
 
     def load(self) -> BroadcastIndex | None:
         """The index, when it has been written."""
-        if not os.path.exists(self.url):
+        if not os.path.exists(local_path(self.url)):
             return None
         return BroadcastIndex.from_ipc(pa.py_buffer(self.storage.map(self.url)), self.keys)
 
     def claim(self) -> bool:
         """Whether this process now holds the claim to build the index (no other does)."""
-        os.makedirs(os.path.dirname(self.claim_url), exist_ok=True)
+        path = local_path(self.claim_url)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
         try:
-            fd = os.open(self.claim_url, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
         except FileExistsError:
             return False
         with os.fdopen(fd, "w") as f:
@@ -70,8 +72,14 @@ class SharedIndex:
         return True
 
     def publish(self, index: BroadcastIndex) -> None:
-        """Write the built index for the other workers (atomically: a reader sees all or none)."""
-        self.storage.write(self.url, memoryview(index.to_ipc()))  # type: ignore[arg-type]
+        """Write the built index for the other workers, straight into its object (no copy of
+        it in memory), which appears whole or not at all. A failed write only gives up the
+        claim: this task has its index, and the waiters build their own."""
+        try:
+            with self.storage.open_write(self.url) as out:
+                index.write_ipc(out)
+        except StorageError:
+            self.release()
 
     def release(self) -> None:
         """Give up the claim (the build failed): waiters then build for themselves."""
@@ -94,7 +102,7 @@ class SharedIndex:
 
     def _claimant_alive(self) -> bool:
         try:
-            with open(self.claim_url) as f:
+            with open(local_path(self.claim_url)) as f:
                 text = f.read().strip()
         except FileNotFoundError:
             return False  # released: the build failed

@@ -63,7 +63,8 @@ class Storage(Protocol):
         """Remove one object; a missing object is not an error."""
 
 
-def _local_path(url: str) -> str:
+def local_path(url: str) -> str:
+    """The file system path of a local URL (a path, or file://path)."""
     return url[len("file://") :] if url.startswith("file://") else url
 
 
@@ -71,7 +72,7 @@ class LocalStorage:
     """Storage on the local file system."""
 
     def read_range(self, url: str, start: int, end: int) -> bytes:
-        path = _local_path(url)
+        path = local_path(url)
         try:
             with open(path, "rb") as f:
                 f.seek(start)
@@ -81,7 +82,7 @@ class LocalStorage:
 
     def map(self, url: str) -> mmap.mmap:
         """The whole file mapped read-only: its pages are parsed in place, never copied."""
-        path = _local_path(url)
+        path = local_path(url)
         try:
             with open(path, "rb") as f:
                 return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
@@ -89,7 +90,7 @@ class LocalStorage:
             raise StorageError(f"cannot map {path}: {e}") from e
 
     def read(self, url: str) -> bytes:
-        path = _local_path(url)
+        path = local_path(url)
         try:
             with open(path, "rb") as f:
                 return f.read()
@@ -97,7 +98,7 @@ class LocalStorage:
             raise StorageError(f"cannot read {path}: {e.strerror}") from e
 
     def size(self, url: str) -> int:
-        path = _local_path(url)
+        path = local_path(url)
         try:
             return os.path.getsize(path)
         except OSError as e:
@@ -112,7 +113,7 @@ class LocalStorage:
         # Written straight into a temporary file renamed into place: an encoder writes its
         # Arrow buffers into the page cache with no buffer of its own in between (a 7 MB
         # result: a third of the CPU of encoding into memory and writing that, measured).
-        path = _local_path(url)
+        path = local_path(url)
         folder = os.path.dirname(path) or "."
         tmp = None
         try:
@@ -133,7 +134,7 @@ class LocalStorage:
             raise
 
     def list(self, prefix: str) -> list[ObjectInfo]:
-        root = _local_path(prefix)
+        root = local_path(prefix)
         if os.path.isfile(root):
             return [ObjectInfo(root, os.path.getsize(root))]
         found = []
@@ -148,10 +149,10 @@ class LocalStorage:
         return sorted(found, key=lambda o: o.url)
 
     def delete_prefix(self, prefix: str) -> None:
-        shutil.rmtree(_local_path(prefix), ignore_errors=True)
+        shutil.rmtree(local_path(prefix), ignore_errors=True)
 
     def children(self, prefix: str) -> tuple[list[str], list[ObjectInfo]]:
-        root = _local_path(prefix)
+        root = local_path(prefix)
         if os.path.isfile(root):
             return [], [ObjectInfo(root, os.path.getsize(root))]
         dirs, files = [], []
@@ -169,7 +170,7 @@ class LocalStorage:
         return sorted(dirs), sorted(files, key=lambda o: o.url)
 
     def delete(self, url: str) -> None:
-        path = _local_path(url)
+        path = local_path(url)
         try:
             os.unlink(path)
         except FileNotFoundError:

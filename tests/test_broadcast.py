@@ -178,20 +178,23 @@ def test_an_index_written_and_mapped_joins_as_the_one_built() -> None:
     build = pa.table({"k": ["a", "b", "b", None, "c"], "v": range(5)})
     probe = pa.table({"p": ["b", "z", "a", None, "b", "c"], "w": range(6)})
     built = BroadcastIndex(build, ["k"])
-    mapped = BroadcastIndex.from_ipc(built.to_ipc(), ["k"])
+    sink = pa.BufferOutputStream()
+    built.write_ipc(sink)
+    mapped = BroadcastIndex.from_ipc(sink.getvalue(), ["k"])
     assert mapped.table.column_names == ["k", "v"]
     for index in (built, mapped):
         got = index.join(probe, ["p"], True)
         assert_same(got, _duck_join(build, probe, [("k", "p")], True), ordered=False, columns=4)
 
 
-def _shared(tmp_path) -> SharedIndex:
-    return SharedIndex.at(str(tmp_path / "job" / "broadcast" / "map"), "side", ["k"])
+def _shared(tmp_path, scheme: str = "") -> SharedIndex:
+    return SharedIndex.at(f"{scheme}{tmp_path}/job/broadcast/map", "side", ["k"])
 
 
-def test_the_first_claim_builds_and_the_others_map_its_file(tmp_path) -> None:
+@pytest.mark.parametrize("scheme", ["", "file://"])
+def test_the_first_claim_builds_and_the_others_map_its_file(tmp_path, scheme: str) -> None:
     build = pa.table({"k": [1, 2, 2], "v": [10, 20, 30]})
-    first, second = _shared(tmp_path), _shared(tmp_path)
+    first, second = _shared(tmp_path, scheme), _shared(tmp_path, scheme)
     assert first.claim() and not second.claim()
     first.publish(BroadcastIndex(build, ["k"]))
     index = second.wait()
