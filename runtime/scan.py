@@ -16,7 +16,7 @@ import pyarrow as pa
 from . import spec
 from .errors import BadInputError, PlanValidationError
 from .operators import expression_columns
-from .scan_text import compressed_batches, read_range_aligned, read_text
+from .scan_text import compressed_batches, read_range_aligned, read_text, read_text_where
 from .types import arrow_type
 
 
@@ -50,7 +50,7 @@ READERS = {"csv": read_text, "parquet": _read_parquet, "json": _read_json}
 STREAMERS = {"csv": compressed_batches, "json": _json_batches}
 """The readers of a compressed object of a format (one unsplittable range), piece by piece."""
 # Readers that apply a filter as they read (late materialization), by format.
-FILTERING_READERS = {"parquet": _read_parquet_where}
+FILTERING_READERS = {"parquet": _read_parquet_where, "csv": read_text_where}
 FORMATS = spec.FORMATS
 CODECS = spec.TEXT_CODECS
 
@@ -84,7 +84,8 @@ def read_split(source: dict[str, Any], ranges: list[dict[str, Any]]) -> tuple[pa
 
 def pushed_filter(source: dict[str, Any], ops: list[dict[str, Any]]) -> dict[str, Any] | None:
     """The stage's first operator when the scan's reader can apply it while reading (read_where):
-    a filter over columns of the files (not of partition folders) of a format read by column."""
+    a filter over columns of the files (not of partition folders) of a format with such a
+    reader (Parquet reads the filter's columns first, text checks UTF-8 after it)."""
     if source.get("type") != "scan" or source["format"] not in FILTERING_READERS:
         return None
     if not ops or ops[0]["op"] != "filter":
@@ -100,8 +101,7 @@ def read_where(
     source: dict[str, Any], ranges: list[dict[str, Any]], predicate: dict[str, Any]
 ) -> tuple[pa.Table, int, int]:
     """The rows of a task's ranges that satisfy `predicate` (see pushed_filter), with the rows
-    and the bytes read: the reader reads the predicate's columns first and the others only
-    where rows pass."""
+    and the bytes read (see FILTERING_READERS)."""
     reader = FILTERING_READERS[source["format"]]
     schema, parts = _schema(source), _partition_schema(source)
     part_names = {n for n, _ in parts}
@@ -112,7 +112,7 @@ def read_where(
         table, n, b = reader(own, schema, r, predicate)
         rows += n
         nbytes += b
-        if table.num_rows:
+        if table is not None and table.num_rows:
             tables.append(_with_partitions(table, parts, r, wanted) if parts else table)
     if not tables:
         return empty_table(source), rows, nbytes
