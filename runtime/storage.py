@@ -191,14 +191,21 @@ def storage_for(url: str) -> Storage:
     return _LOCAL
 
 
-def read_view(url: str) -> bytes | mmap.mmap:
+def read_view(url: str) -> bytes | pa.Buffer:
     """A whole object as a read-only buffer: a local file mapped, so that Arrow data in it is
     used in place (an uncompressed IPC stream decodes with no copy; the mapping stays valid after
-    the file is deleted), a remote object read."""
+    the file is deleted), a remote object read. The file is closed once mapped: a result of
+    thousands of objects holds thousands of mappings, not thousands of open files (a Python
+    mmap keeps a descriptor of its own)."""
     storage = storage_for(url)
-    if isinstance(storage, LocalStorage):
-        return storage.map(url)
-    return storage.read(url)
+    if not isinstance(storage, LocalStorage):
+        return storage.read(url)
+    path = local_path(url)
+    try:
+        with pa.memory_map(path) as f:
+            return f.read_buffer()
+    except OSError as e:  # Arrow's I/O errors are OSErrors too
+        raise StorageError(f"cannot map {path}: {e}") from e
 
 
 # Requests this process made to remote storage, per API operation ("GetObject", "PutObject",

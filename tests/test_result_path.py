@@ -24,10 +24,15 @@ def _run(amplab_dir: str, tmp_path, **options):
     return run(plan, opts)
 
 
+def _open_files() -> int:
+    return len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else 0
+
+
 def test_a_local_result_is_used_in_place_and_outlives_cleanup(amplab_dir, duck, tmp_path):
     with _run(amplab_dir, tmp_path) as result:
         assert len(result.results) > 1  # several result objects, one per task
         largest = max(s["output"]["length"] for s in result.results)
+        files_before = _open_files()
         before = pa.total_allocated_bytes()
         tracemalloc.start()
         try:
@@ -36,6 +41,7 @@ def test_a_local_result_is_used_in_place_and_outlives_cleanup(amplab_dir, duck, 
         finally:
             tracemalloc.stop()
         allocated = pa.total_allocated_bytes() - before
+        assert _open_files() == files_before  # mapped, and the files closed
     assert not os.listdir(tmp_path / "jobs")  # the job's files are gone
     # The rows (about 75 KB, in objects of over 30 KB) were copied neither into Python objects
     # (an object read whole) nor into Arrow's memory pool (a decoded copy).
