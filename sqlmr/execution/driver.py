@@ -347,6 +347,12 @@ class Driver:
                 if keep_intermediates:
                     heartbeat.write(keep=True)  # `sqlmr gc` leaves it: removed by hand
         except BaseException as e:
+            # Tasks of the job may still run, or wait in the executor's queue, when the driver
+            # was interrupted between submitting a task and recording it: stop them all before
+            # the job's objects are removed, or a late write re-creates what cleanup removed.
+            stop = getattr(self.executor, "stop_job", None)
+            if stop is not None:
+                stop(job)
             if not keep_intermediates:
                 remove_job(self.job_store, job, e)
             raise
@@ -406,10 +412,10 @@ class Driver:
             pending[self.executor.submit(event)] = (task, attempt)
             stats.attempts += 1
 
-        launch()
         failures: dict[int, int] = {}
         watch = _Stragglers(self.speculation, len(inputs))
         try:
+            launch()  # inside: an interrupt while tasks are submitted cancels those submitted
             while pending:
                 done, _ = wait(list(pending), timeout=_TICK, return_when=FIRST_COMPLETED)
                 for future in done:

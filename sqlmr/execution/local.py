@@ -29,7 +29,7 @@ import signal
 import sys
 import threading
 import time
-from concurrent.futures import Future, InvalidStateError
+from concurrent.futures import Future, InvalidStateError, wait
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +40,7 @@ _LOCK = threading.Lock()
 _POLL = 0.1  # seconds between checks of a running task's worker
 _CHILD_RESET = {signal.SIGTERM, signal.SIGHUP}
 _RECURSION = 20_000  # deep expressions arrive as deeply nested JSON
+STOP_SECONDS = 10.0  # how long stop_job waits for the killed workers of a job to be reaped
 
 
 def invoke(event: dict[str, Any]) -> Outcome:
@@ -161,6 +162,7 @@ class _Slot:
     def __init__(self, pool: _Pool):
         self.pool, self.worker = pool, _Worker(pool.fds())
         self.current: _TaskFuture | None = None
+        self.current_job: str | None = None
         self.abandoned = False
         self.lock = threading.Lock()
         threading.Thread(target=self._serve, daemon=True, name="sqlmr-worker").start()
@@ -171,6 +173,15 @@ class _Slot:
                 self.abandoned = True
                 self.worker.process.kill()
 
+    def abandon_job(self, job: str) -> _TaskFuture | None:
+        """Kill the worker if it runs a task of `job`; that task's future, to wait for."""
+        with self.lock:
+            if self.current is not None and self.current_job == job:
+                self.abandoned = True
+                self.worker.process.kill()
+                return self.current
+        return None
+
     def _serve(self) -> None:
         while True:
             task = self.pool.tasks.get()
@@ -178,15 +189,19 @@ class _Slot:
                 return
             if not task.future.set_running_or_notify_cancel():
                 continue
+            job = task.event.get("job")
             with self.lock:
+                if job in self.pool.stopped:  # checked under the lock stop_job takes
+                    task.future.set_result(_failure("Abandoned", "the driver stopped the job"))
+                    continue
                 if not self.worker.alive():
                     self.worker.kill()
                     self.worker = _Worker(self.pool.fds())
-                self.current, self.abandoned = task.future, False
+                self.current, self.current_job, self.abandoned = task.future, job, False
                 task.future.slot = self
             outcome = self._run(task)
             with self.lock:
-                self.current = None
+                self.current, self.current_job = None, None
             try:
                 task.future.set_result(outcome)
             except InvalidStateError:
@@ -261,12 +276,21 @@ class _Pool:
     def __init__(self, workers: int):
         self.tasks: queue.SimpleQueue[_Task | None] = queue.SimpleQueue()
         self.slots: list[_Slot] = []
+        self.stopped: set[str] = set()  # jobs whose tasks must not start any more
         for _ in range(workers):
             self.slots.append(_Slot(self))
 
     def fds(self) -> list[int]:
         """The driver's ends of every pipe so far, for a new worker to close."""
         return [s.worker.conn.fileno() for s in self.slots if not s.worker.conn.closed]
+
+    def stop_job(self, job: str, timeout: float) -> None:
+        """No task of `job` starts any more, and the workers running one are killed; returns
+        when those are gone (or after `timeout`), so that nothing of the job writes after."""
+        self.stopped.add(job)  # before taking each slot's lock: a slot then sees it or is seen
+        running = [f for slot in self.slots if (f := slot.abandon_job(job)) is not None]
+        if running:
+            wait(running, timeout=timeout)
 
     def shutdown(self) -> None:
         for _ in self.slots:
@@ -348,6 +372,13 @@ class LocalExecutor:
         memory = self.task_memory / (1 << 20) if self.task_memory else None
         _pool(self.workers).tasks.put(_Task(event, future, timeout, memory))
         return future
+
+    def stop_job(self, job: str) -> None:
+        """Stop every task of a failed or interrupted job before its objects are removed: queued
+        ones never start, running ones lose their worker, which is reaped (with a timeout)."""
+        pool = _POOLS.get(_pool_key(self.workers))
+        if pool is not None:  # no pool: one made under another environment was shut down
+            pool.stop_job(job, STOP_SECONDS)
 
     def close(self) -> None:
         """Pools are shared for the life of the process; nothing to release per query."""
