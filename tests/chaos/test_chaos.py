@@ -12,7 +12,8 @@ bounded time, and leave no process of the run alive and no object of its job beh
   throttles injected on random tasks.
 
 SQLMR_CHAOS_SEED and SQLMR_CHAOS_RUNS (local runs; half as many Lambda runs, at least one per
-fault) choose the runs; the defaults fit CI.
+fault) choose the runs; the defaults fit CI. SQLMR_CHAOS_FAULTS (comma-separated, e.g. sigterm)
+keeps only those local faults, to repeat one case in a loop.
 The figures are printed at the end and must show 0 wrong answers, 0 hangs and 0 leaks.
 """
 
@@ -64,6 +65,7 @@ QUERIES = {
 # The installed `sqlmr` script's entry (console: its signal handling and exit), not main alone.
 CONSOLE = [sys.executable, "-c", "from sqlmr.cli import console; console()"]
 LOCAL_FAULTS = ("kill-worker", "stop-worker", "sigterm", "s3-error", "s3-stall", "disk-full")
+LOCAL_FAULTS = tuple(os.environ.get("SQLMR_CHAOS_FAULTS", ",".join(LOCAL_FAULTS)).split(","))
 LAMBDA_FAULTS = ("function-error", "timeout", "throttle")
 
 
