@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 from .errors import PlanValidationError, StorageError, UnsupportedCodecError
 from .partition import partition_ids
 from .spec import COMPRESSIONS
-from .storage import LocalStorage
+from .storage import LocalStorage, read_view
 
 MAGIC = b"SQLMRSH1"
 # Concurrent ranged GETs per reduce task: a reducer's reads are small and many (one per map
@@ -205,8 +205,10 @@ def _fetch_ranges(
         storage = storage_for(url)
         if isinstance(storage, LocalStorage):
             # Mapped, not read: an uncompressed stream decodes in place from the page cache,
-            # with no copy into fresh memory (the mapping outlives the job's cleanup).
-            data = memoryview(storage.map(url))[start:end]
+            # with no copy into fresh memory (the mapping outlives the job's cleanup). Arrow's
+            # mapping closes its file at once: a reducer of thousands of map outputs holds
+            # their mappings, not thousands of open files.
+            data = read_view(url).slice(start, end - start)
         else:
             data = storage.read_range(url, start, end)
         return decode_tables(data), len(data)

@@ -114,6 +114,27 @@ def test_a_reducer_of_several_partitions_gets_each_partition_and_aggregates_it_a
     assert got.column("s").equals(expected.column("v_sum"))
 
 
+def test_a_reducer_holds_its_mapped_map_outputs_without_holding_their_files_open(tmp_path):
+    """Local shuffle reads are mapped in place; the mappings, not open files, stay alive with
+    the decoded tables (a reducer of thousands of map outputs would run out of descriptors)."""
+    import os
+
+    from sqlmr_runtime.storage import storage_for
+
+    table = _table(400)
+    reducer = []
+    for m in range(64):
+        blob, index = shuffle.encode_partitions(table, ["k"], 2)
+        url = str(tmp_path / f"map{m}.bin")
+        storage_for(url).write(url, blob)
+        reducer.append({"url": url, "offset": index[1][0], "length": index[1][1]})
+    before = len(os.listdir("/proc/self/fd"))
+    tables, _ = shuffle.fetch_parts(reducer, storage_for)
+    assert len(os.listdir("/proc/self/fd")) - before < 8
+    expected = shuffle.split_partitions(table, ["k"], 2)[1]
+    assert len(tables) == 64 and all(t.equals(expected) for t in tables)
+
+
 def test_compression_shrinks_and_none_does_not_compress():
     table = _table(20000)
     plain, _ = shuffle.encode_partitions(table, ["k"], 4, None)
