@@ -10,7 +10,9 @@ from .allocator import configure_allocator
 # First thing, before anything imports pyarrow: the allocator reads its options when it loads.
 configure_allocator()
 
-PLAN_VERSION = 1
-"""Version of the plan and task-event JSON that this runtime accepts."""
+PLAN_VERSION = 2
+"""Version of the plan and task-event JSON that this runtime accepts. 2: a reduce task's
+parts name their partition (part.partition), and the plan fields added on 2026-11-30; a
+function deployed with version 1 refuses version 2 events by their version."""
 
 __all__ = ["PLAN_VERSION"]

@@ -202,6 +202,29 @@ def test_a_timeout_or_out_of_memory_is_final_and_names_the_flag(
     _assert_job_store_empty(job_store)
 
 
+def test_a_function_of_an_older_runtime_is_a_final_error_that_says_deploy(
+    s3_tables, job_store, executor, lambda_endpoint
+):
+    from sqlmr_runtime.errors import PlanValidationError
+    from sqlmr_runtime.validate import _version
+
+    # What a function deployed from the previous plan version answers to this sqlmr's events:
+    # the runtime's own refusal, produced by its own check.
+    with pytest.raises(PlanValidationError) as refused:
+        _version({"version": PLAN_VERSION}, "task event", PLAN_VERSION - 1)
+    plan = _plan(Q2A, s3_tables, job_store)
+    lambda_endpoint.fail_matching(
+        stage="map", error_type="PlanValidationError", message=str(refused.value)
+    )
+    with pytest.raises(sqlmr.PlanError) as caught:
+        Driver(executor, job_store, retries=2).run(plan)
+    message = str(caught.value)
+    assert "sqlmr deploy" in message and f"plan version {PLAN_VERSION - 1}" in message
+    retried = [c for c in lambda_endpoint.calls if c["stage"] == "map" and c["attempt"] > 0]
+    assert retried == []  # deploying fixes it; retrying cannot
+    _assert_job_store_empty(job_store)
+
+
 def test_a_task_failing_every_attempt_raises_task_error_with_the_remote_trace(
     s3_tables,
     job_store,

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import logging
 import random
 import threading
@@ -159,6 +160,24 @@ def _explain_limits(error: dict[str, Any], report: dict[str, Any] | None) -> dic
     else:
         return error
     return {**error, "errorMessage": f"{advice} (Lambda: {error['errorMessage']})"}
+
+
+# An older runtime refuses a newer plan by its version (runtime/validate.py's wording).
+_VERSION_REFUSED = re.compile(r"version (\d+) is not supported \(this runtime reads (\d+)\)")
+
+
+def _explain_version(error: dict[str, Any]) -> dict[str, Any]:
+    """A function deployed from another sqlmr release refuses this plan's version: say that the
+    function must be deployed again, which is what fixes it (retrying cannot)."""
+    found = _VERSION_REFUSED.search(error["errorMessage"])
+    if not found:
+        return error
+    sent, reads = found.groups()
+    message = (
+        f"the deployed function runs another sqlmr runtime (it reads plan version {reads}; this "
+        f"sqlmr writes {sent}); run `sqlmr deploy` again to update it"
+    )
+    return {**error, "errorMessage": message, "retryable": False}
 
 
 def _epoch(stamp: str | None) -> float | None:
@@ -403,7 +422,7 @@ class LambdaExecutor:
             # but a timeout or out-of-memory would recur with the same settings.
             final = error["errorType"] in (TIMED_OUT, OUT_OF_MEMORY)
             error["retryable"] = is_retryable(error["errorType"]) and not final
-            return {"error": _explain_limits(error, report)}
+            return {"error": _explain_version(_explain_limits(error, report))}
         try:
             summary = json.loads(payload)
         except ValueError:
