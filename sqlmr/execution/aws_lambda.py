@@ -26,9 +26,9 @@ from __future__ import annotations
 
 import base64
 import json
-import re
 import logging
 import random
+import re
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
