@@ -194,7 +194,9 @@ class _Slot:
                 if job in self.pool.stopped:  # checked under the lock stop_job takes
                     task.future.set_result(_failure("Abandoned", "the driver stopped the job"))
                     continue
-                if not self.worker.alive():
+                # A killed worker whose exit is not yet reaped (kill's join timed out on a loaded
+                # machine) still looks alive, but its pipe is closed: replace it too.
+                if not self.worker.alive() or self.worker.conn.closed:
                     self.worker.kill()
                     self.worker = _Worker(self.pool.fds())
                 self.current, self.current_job, self.abandoned = task.future, job, False
