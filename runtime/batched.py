@@ -73,15 +73,16 @@ def apply_in_pieces(
         kept.append(out)
         kept_bytes += out.nbytes
         if merge is not None and kept_bytes > max(compact_bytes, 2 * last_merged):
-            merged = operators.apply([merge], _concat(kept))
+            merged = operators.apply([merge], concat(kept))
             kept, kept_bytes = [merged], merged.nbytes
             last_merged = kept_bytes  # merge again only once the partials doubled since
     if not kept:
         kept = [operators.apply(leading, empty)]
-    return _concat(kept), rows, nbytes, rest
+    return concat(kept), rows, nbytes, rest
 
 
-def _concat(tables: list[pa.Table]) -> pa.Table:
+def concat(tables: list[pa.Table]) -> pa.Table:
+    """One table of several with the same columns (types unified), or the one itself."""
     if len(tables) == 1:
         return tables[0]
     return pa.concat_tables(tables, promote_options="permissive")
@@ -100,9 +101,9 @@ def apply_by_partition(ops: list[Op], inputs: list[pa.Table]) -> pa.Table:
     while n < len(ops) and ops[n]["op"] in ("filter", "project"):
         n += 1
     if len(inputs) == 1 or n == len(ops) or ops[n]["op"] != "aggregate" or not ops[n]["keys"]:
-        return operators.apply(ops, _concat(inputs))
+        return operators.apply(ops, concat(inputs))
     leading, rest = ops[: n + 1], ops[n + 1 :]
     outputs = []
     while inputs:  # each input is dropped once aggregated: the task never holds two copies
         outputs.append(operators.apply(leading, inputs.pop(0)))
-    return operators.apply(rest, _concat(outputs))
+    return operators.apply(rest, concat(outputs))

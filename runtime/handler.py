@@ -238,13 +238,7 @@ def _read_parts(
         tables, nbytes = shuffle.fetch_parts(inp["parts"], storage_for)
     if not tables:
         return pa.table({}), 0
-    return _concat(tables), nbytes
-
-
-def _concat(tables: list[pa.Table]) -> pa.Table:
-    if len(tables) == 1:
-        return tables[0]
-    return pa.concat_tables(tables, promote_options="permissive")
+    return batched.concat(tables), nbytes
 
 
 def _read_range(keys: list[dict[str, Any]], inp: dict[str, Any]) -> tuple[list[pa.Table], int]:
@@ -377,7 +371,7 @@ def _read_input(event: dict[str, Any], stage: dict[str, Any]):
     parts = inp.get("parts")
     if source["type"] == "shuffle" and not source.get("range") and _partitioned(parts):
         groups, nbytes = shuffle.fetch_by_partition(parts, storage_for)
-        tables = [_concat(g) for g in groups]
+        tables = [batched.concat(g) for g in groups]
         return tables, sum(t.num_rows for t in tables), nbytes, stage["ops"]
     # A compressed object's leading operators run per batch (their time counts as reading).
     table, rows, nbytes, rest = _shaped(source, inp, stage["ops"], scope, needed)
