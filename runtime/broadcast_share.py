@@ -22,11 +22,9 @@ import hashlib
 import os
 import time
 
-import pyarrow as pa
-
 from .broadcast import BroadcastIndex
 from .errors import StorageError
-from .storage import LocalStorage, join, local_path, storage_for
+from .storage import LocalStorage, join, local_path, read_view, storage_for
 
 _WAIT_SECONDS = 600.0  # a bound only: a live claimant's build normally ends in seconds
 _POLL_SECONDS = 0.005
@@ -56,7 +54,7 @@ class SharedIndex:
         """The index, when it has been written."""
         if not os.path.exists(local_path(self.url)):
             return None
-        return BroadcastIndex.from_ipc(pa.py_buffer(self.storage.map(self.url)), self.keys)
+        return BroadcastIndex.from_ipc(read_view(self.url), self.keys)
 
     def claim(self) -> bool:
         """Whether this process now holds the claim to build the index (no other does)."""
