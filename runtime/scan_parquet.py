@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .errors import BadInputError, StorageError
-from .expressions import evaluate
+from .expressions import as_array, evaluate
 from .operators import expression_columns
 from .storage import LocalStorage, storage_for
 
@@ -201,9 +201,7 @@ def read_parquet_where(
 
 def _mask(predicate: dict[str, Any], table: pa.Table) -> pa.Array:
     """Where the predicate holds, as one array without NULLs (NULL drops a row, as in WHERE)."""
-    mask = evaluate(predicate, table)
-    if isinstance(mask, pa.Scalar):
-        mask = pa.repeat(mask, table.num_rows)
+    mask = as_array(evaluate(predicate, table), table.num_rows)
     if isinstance(mask, pa.ChunkedArray):
         mask = mask.combine_chunks()
     return pc.fill_null(mask, False)
@@ -298,17 +296,21 @@ def _open_mapped(path: str) -> pq.ParquetFile:
         ) from None
 
 
-def _spans(meta: pq.FileMetaData, groups: list[int], columns: list[str]) -> list[tuple[int, int]]:
+def _leaves(meta: pq.FileMetaData, columns: list[str]) -> list[int]:
+    """The file's leaf column numbers of these (top-level, flat) columns."""
     wanted = set(columns)
-    leaves = [i for i in range(meta.num_columns) if meta.schema.column(i).path in wanted]
+    return [i for i in range(meta.num_columns) if meta.schema.column(i).path in wanted]
+
+
+def _spans(meta: pq.FileMetaData, groups: list[int], columns: list[str]) -> list[tuple[int, int]]:
+    leaves = _leaves(meta, columns)
     return [chunk_span(meta.row_group(g).column(i)) for g in groups for i in leaves]
 
 
 def chunk_bytes(meta: pq.FileMetaData, groups: list[int], columns: list[str]) -> int:
     """The bytes a ranged reader fetches for these row groups' column chunks: what a task reads
     from an object store, reported the same for a local file."""
-    wanted = set(columns)
-    leaves = [i for i in range(meta.num_columns) if meta.schema.column(i).path in wanted]
+    leaves = _leaves(meta, columns)
     total = 0
     for g in groups:
         rg = meta.row_group(g)
