@@ -77,9 +77,7 @@ def read_split(source: dict[str, Any], ranges: list[dict[str, Any]]) -> tuple[pa
         nbytes += n
         if table.num_rows:
             tables.append(table)
-    if not tables:
-        return empty_table(source), nbytes
-    return (tables[0] if len(tables) == 1 else pa.concat_tables(tables)), nbytes
+    return _joined(source, tables), nbytes
 
 
 def pushed_filter(source: dict[str, Any], ops: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -103,20 +101,31 @@ def read_where(
     """The rows of a task's ranges that satisfy `predicate` (see pushed_filter), with the rows
     and the bytes read (see FILTERING_READERS)."""
     reader = FILTERING_READERS[source["format"]]
-    schema, parts = _schema(source), _partition_schema(source)
-    part_names = {n for n, _ in parts}
-    wanted = source["read"]
-    own = {**source, "read": [n for n in wanted if n not in part_names]}
+    own, schema, parts = _file_source(source)
     tables, rows, nbytes = [], 0, 0
     for r in ranges:
         table, n, b = reader(own, schema, r, predicate)
         rows += n
         nbytes += b
         if table is not None and table.num_rows:
-            tables.append(_with_partitions(table, parts, r, wanted) if parts else table)
+            tables.append(_with_partitions(table, parts, r, source["read"]) if parts else table)
+    return _joined(source, tables), rows, nbytes
+
+
+def _joined(source: dict[str, Any], tables: list[pa.Table]) -> pa.Table:
+    """A task's tables read from its ranges as one (the source's empty table when none)."""
     if not tables:
-        return empty_table(source), rows, nbytes
-    return (tables[0] if len(tables) == 1 else pa.concat_tables(tables)), rows, nbytes
+        return empty_table(source)
+    return tables[0] if len(tables) == 1 else pa.concat_tables(tables)
+
+
+def _file_source(source: dict[str, Any]) -> tuple[dict[str, Any], list, list]:
+    """What a reader reads from the objects themselves: the source without its partition
+    columns (their values come from folder names), the file schema, and the partition schema."""
+    parts = _partition_schema(source)
+    part_names = {n for n, _ in parts}
+    own = {**source, "read": [n for n in source["read"] if n not in part_names]}
+    return own, _schema(source), parts
 
 
 def streams(source: dict[str, Any]) -> bool:
@@ -149,10 +158,8 @@ def _pieces(source: dict[str, Any], ranges: list[dict[str, Any]]) -> Iterator:
     reader = READERS.get(source["format"])
     if reader is None:
         raise PlanValidationError(f"unknown input format {source['format']!r}")
-    schema, parts = _schema(source), _partition_schema(source)
-    part_names = {n for n, _ in parts}
+    own, schema, parts = _file_source(source)
     wanted = source["read"]
-    own = {**source, "read": [n for n in wanted if n not in part_names]}
     streamed = streams(source)
     for r in ranges:
         if streamed:
