@@ -28,8 +28,9 @@ from .errors import MissingFeatureError
 PROBE_KEY = "sqlmr_probe"
 PROBE_VERSION = 1
 CODECS = ("lz4", "zstd", "snappy", "gzip", "brotli", "bz2")
-# Modules the function imports lazily; the probe reports each one's version or its absence.
-OPTIONAL_MODULES = ("boto3", "aws_xray_sdk")
+# Modules the probe reports, each one's version or its absence: numpy (the runtime computes with
+# it; sqlmr's layer ships it), and boto3 and aws_xray_sdk, which the function imports lazily.
+OPTIONAL_MODULES = ("numpy", "boto3", "aws_xray_sdk")
 
 # Every compute kernel the expression IR and the operators call by name.
 KERNELS = (
@@ -42,7 +43,7 @@ KERNELS = (
     "hash_mean", "hash_count_distinct",
     # the partition hash and the broadcast join index
     "ascii_rpad", "binary_slice", "binary_length", "bit_wise_xor", "shift_right", "multiply",
-    "subtract", "cumulative_sum", "indices_nonzero", "list_parent_indices",
+    "subtract", "cumulative_sum",
 )  # fmt: skip
 
 

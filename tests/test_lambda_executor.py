@@ -8,9 +8,11 @@ import dataclasses
 import json
 import sys
 import time
+import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy
 import pytest
 from conftest import assert_same, duck_connect
 from sqlmr_benchmarks.queries import QUERIES
@@ -21,6 +23,7 @@ from sqlmr_runtime.storage import storage_for
 
 import sqlmr
 from sqlmr.api import QueryOptions, compile_query, resolve_catalog
+from sqlmr.aws import layer
 from sqlmr.execution.aws_lambda import (
     MAX_PAYLOAD_BYTES,
     LambdaExecutor,
@@ -516,7 +519,24 @@ def test_the_function_runs_only_the_shipped_zip_layer_and_runtime(
     assert probe["codecs"]["lz4"] is False and probe["codecs"]["zstd"] is False
     assert set(probe["features"].values()) == {"ok"}
     assert probe["modules"]["aws_xray_sdk"] and probe["modules"]["boto3"]
+    assert probe["modules"]["numpy"] == numpy.__version__  # from the layer: the driver's version
     assert probe["memory_mb"] == lambda_endpoint.memory_mb
+
+
+def test_the_layer_ships_numpy_trimmed_within_lambdas_size_limit(lambda_artifacts):
+    """numpy is in the layer deploy builds, without what a task never loads, and the layer with
+    the code zip stays under Lambda's 250 MB unzipped limit (deploy's own check)."""
+    python = lambda_artifacts["layer"] / "python"
+    assert (python / "numpy" / "__init__.py").is_file()
+    assert list((python / "numpy.libs").glob("*openblas*")), "numpy's shared libraries"
+    for trimmed in ("f2py", "distutils", "testing", "typing", "_core/include", "_core/tests"):
+        assert not (python / "numpy" / trimmed).exists(), trimmed
+    assert not list(python.rglob("*.pyi")) and not list((python / "numpy").rglob("*_tests.*so"))
+    facts = lambda_artifacts["layer_facts"]
+    with zipfile.ZipFile(lambda_artifacts["code_zip"]) as zf:
+        code = sum(i.file_size for i in zf.infolist())
+    build = layer.LayerBuild(b"", facts["content_hash"], facts["unzipped_bytes"], 1, "3.12", "x")
+    layer.check_size(build, code)  # raises over the limit
 
 
 def test_a_missing_arrow_feature_is_a_final_error_naming_it(

@@ -1,11 +1,13 @@
-"""sqlmr's own Lambda layer: pyarrow and aws_xray_sdk for the function's Python and architecture.
+"""sqlmr's own Lambda layer: pyarrow, numpy and aws_xray_sdk for the function's Python and arch.
 
 The layer is built from the official manylinux wheels (`pip download --only-binary=:all:
 --platform … --python-version …`), or, for the tests, from the distributions installed here;
 both go through the same staging, trimming and zipping. The Lambda runtime already holds boto3
 and botocore, so they are left out. The trim drops what a task never loads (tests, headers,
 Cython sources, Flight, Substrait-free file systems, duplicate copies of shared libraries); the
-result is checked against Lambda's 250 MB unzipped limit together with the code zip.
+result is checked against Lambda's 250 MB unzipped limit together with the code zip. numpy ships
+because the runtime computes with it (the broadcast join's index and probe); its trim drops f2py,
+distutils, numpy.testing and numpy.typing, the C test modules and static libraries.
 
 The layer is named by a hash of its contents (not of the zip bytes, which depend on zlib), so
 deploy publishes it again only when its contents change.
@@ -31,7 +33,7 @@ from sqlmr.aws.errors import DeployError
 
 # What the function needs beyond the Lambda runtime (which provides boto3, botocore and their
 # dependencies): the distribution names, pinned where the driver must match the function.
-LAYER_DISTRIBUTIONS = ("pyarrow", "aws-xray-sdk", "wrapt")
+LAYER_DISTRIBUTIONS = ("pyarrow", "numpy", "aws-xray-sdk", "wrapt")
 UNZIPPED_LIMIT = 262_144_000  # Lambda: function code plus all layers, unzipped
 DIRECT_UPLOAD_LIMIT = 50 * 1024 * 1024  # larger layer zips go through S3
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
@@ -47,6 +49,9 @@ _TRIM = re.compile(
     r"|^pyarrow/(_flight|_s3fs|_gcsfs|_azurefs|_hdfs|_orc|_dataset_orc|_pyarrow_cpp_tests)\."
     r"|^pyarrow/(flight\.py|lib(arrow_flight|arrow_s3|arrow_python_flight)\.so)"
     r"|^wrapt-stubs/"
+    r"|^numpy/(f2py|distutils|testing|typing|doc|_pyinstaller|random/_examples)/"
+    r"|^numpy/(_core|random)/lib/|\.a$"
+    r"|^numpy/_core/(_\w+_tests|_simd)\.[^/]*so$"
 )
 _VERSIONED_SO = re.compile(r"^(?P<base>.+\.so)(?P<ver>(\.\d+)*)$")
 
@@ -75,9 +80,14 @@ class LayerBuild:
 
 def download_wheels(python: str, arch: str, dest: str | os.PathLike) -> list[Path]:
     """pip-download the official manylinux wheels of the layer's distributions."""
+    import numpy
     import pyarrow
 
-    pins = {"pyarrow": pyarrow.__version__, "aws-xray-sdk": _installed_version("aws-xray-sdk")}
+    pins = {
+        "pyarrow": pyarrow.__version__,
+        "numpy": numpy.__version__,
+        "aws-xray-sdk": _installed_version("aws-xray-sdk"),
+    }
     wanted = [f"{d}=={pins[d]}" if pins.get(d) else d for d in LAYER_DISTRIBUTIONS]
     command = [sys.executable, "-m", "pip", "download", "--only-binary=:all:", "--no-deps"]
     command += ["--python-version", python, "--implementation", "cp", "--dest", str(dest)]

@@ -14,8 +14,9 @@ from typing import Any
 from sqlmr.aws.errors import DeployError, aws_action
 
 _MACHINES = {"x86_64": ("x86_64", "amd64"), "arm64": ("aarch64", "arm64")}
-# Modules the function must have: boto3 for S3, aws_xray_sdk for its subsegments.
-REQUIRED_MODULES = ("boto3", "aws_xray_sdk")
+# Modules the function must have: numpy for the runtime's arrays, boto3 for S3, aws_xray_sdk for
+# its subsegments.
+REQUIRED_MODULES = ("numpy", "boto3", "aws_xray_sdk")
 
 
 def invoke_probe(lam, function_name: str) -> dict[str, Any]:
