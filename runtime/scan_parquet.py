@@ -199,6 +199,14 @@ def read_parquet_where(
         return head.select(wanted), rows, reader.nbytes()
 
 
+def filter_share(schema: list, r: dict[str, Any], predicate: dict[str, Any]) -> tuple[int, int]:
+    """How many rows of one range's row groups satisfy `predicate`, and how many there are:
+    only the predicate's columns are read (the planner samples a filter's selectivity so)."""
+    with _Reader({}, schema, r) as reader:
+        head = reader.read(reader.groups, sorted(expression_columns(predicate)))
+        return pc.sum(_mask(predicate, head)).as_py() or 0, head.num_rows
+
+
 def _mask(predicate: dict[str, Any], table: pa.Table) -> pa.Array:
     """Where the predicate holds, as one array without NULLs (NULL drops a row, as in WHERE)."""
     mask = as_array(evaluate(predicate, table), table.num_rows)

@@ -87,7 +87,7 @@ def compile_query(query: str, catalog: Catalog, options: QueryOptions = QueryOpt
             found = plan_input(
                 table, filter, list(read_columns), split, workers, options.task_memory
             )
-            listed[key] = SideInput(found.splits, found.bytes)
+            listed[key] = SideInput(found.splits, found.bytes, found.kept)
             if found.notes:
                 notes.append((table.name, found.notes))
         return listed[key]

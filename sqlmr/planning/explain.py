@@ -140,6 +140,9 @@ def _source_lines(
     if src["type"] == "join":
         if src.get("broadcast"):
             strategy = f"broadcast hash join: every task reads all of the {src['broadcast']} side"
+            built = src[src["broadcast"]]["source"]
+            if built["type"] == "gather":  # a side written first by a stage of its own
+                strategy += f", as stage {built['stage']} wrote it"
         else:
             strategy = "shuffle hash join: task p joins partition p of both sides"
         keys = ", ".join(

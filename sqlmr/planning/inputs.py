@@ -21,17 +21,19 @@ from sqlmr.catalog.listing import Listed, list_table
 from sqlmr.errors import CatalogError
 from sqlmr.planning.explain import format_size, render_expr
 from sqlmr.planning.prune import Range, may_match
-from sqlmr.planning.row_groups import pack, pack_waves, row_groups
+from sqlmr.planning.row_groups import pack, pack_waves, row_groups, sample_filter
 from sqlmr.planning.splits import choose_split_size, input_cap, plan_splits
 
 
 @dataclass(frozen=True)
 class TableInput:
-    """A scan's splits, its size in bytes (as parsed columns would take), and explain notes."""
+    """A scan's splits, its size in bytes (as parsed columns would take), explain notes, and
+    the share of rows its filter keeps where that was sampled (None: not known)."""
 
     splits: list[list[dict]]
     bytes: int
     notes: tuple[str, ...] = ()
+    kept: float | None = None
 
 
 def _partition_keep(table: Table, ir):
@@ -185,9 +187,15 @@ def _parquet(table, objects, read, ir, split_size, workers, task_memory, notes) 
             f"late       {', '.join(n for n in read if n in used)} read first; "
             f"{', '.join(others)} only in row groups where a row passes"
         )
+    sample = sample_filter(table, groups.kept, ir) if ir is not None else None
+    if sample is not None:
+        notes.append(
+            f"sampled    the filter keeps {sample.share:.2%} of {sample.rows:,} rows "
+            f"(in {sample.groups} row group(s), read from its columns alone)"
+        )
     total = sum(g.raw_bytes for g in groups.kept)
     if split_size:
         splits = pack(groups.kept, split_size)
     else:
         splits = pack_waves(groups.kept, workers, input_cap(task_memory))
-    return TableInput(splits, total, tuple(notes))
+    return TableInput(splits, total, tuple(notes), sample.share if sample else None)

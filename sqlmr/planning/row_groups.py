@@ -18,6 +18,7 @@ from sqlmr.errors import CatalogError
 from sqlmr.planning.prune import Range, may_match
 
 _FOOTER_THREADS = 8
+_SAMPLE_GROUPS = 3  # row groups read to sample a filter: the first, middle and last kept
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,51 @@ def row_groups(table: Table, objects: tuple[Listed, ...], read: list[str], ir) -
                 continue
             kept.append(_group(obj, meta, g, names, wanted))
     return RowGroups(tuple(kept), total, file_bytes)
+
+
+@dataclass(frozen=True)
+class Sample:
+    """How many rows of some row groups a filter keeps, read from its columns alone."""
+
+    kept: int
+    rows: int
+    groups: int
+
+    @property
+    def share(self) -> float:
+        return self.kept / self.rows if self.rows else 1.0
+
+
+def sample_filter(table: Table, groups: tuple[Group, ...], ir) -> Sample | None:
+    """The filter's selectivity on a few of the row groups (the first, middle and last), from
+    its columns' chunks alone: without statistics, this is what can tell a join which side is
+    small once filtered (a date range keeping 0.6% of uservisits). None when the filter reads
+    a partition column (its values are not in the files) or there are no row groups."""
+    from sqlmr_runtime.errors import RuntimeTaskError
+    from sqlmr_runtime.operators import expression_columns
+    from sqlmr_runtime.scan_parquet import filter_share
+    from sqlmr_runtime.types import arrow_type
+
+    files = {c.name.lower(): c for c in table.columns if c.name not in (table.partitions or ())}
+    used = expression_columns(ir)
+    if not groups or not used or any(n.lower() not in files for n in used):
+        return None
+    schema = [(n, arrow_type(files[n.lower()].type)) for n in used]
+    picked = sorted({0, len(groups) // 2, len(groups) - 1})[:_SAMPLE_GROUPS]
+    ranges = [_ranges_of([groups[i]])[0] for i in picked]
+
+    def count(r: dict) -> tuple[int, int]:
+        return filter_share(schema, r, ir)
+
+    try:
+        if any(_remote(r["url"]) for r in ranges):
+            with ThreadPoolExecutor(len(ranges)) as pool:
+                counts = list(pool.map(count, ranges))
+        else:
+            counts = [count(r) for r in ranges]
+    except RuntimeTaskError as e:
+        raise CatalogError(f"table {table.name}: {e}") from None
+    return Sample(sum(k for k, _ in counts), sum(n for _, n in counts), len(ranges))
 
 
 def _remote(url: str) -> bool:
