@@ -106,20 +106,22 @@ class BroadcastIndex:
         hashes = row_hash(probe, keys).to_numpy()
         bucket = np.right_shift(hashes, self.shift).astype(np.int64)
         lo = self.bucket_start[bucket]
-        span = self.bucket_start[bucket + 1] - lo
-        # Most rows find their hash first in its bucket: that depth runs over every row at once
-        # (lo is one past the last hash for an empty bucket at the end: clipped, span says 0).
-        first = self.hashes[np.minimum(lo, len(self.hashes) - 1)]
-        hit = (span > 0) & (first == hashes)
+        # Most rows find their hash first in its bucket: that depth runs over every row at once.
+        # It needs no bucket size: the hash at lo (clipped to the last) is a later bucket's for
+        # an empty bucket, an earlier one's past the end, so it equals the row's only in its own.
+        hit = self.hashes[np.minimum(lo, len(self.hashes) - 1)] == hashes
         found = np.where(hit, lo, -1)
-        rows = np.flatnonzero(~hit & (span > 1))
+        rows = np.flatnonzero(~hit)
+        span = self.bucket_start[bucket[rows] + 1] - lo[rows]  # the misses' buckets' sizes
+        rows, lo, span = rows[span > 1], lo[rows][span > 1], span[span > 1]
         depth = 1
         while len(rows):
-            candidate = lo[rows] + depth
+            candidate = lo + depth
             hit = self.hashes[candidate] == hashes[rows]
             found[rows[hit]] = candidate[hit]
             depth += 1
-            rows = rows[~hit & (span[rows] > depth)]
+            more = ~hit & (span > depth)
+            rows, lo, span = rows[more], lo[more], span[more]
         # Scattered by probe row, the matches keep the probe's order: when every row matches,
         # the probe's columns are emitted as they are, never gathered.
         probe_rows = np.flatnonzero(found >= 0)
