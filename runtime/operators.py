@@ -106,9 +106,6 @@ def _barely_reduces(table: pa.Table, keys: list[str]) -> bool:
     keyed, stride, run = table.select(keys), n // _BLOCKS, _SAMPLE // _BLOCKS
     sample = pa.concat_tables([keyed.slice(i * stride, run) for i in range(_BLOCKS)])
     distinct = sample.group_by(keys, use_threads=False).aggregate([]).num_rows
-    import sys
-
-    print("DBG barely", n, distinct, 1 - n * (1 - distinct / _SAMPLE) / _SAMPLE, file=sys.stderr)
     return 1 - n * (1 - distinct / _SAMPLE) / _SAMPLE > 0.8
 
 
