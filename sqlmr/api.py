@@ -80,12 +80,12 @@ def compile_query(query: str, catalog: Catalog, options: QueryOptions = QueryOpt
     listed: dict[str, SideInput] = {}
     notes: list = []
 
-    def side_input(table, filter=None, read_columns=()) -> SideInput:
+    def side_input(table, filter=None, read_columns=(), sample=False) -> SideInput:
         # Each table read is listed once per query, however often the query names it.
-        key = json.dumps([table.location, filter, list(read_columns)], sort_keys=True)
+        key = json.dumps([table.location, filter, list(read_columns), sample], sort_keys=True)
         if key not in listed:
             found = plan_input(
-                table, filter, list(read_columns), split, workers, options.task_memory
+                table, filter, list(read_columns), split, workers, options.task_memory, sample
             )
             listed[key] = SideInput(found.splits, found.bytes, found.kept)
             if found.notes:
@@ -106,7 +106,8 @@ def compile_query(query: str, catalog: Catalog, options: QueryOptions = QueryOpt
 
         plan = BlockPlanner(side_input, plan_options).plan(logical, query)
     else:
-        inputs = [side_input(s.table, s.filter, s.read_columns) for s in logical.sides]
+        join = len(logical.sides) == 2  # its side is chosen by sampled filters (planner)
+        inputs = [side_input(s.table, s.filter, s.read_columns, join) for s in logical.sides]
         plan = build_plan(logical, inputs, plan_options)
         # Block plans (multi-way joins, set operations) keep the direct exchange for now.
         plan = two_level(plan, options.exchange, options.task_memory // INPUT_SHARE)

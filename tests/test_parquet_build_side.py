@@ -127,3 +127,11 @@ def test_an_unselective_filter_keeps_the_smaller_table_broadcast(tables: Path, w
     assert plan.stages[0].id == "map" and plan.stages[0].source["broadcast"] == "left"
     result = sqlmr.sql(query, str(tables), workers=2, reducers=2)
     assert_same(result, _duck(tables).execute(query).fetchall(), ordered=False)
+
+
+def test_a_scan_without_a_join_is_not_sampled(tables: Path) -> None:
+    query = f"SELECT v.ip, v.rev FROM visits AS v WHERE {RANGE}"
+    plan = compile_query(query, resolve_catalog(str(tables)), QueryOptions(workers=2))
+    assert "sampled" not in render_plan(plan) and "late" in render_plan(plan)
+    result = sqlmr.sql(query, str(tables), workers=2)
+    assert_same(result, _duck(tables).execute(query).fetchall(), ordered=False)

@@ -91,8 +91,11 @@ def plan_input(
     split_size: int | None,
     workers: int,
     task_memory: int,
+    sample: bool = False,
 ) -> TableInput:
-    """The splits of one scan of `table` filtered by `ir` (pushed into its scan) reading `read`."""
+    """The splits of one scan of `table` filtered by `ir` (pushed into its scan) reading `read`;
+    with `sample`, a Parquet filter's selectivity too (for a join's choice of side: a few ms
+    that a scan alone does not need)."""
     listing = _listing(table, ir)
     notes = []
     if listing.folders_seen:
@@ -106,9 +109,8 @@ def plan_input(
     files = [c.name for c in table.columns if c.name not in (table.partitions or ())]
     file_read = [n for n in read if n in files] or files[:1]
     if table.format == "parquet":
-        return _parquet(
-            table, listing.objects, file_read, ir, split_size, workers, task_memory, notes
-        )
+        sizing = (split_size, workers, task_memory)
+        return _parquet(table, listing.objects, file_read, ir, sizing, notes, sample)
     total = sum(o.size for o in listing.objects)
     size = split_size or choose_split_size(total, workers, task_memory)
     if table.compression:
@@ -170,7 +172,8 @@ def _whole_objects(objects: tuple[Listed, ...], size: int) -> list[list[dict]]:
     return tasks or [[]]
 
 
-def _parquet(table, objects, read, ir, split_size, workers, task_memory, notes) -> TableInput:
+def _parquet(table, objects, read, ir, sizing, notes, sample: bool) -> TableInput:
+    split_size, workers, task_memory = sizing
     groups = row_groups(table, objects, read, ir)
     pruned = groups.total - len(groups.kept)
     why = f" by the min/max statistics of {render_expr(ir)}" if ir is not None else ""
@@ -187,15 +190,15 @@ def _parquet(table, objects, read, ir, split_size, workers, task_memory, notes) 
             f"late       {', '.join(n for n in read if n in used)} read first; "
             f"{', '.join(others)} only in row groups where a row passes"
         )
-    sample = sample_filter(table, groups.kept, ir) if ir is not None else None
-    if sample is not None:
+    sampled = sample_filter(table, groups.kept, ir) if sample and ir is not None else None
+    if sampled is not None:
         notes.append(
-            f"sampled    the filter keeps {sample.share:.2%} of {sample.rows:,} rows "
-            f"(in {sample.groups} row group(s), read from its columns alone)"
+            f"sampled    the filter keeps {sampled.share:.2%} of {sampled.rows:,} rows "
+            f"(in {sampled.groups} row group(s), read from its columns alone)"
         )
     total = sum(g.raw_bytes for g in groups.kept)
     if split_size:
         splits = pack(groups.kept, split_size)
     else:
         splits = pack_waves(groups.kept, workers, input_cap(task_memory))
-    return TableInput(splits, total, tuple(notes), sample.share if sample else None)
+    return TableInput(splits, total, tuple(notes), sampled.share if sampled else None)
