@@ -7,11 +7,13 @@ import json
 import os
 import tempfile
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
 from sqlmr import defaults
-from sqlmr.catalog import Catalog, from_tables_dir, load_catalog_file
+from sqlmr.catalog import Catalog
+from sqlmr.catalog.resolve import load_catalog, resolve_catalog
 from sqlmr.execution.driver import Driver, JobResult, Listener
 from sqlmr.execution.executor import Executor
 from sqlmr.execution.tracing import Tracer
@@ -21,6 +23,20 @@ from sqlmr.planning.plan import Plan
 from sqlmr.planning.planner import INPUT_SHARE, PlanOptions, SideInput, build_plan
 from sqlmr.planning.skew import skew_aware
 from sqlmr.planning.splits import parse_size
+
+if TYPE_CHECKING:
+    from sqlmr.compiler.logical import Block, LogicalQuery
+
+__all__ = [
+    "QueryOptions",
+    "compile_query",
+    "default_job_store",
+    "load_catalog",
+    "plan_query",
+    "resolve_catalog",
+    "run",
+    "sql",
+]
 
 DEFAULT_TASK_MEMORY = defaults.TASK_MEMORY
 
@@ -43,36 +59,20 @@ class QueryOptions:
     exchange: str = "auto"
 
 
-def resolve_catalog(tables: str | None = None, catalog: str | Catalog | None = None) -> Catalog:
-    """The catalog for a query: the tables of a tables folder (default: the embedded dataset),
-    its catalog.toml, and a catalog file, added up (a name defined twice is a CatalogError)."""
-    if isinstance(catalog, Catalog):
-        return catalog
-    if tables is None:
-        from sqlmr.catalog.embedded import default_tables_dir
-
-        tables = default_tables_dir()
-    result = from_tables_dir(tables)
-    if catalog is not None:
-        result = result.merged(load_catalog(catalog))
-    return result
-
-
-def load_catalog(spec: str) -> Catalog:
-    """A catalog file, or a Glue database named `glue:DATABASE`."""
-    if spec.startswith("glue:"):
-        from sqlmr.catalog.glue import load_glue_catalog
-
-        return load_glue_catalog(spec)
-    return load_catalog_file(spec)
-
-
 def compile_query(query: str, catalog: Catalog, options: QueryOptions = QueryOptions()) -> Plan:
     """SQL text to a physical plan over the table's current objects."""
     from sqlmr.compiler import analyze_query
+
+    return plan_query(analyze_query(query, catalog), query, options)
+
+
+def plan_query(
+    logical: LogicalQuery | Block, query: str, options: QueryOptions = QueryOptions()
+) -> Plan:
+    """The planning half of compile_query: a logical query (the compiler's analysis of `query`)
+    to a physical plan over the tables' current objects."""
     from sqlmr.compiler.logical import Block
 
-    logical = analyze_query(query, catalog)
     workers = options.workers or os.cpu_count() or 1
     split = options.split_size
     if isinstance(split, str):

@@ -4,6 +4,7 @@ pyarrow loads (in the driver, and so in the workers it forks)."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -23,7 +24,7 @@ def _run(code: str, env: dict[str, str] | None = None) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def _loaded_by_cli(argv: list[str]) -> set[str]:
+def _loaded_by_cli(argv: list[str], ahead: str = "auto") -> set[str]:
     """Every module a fresh interpreter has loaded after running `sqlmr ARGV`."""
     code = (
         "import contextlib, io, json, sys\n"
@@ -33,11 +34,11 @@ def _loaded_by_cli(argv: list[str]) -> set[str]:
         f"    main({argv!r})\n"
         "print(json.dumps(sorted(sys.modules)))\n"
     )
-    return set(_run(code))
+    return set(_run(code, {**os.environ, "SQLMR_COMPILE_AHEAD": ahead}))
 
 
-def _heavy_loaded_by_cli(argv: list[str]) -> set[str]:
-    return _loaded_by_cli(argv) & set(HEAVY)
+def _heavy_loaded_by_cli(argv: list[str], ahead: str = "auto") -> set[str]:
+    return _loaded_by_cli(argv, ahead) & set(HEAVY)
 
 
 @pytest.mark.parametrize("argv", [["--version"], ["--help"], ["query", "--help"]])
@@ -54,7 +55,16 @@ def test_help_and_version_import_nothing_heavy(argv: list[str]) -> None:
     ],
 )
 def test_a_query_on_embedded_data_imports_no_aws_library_and_no_rich(argv: list[str]) -> None:
-    assert _heavy_loaded_by_cli(argv) == {"pyarrow", "sqlglot"}
+    assert _heavy_loaded_by_cli(argv, ahead="0") == {"pyarrow", "sqlglot"}
+
+
+def test_a_query_compiled_by_the_helper_leaves_sqlglot_out_of_the_driver() -> None:
+    """With its compile helper (sqlmr.cli.compile_ahead), the driver of `sqlmr query` never
+    loads sqlglot nor the compiler's modules that use it."""
+    argv = ["query", RANKINGS_1A, "--format", "csv", "--workers", "1"]
+    loaded = _loaded_by_cli(argv, ahead="1")
+    assert loaded & set(HEAVY) == {"pyarrow"}
+    assert not {"sqlmr.compiler.blocks", "sqlmr.compiler.statements"} & loaded
 
 
 def test_a_query_builds_and_imports_only_its_own_command() -> None:
@@ -68,6 +78,7 @@ def test_a_query_builds_and_imports_only_its_own_command() -> None:
         "sqlmr.cli.query",
         "sqlmr.cli.output",
         "sqlmr.cli.progress",
+        "sqlmr.cli.compile_ahead",
     }
     assert "sqlmr.cli.query" in loaded
 
@@ -118,7 +129,7 @@ def test_allocator_settings_apply_before_pyarrow_loads() -> None:
         "thp = [l.split()[1] for l in open('/proc/self/status') if l.startswith('THP_enabled')]\n"
         "print(json.dumps([os.environ.get('MIMALLOC_PURGE_DELAY'), thp]))\n"
     )
-    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("MIMALLOC_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MIMALLOC_")}
     purge, thp = _run(code, env)
     assert purge == "-1"
     assert thp in ([], ["0"])  # kernels before 6.x do not show THP_enabled

@@ -15,13 +15,14 @@ from typing import IO, TYPE_CHECKING, Any
 from sqlmr.cli import flags
 from sqlmr.cli.progress import Progress, print_stats
 from sqlmr.defaults import RETRIES, TASK_MEMORY_MB
-from sqlmr.errors import UsageError
+from sqlmr.errors import SqlmrError, UsageError
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
     from sqlmr.api import QueryOptions
     from sqlmr.catalog import Catalog
+    from sqlmr.cli.compile_ahead import CompileAhead
 
 # pyarrow, sqlglot and the rest load inside the commands, so that --help starts at once.
 
@@ -175,10 +176,10 @@ def options_from(args: argparse.Namespace) -> QueryOptions:
     )
 
 
-def _statements(args: argparse.Namespace):
+def _statements(script: str):
     from sqlmr.compiler.statements import classify, split_statements
 
-    statements = split_statements(read_sql(args))
+    statements = split_statements(script)
     if not statements:
         raise UsageError("no SQL statement given")
     return [classify(s) for s in statements]
@@ -192,7 +193,7 @@ def run_explain(args: argparse.Namespace) -> int:
 
     options = options_from(args)
     catalog = resolve_catalog(args.tables, args.catalog)
-    for i, statement in enumerate(_statements(args)):
+    for i, statement in enumerate(_statements(read_sql(args))):
         if i:
             print()
         if statement.kind != "query":
@@ -222,34 +223,73 @@ def numbered(output: str | None, count: int) -> list[str | None]:
 
 def run_query(args: argparse.Namespace) -> int:
     """`sqlmr query`: run every statement in order and print or write each result."""
-    from sqlmr.cli.output import choose_format
-
-    fmt = choose_format(args.format, args.output, sys.stdout.isatty())
-    if fmt == "parquet" and args.output is None and sys.stdout.isatty():
-        raise UsageError("--format parquet writes binary data; give -o FILE or redirect the output")
-    # S3 reads and writes (driver and workers alike) use boto3's standard chain: the flags
-    # select its profile and region for this process and the workers it forks.
+    # S3 reads and writes (driver, compile helper and workers alike) use boto3's standard chain:
+    # the flags select its profile and region for this process and those it forks.
     if args.profile:
         os.environ["AWS_PROFILE"] = args.profile
     if args.region:
         os.environ["AWS_DEFAULT_REGION"] = args.region
-    # Local workers fork before sqlglot and the compiler load: they then hold none of the
-    # compiler's memory (a worker's RssAnon, which its task budget counts, 40 -> 27.5 MB).
-    executor = executor_from(args) if args.executor == "local" else None
+    helper = _compile_ahead(args)
     try:
-        _run_statements(args, fmt, executor)
+        from sqlmr.cli.output import choose_format
+
+        fmt = choose_format(args.format, args.output, sys.stdout.isatty())
+        if fmt == "parquet" and args.output is None and sys.stdout.isatty():
+            raise UsageError(
+                "--format parquet writes binary data; give -o FILE or redirect the output"
+            )
+        # Local workers fork before the compiler loads (in the driver it never does when the
+        # helper compiles): they hold none of its memory (a worker's RssAnon, which its task
+        # budget counts, 40 -> 27.5 MB).
+        executor = executor_from(args) if args.executor == "local" else None
+        try:
+            _run_statements(args, fmt, executor, helper)
+        finally:
+            if executor is not None:
+                executor.close()
     finally:
-        if executor is not None:
-            executor.close()
+        if helper is not None:
+            helper.close()
     return 0
 
 
-def _run_statements(args: argparse.Namespace, fmt: str, executor: Any) -> None:
-    """Each statement in turn: a query runs as a job (on `executor`, made on first need)."""
+def _compile_ahead(args: argparse.Namespace) -> CompileAhead | None:
+    """A helper compiling the statements while the driver loads the runtime (None: the driver
+    compiles them itself, and reports whatever is wrong with the SQL or the catalog)."""
+    from sqlmr.cli import compile_ahead
+
+    if not compile_ahead.enabled():
+        return None
+    try:
+        script = read_sql(args)
+        from sqlmr.catalog.resolve import resolve_catalog
+
+        catalog = resolve_catalog(args.tables, args.catalog)
+    except SqlmrError:
+        return None  # raised again, in its usual order, when the driver gets there
+    return compile_ahead.CompileAhead(script, catalog)
+
+
+def _prepared(args: argparse.Namespace, helper: CompileAhead | None) -> tuple[list, Catalog]:
+    """The statements to run and the catalog: from the helper where it compiled them."""
+    from sqlmr.cli.compile_ahead import Prepared
+
+    found = helper.result() if helper is not None else None
+    if helper is not None and found is not None:
+        return found, helper.catalog
+    # The script is read once: standard input cannot be read again.
+    script = helper.script if helper is not None else read_sql(args)
+    statements = [Prepared(s.kind, s.sql, s.table) for s in _statements(script)]
     from sqlmr.api import resolve_catalog
 
-    statements = _statements(args)
-    catalog = resolve_catalog(args.tables, args.catalog)
+    return statements, resolve_catalog(args.tables, args.catalog)
+
+
+def _run_statements(
+    args: argparse.Namespace, fmt: str, executor: Any, helper: CompileAhead | None
+) -> None:
+    """Each statement in turn: a query runs as a job (on `executor`, made on first need)."""
+    statements, catalog = _prepared(args, helper)
     targets = numbered(args.output, len(statements))
     traces = numbered(args.trace, len(statements))
     made = None
@@ -260,14 +300,18 @@ def _run_statements(args: argparse.Namespace, fmt: str, executor: Any) -> None:
             if i and target is None and fmt == "table":
                 print()
             if statement.kind != "query":
+                from sqlmr.compiler.statements import Statement
                 from sqlmr.describe import answer
 
-                table = answer(statement, catalog)
+                asked = Statement(statement.kind, statement.sql, statement.table)
+                table = answer(asked, catalog)
                 emit(table.column_names, [table], fmt, target, not args.no_header)
                 continue
             if executor is None:
                 executor = made = executor_from(args)
-            run_statement(args, statement.sql, catalog, executor, fmt, target, trace)
+            run_statement(
+                args, statement.sql, catalog, executor, fmt, target, trace, statement.logical
+            )
     finally:
         if made is not None:
             made.close()
@@ -299,17 +343,22 @@ def run_statement(
     fmt: str,
     target: str | None,
     trace: str | None = None,
+    logical: Any = None,
 ) -> None:
-    """Compile and run one query, and print or write its result."""
+    """Compile and run one query (`logical`: its analysis, done by the compile helper), and
+    print or write its result."""
     from sqlmr_runtime.storage import request_counts, requests_since
 
-    from sqlmr.api import compile_query, run
+    from sqlmr.api import compile_query, plan_query, run
     from sqlmr.execution import cost_table
     from sqlmr.execution.tracing import Tracer
 
     requests_before = request_counts()  # the driver's own S3 requests go into the cost table
     options = options_from(args)
-    plan = compile_query(sql, catalog, options)
+    if logical is not None:
+        plan = plan_query(logical, sql, options)
+    else:
+        plan = compile_query(sql, catalog, options)
     tracer = Tracer() if trace or os.environ.get("AWS_XRAY_DAEMON_ADDRESS") else None
     progress = Progress() if sys.stderr.isatty() else None
     try:

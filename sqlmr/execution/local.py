@@ -53,7 +53,8 @@ def invoke(event: dict[str, Any]) -> Outcome:
         return error_outcome(e)
 
 
-def _die_with_parent(parent: int) -> None:
+def die_with_parent(parent: int) -> None:
+    """Have the OS kill this (forked) process when `parent` dies; exit now if it already has."""
     if sys.platform.startswith("linux"):
         import ctypes
 
@@ -64,7 +65,7 @@ def _die_with_parent(parent: int) -> None:
 
 def _worker_main(conn: Any, parent: int, inherited: list[int]) -> None:
     """A worker's life: run the tasks that arrive on its pipe until the pipe closes."""
-    _die_with_parent(parent)
+    die_with_parent(parent)
     for fd in inherited:  # other workers' pipes: holding them would hide the driver's exit
         try:
             os.close(fd)

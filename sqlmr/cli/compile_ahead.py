@@ -1,0 +1,180 @@
+"""`sqlmr query` compiles its statements in a forked helper while the driver loads the runtime.
+
+A small query's driver spent most of its start-up importing, one thing after the other: pyarrow,
+then the planner, driver and runtime, then sqlglot and the compiler (≈ 70 ms of CPU for sqlglot
+alone). The two halves need nothing of each other until the plan is cut, so the driver forks a
+helper once pyarrow and the catalog are loaded (the helper shares them, copy-on-write): the helper
+imports sqlglot and analyses every statement, while the driver imports the planner and the
+runtime and starts its workers. The helper sends each statement's logical query back as JSON
+(sqlmr.compiler.logical_json) and exits; the driver plans and runs them as before, and never
+loads sqlglot itself (nor do the workers it forks).
+
+The helper only saves time: whatever it cannot do, the driver does as before. A statement the
+helper fails to analyse (bad SQL, a missing table, a value the JSON does not carry, a request to
+S3, whose count belongs in the driver's cost table), and everything after it, is compiled by the
+driver, which raises the same error with the same traceback; a script that does not split or
+classify is handled by the driver from the start. The helper is bounded in time, ignores Ctrl-C
+(the driver handles it and kills the helper), and dies with the driver (Linux parent-death
+signal). It runs only while a core is free (below); `SQLMR_COMPILE_AHEAD=0` turns it off.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import select
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from sqlmr.catalog import Catalog
+
+HELPER_SECONDS = 30.0  # past this the driver stops waiting, kills the helper and compiles itself
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """One statement: its kind and text (sqlmr.compiler.statements.Statement's fields), and its
+    logical query when the helper analysed it (None: the driver compiles it)."""
+
+    kind: str
+    sql: str
+    table: str = ""
+    logical: Any = None
+
+
+def enabled() -> bool:
+    """Whether to fork a helper: on a platform that forks, in a process with one thread (a fork
+    copies no other thread, and one of them may hold a lock the helper needs), when a core is
+    free (SQLMR_COMPILE_AHEAD=1 forces it, 0 turns it off)."""
+    setting = os.environ.get("SQLMR_COMPILE_AHEAD", "auto")
+    if setting == "0" or not hasattr(os, "fork") or threading.active_count() != 1:
+        return False
+    return setting == "1" or _core_free()
+
+
+def _core_free() -> bool:
+    """Whether the last minute's load left a core idle. The helper saves wall time only then: on
+    a busy machine it takes CPU (≈ 40 ms for a small query: the fork, its copied pages and its
+    exit) from the other processes and so from this query's own."""
+    try:
+        return os.getloadavg()[0] < (os.cpu_count() or 1)
+    except OSError:  # no load average on this platform
+        return True
+
+
+class CompileAhead:
+    """A forked helper analysing the statements of `script` against `catalog`."""
+
+    def __init__(self, script: str, catalog: Catalog):
+        from sqlmr.execution.local import die_with_parent
+
+        self.script, self.catalog = script, catalog
+        parent = os.getpid()
+        read, write = os.pipe()
+        # Objects that exist now are the driver's for good: the collector of either process
+        # need not scan them, and a scan would write to every page the two still share
+        # (copying each, in both). The local pool freezes the same way when it forks workers.
+        gc.freeze()
+        self.started = time.monotonic()
+        self.pid = os.fork()
+        if self.pid == 0:  # the helper: never returns
+            os.close(read)
+            _helper(script, catalog, write, parent, die_with_parent)
+        os.close(write)
+        self.fd: int | None = read
+
+    def result(self) -> list[Prepared] | None:
+        """The helper's statements (None: the driver compiles them all); waits for it, at most
+        until HELPER_SECONDS after it started."""
+        data = self._read()
+        self.close()
+        if not data:
+            return None
+        try:
+            from sqlmr.compiler.logical_json import decode
+
+            doc = json.loads(data)
+            logical = [decode(d) for d in doc["logical"]]
+            logical += [None] * (len(doc["statements"]) - len(logical))
+            found = [
+                Prepared(kind, sql, table, one)
+                for (kind, sql, table), one in zip(doc["statements"], logical, strict=True)
+            ]
+        except Exception:  # a helper's bug must not fail the query: the driver compiles
+            return None
+        return found or None
+
+    def _read(self) -> bytes:
+        chunks = []
+        deadline = self.started + HELPER_SECONDS
+        while self.fd is not None:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self.fd], [], [], left)[0]:
+                return b""  # too slow: close() kills it
+            chunk = os.read(self.fd, 1 << 16)
+            if not chunk:
+                break
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def close(self) -> None:
+        """Kill the helper if it still runs, and reap it."""
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+        if self.pid:
+            try:
+                if os.waitpid(self.pid, os.WNOHANG) == (0, 0):
+                    os.kill(self.pid, signal.SIGKILL)
+                    os.waitpid(self.pid, 0)
+            except ChildProcessError:
+                pass
+            self.pid = 0
+
+
+def _helper(script: str, catalog: Catalog, fd: int, parent: int, die_with_parent: Any) -> None:
+    """The helper's life: analyse, write the JSON to `fd`, exit without running the driver's
+    exit functions (they belong to the driver)."""
+    code = 1
+    try:
+        gc.disable()  # a short life: freeing its cycles would cost more than keeping them
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, signal.SIG_DFL)
+        die_with_parent(parent)
+        data = json.dumps(_analyse(script, catalog)).encode()
+        while data:
+            data = data[os.write(fd, data) :]
+        code = 0
+    except BaseException:  # noqa: BLE001 - the driver compiles whatever the helper did not send
+        pass
+    finally:
+        os._exit(code)
+
+
+def _analyse(script: str, catalog: Catalog) -> dict[str, Any]:
+    from sqlmr_runtime.storage import request_counts
+
+    from sqlmr.compiler import analyze_query
+    from sqlmr.compiler.logical_json import encode
+    from sqlmr.compiler.statements import classify, split_statements
+
+    statements = [classify(s) for s in split_statements(script)]
+    logical: list[Any] = []
+    for statement in statements:
+        if statement.kind != "query":
+            logical.append(None)
+            continue
+        before = request_counts()
+        try:
+            doc = encode(analyze_query(statement.sql, catalog))
+        except Exception:  # the driver compiles it again and reports the error itself
+            break
+        if request_counts() != before:
+            break  # it read S3: the driver's own requests are counted in its cost table
+        logical.append(doc)
+    return {"statements": [[s.kind, s.sql, s.table] for s in statements], "logical": logical}

@@ -1,0 +1,131 @@
+"""`sqlmr query` compiles in a forked helper (sqlmr.cli.compile_ahead): the logical queries it
+sends back as JSON plan exactly as the driver's own, and a script the helper cannot compile runs
+and fails exactly as without it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+from conftest import AMPLAB_COLUMNS
+from test_golden_plans import PLANS, QUERIES, write_tables
+
+from sqlmr.api import QueryOptions, compile_query, plan_query, resolve_catalog
+from sqlmr.compiler import analyze_query
+from sqlmr.compiler.logical_json import decode, encode
+from sqlmr.errors import PlanError
+
+
+@pytest.fixture(scope="module")
+def tables(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("ahead") / "tables"
+    write_tables(root)
+    return root
+
+
+def test_every_golden_query_plans_the_same_through_the_json(tables: Path) -> None:
+    catalog = resolve_catalog(str(tables))
+    options = QueryOptions(workers=2, split_size="8KB", reducers=3)
+    for name in QUERIES:
+        sql = (PLANS / f"{name}.sql").read_text().strip()
+        logical = analyze_query(sql, catalog)
+        carried = decode(json.loads(json.dumps(encode(logical))))
+        assert carried == logical and repr(carried) == repr(logical), name
+        direct = compile_query(sql, catalog, options).to_json()
+        assert plan_query(carried, sql, options).to_json() == direct, name
+
+
+def test_the_json_builds_only_the_compiler_s_classes() -> None:
+    with pytest.raises(PlanError, match="not a class"):
+        decode({"d": "Popen", "v": {"args": "true"}})
+    with pytest.raises(PlanError):
+        encode(object())
+
+
+def _sqlmr(args: list[str], ahead: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    code = "from sqlmr.cli import console; console()"
+    env = {**os.environ, "SQLMR_COMPILE_AHEAD": ahead}
+    return subprocess.run(
+        [sys.executable, "-c", code, "query", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        input=stdin,
+    )
+
+
+def _duckdb_rows(amplab_dir: str, sql: str) -> list[str]:
+    con = duckdb.connect()
+    for table in ("rankings", "uservisits"):
+        con.execute(
+            f"CREATE VIEW {table} AS SELECT * FROM read_csv('{amplab_dir}/{table}/*', "
+            f"header = false, columns = {dict(AMPLAB_COLUMNS[table])})"
+        )
+    return sorted(",".join(str(v) for v in row) for row in con.execute(sql).fetchall())
+
+
+def test_a_script_from_stdin_equals_duckdb_with_and_without_the_helper(
+    amplab_dir, tmp_path: Path
+) -> None:
+    first = "SELECT pageURL, pageRank FROM rankings WHERE pageRank > 300"
+    second = "SELECT countryCode, COUNT(*) FROM uservisits GROUP BY countryCode"
+    script = f"{first};\nDESCRIBE rankings;\n{second};\n"
+    outputs = {}
+    for ahead in ("1", "0"):
+        out = tmp_path / ahead / "out.csv"
+        out.parent.mkdir()
+        flags = ["-", "--tables", str(amplab_dir), "-o", str(out), "--workers", "2"]
+        done = _sqlmr(flags, ahead, stdin=script)
+        assert done.returncode == 0, done.stderr
+        outputs[ahead] = [(out.parent / f"out-{n}.csv").read_text() for n in (1, 2, 3)]
+    assert outputs["1"] == outputs["0"]
+    rows, described, grouped = (text.splitlines() for text in outputs["1"])
+    assert sorted(rows[1:]) == _duckdb_rows(amplab_dir, first)
+    assert [line.split(",")[0] for line in described[1:]] == ["pageURL", "pageRank", "avgDuration"]
+    assert sorted(grouped[1:]) == _duckdb_rows(amplab_dir, second)
+
+
+def test_a_bad_statement_fails_as_without_the_helper(amplab_dir) -> None:
+    """The first query's rows are written, then the second's error with its caret: the driver
+    compiles what the helper could not, and reports it the same way."""
+    script = "SELECT COUNT(*) FROM rankings;\nSELECT nope FROM rankings;\nSELECT 1 FROM rankings"
+    flags = [script, "--tables", str(amplab_dir), "--format", "csv", "--workers", "1"]
+    runs = [_sqlmr(flags, ahead) for ahead in ("1", "0")]
+    assert runs[0].returncode == runs[1].returncode == 1
+    assert runs[0].stdout == runs[1].stdout
+    assert runs[0].stderr == runs[1].stderr and "nope" in runs[0].stderr
+    expected = _duckdb_rows(amplab_dir, "SELECT COUNT(*) FROM rankings")
+    assert runs[0].stdout.splitlines()[1:] == expected
+
+
+def test_the_helper_is_killed_and_reaped_when_the_driver_stops_waiting(amplab_dir) -> None:
+    """close() before the result (the driver failed or was interrupted) leaves no process;
+    a helper that finished is reaped by result()."""
+    code = (
+        "import json, os\n"
+        "from sqlmr.catalog.resolve import resolve_catalog\n"
+        "from sqlmr.cli.compile_ahead import CompileAhead\n"
+        f"catalog = resolve_catalog({str(amplab_dir)!r})\n"
+        "stopped = CompileAhead('SELECT COUNT(*) FROM rankings', catalog)\n"
+        "pid = stopped.pid\n"
+        "stopped.close()\n"
+        "gone = []\n"
+        "try:\n"
+        "    os.kill(pid, 0)\n"
+        "except ProcessLookupError:\n"
+        "    gone.append(True)\n"
+        "done = CompileAhead('SELECT COUNT(*) FROM rankings; SHOW TABLES', catalog)\n"
+        "found = done.result()\n"
+        "print(json.dumps([gone, done.pid, [(p.kind, p.logical is not None) for p in found]]))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    gone, pid, found = json.loads(done.stdout.splitlines()[-1])
+    assert gone == [True] and pid == 0
+    assert found == [["query", True], ["show_tables", False]]
