@@ -12,6 +12,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from . import grouping
 from .decimals import narrow_sum, widen_sums
 from .errors import PlanValidationError
 from .expressions import as_array, evaluate
@@ -71,7 +72,7 @@ def _aggregate(op: Op, table: pa.Table) -> pa.Table:
     if op.get("phase") == "partial" and keys and _barely_reduces(table, keys):
         return _rows_as_partials(op, table)
     table, widened = widen_sums(table, op["aggregates"])
-    grouped = table.group_by(keys, use_threads=False).aggregate(specs)
+    grouped = grouping.group_by(table, keys, specs)
     # Arrow names aggregates "<col>_<fn>" and has put keys first or last across versions.
     key_set = set(keys)
     aggs = [

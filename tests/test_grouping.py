@@ -1,0 +1,91 @@
+"""Grouping on short string keys packed into words (runtime/grouping.py): the aggregate
+operator's answer equals DuckDB's GROUP BY whatever the strings hold (NULLs, empty strings,
+zero bytes inside or at the end, multi-byte UTF-8, lengths around the 8-byte word), alone or
+beside another key, and the packed path is the one taken where it applies."""
+
+from __future__ import annotations
+
+import math
+
+import duckdb
+import pyarrow as pa
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sqlmr_runtime import grouping, operators
+
+_AGGREGATES = [
+    {"fn": "sum", "column": "v", "name": "s"},
+    {"fn": "count", "column": "v", "name": "c"},
+    {"fn": "count_all", "name": "n"},
+    {"fn": "min", "column": "k", "name": "lo"},
+    {"fn": "max", "column": "v", "name": "hi"},
+]
+_DUCKDB = "SELECT {keys}, SUM(v), COUNT(v), COUNT(*), MIN(k), MAX(v) FROM t GROUP BY {keys}"
+
+# Few characters so that keys repeat; "\x00" and "é" (2 bytes) test the word's edges.
+_keys = st.one_of(st.none(), st.text(alphabet="ab.\x00é", max_size=10))
+_values = st.one_of(st.none(), st.integers(-1000, 1000))
+
+
+def _sorted_rows(table: pa.Table) -> list[tuple]:
+    rows = [tuple(r.values()) for r in table.to_pylist()]
+    return sorted(rows, key=lambda r: [(v is None, v) for v in r])
+
+
+def _check(table: pa.Table, keys: list[str]) -> None:
+    op = {"op": "aggregate", "phase": "final", "keys": keys, "aggregates": _AGGREGATES}
+    got = operators.apply([op], table)
+    t = table  # noqa: F841 - read by DuckDB's replacement scan
+    expected = duckdb.sql(_DUCKDB.format(keys=", ".join(keys))).to_arrow_table()
+    assert _sorted_rows(got) == _sorted_rows(expected.rename_columns(got.column_names))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(_keys, _values, st.integers(0, 2)), max_size=60))
+def test_short_string_keys_group_as_duckdb_does(rows: list) -> None:
+    table = pa.table(
+        {
+            "k": pa.array([r[0] for r in rows], pa.string()),
+            "v": pa.array([r[1] for r in rows], pa.int64()),
+            "j": pa.array([r[2] for r in rows], pa.int64()),
+        }
+    )
+    _check(table, ["k"])
+    _check(table, ["k", "j"])
+    _check(table.slice(len(rows) // 3), ["j", "k"])  # a slice: its column has an offset
+
+
+def test_packed_only_where_the_word_determines_the_value() -> None:
+    assert grouping._pack(pa.array(["1.2.3.4", "10.20.30", None, ""])) is not None
+    assert grouping._pack(pa.chunked_array([[b"ab"], [b"\x00b"]], pa.binary())) is not None
+    assert grouping._pack(pa.array(["a", "a\x00"])) is None  # would pad like "a"
+    assert grouping._pack(pa.array(["123456789"])) is None  # longer than a word
+    assert grouping._pack(pa.array([1, 2])) is None
+
+
+def test_ip_prefixes_and_float_sums_equal_duckdb() -> None:
+    """2a's shape: 8-byte prefixes of dotted addresses, DOUBLE sums, one group per prefix."""
+    n = 20_000
+    ips = [f"{(i * 7919) % 223 + 1}.{(i * 31) % 256}.{i % 97}.{i % 13}" for i in range(n)]
+    table = pa.table({"k": [ip[:8] for ip in ips], "v": [(i % 1000) / 7 for i in range(n)]})
+    op = {
+        "op": "aggregate",
+        "phase": "partial",
+        "keys": ["k"],
+        "aggregates": [{"fn": "sum", "column": "v", "name": "s"}],
+    }
+    got = {r["k"]: r["s"] for r in operators.apply([op], table).to_pylist()}
+    t = table  # noqa: F841 - read by DuckDB's replacement scan
+    expected = dict(duckdb.sql("SELECT k, SUM(v) FROM t GROUP BY k").fetchall())
+    assert got.keys() == expected.keys()
+    for key, total in expected.items():
+        assert math.isclose(got[key], total, rel_tol=1e-12), key
+
+
+@pytest.mark.parametrize("typ", [pa.string(), pa.binary()])
+def test_an_all_null_key_is_one_group(typ: pa.DataType) -> None:
+    table = pa.table({"k": pa.array([None, None, None], typ), "v": [1, 2, 3]})
+    grouped = grouping.group_by(table, ["k"], [("v", "sum")])
+    assert grouped.to_pylist() == [{"k": None, "v_sum": 6}]
+    assert grouped.schema.field("k").type == typ
