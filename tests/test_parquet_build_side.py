@@ -135,3 +135,31 @@ def test_a_scan_without_a_join_is_not_sampled(tables: Path) -> None:
     assert "sampled" not in render_plan(plan) and "late" in render_plan(plan)
     result = sqlmr.sql(query, str(tables), workers=2)
     assert_same(result, _duck(tables).execute(query).fetchall(), ordered=False)
+
+
+def test_the_answer_does_not_depend_on_the_cut(tables: Path) -> None:
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    queries = SELECTIVE[:2]
+    expected = [_duck(tables).execute(q).fetchall() for q in queries]
+
+    @settings(
+        max_examples=4,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+    @given(
+        split=st.sampled_from(["8KB", "40KB", None]) | st.integers(4 << 10, 256 << 10),
+        workers=st.integers(1, 3),
+        reducers=st.integers(1, 5),
+    )
+    def run(split, workers: int, reducers: int) -> None:
+        for query, rows in zip(queries, expected, strict=True):
+            result = sqlmr.sql(
+                query, str(tables), split_size=split, workers=workers, reducers=reducers
+            )
+            assert_same(result, rows, ordered=False)
+
+    run()
