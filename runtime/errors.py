@@ -43,6 +43,13 @@ class StorageError(RuntimeTaskError):
     """An object could not be read or written (retryable unless it names a lasting cause)."""
 
 
+class JobCancelledError(RuntimeTaskError):
+    """The task's job was cancelled (its driver failed or was interrupted and removes its
+    objects): the task writes nothing, so it cannot re-create what cleanup removed."""
+
+    retryable = False
+
+
 class UnsupportedCodecError(RuntimeTaskError):
     """Data was compressed with a codec this process's pyarrow lacks (a retry cannot help)."""
 

@@ -21,6 +21,7 @@ import pyarrow as pa
 from . import batched, environment, operators, ranges, scan, shuffle, tracing
 from .broadcast import BroadcastIndex
 from .broadcast_share import SharedIndex
+from .errors import JobCancelledError
 from .spec import SUMMARY_VERSION
 from .storage import join, request_counts, requests_since, storage_for
 from .validate import validate_event
@@ -321,6 +322,7 @@ def run_task(event: dict[str, Any], invocation: str | None = None) -> dict[str, 
         name, write = SINKS[sink["type"]]
         url = output_url(event, name, invocation)
         codec = shuffle.choose_codec(event.get("compression", "auto"), url)
+        _check_live(event)
         with storage_for(url).open_write(url) as out:
             index = write(sink, table, codec, out)
             length = out.tell()
@@ -357,6 +359,18 @@ def run_task(event: dict[str, Any], invocation: str | None = None) -> dict[str, 
             table, sink["sample"]["keys"], sink["sample"]["rows"]
         )
     return summary
+
+
+def _check_live(event: dict[str, Any]) -> None:
+    """Refuse to write the output of a cancelled job: a task that ends after its driver failed
+    (a Lambda invocation cannot be stopped) would otherwise re-create, below a job prefix the
+    driver has cleaned, objects nobody removes. The driver deletes the heartbeat first, then
+    waits for running tasks, then removes the job's objects."""
+    beat = event.get("heartbeat")
+    if beat and not storage_for(beat).exists(beat):
+        raise JobCancelledError(
+            f"job {event['job']} was cancelled (its heartbeat is gone); the task wrote nothing"
+        )
 
 
 def _read_input(event: dict[str, Any], stage: dict[str, Any]):

@@ -274,6 +274,16 @@ class S3Storage:
         except Exception as e:
             raise _reason(e, url) from None
 
+    def exists(self, url: str) -> bool:
+        bucket, key = split_url(url)
+        try:
+            self.client.head_object(Bucket=bucket, Key=key)
+        except Exception as e:
+            if error_code(e) in ("NoSuchKey", "404", "NotFound"):
+                return False
+            raise _reason(e, url) from None
+        return True
+
     def delete_prefix(self, prefix: str) -> None:
         bucket, key = split_url(prefix)
         try:
@@ -285,7 +295,8 @@ class S3Storage:
 
 
 def delete_under(client, bucket: str, prefix: str) -> int:
-    """Delete every object whose key starts with `prefix`; return how many were deleted.
+    """Delete every object whose key starts with `prefix`, and abort every incomplete multipart
+    upload below it; return how many objects were deleted.
 
     The one prefix delete, shared by the job store and `sqlmr destroy`: one listing page holds
     at most 1,000 keys, the DeleteObjects limit; keys DeleteObjects could not delete (it answers
@@ -301,9 +312,40 @@ def delete_under(client, bucket: str, prefix: str) -> int:
                 )
                 _check_deleted(response, bucket)
                 count += len(keys)
+        abort_uploads_under(client, bucket, prefix)
     except Exception as e:
         if error_code(e) == "NoSuchBucket":
             return count
+        raise
+    return count
+
+
+def abort_uploads_under(client, bucket: str, prefix: str) -> int:
+    """Abort every incomplete multipart upload whose key starts with `prefix`; return how many.
+
+    A task killed mid-upload (SIGKILL, a Lambda timeout or out-of-memory) cannot abort its own
+    upload: its parts are invisible to ListObjects, so a delete by listing misses them, and S3
+    bills them until they are aborted. ListBucketMultipartUploads takes no s3:prefix condition,
+    so the permission is on the whole bucket; AbortMultipartUpload is on the prefix's objects."""
+    count = 0
+    try:
+        pages = client.get_paginator("list_multipart_uploads").paginate(
+            Bucket=bucket, Prefix=prefix
+        )
+        for page in pages:
+            for upload in page.get("Uploads", []):
+                with contextlib.suppress(Exception):  # gone already (completed or aborted)
+                    client.abort_multipart_upload(
+                        Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+                    )
+                    count += 1
+    except Exception as e:
+        if error_code(e) in ("AccessDenied", "403"):
+            raise StorageError(
+                f"cannot list the incomplete multipart uploads under s3://{bucket}/{prefix} "
+                "(AccessDenied); allow s3:ListBucketMultipartUploads on the bucket",
+                retryable=False,
+            ) from None
         raise
     return count
 

@@ -764,6 +764,13 @@ _RECORDS["task_event"] = Node(
         Arg("attempt", "int"),
         Arg("input", "input"),
         Arg(
+            "heartbeat",
+            "str",
+            required=False,
+            doc="URL of the job's heartbeat object; once it is gone the job is cancelled and "
+            "the task writes nothing (it fails as JobCancelledError)",
+        ),
+        Arg(
             "compression",
             "str",
             required=False,

@@ -62,6 +62,9 @@ class Storage(Protocol):
     def delete(self, url: str) -> None:
         """Remove one object; a missing object is not an error."""
 
+    def exists(self, url: str) -> bool:
+        """Whether an object exists."""
+
 
 def local_path(url: str) -> str:
     """The file system path of a local URL (a path, or file://path)."""
@@ -177,6 +180,9 @@ class LocalStorage:
             pass
         except OSError as e:
             raise StorageError(f"cannot delete {path}: {e.strerror}") from e
+
+    def exists(self, url: str) -> bool:
+        return os.path.isfile(local_path(url))
 
 
 _LOCAL = LocalStorage()

@@ -29,8 +29,9 @@ sitecustomize makes pyarrow lack LZ4 and ZSTD) go before the main layer, as Lamb
   GET /2015-03-31/functions/{name}/configuration -> MemorySize, Timeout, LastModified, …
 
 Faults are injected through methods of the server (thread-safe): throttle_next, fail_next /
-fail_matching, timeout_next / timeout_matching, oom_matching. Counters: requests, invocations,
-throttled, peak (most invocations at once); `calls` records (stage, task, attempt, outcome, by_url).
+fail_matching, timeout_next / timeout_matching, oom_matching, delay_matching (a slow task).
+Counters: requests, invocations, throttled, peak (most invocations at once); `calls` records
+(stage, task, attempt, outcome, by_url).
 """
 
 from __future__ import annotations
@@ -209,7 +210,7 @@ class _Worker:
 @dataclass
 class Fault:
     """An injected failure: for invocations matching stage/task/attempt (None matches any),
-    `remaining` times (None: every time). kind is "error", "timeout" or "oom"."""
+    `remaining` times (None: every time). kind is "error", "timeout", "oom" or "delay"."""
 
     kind: str
     remaining: int | None
@@ -218,6 +219,7 @@ class Fault:
     attempt: int | None = None
     error_type: str = "InjectedFault"
     message: str = "injected failure"
+    seconds: float = 0.0  # of a "delay": the handler runs after this long
 
     def matches(self, ident: tuple[str | None, int | None, int | None]) -> bool:
         stage, task, attempt = ident
@@ -389,6 +391,10 @@ class LambdaServer:
         """Make matching invocations raise, `times` times (None: always)."""
         self._add(Fault("error", times, stage, task, attempt, error_type, message))
 
+    def delay_matching(self, seconds: float, stage=None, task=None, attempt=None, times=None):
+        """Make matching invocations run the handler only after `seconds` (a slow task)."""
+        self._add(Fault("delay", times, stage, task, attempt, seconds=seconds))
+
     def timeout_next(self, n: int = 1) -> None:
         """Make the next n invocations time out after `simulated_timeout` seconds."""
         self._add(Fault("timeout", n))
@@ -452,6 +458,9 @@ class LambdaServer:
         ident = _identity(event)
         fault = self._take_fault(ident)
         log = [f"START RequestId: {request_id} Version: $LATEST"]
+        if fault is not None and fault.kind == "delay":
+            time.sleep(fault.seconds)
+            fault = None
         if fault is not None and fault.kind in ("timeout", "oom"):
             time.sleep(self.simulated_timeout if fault.kind == "timeout" else 0.05)
             self._record(ident, fault.kind, by_url, request_id)

@@ -49,6 +49,8 @@ MAX_PAYLOAD_BYTES = 6_000_000
 # Lambda's longest timeout is 900 s; the read timeout must outlast it.
 READ_TIMEOUT_SECONDS = 960
 CONNECT_TIMEOUT_SECONDS = 10
+# After the function's timeout, how long a failing driver still waits for an invocation's answer.
+DRAIN_MARGIN_SECONDS = 30
 
 # Errors that say nothing about the task: Lambda could not (yet) run it.
 _RETRYABLE_CODES = {
@@ -266,6 +268,14 @@ class LambdaExecutor:
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
+    @property
+    def drain_seconds(self) -> float:
+        """How long a failing driver waits for running invocations (which nothing can stop)
+        before it removes the job's objects: the function's timeout and a margin for the
+        Invoke's answer; Lambda's longest timeout when the configuration cannot be read."""
+        timeout = (self.function_configuration() or {}).get("timeout")
+        return float(timeout) + DRAIN_MARGIN_SECONDS if timeout else float(READ_TIMEOUT_SECONDS)
+
     def __enter__(self) -> LambdaExecutor:
         return self
 
@@ -455,6 +465,7 @@ class LambdaExecutor:
             "arch": (config.get("Architectures") or ["x86_64"])[0],
             "memory_mb": config.get("MemorySize"),
             "last_modified": _epoch(config.get("LastModified")),
+            "timeout": config.get("Timeout"),
         }
 
     def billed_gb_seconds(self) -> float:

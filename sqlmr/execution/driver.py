@@ -25,7 +25,7 @@ from sqlmr_runtime.validate import validate_plan
 from sqlmr.defaults import RETRIES
 from sqlmr.errors import PlanError, SqlmrError, TaskError, UsageError
 from sqlmr.execution.executor import Executor, Outcome
-from sqlmr.execution.jobs import Heartbeat, new_job_id
+from sqlmr.execution.jobs import HEARTBEAT, Heartbeat, new_job_id
 from sqlmr.execution.range_bounds import range_inputs
 from sqlmr.execution.skew import Split, split_skewed
 from sqlmr.execution.tracing import Tracer
@@ -336,6 +336,7 @@ class Driver:
         if tracer is not None and bind is not None:
             bind(tracer)
         self._submitted: dict[tuple[str, int, int], float] = {}  # when each attempt was sent
+        self._running: list[Future[Outcome]] = []  # of a failing stage, for _abandon to wait on
         self.compression = compression  # of shuffle and result objects; see shuffle.choose_codec
 
     def run(self, plan: Plan, keep_intermediates: bool = False) -> JobResult:
@@ -366,15 +367,7 @@ class Driver:
                 if keep_intermediates:
                     heartbeat.write(keep=True)  # `sqlmr gc` leaves it: removed by hand
         except BaseException as e:
-            # Tasks of the job may still run, or wait in the executor's queue, when the driver
-            # was interrupted between submitting a task and recording it: stop them all before
-            # the job's objects are removed, or a late write re-creates what cleanup removed.
-            stop = getattr(self.executor, "stop_job", None)
-            if stop is not None:
-                stop(job)
-            if not keep_intermediates:
-                remove_job(self.job_store, job, e)
-            _UNCLAIMED.pop(job, None)
+            self._abandon(job, heartbeat, e, keep_intermediates)
             raise
         if keep_intermediates:
             _UNCLAIMED.pop(job, None)  # kept on purpose, for `sqlmr gc` or by hand
@@ -387,6 +380,37 @@ class Driver:
             time.perf_counter() - started,
             keep_intermediates,
         )
+
+    def _abandon(
+        self, job: str, heartbeat: Heartbeat, cause: BaseException, keep_intermediates: bool
+    ) -> None:
+        """Cancel a failed or interrupted job, then remove its objects.
+
+        Tasks of the job may still run (a Lambda invocation cannot be stopped) or wait in the
+        executor's queue (the driver was interrupted between submitting a task and recording
+        it). Deleting the heartbeat first cancels the job: a task that ends later writes
+        nothing (runtime handler._check_live). The executor then stops what it can, running
+        tasks are waited for (bounded by the executor's drain_seconds; a second Ctrl-C ends the
+        wait), and only then are the job's objects and incomplete uploads removed."""
+        running, self._running = self._running, []
+        try:
+            with contextlib.suppress(Exception):  # cleanup never hides the cause
+                heartbeat.cancel()
+            stop = getattr(self.executor, "stop_job", None)
+            if stop is not None:
+                stop(job)
+            if running:
+                bound = float(getattr(self.executor, "drain_seconds", DRAIN_SECONDS))
+                _, late = wait(running, timeout=bound)
+                if late:
+                    cause.add_note(
+                        f"{len(late)} task(s) of job {job} still ran after {bound:g} s; the job "
+                        "is cancelled, so they write nothing"
+                    )
+        finally:
+            if not keep_intermediates:
+                remove_job(self.job_store, job, cause)
+            _UNCLAIMED.pop(job, None)
 
     def _run_stage(
         self, job: str, stage: Stage, inputs: list[dict], splits: list[Split]
@@ -430,6 +454,7 @@ class Driver:
             event = _event(
                 job, self.job_store, stage, task, attempt, inputs[task], self.compression
             )
+            event["heartbeat"] = join(self.job_store, job, HEARTBEAT)
             self._submitted[(stage.id, task, attempt)] = time.time()
             pending[self.executor.submit(event)] = (task, attempt)
             stats.attempts += 1
@@ -452,12 +477,11 @@ class Driver:
                 for task, attempt in watch.stragglers(pending, winners, stats.task_seconds):
                     submit(task, attempt)  # a speculative second attempt; the first to end wins
                 launch()
-        finally:
-            # Tasks already running cannot be stopped: wait for them, so that nothing writes
-            # into the job store after the driver has cleaned it up.
-            running = [f for f in pending if not f.cancel()]
-            if running:
-                wait(running, timeout=DRAIN_SECONDS)
+        except BaseException:
+            # Tasks already running cannot be stopped here: Driver._abandon cancels the job and
+            # waits for them before the job's objects are removed.
+            self._running += [f for f in pending if not f.cancel()]
+            raise
         stats.seconds = time.perf_counter() - started
         stats.tasks, stats.skipped = launched, len(inputs) - launched
         if self.listener:

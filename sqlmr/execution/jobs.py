@@ -56,6 +56,11 @@ class Heartbeat:
         doc = {"job": self.job, "started": self.started, "updated": time.time(), "keep": keep}
         storage_for(self.url).write(self.url, json.dumps(doc).encode())
 
+    def cancel(self) -> None:
+        """Delete the heartbeat: the job's tasks that are still running then write nothing."""
+        self._stop.set()
+        storage_for(self.url).delete(self.url)
+
     def _beat(self) -> None:
         while not self._stop.wait(self.interval):
             try:
