@@ -68,6 +68,15 @@ class SeaweedS3:
             config=Config(max_pool_connections=64, retries={"max_attempts": 3}),
         )
 
+    def upload_tree(self, folder: str | Path, prefix: str) -> str:
+        """Upload every file below a local folder to s3://bucket/prefix/…; return that URL."""
+        client = self.client()
+        for path in sorted(Path(folder).rglob("*")):
+            if path.is_file():
+                key = f"{prefix}/{path.relative_to(folder).as_posix()}"
+                client.upload_file(str(path), self.bucket, key)
+        return self.url(prefix)
+
     def log_tail(self, size: int = 4000) -> str:
         try:
             return self.log_path.read_text("utf-8", "replace")[-size:]

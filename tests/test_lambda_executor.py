@@ -50,12 +50,7 @@ OPTIONS = dict(workers=4, split_size="64KB", reducers=2)
 @pytest.fixture(scope="module")
 def s3_tables(seaweed_s3: SeaweedS3, amplab_dir: str) -> str:
     """The tiny Amplab tables uploaded to s3://bucket/lambda-amplab."""
-    client = seaweed_s3.client()
-    for path in sorted(Path(amplab_dir).rglob("*")):
-        if path.is_file():
-            key = "lambda-amplab/" + path.relative_to(amplab_dir).as_posix()
-            client.upload_file(str(path), seaweed_s3.bucket, key)
-    return seaweed_s3.url("lambda-amplab")
+    return seaweed_s3.upload_tree(amplab_dir, "lambda-amplab")
 
 
 @pytest.fixture(scope="module")

@@ -235,12 +235,7 @@ QUERIES = [
 @pytest.fixture(scope="module")
 def s3_tables(seaweed_s3: SeaweedS3, amplab_dir: str) -> str:
     """The tiny Amplab tables uploaded to s3://bucket/amplab."""
-    client = seaweed_s3.client()
-    for path in sorted(Path(amplab_dir).rglob("*")):
-        if path.is_file():
-            key = "amplab/" + path.relative_to(amplab_dir).as_posix()
-            client.upload_file(str(path), seaweed_s3.bucket, key)
-    return seaweed_s3.url("amplab")
+    return seaweed_s3.upload_tree(amplab_dir, "amplab")
 
 
 @pytest.fixture(scope="module")

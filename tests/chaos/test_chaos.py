@@ -98,12 +98,7 @@ def oracle(amplab_dir: str) -> dict[str, list[tuple]]:
 
 @pytest.fixture(scope="module")
 def s3_tables(seaweed_s3, amplab_dir: str) -> str:
-    client = seaweed_s3.client()
-    for path in sorted(Path(amplab_dir).rglob("*")):
-        if path.is_file():
-            key = "chaos-amplab/" + path.relative_to(amplab_dir).as_posix()
-            client.upload_file(str(path), seaweed_s3.bucket, key)
-    return seaweed_s3.url("chaos-amplab")
+    return seaweed_s3.upload_tree(amplab_dir, "chaos-amplab")
 
 
 def _clear(stderr: str) -> bool:

@@ -105,12 +105,7 @@ def test_cleanup_aborts_the_upload_of_a_task_killed_mid_upload(seaweed_s3: Seawe
 
 @pytest.fixture(scope="module")
 def s3_tables(seaweed_s3: SeaweedS3, amplab_dir: str) -> str:
-    client = seaweed_s3.client()
-    for path in sorted(Path(amplab_dir).rglob("*")):
-        if path.is_file():
-            key = "leaks-amplab/" + path.relative_to(amplab_dir).as_posix()
-            client.upload_file(str(path), seaweed_s3.bucket, key)
-    return seaweed_s3.url("leaks-amplab")
+    return seaweed_s3.upload_tree(amplab_dir, "leaks-amplab")
 
 
 def _wait_for_call(server, stage: str, task: int) -> dict:
