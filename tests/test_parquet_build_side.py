@@ -163,3 +163,29 @@ def test_the_answer_does_not_depend_on_the_cut(tables: Path) -> None:
             assert_same(result, rows, ordered=False)
 
     run()
+
+
+def _run(tables: Path, query: str, options: QueryOptions):
+    plan = compile_query(query, resolve_catalog(str(tables)), options)
+    with sqlmr.run(plan, options) as result:
+        return plan, result.read_all()
+
+
+def test_both_sides_filtered_the_smaller_is_gathered(tables: Path) -> None:
+    # pages' filter keeps ~1% of it, visits' about half: pages (the left side) is gathered.
+    query = (
+        "SELECT p.rank, v.ip, v.rev FROM pages AS p JOIN visits AS v ON p.url = v.url "
+        "WHERE p.rank = 3 AND v.day < DATE '2001-06-01'"
+    )
+    plan, result = _run(tables, query, QueryOptions(workers=2, reducers=2))
+    assert plan.stages[0].id == "map_left" and plan.stages[0].source["table"] == "pages"
+    assert plan.stages[1].source["broadcast"] == "left"
+    assert_same(result, _duck(tables).execute(query).fetchall(), ordered=False)
+
+
+def test_both_sides_over_the_threshold_are_shuffled(tables: Path) -> None:
+    options = QueryOptions(workers=2, reducers=3, broadcast_threshold=64)
+    plan, result = _run(tables, SELECTIVE[0], options)
+    assert [s.id for s in plan.stages[:2]] == ["map_left", "map_right"]
+    assert all(s.sink["type"] == "shuffle" for s in plan.stages[:2])
+    assert_same(result, _duck(tables).execute(SELECTIVE[0]).fetchall(), ordered=False)

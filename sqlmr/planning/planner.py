@@ -166,12 +166,10 @@ def _gathered_side(q: LogicalQuery, inputs: list[SideInput], options: PlanOption
         i.bytes * len(side.read_columns) / max(1, len(side.table.columns)) * _kept(i)
         for side, i in zip(q.sides, inputs, strict=True)
     ]
-    for s in (0, 1):
-        sampled = inputs[s].kept is not None and len(inputs[s].splits) > 1
-        fits = sizes[s] <= options.broadcast_threshold
-        if sampled and fits and sizes[s] * _GATHER_MARGIN <= sizes[1 - s]:
-            return s
-    return None
+    s = 0 if sizes[0] <= sizes[1] else 1  # both filtered: the smaller
+    sampled = inputs[s].kept is not None and len(inputs[s].splits) > 1
+    fits = sizes[s] <= options.broadcast_threshold
+    return s if sampled and fits and sizes[s] * _GATHER_MARGIN <= sizes[1 - s] else None
 
 
 def _kept(side: SideInput) -> float:
