@@ -182,11 +182,11 @@ def _substr(e: Expr, a: list[Datum]) -> Datum:
         lo, hi = hi, lo
     if start >= 0:
         if hi is not None and hi <= 0:
-            return pc.utf8_slice_codeunits(a[0], 0, 0)
+            return text_functions.slice_codeunits(a[0], 0, 0)
         lo = max(lo, 0)
     elif hi is not None and hi >= 0:
         hi = None  # an end-relative window that reaches past the end runs to the end
-    return pc.utf8_slice_codeunits(a[0], lo, hi)
+    return text_functions.slice_codeunits(a[0], lo, hi)
 
 
 def _concat(e: Expr, a: list[Datum]) -> Datum:
