@@ -16,8 +16,8 @@ LIMIT = 60
 # "path:function" -> (ceiling, why it is one function)
 EXCEPTIONS: dict[str, tuple[int, str]] = {
     "sqlmr/aws/deploy.py:deploy": (
-        70,
-        "the library entry point: 17 documented parameters and their docstring are 28 lines; "
+        72,
+        "the library entry point: 18 documented parameters and their docstring are 29 lines; "
         "the body (42 lines) is the sequence of named steps",
     ),
 }

@@ -742,6 +742,42 @@ def test_destroy_removes_everything_and_reports_absent_pieces(aws, layer):
     assert dp.destroy(session=aws)[-1] == "job store: not given, objects kept"
 
 
+def test_the_job_lifecycle_rule_is_put_only_when_asked_and_keeps_other_rules(aws, layer):
+    s3 = aws.client("s3")
+    theirs = {
+        "ID": "logs",
+        "Status": "Enabled",
+        "Filter": {"Prefix": "logs/"},
+        "Expiration": {"Days": 30},
+    }
+    s3.put_bucket_lifecycle_configuration(
+        Bucket="jobs-bucket", LifecycleConfiguration={"Rules": [theirs]}
+    )
+    _deploy(aws, layer)  # not asked: the bucket's rules are not read or changed
+    assert "GetBucketLifecycleConfiguration" not in aws.calls
+    report = _deploy(aws, layer, expire_jobs_days=2)
+    assert any(c.startswith("put lifecycle rule sqlmr-jobs:sqlmr/jobs") for c in report.changes)
+    rules = {
+        r["ID"]: r for r in s3.get_bucket_lifecycle_configuration(Bucket="jobs-bucket")["Rules"]
+    }
+    assert set(rules) == {"logs", "sqlmr-jobs:sqlmr/jobs"}
+    mine = rules["sqlmr-jobs:sqlmr/jobs"]
+    assert mine["Filter"] == {"Prefix": "sqlmr/jobs/"} and mine["Expiration"] == {"Days": 2}
+    assert mine["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1}
+    again = _deploy(aws, layer, expire_jobs_days=2)
+    assert not any("lifecycle" in c for c in again.changes)
+    assert any("lifecycle rule sqlmr-jobs:sqlmr/jobs" in u for u in again.unchanged)
+    dry = dp.deploy(job_store=JOB_STORE, layer=layer, expire_jobs_days=3, dry_run=True, session=aws)
+    assert any("lifecycle rule" in c for c in dry.changes)
+    assert s3.get_bucket_lifecycle_configuration(Bucket="jobs-bucket")["Rules"][-1] == mine
+    with pytest.raises(dp.DeployError, match="1-3650"):
+        _deploy(aws, layer, expire_jobs_days=0)
+
+    done = dp.destroy(job_store=JOB_STORE, session=aws)
+    assert done[-1].endswith("deleted lifecycle rule sqlmr-jobs:sqlmr/jobs")
+    assert s3.get_bucket_lifecycle_configuration(Bucket="jobs-bucket")["Rules"] == [theirs]
+
+
 def test_destroy_refuses_a_bucket_root_and_input_locations(aws, layer):
     with pytest.raises(dp.DeployError, match="refusing to delete every object"):
         dp.destroy(job_store="s3://jobs-bucket", session=aws)

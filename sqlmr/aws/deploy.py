@@ -7,7 +7,8 @@ manylinux wheels, published only when its contents change), unless --layer names
 function itself (python3.12, the zipped `sqlmr_runtime` sources, active tracing); its log
 group's retention. Code is uploaded only when the package's hash differs from the function's
 CodeSha256. Then it invokes the function with the probe event and fails if the function cannot
-run a task. Bucket lifecycle rules are never touched. Nothing here prints.
+run a task. The bucket's lifecycle rules are touched only with expire_jobs_days (one rule on
+the job prefix, the others kept; sqlmr.aws.lifecycle). Nothing here prints.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from sqlmr.aws.layer_publish import (
     is_public_layer_name,
     resolve_public_layer,
 )
+from sqlmr.aws.lifecycle import ensure_job_lifecycle, job_rule, rule_id
 from sqlmr.aws.package import build_package, code_sha256
 from sqlmr.aws.policy import (
     check_arch,
@@ -54,6 +56,7 @@ def deploy(
     profile: str | None = None,
     dry_run: bool = False,
     log_retention_days: int = 14,
+    expire_jobs_days: int | None = None,
     *,
     session: Any = None,
     package: tuple[bytes, str] | None = None,
@@ -68,10 +71,10 @@ def deploy(
     it reads the role and the function to tell what would change; without credentials it makes
     no AWS call at all and plans every change. `session` (a boto3 Session), `package` ((zip,
     sha256 hex), from build_package) and `layer_build` (from build_layer) are for tests and
-    callers that already hold them; probe=False skips the probe.
+    callers that already hold them; probe=False skips the probe. expire_jobs_days: see lifecycle.
     """
     store = _checked_store(function_name, memory, timeout, arch, job_store, inputs, layer)
-    _check_retention(log_retention_days)
+    _check_days(log_retention_days, expire_jobs_days, store)
     zip_bytes, _hex = package or build_package()
     session = session or open_session(region, profile)
     region_name = session_region(session)
@@ -96,7 +99,7 @@ def deploy(
         notes=notes,
     )
     if not live:
-        _plan_everything(report, layer is None, log_retention_days)
+        _plan_everything(report, layer is None, log_retention_days, store, expire_jobs_days)
         return report
     iam, lam = client(session, "iam"), client(session, "lambda")
     _run_steps(
@@ -105,6 +108,7 @@ def deploy(
             lambda: _ensure_layer(session, lam, report, layer, layer_build, store, len(zip_bytes)),
             lambda: ensure_function(lam, report, zip_bytes),
             lambda: _ensure_log_retention(client(session, "logs"), report, log_retention_days),
+            lambda: _ensure_lifecycle(session, report, store, expire_jobs_days),
         ),
         report,
         dry_run,
@@ -114,9 +118,11 @@ def deploy(
     return report
 
 
-def _check_retention(days: int) -> None:
-    if not 1 <= int(days) <= 3653:
-        raise DeployError(f"log retention {days} days is outside 1-3653 days")
+def _check_days(retention: int, expire_jobs: int | None, store) -> None:
+    if not 1 <= int(retention) <= 3653:
+        raise DeployError(f"log retention {retention} days is outside 1-3653 days")
+    if expire_jobs is not None:
+        job_rule(store, expire_jobs)  # refuses days outside its range
 
 
 def _checked_store(
@@ -163,7 +169,15 @@ def _identity(session: Any, region_name: str, dry_run: bool) -> tuple[bool, str,
     return False, "<account-id>", partition_of(region_name), notes
 
 
-def _plan_everything(report: DeployReport, own_layer: bool, log_retention_days: int) -> None:
+def _ensure_lifecycle(session: Any, report: DeployReport, store, days: int | None) -> None:
+    """The job prefix's lifecycle rule, only when asked for (expire_jobs_days)."""
+    if days is not None:
+        ensure_job_lifecycle(client(session, "s3"), report, store, days)
+
+
+def _plan_everything(
+    report: DeployReport, own_layer: bool, log_retention_days: int, store, expire_days: int | None
+) -> None:
     """A dry run that reads nothing: every change is planned."""
     report.role_arn = planned_role_arn(report)
     report.changes += [
@@ -178,6 +192,8 @@ def _plan_everything(report: DeployReport, own_layer: bool, log_retention_days: 
         f"set the retention of log group {log_group_name(report.function_name)} to "
         f"{log_retention_days} days",
     ]
+    if expire_days is not None:
+        report.changes.append(f"put lifecycle rule {rule_id(store)} on bucket {store.bucket}")
 
 
 def _run_steps(steps, report: DeployReport, dry_run: bool) -> None:

@@ -12,6 +12,7 @@ from sqlmr_runtime.errors import StorageError
 from sqlmr_runtime.s3 import delete_under
 
 from sqlmr.aws.errors import DeployError, aws_action, is_missing
+from sqlmr.aws.lifecycle import remove_job_lifecycle, rule_id
 from sqlmr.aws.policy import (
     S3Prefix,
     check_function_name,
@@ -95,9 +96,16 @@ def _empty_store(session: Any, store: S3Prefix | None) -> str:
     s3 = client(session, "s3")
     with aws_action(f"delete the objects under {store.root}", "s3"):
         count = delete_objects(s3, store.bucket, store.prefix + "/")
-    if count:
-        return f"deleted {count:,} object(s) under {store.root}"
-    return f"objects under {store.root}: absent"
+    done = (
+        f"deleted {count:,} object(s) under {store.root}"
+        if count
+        else f"objects under {store.root}: absent"
+    )
+    try:
+        removed = remove_job_lifecycle(s3, store)
+    except DeployError as e:  # the objects are gone; a rule deploy may have put is reported
+        return f"{done}; lifecycle rule {rule_id(store)} not checked: {e}"
+    return f"{done}; deleted lifecycle rule {rule_id(store)}" if removed else done
 
 
 def _delete(call: Callable[[], Any]) -> bool:

@@ -37,6 +37,7 @@ def _add_deploy(sub: argparse._SubParsersAction, shared: list[argparse.ArgumentP
     )
     _add_function_name(d)
     _add_function_settings(d)
+    _add_job_store_settings(d)
     _add_deploy_modes(d)
     d.set_defaults(handler=_deploy)
 
@@ -93,6 +94,18 @@ def _add_function_settings(d: argparse.ArgumentParser) -> None:
         default=14,
         metavar="DAYS",
         help="how long the function's log group keeps its events (default: 14)",
+    )
+
+
+def _add_job_store_settings(d: argparse.ArgumentParser) -> None:
+    """What deploy may set on the job store's bucket."""
+    d.add_argument(
+        "--expire-jobs-days",
+        type=int,
+        metavar="DAYS",
+        help="put a lifecycle rule on the job prefix: S3 expires job objects after DAYS days "
+        "and aborts multipart uploads incomplete after 1 day, the backstop for a driver killed "
+        "before it cleaned up (the bucket's other rules are kept) (default: no rule)",
     )
 
 
@@ -173,6 +186,7 @@ def _deploy(args: argparse.Namespace) -> int:
             profile=args.profile,
             dry_run=args.dry_run,
             log_retention_days=args.log_retention_days,
+            expire_jobs_days=args.expire_jobs_days,
         )
     except DeployError as e:
         if e.report is not None:  # what was changed before the failure

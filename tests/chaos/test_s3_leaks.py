@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from processes import wait_gone
@@ -29,6 +30,14 @@ from sqlmr_runtime.handler import run_task
 from sqlmr_runtime.storage import join
 
 from sqlmr.api import QueryOptions, compile_query, resolve_catalog
+from sqlmr.aws.lifecycle import (
+    current_rules,
+    ensure_job_lifecycle,
+    job_rule,
+    remove_job_lifecycle,
+    rule_id,
+)
+from sqlmr.aws.policy import parse_s3_url
 from sqlmr.errors import TaskError
 from sqlmr.execution import aws_lambda
 from sqlmr.execution.driver import Driver, _event, _inputs, remove_job
@@ -163,3 +172,28 @@ def test_a_local_task_of_a_cleaned_job_writes_nothing_and_recreates_nothing(
     with pytest.raises(JobCancelledError, match="cancelled"):
         run_task(dict(event, attempt=1))
     assert not Path(store, job).exists()
+
+
+def test_the_lifecycle_backstop_on_a_real_s3_protocol(seaweed_s3: SeaweedS3):
+    """SeaweedFS stores and returns the rule as S3 does (whether it enforces expiry or the
+    abort of incomplete uploads is not checked here: that takes days)."""
+    bucket = "leaks-lifecycle"
+    client = seaweed_s3.client()
+    client.create_bucket(Bucket=bucket)
+    store = parse_s3_url(f"s3://{bucket}/jobs")
+    theirs = {"ID": "other", "Status": "Enabled", "Filter": {"Prefix": "logs/"}}
+    theirs["Expiration"] = {"Days": 30}
+    client.put_bucket_lifecycle_configuration(
+        Bucket=bucket, LifecycleConfiguration={"Rules": [theirs]}
+    )
+    report = SimpleNamespace(dry_run=False, changes=[], unchanged=[])  # what the step uses
+    ensure_job_lifecycle(client, report, store, 2)
+    assert len(report.changes) == 1
+    rules = {r["ID"]: r for r in current_rules(client, bucket)}
+    assert rules["other"] == theirs
+    assert rules[rule_id(store)] == job_rule(store, 2)
+    assert remove_job_lifecycle(client, store)
+    assert current_rules(client, bucket) == [theirs]
+    client.delete_bucket_lifecycle(Bucket=bucket)
+    assert current_rules(client, bucket) == []
+    client.delete_bucket(Bucket=bucket)
