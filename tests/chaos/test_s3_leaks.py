@@ -49,15 +49,17 @@ BOUND = 30.0  # seconds: a bound on every wait, never a measured delay
 
 # A task process that starts a multipart upload, sends one part, says so and waits to be killed.
 _UPLOADER = r"""
-import sys, time
+import sys, threading, time
 from sqlmr_runtime import s3
+said = threading.Lock()  # parts upload in parallel threads: say it once
 s3._MULTIPART_THRESHOLD = 1 << 20
 s3._PART_SIZE = 5 << 20
 storage = s3.S3Storage()
 real = storage.client.upload_part
 def upload_part(**kwargs):
     if kwargs["PartNumber"] > 1:
-        print("mid-upload", flush=True)
+        if said.acquire(blocking=False):
+            print("mid-upload", flush=True)
         time.sleep(600)
     return real(**kwargs)
 storage.client.upload_part = upload_part
