@@ -26,6 +26,7 @@ from sqlmr.planning.splits import parse_size
 
 if TYPE_CHECKING:
     from sqlmr.compiler.logical import Block, LogicalQuery
+    from sqlmr.execution.result_stream import ResultStream
 
 __all__ = [
     "QueryOptions",
@@ -126,8 +127,10 @@ def run(
     executor: Executor | None = None,
     listener: Listener | None = None,
     tracer: Tracer | None = None,
+    stream: ResultStream | None = None,
 ) -> JobResult:
-    """Execute a plan; the caller reads the JobResult and then cleans it up (use `with`)."""
+    """Execute a plan; the caller reads the JobResult and then cleans it up (use `with`).
+    A `stream` hands the result to a reader on another thread while the last stage runs."""
     if executor is None:
         from sqlmr.execution.local import LocalExecutor
 
@@ -136,7 +139,7 @@ def run(
     driver = Driver(
         executor, job_store, options.retries, listener, tracer, options.shuffle_compression
     )
-    return driver.run(plan, keep_intermediates=options.keep_intermediates)
+    return driver.run(plan, keep_intermediates=options.keep_intermediates, stream=stream)
 
 
 def sql(

@@ -77,6 +77,7 @@ def test_a_query_builds_and_imports_only_its_own_command() -> None:
         "sqlmr.cli.flags",
         "sqlmr.cli.query",
         "sqlmr.cli.output",
+        "sqlmr.cli.streamed",
         "sqlmr.cli.progress",
         "sqlmr.cli.compile_ahead",
     }

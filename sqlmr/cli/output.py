@@ -148,14 +148,10 @@ def _line_ends(joined: pa.Array) -> memoryview:
 PIECE_ROWS = 1 << 18
 
 
-def _pieces(tables: Iterable[pa.Table]) -> Iterator[pa.Table]:
-    """Each table cut into slices of at most PIECE_ROWS rows (no copy), in order; a table
-    without rows as it is (the first one's schema still names the header)."""
-    for table in tables:
-        if table.num_rows == 0:
-            yield table
-        for start in range(0, table.num_rows, PIECE_ROWS):
-            yield table.slice(start, PIECE_ROWS)
+def _pieces(table: pa.Table) -> Iterator[pa.Table]:
+    """A table cut into slices of at most PIECE_ROWS rows (no copy), in order."""
+    for start in range(0, table.num_rows, PIECE_ROWS):
+        yield table.slice(start, PIECE_ROWS)
 
 
 def _csv_rows(table: pa.Table, delimiter: str) -> list[memoryview]:
@@ -187,28 +183,29 @@ def write_csv(
     needs them, NULL as an empty field, booleans as true/false; TSV with delimiter "\\t".
     Vectorized: the rows are cut into pieces that `threads` threads format with pyarrow
     kernels while this one writes the finished pieces in order, so the bytes are the same
-    whatever the thread count. At most two pieces per thread wait, which bounds the memory."""
+    whatever the thread count. At most two pieces per thread wait, which bounds the memory;
+    a table is written out before the next one is asked for, so a result streamed while its
+    job runs shows each part's rows at once."""
     threads = format_threads() if threads is None else threads
     rows, started = 0, False
     pool = ThreadPoolExecutor(threads, "csv") if threads > 1 else None
     waiting: collections.deque[Future[list[memoryview]]] = collections.deque()
     try:
-        for piece in _pieces(tables):
+        for table in tables:
             if not started and header:
-                names = [_quoted(n, delimiter) for n in piece.column_names]
+                names = [_quoted(n, delimiter) for n in table.column_names]
                 out.write((delimiter.join(names) + "\n").encode())
             started = True
-            rows += piece.num_rows
-            if piece.num_rows == 0:
-                continue
-            if pool is None:
-                _write_all(out, _csv_rows(piece, delimiter))
-                continue
-            waiting.append(pool.submit(_csv_rows, piece, delimiter))
-            while len(waiting) > 2 * threads or (waiting and waiting[0].done()):
+            rows += table.num_rows
+            for piece in _pieces(table):
+                if pool is None:
+                    _write_all(out, _csv_rows(piece, delimiter))
+                    continue
+                waiting.append(pool.submit(_csv_rows, piece, delimiter))
+                while len(waiting) > 2 * threads or (waiting and waiting[0].done()):
+                    _write_all(out, waiting.popleft().result())
+            while waiting:
                 _write_all(out, waiting.popleft().result())
-        while waiting:
-            _write_all(out, waiting.popleft().result())
     finally:
         for future in waiting:
             future.cancel()

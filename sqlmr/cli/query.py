@@ -361,12 +361,25 @@ def run_statement(
         plan = compile_query(sql, catalog, options)
     tracer = Tracer() if trace or os.environ.get("AWS_XRAY_DAEMON_ADDRESS") else None
     progress = Progress() if sys.stderr.isatty() else None
+    names = [n for n, _ in plan.columns]
+
+    def write(tables: Iterable[pa.Table]) -> int:
+        return emit(names, tables, fmt, target, not args.no_header, args.overwrite)
+
     try:
         with progress.bars if progress is not None else contextlib.nullcontext():
-            result = run(plan, options, executor, listener=progress, tracer=tracer)
-        with result:
-            names = [n for n, _ in plan.columns]
-            rows = emit(names, result.tables(), fmt, target, not args.no_header, args.overwrite)
+            if _streams(fmt, target):  # written while the last tasks run
+                from sqlmr.cli.streamed import run_and_write
+
+                def job(stream: Any) -> Any:
+                    return run(plan, options, executor, progress, tracer, stream)
+
+                result, rows = run_and_write(plan, job, write)
+            else:
+                result = run(plan, options, executor, listener=progress, tracer=tracer)
+        if not _streams(fmt, target):
+            with result:
+                rows = write(result.tables())
     finally:
         if tracer is not None and trace:
             from sqlmr.execution.trace_export import write_trace
@@ -376,6 +389,12 @@ def run_statement(
         print_stats(result, rows, detailed=getattr(args, "stats", False))
     if args.executor == "lambda":
         print(cost_table(executor, result, requests_since(requests_before)), file=sys.stderr)
+
+
+def _streams(fmt: str, target: str | None) -> bool:
+    """Whether a result is written while its job runs: not a table (drawn once complete) nor
+    anything on a terminal, where progress bars share the screen."""
+    return fmt != "table" and (target is not None or not sys.stdout.isatty())
 
 
 @contextlib.contextmanager

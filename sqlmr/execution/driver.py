@@ -16,10 +16,9 @@ from typing import Any, Protocol
 
 import pyarrow as pa
 from sqlmr_runtime import PLAN_VERSION
-from sqlmr_runtime.errors import PlanValidationError, RuntimeTaskError
-from sqlmr_runtime.shuffle import decode_table
+from sqlmr_runtime.errors import PlanValidationError
 from sqlmr_runtime.spec import COMPRESSIONS
-from sqlmr_runtime.storage import join, read_view, storage_for
+from sqlmr_runtime.storage import join, storage_for
 from sqlmr_runtime.validate import validate_plan
 
 from sqlmr.defaults import RETRIES
@@ -27,6 +26,7 @@ from sqlmr.errors import PlanError, SqlmrError, TaskError, UsageError
 from sqlmr.execution.executor import Executor, Outcome
 from sqlmr.execution.jobs import HEARTBEAT, Heartbeat, new_job_id
 from sqlmr.execution.range_bounds import range_inputs
+from sqlmr.execution.result_stream import ResultStream, result_table
 from sqlmr.execution.skew import Split, split_skewed
 from sqlmr.execution.tracing import Tracer
 from sqlmr.planning.exchange import combine_groups
@@ -85,20 +85,10 @@ class JobResult:
     keep_intermediates: bool = False
 
     def tables(self) -> Iterator[pa.Table]:
-        """The result, one committed output at a time, with user-facing column names.
-
-        A local output is mapped, not read: uncompressed (the default on a local job store), its
-        columns are used in place with no copy, and they stay valid after cleanup deletes the
-        file (the mapping holds it)."""
-        names = [n for n, _ in self.plan.columns]
+        """The result, one committed output at a time, with user-facing column names (mapped
+        from a local job store, not read: see result_stream.result_table)."""
         for summary in self.results:
-            url = summary["output"]["url"]
-            try:
-                data = read_view(url)
-            except RuntimeTaskError as e:
-                raise SqlmrError(f"cannot read the result of job {self.job}: {e}") from e
-            table = decode_table(data).select(list(self.plan.internal))
-            yield table.rename_columns(names)
+            yield result_table(self.plan, self.job, summary)
 
     def batches(self) -> Iterator[pa.RecordBatch]:
         """The result as a stream of record batches."""
@@ -337,10 +327,14 @@ class Driver:
             bind(tracer)
         self._submitted: dict[tuple[str, int, int], float] = {}  # when each attempt was sent
         self._running: list[Future[Outcome]] = []  # of a failing stage, for _abandon to wait on
+        self._stream: ResultStream | None = None
         self.compression = compression  # of shuffle and result objects; see shuffle.choose_codec
 
-    def run(self, plan: Plan, keep_intermediates: bool = False) -> JobResult:
-        """Run every stage; return the committed outputs of the last one."""
+    def run(
+        self, plan: Plan, keep_intermediates: bool = False, stream: ResultStream | None = None
+    ) -> JobResult:
+        """Run every stage; return the committed outputs of the last one. A `stream` gets them
+        while the last stage runs, in task order, and is closed (or failed) before this returns."""
         try:
             validate_plan(plan.to_json())
         except PlanValidationError as e:
@@ -356,21 +350,28 @@ class Driver:
         )
         heartbeat = Heartbeat(self.job_store, job)
         _UNCLAIMED[job] = self.job_store  # until the JobResult's cleanup, or the failure's
+        if stream is not None:
+            stream.begin(job)
         try:
             with segment, heartbeat:
                 for stage in plan.stages:
                     inputs = _inputs(stage, committed, self.executor.workers)
                     inputs, splits = split_skewed(stage, inputs, committed)
-                    summaries, stats = self._run_stage(job, stage, inputs, splits)
+                    last = stream if stage is plan.stages[-1] else None
+                    summaries, stats = self._run_stage(job, stage, inputs, splits, last)
                     committed[stage.id] = summaries
                     all_stats.append(stats)
                 if keep_intermediates:
                     heartbeat.write(keep=True)  # `sqlmr gc` leaves it: removed by hand
         except BaseException as e:
+            if stream is not None:
+                stream.fail(e)
             self._abandon(job, heartbeat, e, keep_intermediates)
             raise
         if keep_intermediates:
             _UNCLAIMED.pop(job, None)  # kept on purpose, for `sqlmr gc` or by hand
+        if stream is not None:
+            stream.close(committed[plan.stages[-1].id])
         return JobResult(
             plan,
             job,
@@ -413,7 +414,12 @@ class Driver:
             _UNCLAIMED.pop(job, None)
 
     def _run_stage(
-        self, job: str, stage: Stage, inputs: list[dict], splits: list[Split]
+        self,
+        job: str,
+        stage: Stage,
+        inputs: list[dict],
+        splits: list[Split],
+        stream: ResultStream | None = None,
     ) -> tuple[list[dict], StageStats]:
         tracer = self.tracer
         stats = StageStats(stage.id, len(inputs), splits=[s.describe() for s in splits])
@@ -426,7 +432,11 @@ class Driver:
             else contextlib.nullcontext()
         )
         with span_cm as span:
-            return self._run_stage_traced(job, stage, inputs, span, stats)
+            self._stream = stream  # the stage's winners are offered to it as they win
+            try:
+                return self._run_stage_traced(job, stage, inputs, span, stats)
+            finally:
+                self._stream = None
 
     def _run_stage_traced(
         self, job: str, stage: Stage, inputs: list[dict], span: Any, stats: StageStats
@@ -509,6 +519,8 @@ class Driver:
             if task not in winners:
                 winners[task] = outcome["result"]
                 self._account(stage, stats, outcome["result"])
+                if self._stream is not None:  # the last stage's outputs that now lead
+                    self._stream.offer(winners)
                 for other in others:
                     other.cancel()
             return False
