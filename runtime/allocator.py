@@ -20,9 +20,10 @@ ALLOCATOR_ENV = {"MIMALLOC_ALLOW_THP": "0", "MIMALLOC_PURGE_DELAY": "-1"}
 """mimalloc options: no transparent huge pages; freed pages are kept for reuse, never purged."""
 
 THREADS_ENV = {"OPENBLAS_NUM_THREADS": "1"}
-"""numpy (which pyarrow imports) starts an OpenBLAS thread per core at import, for linear algebra
-the runtime never does: one thread saves ~20 ms of CPU per process start (measured, 0.136 ->
-0.115 s for `import pyarrow, numpy`) and no idle BLAS thread competes with a task's core."""
+"""numpy (which pyarrow imports and the runtime computes with; sqlmr's Lambda layer ships it)
+starts an OpenBLAS thread per core at import, for linear algebra the runtime never does: one
+thread saves ~20 ms of CPU per process start (measured, 0.136 -> 0.115 s for `import pyarrow,
+numpy`) and no idle BLAS thread competes with a task's core."""
 
 
 def configure_allocator() -> None:
