@@ -3,16 +3,17 @@
 Arrow's hash join (Acero) builds its hash table on every call, from the right input: a map task
 of a broadcast join either rebuilt the table of the whole broadcast side or probed all of its
 rows, once per split. Here the broadcast side is indexed once, from the partition hash (which
-depends only on key values): its rows sorted by hash, each distinct hash's run of rows, and a
-bucket directory on the hash's top bits. A probe then costs a few kernels over the probing
-split's rows: hash, look up the bucket, compare hashes, and verify the keys themselves (so a
-hash collision never joins unequal keys). Duplicate keys on the broadcast side expand to one
-output row per match.
+depends only on key values): its rows' order by hash, each distinct hash's run in that order,
+and a bucket directory on the hash's top bits. A side of several ranges is built in parts, one
+per range, which the workers of a job build at once and share (broadcast_share). A probe then
+costs a few kernels over the probing split's rows: hash, look up the bucket, compare hashes,
+and verify the keys themselves (so a hash collision never joins unequal keys). Duplicate keys
+on the broadcast side expand to one output row per match.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -21,7 +22,7 @@ import pyarrow.compute as pc
 from .operators import normalize_zeros
 from .partition import row_hash
 
-_HASH = "__sqlmr_broadcast_hash"  # the sorted hashes' column in an index's IPC file
+_HASH = "__sqlmr_broadcast_hash"  # the hashes' column in a part's IPC file
 
 
 def _keys_equal(a: pa.Array, b: pa.Array) -> pa.Array:
@@ -32,31 +33,71 @@ def _keys_equal(a: pa.Array, b: pa.Array) -> pa.Array:
     return eq.fill_null(False)
 
 
-def _sorted_by_hash(table: pa.Table, keys: list[str]) -> tuple[pa.Table, pa.Array]:
-    """The rows with no NULL key, ordered by the hash of their keys, and those hashes."""
+class IndexPart(NamedTuple):
+    """Rows of a broadcast side with no NULL key, and their key hashes (one per row, in row
+    order): what a worker builds from some of the side's ranges and shares with the others."""
+
+    table: pa.Table
+    hashes: np.ndarray
+
+
+def keyed_part(table: pa.Table, keys: list[str]) -> IndexPart:
+    """The rows of `table` with no NULL key, in one chunk, and the hashes of their keys."""
     table = normalize_zeros(table, keys)
     for key in keys:
         if table.column(key).null_count:
             table = table.filter(pc.is_valid(table.column(key)))
-    hashes = row_hash(table, keys).to_numpy()
-    # numpy's (vectorized) quicksort is about 6x Arrow's sort_indices on 900k hashes; the
-    # order of equal hashes does not matter, a run of them is read whole.
-    order = np.argsort(hashes)
-    return table.take(order), pa.array(hashes[order])
+    # One chunk: the probe gathers build rows by position, and a gather over many chunks (a
+    # parse gives one per MB of text) costs more than this one copy.
+    table = table.combine_chunks()
+    return IndexPart(table, row_hash(table, keys).to_numpy())
+
+
+def write_part(sink: pa.NativeFile, part: IndexPart) -> None:
+    """Write a part to `sink` as one uncompressed Arrow IPC file (its table and hashes), for
+    read_part to map in place: what another process of the job reads instead of building it."""
+    table = part.table.append_column(_HASH, pa.array(part.hashes))
+    with pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
+
+
+def read_part(source: Any) -> IndexPart:
+    """The part that write_part wrote, read from a buffer or memory map without copying."""
+    table = pa.ipc.open_file(source).read_all()
+    hashes = table.column(_HASH).combine_chunks().to_numpy()
+    return IndexPart(table.drop_columns([_HASH]), hashes)
 
 
 class BroadcastIndex:
     """A broadcast table indexed by its join keys (rows with a NULL key never match)."""
 
-    def __init__(self, table: pa.Table, keys: list[str], hashes: pa.Array | None = None):
-        """Index `table` on `keys`. `hashes` (those of from_ipc) says the table is already an
-        index's: its key hashes, ascending, with its rows in their order."""
+    def __init__(self, table: pa.Table, keys: list[str]):
+        """Index `table` on `keys`."""
+        self._index(keyed_part(table, keys), keys)
+
+    @classmethod
+    def from_parts(cls, parts: list[IndexPart], keys: list[str]) -> BroadcastIndex:
+        """The index of the rows of all `parts` (the broadcast side's ranges, built apart)."""
+        index = cls.__new__(cls)
+        if len(parts) == 1:
+            index._index(parts[0], keys)
+            return index
+        # One chunk, copied out of the parts' mapped files: a gather over two chunks costs
+        # more per probe (4 ms of a 27k-row probe, measured) than this copy does once.
+        table = pa.concat_tables([p.table for p in parts]).combine_chunks()
+        index._index(IndexPart(table, np.concatenate([p.hashes for p in parts])), keys)
+        return index
+
+    def _index(self, part: IndexPart, keys: list[str]) -> None:
+        """Index a part's rows where they are: `order` lists them by hash (ascending), and the
+        runs and directory are positions in that order. The rows are never gathered into hash
+        order: that copy of the whole side (its URLs) cost more than this one array."""
         self.keys = keys
-        if hashes is None:
-            table, hashes = _sorted_by_hash(table, keys)
-        self.table = table
-        self.sorted_hashes = hashes
-        values = hashes.to_numpy()
+        self.table = part.table
+        # numpy's (vectorized) quicksort is about 6x Arrow's sort_indices on 900k hashes; the
+        # order of equal hashes does not matter, a run of them is read whole.
+        self.order = np.argsort(part.hashes)
+        values = part.hashes[self.order]
         n = len(values)
         new_run = np.empty(n, np.bool_)
         new_run[:1] = True
@@ -78,24 +119,9 @@ class BroadcastIndex:
         self.bucket_start = np.zeros(size + 1, np.int64)
         np.cumsum(np.bincount(buckets, minlength=size), out=self.bucket_start[1:])
 
-    def write_ipc(self, sink: pa.NativeFile) -> None:
-        """Write the index to `sink` as one uncompressed Arrow IPC file (its table and sorted
-        hashes), for from_ipc to map in place: what another process of the job reads instead
-        of building it."""
-        table = self.table.append_column(_HASH, self.sorted_hashes)
-        with pa.ipc.new_file(sink, table.schema) as writer:
-            writer.write_table(table)
-
-    @classmethod
-    def from_ipc(cls, source: Any, keys: list[str]) -> BroadcastIndex:
-        """The index that write_ipc wrote, read from a buffer or memory map without copying."""
-        table = pa.ipc.open_file(source).read_all()
-        hashes = table.column(_HASH).combine_chunks()
-        return cls(table.drop_columns([_HASH]), keys, hashes)
-
     def nbytes(self) -> int:
         """Memory held by the index and its table."""
-        arrays = (self.starts, self.counts, self.hashes, self.bucket_start)
+        arrays = (self.order, self.starts, self.counts, self.hashes, self.bucket_start)
         return self.table.nbytes + sum(a.nbytes for a in arrays)
 
     def _matches(self, probe: pa.Table, keys: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -146,6 +172,7 @@ class BroadcastIndex:
             first = np.cumsum(counts) - counts  # each match's first output row
             probe_rows = probe_rows[parent]
             build_rows = build_rows[parent] + (np.arange(len(parent)) - first[parent])
+        build_rows = self.order[build_rows]  # from positions in hash order to rows
         every_row = len(probe_rows) == probe.num_rows and not (self.multiple and len(distinct))
         keep = None
         for pk, bk in zip(keys, self.keys, strict=True):

@@ -8,6 +8,7 @@ the outputs of attempts it recorded as committed, so nothing is ever counted twi
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import resource
@@ -18,9 +19,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from . import batched, environment, operators, ranges, scan, shuffle, tracing
+from . import batched, broadcast_share, environment, operators, ranges, scan, shuffle, tracing
 from .broadcast import BroadcastIndex
-from .broadcast_share import SharedIndex
 from .errors import JobCancelledError
 from .spec import SUMMARY_VERSION
 from .storage import join, request_counts, requests_since, storage_for
@@ -127,7 +127,7 @@ def _broadcast_join(
     kept per process and scope (never across jobs: the table's objects may have changed in
     between), and built once per job where the job store is local (broadcast_share): a task
     whose index another worker is building reads its own split meanwhile. The side's bytes
-    are counted by the task that builds it."""
+    are counted by the tasks that build it."""
     side = source["broadcast"]
     probe_side = "right" if side == "left" else "left"
     key = json.dumps([source[side], inp[side]], sort_keys=True)
@@ -137,14 +137,7 @@ def _broadcast_join(
     probe, nbytes = None, 0
     index = _broadcast.get(key)
     if index is None:
-        shared = SharedIndex.at(scope, key, source[f"{side}_keys"])
-        index = shared.load() if shared else None
-        if index is None and shared is not None and not shared.claim():
-            probe, nbytes = _join_side(source[probe_side], inp[probe_side], scope)
-            index = shared.wait()
-        if index is None:
-            index, built = _build_index(source, inp, side, scope, shared)
-            nbytes += built
+        index, probe, nbytes = _build_index(source, inp, scope, key)
         _broadcast[key] = index
     if probe is None:
         probe, probed = _join_side(source[probe_side], inp[probe_side], scope)
@@ -153,20 +146,42 @@ def _broadcast_join(
 
 
 def _build_index(
-    source: dict[str, Any], inp: dict[str, Any], side: str, scope: str, shared: SharedIndex | None
-) -> tuple[BroadcastIndex, int]:
-    """Read and index a broadcast side; publish it when this process holds its claim."""
-    try:
+    source: dict[str, Any], inp: dict[str, Any], scope: str, key: str
+) -> tuple[BroadcastIndex, tuple[pa.Table, int] | None, int]:
+    """The broadcast side's index, the probe split if it was read while others built parts of
+    the side, and the bytes read. On a local job store each range of a scanned side is a part
+    that any worker may build (broadcast_share); elsewhere this task reads the whole side."""
+    side = source["broadcast"]
+    probe_side = "right" if side == "left" else "left"
+    keys = source[f"{side}_keys"]
+    if not broadcast_share.shared(scope):
         table, nbytes = _join_side(source[side], inp[side], scope)
-        index = BroadcastIndex(table, source[f"{side}_keys"])
-        del table
-        if shared is not None and shared.owner:
-            shared.publish(index)
-    except BaseException:
-        if shared is not None:
-            shared.release()
-        raise
-    return index, nbytes
+        return BroadcastIndex(table, keys), None, nbytes
+    parts = [
+        functools.partial(_join_side, source[side], part, scope)
+        for part in _side_parts(source[side], inp[side])
+    ]
+    index, probe, nbytes = broadcast_share.build_index(
+        scope, key, keys, parts, lambda: _join_side(source[probe_side], inp[probe_side], scope)
+    )
+    if probe is None:
+        return index, None, nbytes
+    table, probed = probe
+    return index, table, nbytes + probed
+
+
+_ROW_WISE = {"filter", "project", "expand"}
+
+
+def _side_parts(side: dict[str, Any], inp: dict[str, Any]) -> list[dict[str, Any]]:
+    """A broadcast side's input as parts that may be read apart: one per range of a scan whose
+    operators all work row by row (else the whole input: one part)."""
+    source, ranges = side["source"], inp.get("ranges", [])
+    if source["type"] != "scan" or scan.streams(source) or len(ranges) < 2:
+        return [inp]
+    if any(op["op"] not in _ROW_WISE for op in side["ops"]):
+        return [inp]
+    return [{**inp, "ranges": [r]} for r in ranges]
 
 
 def _join(

@@ -5,6 +5,8 @@ hash collisions (forced) that must never join unequal keys."""
 from __future__ import annotations
 
 import math
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import duckdb
 import pyarrow as pa
@@ -12,7 +14,7 @@ import pytest
 from conftest import assert_same
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlmr_runtime import broadcast
+from sqlmr_runtime import broadcast, broadcast_share
 from sqlmr_runtime.broadcast import BroadcastIndex
 from sqlmr_runtime.broadcast_share import SharedIndex
 
@@ -170,21 +172,25 @@ def test_a_chain_of_broadcast_joins_builds_each_side_once_per_worker_and_stage(
     assert [c - w for c, w in zip(cold, warm, strict=True)] == [sides, sides]
 
 
-def test_an_index_written_and_mapped_joins_as_the_one_built() -> None:
-    build = pa.table({"k": ["a", "b", "b", None, "c"], "v": range(5)})
+def test_an_index_of_parts_written_and_mapped_joins_as_the_one_built() -> None:
+    build = pa.table({"k": ["a", "b", "b", None, "c", "a", None], "v": range(7)})
     probe = pa.table({"p": ["b", "z", "a", None, "b", "c"], "w": range(6)})
     built = BroadcastIndex(build, ["k"])
-    sink = pa.BufferOutputStream()
-    built.write_ipc(sink)
-    mapped = BroadcastIndex.from_ipc(sink.getvalue(), ["k"])
-    assert mapped.table.column_names == ["k", "v"]
+    parts = []
+    for rows in (build.slice(0, 3), build.slice(3, 0), build.slice(3)):
+        sink = pa.BufferOutputStream()
+        broadcast.write_part(sink, broadcast.keyed_part(rows, ["k"]))
+        parts.append(broadcast.read_part(sink.getvalue()))
+    assert [p.table.num_rows for p in parts] == [3, 0, 2]  # NULL keys are dropped
+    assert parts[0].table.column_names == ["k", "v"]
+    mapped = BroadcastIndex.from_parts(parts, ["k"])
     for index in (built, mapped):
         got = index.join(probe, ["p"], True)
         assert_same(got, _duck_join(build, probe, [("k", "p")], True), ordered=False, columns=4)
 
 
 def _shared(tmp_path, scheme: str = "") -> SharedIndex:
-    return SharedIndex.at(f"{scheme}{tmp_path}/job/broadcast/map", "side", ["k"])
+    return SharedIndex(f"{scheme}{tmp_path}/job/broadcast/map", "side#0")
 
 
 @pytest.mark.parametrize("scheme", ["", "file://"])
@@ -192,10 +198,10 @@ def test_the_first_claim_builds_and_the_others_map_its_file(tmp_path, scheme: st
     build = pa.table({"k": [1, 2, 2], "v": [10, 20, 30]})
     first, second = _shared(tmp_path, scheme), _shared(tmp_path, scheme)
     assert first.claim() and not second.claim()
-    first.publish(BroadcastIndex(build, ["k"]))
-    index = second.wait()
-    assert index is not None
-    got = index.join(pa.table({"p": [2, 3]}), ["p"], False)
+    first.publish(broadcast.keyed_part(build, ["k"]))
+    part = second.wait()
+    assert part is not None
+    got = BroadcastIndex.from_parts([part], ["k"]).join(pa.table({"p": [2, 3]}), ["p"], False)
     assert sorted(got.column("v").to_pylist()) == [20, 30]
 
 
@@ -212,8 +218,44 @@ def test_a_waiter_builds_itself_when_the_claim_is_released_or_its_process_is_gon
     assert _shared(tmp_path).wait() is None
 
 
-def test_no_index_is_shared_through_s3() -> None:
-    assert SharedIndex.at("s3://bucket/jobs/j1/broadcast/map", "side", ["k"]) is None
+def test_no_index_is_shared_through_s3(tmp_path) -> None:
+    assert not broadcast_share.shared("s3://bucket/jobs/j1/broadcast/map")
+    assert broadcast_share.shared(f"{tmp_path}/jobs/j1/broadcast/map")
+
+
+def test_two_workers_build_one_part_each_and_both_index_every_part(tmp_path) -> None:
+    """Two tasks that start together take a part each (neither builds the other's), read their
+    probe split while the other part is built, and index all of the side's rows."""
+    build = pa.table({"k": [f"u{i % 40}" for i in range(120)], "v": range(120)})
+    probe = pa.table({"p": [f"u{i}" for i in range(0, 50, 3)], "w": range(17)})
+    thirds = [build.slice(0, 40), build.slice(40, 40), build.slice(80)]
+    prefix = f"{tmp_path}/job/broadcast/map"
+    gate = threading.Barrier(2, timeout=10)
+    read: list[list[int]] = [[], []]
+
+    def task(worker: int) -> pa.Table:
+        def part(k: int):
+            def read_part() -> tuple[pa.Table, int]:
+                read[worker].append(k)
+                if len(read[worker]) == 1:  # hold the first part until the other has one
+                    gate.wait()
+                return thirds[k], thirds[k].nbytes
+
+            return read_part
+
+        index, _, nbytes = broadcast_share.build_index(
+            prefix, "side", ["k"], [part(k) for k in range(3)], lambda: "probe split"
+        )
+        assert nbytes == sum(thirds[k].nbytes for k in read[worker])  # its own parts only
+        return index.join(probe, ["p"], True)
+
+    with ThreadPoolExecutor(2) as pool:
+        first, second = pool.map(task, [0, 1])
+    assert sorted(read[0] + read[1]) == [0, 1, 2]  # every part built once, by one task
+    assert read[0] and read[1]
+    expected = _duck_join(build, probe, [("k", "p")], True)
+    for got in (first, second):
+        assert_same(got, expected, ordered=False, columns=4)
 
 
 @pytest.mark.parametrize("columns", [None, {"v", "w"}, {"w"}])
