@@ -31,7 +31,7 @@ import random
 import re
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from typing import Any
 
 from sqlmr_runtime.errors import is_retryable
@@ -39,6 +39,7 @@ from sqlmr_runtime.s3 import error_code
 
 from sqlmr.defaults import LAMBDA_CONCURRENCY
 from sqlmr.errors import UsageError
+from sqlmr.execution.daemon_pool import DaemonPool
 from sqlmr.execution.executor import Outcome, error_outcome, failure
 from sqlmr.execution.lambda_concurrency import AdaptiveLimit, concurrency_cap
 
@@ -247,7 +248,7 @@ class LambdaExecutor:
         self._local = threading.local()
         self._tracer: Any = None
         self._deployed_at: float | None = None
-        self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="sqlmr-lambda")
+        self._pool = DaemonPool(self.workers, "sqlmr-lambda")
 
     # -- the executor interface -------------------------------------------------------------
 
@@ -266,7 +267,7 @@ class LambdaExecutor:
             request.headers["X-Amzn-Trace-Id"] = header
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool.shutdown()
 
     @property
     def drain_seconds(self) -> float:

@@ -23,7 +23,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from processes import wait_gone
+from processes import finish, start, wait_gone
 from s3_server import SeaweedS3
 from sqlmr_runtime.errors import JobCancelledError
 from sqlmr_runtime.handler import run_task
@@ -199,3 +199,31 @@ def test_the_lifecycle_backstop_on_a_real_s3_protocol(seaweed_s3: SeaweedS3):
     client.delete_bucket_lifecycle(Bucket=bucket)
     assert current_rules(client, bucket) == []
     client.delete_bucket(Bucket=bucket)
+
+
+def test_ctrl_c_twice_ends_a_lambda_query_whose_task_still_runs(
+    seaweed_s3: SeaweedS3, s3_tables: str, lambda_endpoint
+):
+    """The first Ctrl-C cancels the job and waits for its running invocation; the second ends
+    the wait: the driver removes the job's objects and exits at once, without waiting for
+    Lambda to answer (its invocation threads must not hold the process). The late task then
+    writes nothing."""
+    store = seaweed_s3.url("leaks-sigint")
+    lambda_endpoint.delay_matching(8.0, stage="map", task=0)
+    sql = "SELECT SUBSTR(sourceIP, 1, 8), SUM(adRevenue) FROM uservisits GROUP BY 1"
+    argv = ["query", sql, "--tables", s3_tables, "--executor", "lambda", "--job-store", store]
+    process = start([*argv, "--workers", "2", "--split-size", "64KB", "--format", "csv"])
+    deadline = time.monotonic() + BOUND
+    while lambda_endpoint.running < 1 or not any(c["outcome"] for c in lambda_endpoint.calls):
+        assert process.poll() is None and time.monotonic() < deadline, "no task ran"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    time.sleep(0.5)  # into the wait for the running invocation (an earlier second one works too)
+    process.send_signal(signal.SIGINT)
+    code, _, err = finish(process, timeout=6.0)  # less than the task's delay
+    assert code == 130, (code, err)
+    assert err.strip().splitlines()[-1] == "error: interrupted"
+    assert not [c for c in lambda_endpoint.calls if (c["stage"], c["task"]) == ("map", 0)]
+    assert _wait_for_call(lambda_endpoint, "map", 0)["outcome"] == "error"
+    assert _objects(seaweed_s3, "leaks-sigint/") == []
+    assert _uploads(seaweed_s3, "leaks-sigint/") == []
