@@ -65,6 +65,24 @@ def test_a_query_compiled_by_the_helper_leaves_sqlglot_out_of_the_driver() -> No
     loaded = _loaded_by_cli(argv, ahead="1")
     assert loaded & set(HEAVY) == {"pyarrow"}
     assert not {"sqlmr.compiler.blocks", "sqlmr.compiler.statements"} & loaded
+    # Nor, for a text table, Parquet's reader or explain's cost model (loaded on first use).
+    assert not {"pyarrow.parquet", "sqlmr.planning.explain", "sqlmr.planning.cost"} & loaded
+
+
+def test_analysing_a_query_without_a_regular_expression_loads_no_pyarrow_compute() -> None:
+    """The compile helper's share of start-up: sqlglot and the compiler, not pyarrow.compute
+    (which the driver loads at the same time)."""
+    code = (
+        "import json, sys\n"
+        "from sqlmr.catalog.resolve import resolve_catalog\n"
+        "from sqlmr.compiler import analyze_query\n"
+        f"analyze_query({RANKINGS_1A!r}, resolve_catalog())\n"
+        "before = 'pyarrow.compute' in sys.modules\n"
+        "analyze_query(\"SELECT COUNT(*) FROM rankings WHERE regexp_matches(pageURL, 'a.c')\", "
+        "resolve_catalog())\n"
+        "print(json.dumps([before, 'pyarrow.compute' in sys.modules]))\n"
+    )
+    assert _run(code) == [False, True]
 
 
 def test_a_query_builds_and_imports_only_its_own_command() -> None:

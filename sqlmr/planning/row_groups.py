@@ -9,7 +9,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from sqlmr_runtime import build
-from sqlmr_runtime.scan_parquet import chunk_span
 
 from sqlmr.catalog import Table
 from sqlmr.catalog.discover import read_footer
@@ -146,6 +145,10 @@ def _remote(url: str) -> bool:
 
 
 def _group(obj: Listed, meta, g: int, names: list[str], wanted: set[str]) -> Group:
+    # Loaded with the first Parquet object, not with the planner: a text query's driver then
+    # never loads pyarrow.parquet and its file systems (≈ 8 ms).
+    from sqlmr_runtime.scan_parquet import chunk_span
+
     rg = meta.row_group(g)
     spans = [chunk_span(rg.column(i)) for i in range(rg.num_columns)]
     read = [i for i, n in enumerate(names) if n.lower() in wanted]
