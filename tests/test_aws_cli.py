@@ -108,9 +108,10 @@ def test_deploy_then_destroy(layer, capsys):
     ]
 
 
-def _policy_json(out: str) -> dict:
-    """The policy document that a dry run prints after its summary."""
-    return json.loads(out[out.index("\n{") + 1 :])
+def _policy_json(out: str, after: str = "") -> dict:
+    """The first policy document that a dry run prints after its summary (or after `after`)."""
+    start = out.index("\n{", out.index(after)) + 1
+    return json.JSONDecoder().raw_decode(out[start:])[0]
 
 
 def test_dry_run_without_credentials_prints_the_policy(no_aws, capsys):
@@ -123,6 +124,8 @@ def test_dry_run_without_credentials_prints_the_policy(no_aws, capsys):
     assert "would: create or update function sqlmr" in out
     assert "inline policy sqlmr-access of role sqlmr-role:" in out
     statements = {s["Sid"]: s for s in _policy_json(out)["Statement"]}
+    queries = {s["Sid"]: s for s in _policy_json(out, "users who run queries")["Statement"]}
+    assert queries["JobStoreUploads"]["Action"] == ["s3:ListBucketMultipartUploads"]
     assert statements["JobStoreObjects"]["Resource"] == ["arn:aws:s3:::jobs-bucket/sqlmr/jobs/*"]
     assert statements["ReadInputs"]["Resource"] == ["arn:aws:s3:::data-bucket/amplab/rankings/*"]
 

@@ -164,6 +164,32 @@ def test_policy_is_least_privilege():
             assert all(r.startswith("arn:aws:") for r in resources)
 
 
+def test_the_query_policy_is_least_privilege():
+    doc = dp.query_policy_document(JOB_STORE, INPUTS, REGION, ACCOUNT, "sqlmr")
+    by_sid = {s["Sid"]: s for s in doc["Statement"]}
+    role = {
+        s["Sid"]: s
+        for s in dp.policy_document(JOB_STORE, INPUTS, REGION, ACCOUNT, "sqlmr")["Statement"]
+    }
+    # What the function may do on the inputs and the job store, the user may too.
+    for sid in ("ReadInputs", "ListInputs1", "JobStoreObjects", "JobStoreList"):
+        assert by_sid[sid] == role[sid]
+    assert "s3:AbortMultipartUpload" in by_sid["JobStoreObjects"]["Action"]
+    assert by_sid["JobStoreObjects"]["Resource"] == ["arn:aws:s3:::jobs-bucket/sqlmr/jobs/*"]
+    # ListBucketMultipartUploads supports no s3:prefix condition: the bucket, nothing wider.
+    assert by_sid["JobStoreUploads"] == {
+        "Sid": "JobStoreUploads",
+        "Effect": "Allow",
+        "Action": ["s3:ListBucketMultipartUploads"],
+        "Resource": "arn:aws:s3:::jobs-bucket",
+    }
+    function = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:sqlmr"
+    assert by_sid["InvokeFunction"]["Resource"] == function
+    wildcard = [s["Sid"] for s in doc["Statement"] if s["Resource"] == "*"]
+    assert wildcard == ["AccountSettings"]
+    assert not [a for s in doc["Statement"] for a in s["Action"] if "*" in a]
+
+
 def test_policy_buckets_roots_and_partitions():
     doc = dp.policy_document(
         "s3://jobs-bucket", ["s3://a-bucket", "s3://b-bucket/x/y/"], "cn-north-1", ACCOUNT, "f"

@@ -25,6 +25,7 @@ from sqlmr.aws.policy import (
     parse_s3_url,
     policy_document,
     policy_name,
+    query_policy_document,
     role_name,
     trust_policy,
 )
@@ -49,6 +50,7 @@ __all__ = [
     "parse_s3_url",
     "policy_document",
     "policy_name",
+    "query_policy_document",
     "role_name",
     "runtime_sources",
     "trust_policy",

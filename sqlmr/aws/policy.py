@@ -166,6 +166,55 @@ def policy_document(
     return {"Version": "2012-10-17", "Statement": statements}
 
 
+def query_policy_document(
+    job_store: str,
+    inputs: Sequence[str],
+    region: str,
+    account_id: str,
+    function_name: str,
+    partition: str | None = None,
+) -> dict[str, Any]:
+    """The least-privilege IAM policy of a user (or driver role) who runs queries on Lambda.
+
+    What the function role has on the inputs and the job store, plus: invoke the function and
+    read its configuration and concurrency (the cost table, the drain bound and the concurrency
+    cap; lambda:GetAccountSettings accepts only "*"), and s3:ListBucketMultipartUploads on the
+    job store's bucket, with which a job's cleanup finds the incomplete uploads below its
+    prefix to abort them: that action takes no s3:prefix condition, so the bucket is its
+    narrowest resource (it lists upload keys and ids, no data)."""
+    check_function_name(function_name)
+    partition = partition or partition_of(region)
+    store = parse_s3_url(job_store, "job store")
+    parsed = [parse_s3_url(u, "input") for u in inputs]
+    function = f"arn:{partition}:lambda:{region}:{account_id}:function:{function_name}"
+    statements = _input_statements(parsed, partition) + _job_store_statements(store, partition)
+    statements += [
+        {
+            "Sid": "JobStoreUploads",
+            "Effect": "Allow",
+            "Action": ["s3:ListBucketMultipartUploads"],
+            "Resource": f"arn:{partition}:s3:::{store.bucket}",
+        },
+        {
+            "Sid": "InvokeFunction",
+            "Effect": "Allow",
+            "Action": [
+                "lambda:InvokeFunction",
+                "lambda:GetFunctionConfiguration",
+                "lambda:GetFunctionConcurrency",
+            ],
+            "Resource": function,
+        },
+        {
+            "Sid": "AccountSettings",
+            "Effect": "Allow",
+            "Action": ["lambda:GetAccountSettings"],
+            "Resource": "*",  # an account-level read: no resource-level permissions
+        },
+    ]
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
 def _input_statements(parsed: list[S3Prefix], partition: str) -> list[dict[str, Any]]:
     """Read the inputs' objects; list their buckets, limited to their prefixes."""
     if not parsed:

@@ -196,6 +196,7 @@ def _deploy(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(f"\ninline policy {report.policy_name} of role {report.role_name}:")
         print(json.dumps(report.policy, indent=2))
+        _print_query_policy(args, report)
     else:
         print(f"role {report.role_arn}")
         print(f"function {report.function_arn}")
@@ -239,3 +240,19 @@ def _destroy(args: argparse.Namespace) -> int:
     ):
         print(line)
     return 0
+
+
+def _print_query_policy(args: argparse.Namespace, report) -> None:
+    """The policy a user who runs queries needs (`deploy --dry-run` prints it after the role's)."""
+    from sqlmr.aws import query_policy_document
+
+    policy = query_policy_document(
+        args.job_store,
+        args.inputs,
+        report.region,
+        report.account_id,
+        report.function_name,
+        report.partition,
+    )
+    print("\npolicy of the users who run queries (not created by deploy):")
+    print(json.dumps(policy, indent=2))
