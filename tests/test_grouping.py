@@ -1,11 +1,13 @@
 """Grouping on short string keys packed into words (runtime/grouping.py): the aggregate
 operator's answer equals DuckDB's GROUP BY whatever the strings hold (NULLs, empty strings,
 zero bytes inside or at the end, multi-byte UTF-8, lengths around the 8-byte word), alone or
-beside another key, and the packed path is the one taken where it applies."""
+beside another key, in one table or in buckets, and the packed path is the one taken where it
+applies."""
 
 from __future__ import annotations
 
 import math
+from unittest import mock
 
 import duckdb
 import pyarrow as pa
@@ -54,6 +56,9 @@ def test_short_string_keys_group_as_duckdb_does(rows: list) -> None:
     _check(table, ["k"])
     _check(table, ["k", "j"])
     _check(table.slice(len(rows) // 3), ["j", "k"])  # a slice: its column has an offset
+    with mock.patch.object(grouping, "BUCKET_ROWS", 1):  # every table grouped in buckets
+        _check(table, ["k"])
+        _check(table.slice(len(rows) // 3), ["k"])
 
 
 def test_packed_only_where_the_word_determines_the_value() -> None:
@@ -81,6 +86,14 @@ def test_ip_prefixes_and_float_sums_equal_duckdb() -> None:
     assert got.keys() == expected.keys()
     for key, total in expected.items():
         assert math.isclose(got[key], total, rel_tol=1e-12), key
+
+
+def test_a_big_table_is_grouped_in_buckets_as_duckdb_groups_it() -> None:
+    """Over BUCKET_ROWS rows: 16 buckets of the mixed words, every key's rows in one of them."""
+    n = grouping.BUCKET_ROWS + 1000
+    keys = pa.array([None if i % 101 == 0 else f"{(i * 7919) % 5003:x}" for i in range(n)])
+    table = pa.table({"k": keys, "v": pa.array(range(n), pa.int64()), "j": [0] * n})
+    _check(table, ["k"])
 
 
 @pytest.mark.parametrize("typ", [pa.string(), pa.binary()])
