@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlmr.catalog import Catalog
+from sqlmr.compiler.logical_json import decode, encode  # both sides use it: loaded before the fork
 
 HELPER_SECONDS = 30.0  # past this the driver stops waiting, kills the helper and compiles itself
 
@@ -70,7 +71,7 @@ class CompileAhead:
     """A forked helper analysing the statements of `script` against `catalog`."""
 
     def __init__(self, script: str, catalog: Catalog):
-        from sqlmr.execution.local import die_with_parent
+        from sqlmr.lifetime import die_with_parent
 
         self.script, self.catalog = script, catalog
         parent = os.getpid()
@@ -95,8 +96,6 @@ class CompileAhead:
         if not data:
             return None
         try:
-            from sqlmr.compiler.logical_json import decode
-
             doc = json.loads(data)
             logical = [decode(d) for d in doc["logical"]]
             logical += [None] * (len(doc["statements"]) - len(logical))
@@ -160,7 +159,6 @@ def _analyse(script: str, catalog: Catalog) -> dict[str, Any]:
     from sqlmr_runtime.storage import request_counts
 
     from sqlmr.compiler import analyze_query
-    from sqlmr.compiler.logical_json import encode
     from sqlmr.compiler.statements import classify, split_statements
 
     statements = [classify(s) for s in split_statements(script)]

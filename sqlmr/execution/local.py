@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlmr.execution.executor import Outcome, error_outcome, failure
+from sqlmr.lifetime import die_with_parent
 
 _POOLS: dict[tuple, _Pool] = {}
 _LOCK = threading.Lock()
@@ -51,16 +52,6 @@ def invoke(event: dict[str, Any]) -> Outcome:
         return {"result": lambda_handler(event, None)}
     except Exception as e:  # a task failure is data for the driver, not a crash of the worker
         return error_outcome(e)
-
-
-def die_with_parent(parent: int) -> None:
-    """Have the OS kill this (forked) process when `parent` dies; exit now if it already has."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    if os.getppid() != parent:  # the parent died before the signal was armed
-        os._exit(1)
 
 
 def _worker_main(conn: Any, parent: int, inherited: list[int]) -> None:
