@@ -189,3 +189,19 @@ def test_both_sides_over_the_threshold_are_shuffled(tables: Path) -> None:
     assert [s.id for s in plan.stages[:2]] == ["map_left", "map_right"]
     assert all(s.sink["type"] == "shuffle" for s in plan.stages[:2])
     assert_same(result, _duck(tables).execute(SELECTIVE[0]).fetchall(), ordered=False)
+
+
+def test_a_filter_failing_in_the_sample_fails_in_its_task(tmp_path: Path) -> None:
+    """Sampling only steers the plan: a cast that fails on a sampled row is reported by the
+    task that meets it, as without sampling, not by the planner."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    values = [str(i) for i in range(3999)] + ["x"]
+    a = pa.table({"k": [str(i) for i in range(4000)], "s": values})
+    pq.write_table(a, tmp_path / "a" / "p.parquet", row_group_size=500)
+    pq.write_table(pa.table({"k": [str(i) for i in range(100)]}), tmp_path / "b" / "p.parquet")
+    query = "SELECT COUNT(*) FROM b JOIN a ON a.k = b.k WHERE CAST(a.s AS INTEGER) < 5"
+    plan = compile_query(query, resolve_catalog(str(tmp_path)), QueryOptions(workers=2))
+    assert "sampled" not in render_plan(plan)
+    with pytest.raises(sqlmr.TaskError, match="could not convert string 'x'"):
+        sqlmr.sql(query, str(tmp_path), workers=2)

@@ -112,7 +112,8 @@ def sample_filter(table: Table, groups: tuple[Group, ...], ir) -> Sample | None:
     """The filter's selectivity on a few of the row groups (the first, middle and last), from
     its columns' chunks alone: without statistics, this is what can tell a join which side is
     small once filtered (a date range keeping 0.6% of uservisits). None when the filter reads
-    a partition column (its values are not in the files) or there are no row groups."""
+    a partition column (its values are not in the files), there are no row groups, or the
+    sample fails."""
     from sqlmr_runtime.errors import RuntimeTaskError
     from sqlmr_runtime.operators import expression_columns
     from sqlmr_runtime.scan_parquet import filter_share
@@ -135,8 +136,10 @@ def sample_filter(table: Table, groups: tuple[Group, ...], ir) -> Sample | None:
                 counts = list(pool.map(count, ranges))
         else:
             counts = [count(r) for r in ranges]
-    except RuntimeTaskError as e:
-        raise CatalogError(f"table {table.name}: {e}") from None
+    except RuntimeTaskError:
+        # A sample only steers the plan: a filter that fails on these rows (a bad cast) or a
+        # read that fails is reported by the task that meets it, as without sampling.
+        return None
     return Sample(sum(k for k, _ in counts), sum(n for _, n in counts), len(ranges))
 
 
