@@ -129,3 +129,16 @@ def test_the_helper_is_killed_and_reaped_when_the_driver_stops_waiting(amplab_di
     gone, pid, found = json.loads(done.stdout.splitlines()[-1])
     assert gone == [True] and pid == 0
     assert found == [["query", True], ["show_tables", False]]
+
+
+def test_no_helper_for_tables_on_s3(amplab_dir, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A query naming S3 objects is compiled by the driver alone: the helper's requests would be
+    missing from the driver's cost table, so it would give up after listing them."""
+    from sqlmr.cli import compile_ahead
+    from sqlmr.cli.app import build_parser
+    from sqlmr.cli.query import _compile_ahead
+
+    monkeypatch.setattr(compile_ahead, "enabled", lambda: True)
+    sql = "SELECT COUNT(*) FROM 's3://bucket/rankings/*'"
+    args = build_parser(["query"]).parse_args(["query", sql, "--tables", str(amplab_dir)])
+    assert _compile_ahead(args) is None

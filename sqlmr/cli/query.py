@@ -267,6 +267,10 @@ def _compile_ahead(args: argparse.Namespace) -> CompileAhead | None:
         catalog = resolve_catalog(args.tables, args.catalog)
     except SqlmrError:
         return None  # raised again, in its usual order, when the driver gets there
+    if "://" in script or any("://" in t.location for t in catalog.tables):
+        # Tables on S3: the helper's requests would not be counted in the driver's cost table,
+        # so it would give up and the driver list them again (and load boto3 twice).
+        return None
     return compile_ahead.CompileAhead(script, catalog)
 
 
