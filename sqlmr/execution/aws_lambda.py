@@ -239,6 +239,8 @@ class LambdaExecutor:
         # Without endpoint_url, boto3 honours AWS_ENDPOINT_URL_LAMBDA and AWS_ENDPOINT_URL.
         self.client = session.client("lambda", endpoint_url=endpoint_url, config=config)
         self.client.meta.events.register("before-sign.lambda.Invoke", self._add_trace_header)
+        self._session, self._endpoint_url = session, endpoint_url
+        self._control: Any = None  # see _control_client
         cap = concurrency_cap(self.client, function_name)
         self.workers = min(concurrency, cap) if cap else concurrency
         self.limit = AdaptiveLimit(self.workers, stall_seconds)
@@ -458,7 +460,9 @@ class LambdaExecutor:
         GetFunctionConfiguration, or None when it cannot be read (the cost table then says what
         it assumed; an AccessDenied is then not retried as IAM propagation)."""
         try:
-            config = self.client.get_function_configuration(FunctionName=self.function_name)
+            config = self._control_client().get_function_configuration(
+                FunctionName=self.function_name
+            )
         except Exception as e:  # noqa: BLE001 - a cost table is no reason to fail a finished job
             log.debug("GetFunctionConfiguration: %s", e)
             return None
@@ -468,6 +472,20 @@ class LambdaExecutor:
             "last_modified": _epoch(config.get("LastModified")),
             "timeout": config.get("Timeout"),
         }
+
+    def _control_client(self) -> Any:
+        """A Lambda client for small control-plane reads, with short timeouts: the Invoke
+        client's read timeout outlasts a 15-minute invocation, and a failing driver reads the
+        configuration (drain_seconds) before it cleans up, so a stalled endpoint must not
+        hold that cleanup for 16 minutes."""
+        if self._control is None:
+            from botocore.config import Config
+
+            config = Config(connect_timeout=5, read_timeout=10, retries={"total_max_attempts": 2})
+            self._control = self._session.client(
+                "lambda", endpoint_url=self._endpoint_url, config=config
+            )
+        return self._control
 
     def billed_gb_seconds(self) -> float:
         """Billed duration times memory over every invocation so far, in GB-seconds."""
