@@ -88,7 +88,9 @@ def concat(tables: list[pa.Table]) -> pa.Table:
     return pa.concat_tables(tables, promote_options="permissive")
 
 
-def apply_by_partition(ops: list[Op], inputs: list[pa.Table]) -> pa.Table:
+def apply_by_partition(
+    ops: list[Op], inputs: list[pa.Table], local_shuffle: bool = False
+) -> pa.Table:
     """Run `ops` over a task's input given as tables whose group keys are disjoint (a reducer's
     shuffle partitions: a key hashes to one partition).
 
@@ -96,14 +98,15 @@ def apply_by_partition(ops: list[Op], inputs: list[pa.Table]) -> pa.Table:
     rest once over their outputs: one hash aggregation of 1.9 M rows into 1.8 M groups cost
     300-380 ms of CPU, the same rows as five partitions 155-260 ms (smaller hash tables, fewer
     cache misses and no doubling of a big one; 2c's reducers, measured). Without a keyed
-    aggregate among the leading operators, the tables are concatenated and `ops` run once."""
+    aggregate among the leading operators, the tables are concatenated and `ops` run once.
+    `local_shuffle`: the output goes to a local job store (operators.apply)."""
     n = 0
     while n < len(ops) and ops[n]["op"] in ("filter", "project"):
         n += 1
     if len(inputs) == 1 or n == len(ops) or ops[n]["op"] != "aggregate" or not ops[n]["keys"]:
-        return operators.apply(ops, concat(inputs))
+        return operators.apply(ops, concat(inputs), local_shuffle)
     leading, rest = ops[: n + 1], ops[n + 1 :]
     outputs = []
     while inputs:  # each input is dropped once aggregated: the task never holds two copies
-        outputs.append(operators.apply(leading, inputs.pop(0)))
-    return operators.apply(rest, concat(outputs))
+        outputs.append(operators.apply(leading, inputs.pop(0), local_shuffle))
+    return operators.apply(rest, concat(outputs), local_shuffle)

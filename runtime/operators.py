@@ -30,10 +30,14 @@ AGGREGATE_KERNELS = {
 """Arrow's grouped aggregate for each aggregate of spec.AGGREGATES; count_all counts rows."""
 
 
-def apply(ops: list[Op], table: pa.Table) -> pa.Table:
-    """Run a stage's operators over a table."""
+def apply(ops: list[Op], table: pa.Table, local_shuffle: bool = False) -> pa.Table:
+    """Run a stage's operators over a table. `local_shuffle`: the output goes to a local job
+    store, where sending rows costs less than on S3 (see _barely_reduces)."""
     for op in ops:
-        table = OPERATORS[op["op"]](op, table)
+        if op["op"] == "aggregate":
+            table = _aggregate(op, table, local_shuffle)
+        else:
+            table = OPERATORS[op["op"]](op, table)
     return table
 
 
@@ -58,7 +62,7 @@ def _expand(op: Op, table: pa.Table) -> pa.Table:
     return pa.concat_tables(parts, promote_options="permissive")
 
 
-def _aggregate(op: Op, table: pa.Table) -> pa.Table:
+def _aggregate(op: Op, table: pa.Table, local_shuffle: bool = False) -> pa.Table:
     keys = op["keys"]
     specs, names = [], []
     for agg in op["aggregates"]:
@@ -69,7 +73,7 @@ def _aggregate(op: Op, table: pa.Table) -> pa.Table:
     if not keys and not specs:
         specs = [([], "count_all")]
     table = normalize_zeros(table, keys)
-    if op.get("phase") == "partial" and keys and _barely_reduces(table, keys):
+    if op.get("phase") == "partial" and keys and _barely_reduces(table, keys, local_shuffle):
         return _rows_as_partials(op, table)
     table, widened = widen_sums(table, op["aggregates"])
     grouped = grouping.group_by(table, keys, specs)
@@ -91,8 +95,18 @@ _BLOCKS = 16  # the sample is this many runs of adjacent rows, spread evenly ove
 _MIN_ROWS = 1 << 18  # smaller tables are always aggregated
 
 
-def _barely_reduces(table: pa.Table, keys: list[str]) -> bool:
-    """Whether a partial aggregate would leave over 80% of the rows (nearly unique keys).
+def _barely_reduces(table: pa.Table, keys: list[str], local_shuffle: bool = False) -> bool:
+    """Whether a map task should send its rows as partials instead of aggregating them.
+
+    String keys into a local job store: when over 90% of a sample's keys are distinct. The
+    map's one hash table of strings over the whole task misses the cache on keys spread at
+    random, while reducers aggregate per partition in small tables and a local shuffle moves
+    rows cheaply: skipping cut the CPU of Amplab 2a (text: tasks of 388 k rows kept 49% by
+    aggregating; Parquet: 1.9 M rows kept 26%) by 13% and 8%, 2b on Parquet (86% kept) by 12%
+    (under load). Integer keys hash cheaply: TPC-H Q17's l_partkey (37% kept, spread at random)
+    cost 7% more CPU skipped; keys lying together (Q4, Q13, Q18: 36%, 10%, 25% kept) 2-8% more.
+    Otherwise, and always into S3, where every byte is sent and fetched again: when the
+    aggregate would leave over 80% of the rows, estimated as below.
 
     The sample is _BLOCKS runs of adjacent rows spread over the table, not single rows at a
     stride: rows of one key often lie together (TPC-H lineitem by l_orderkey, a join's output
@@ -107,7 +121,13 @@ def _barely_reduces(table: pa.Table, keys: list[str]) -> bool:
     keyed, stride, run = table.select(keys), n // _BLOCKS, _SAMPLE // _BLOCKS
     sample = pa.concat_tables([keyed.slice(i * stride, run) for i in range(_BLOCKS)])
     distinct = sample.group_by(keys, use_threads=False).aggregate([]).num_rows
+    if local_shuffle and any(_is_text(table.schema.field(k).type) for k in keys):
+        return distinct > 0.9 * _SAMPLE
     return 1 - n * (1 - distinct / _SAMPLE) / _SAMPLE > 0.8
+
+
+def _is_text(typ: pa.DataType) -> bool:
+    return pa.types.is_string(typ) or pa.types.is_large_string(typ) or pa.types.is_binary(typ)
 
 
 def _rows_as_partials(op: Op, table: pa.Table) -> pa.Table:

@@ -113,11 +113,11 @@ def test_forcing_skip_or_aggregate_per_task_gives_duckdbs_answer(
     _assert_same(_final_by_decisions(table, tasks, skips, partitions), _duckdb(table))
 
 
-def _keys_table(keys: list) -> pa.Table:
+def _keys_table(keys: list, text: bool = False) -> pa.Table:
     n = len(keys)
     return pa.table(
         {
-            "k": pa.array(keys, pa.int64()),
+            "k": pa.array([None if k is None else f"key{k}" for k in keys] if text else keys),
             "d": pa.array([decimal.Decimal(i % 977) / 10 for i in range(n)], pa.decimal128(9, 1)),
             "f": pa.array([(i % 101) * 0.25 for i in range(n)], pa.float64()),
         }
@@ -132,26 +132,37 @@ def test_keys_in_short_runs_are_aggregated() -> None:
     keys: list = []
     while len(keys) < 300_000:
         keys += [len(keys)] * rng.randint(1, 5)
-    table = _keys_table(keys)
-    assert not operators._barely_reduces(table, ["k"])
+    for table in (_keys_table(keys), _keys_table(keys, text=True)):
+        assert not operators._barely_reduces(table, ["k"])
+        assert not operators._barely_reduces(table, ["k"], local_shuffle=True)
     partial, _ = _ops()
     assert operators.apply([partial], table).num_rows < table.num_rows / 2
 
 
 def test_nearly_unique_keys_in_any_order_are_skipped() -> None:
-    """Keys that barely repeat are sent as rows, whether shuffled or sorted."""
+    """Keys that barely repeat are sent as rows, whether shuffled or sorted, to S3 or locally."""
     rng = random.Random(11)
     keys = [rng.randrange(50_000_000) for _ in range(300_000)]
-    assert operators._barely_reduces(_keys_table(keys), ["k"])
-    assert operators._barely_reduces(_keys_table(sorted(keys)), ["k"])
+    for table in (_keys_table(keys), _keys_table(sorted(keys)), _keys_table(keys, text=True)):
+        assert operators._barely_reduces(table, ["k"])
+        assert operators._barely_reduces(table, ["k"], local_shuffle=True)
 
 
-def test_shuffled_repeating_keys_are_aggregated() -> None:
-    """Keys spread over the table that repeat about twice each (Amplab 2a's prefixes: 388 k
-    rows into 188 k groups) are aggregated: the extrapolation from the sample sees them."""
+def test_shuffled_repeating_string_keys_are_aggregated_for_s3_only() -> None:
+    """String keys spread over the table that repeat about twice each (Amplab 2a's prefixes:
+    388 k rows into 188 k groups): before an S3 shuffle they are aggregated (the extrapolation
+    from the sample sees the repeats); before a local one, where the reducers' per-partition
+    hash tables are cheaper than the map's one big table, they are sent as rows. Integer keys
+    alike are aggregated either way."""
     rng = random.Random(13)
     keys = [rng.randrange(150_000) for _ in range(300_000)]
-    assert not operators._barely_reduces(_keys_table(keys), ["k"])
+    assert not operators._barely_reduces(_keys_table(keys), ["k"], local_shuffle=True)
+    table = _keys_table(keys, text=True)
+    assert not operators._barely_reduces(table, ["k"])
+    assert operators._barely_reduces(table, ["k"], local_shuffle=True)
+    partial, _ = _ops()
+    assert operators.apply([partial], table, local_shuffle=True).num_rows == table.num_rows
+    assert operators.apply([partial], table).num_rows < 0.5 * table.num_rows
 
 
 def test_the_skip_decision_does_not_change_the_answer_on_a_big_table() -> None:
