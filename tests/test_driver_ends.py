@@ -240,12 +240,19 @@ def _reading(pid: int, path: Path) -> bool:
 
 
 def _query_from_fifo(tables: Path, tmp_path: Path):
-    """`sqlmr query -f FIFO`: held reading its SQL once its local workers have started (they
-    fork before the SQL is read and the compiler loads), until the test writes the SQL."""
+    """`sqlmr query -f FIFO`, compile helper off: held reading its SQL once its local workers
+    have started (they fork before the SQL is read and the compiler loads), until the test
+    writes the SQL."""
     fifo = tmp_path / "query.sql"
     os.mkfifo(fifo)
     argv = ["query", "-f", str(fifo), "--tables", str(tables), "--workers", "2"]
-    process = start([*argv, "--format", "csv", "--job-store", str(tmp_path / "jobs")])
+    # Without the compile helper: with it, the driver reads the SQL before its workers start
+    # (the helper needs the text), so there is no moment with workers up and the SQL unread.
+    # The helper's own error and kill paths are tests/test_compile_ahead.py's.
+    process = start(
+        [*argv, "--format", "csv", "--job-store", str(tmp_path / "jobs")],
+        env={"SQLMR_COMPILE_AHEAD": "0"},
+    )
     return process, fifo, wait_for_children(process.pid, 2)
 
 
