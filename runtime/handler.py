@@ -23,7 +23,7 @@ from . import batched, broadcast_share, environment, operators, ranges, scan, sh
 from .broadcast import BroadcastIndex
 from .errors import JobCancelledError
 from .spec import SUMMARY_VERSION
-from .storage import join, request_counts, requests_since, storage_for
+from .storage import is_remote, join, request_counts, requests_since, storage_for
 from .validate import validate_event
 
 
@@ -330,8 +330,7 @@ def run_task(event: dict[str, Any], invocation: str | None = None) -> dict[str, 
         inputs, rows_in, bytes_in, ops = _read_input(event, stage)
     t1 = time.perf_counter()
     with tracing.subsegment("compute", **where):
-        # As shuffle.choose_codec tells a local job store from S3.
-        local = not event["job_store"].startswith("s3://")
+        local = not is_remote(event["job_store"])
         table = batched.apply_by_partition(ops, inputs, local)
     t2 = time.perf_counter()
     sink = stage["sink"]

@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 from .errors import PlanValidationError, StorageError, UnsupportedCodecError
 from .partition import partition_ids
 from .spec import COMPRESSIONS
-from .storage import LocalStorage, read_view
+from .storage import LocalStorage, is_remote, read_view
 
 MAGIC = b"SQLMRSH1"
 # Concurrent ranged GETs per reduce task: a reducer's reads are small and many (one per map
@@ -49,7 +49,7 @@ def choose_codec(requested: str, store_url: str) -> str | None:
         raise PlanValidationError(
             f"unknown shuffle compression {requested!r}; expected one of {', '.join(COMPRESSIONS)}"
         )
-    if requested == "none" or (requested == "auto" and not store_url.startswith("s3://")):
+    if requested == "none" or (requested == "auto" and not is_remote(store_url)):
         return None
     order = _PREFERRED if requested == "auto" else (requested, *_PREFERRED)
     return next((c for c in order if codec_available(c)), None)
@@ -213,7 +213,7 @@ def _fetch_ranges(
             data = storage.read_range(url, start, end)
         return decode_tables(data), len(data)
 
-    if len(ranges) > 1 and any(url.startswith("s3://") for url, _, _ in ranges):
+    if len(ranges) > 1 and any(is_remote(url) for url, _, _ in ranges):
         with ThreadPoolExecutor(min(FETCH_CONCURRENCY, len(ranges))) as pool:
             return list(pool.map(fetch, ranges))
     return [fetch(r) for r in ranges]

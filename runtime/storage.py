@@ -188,9 +188,15 @@ class LocalStorage:
 _LOCAL = LocalStorage()
 
 
+def is_remote(url: str) -> bool:
+    """Whether S3 serves `url` (s3://…); anything else is the local file system. Where bytes
+    cost requests and money: compression, concurrent fetches and the partial aggregate ask."""
+    return url.startswith("s3://")
+
+
 def storage_for(url: str) -> Storage:
     """The storage that serves a URL: s3://… for S3, anything else for the local file system."""
-    if url.startswith("s3://"):
+    if is_remote(url):
         from .s3 import S3Storage  # boto3 is imported only when S3 is used
 
         return S3Storage.shared()
