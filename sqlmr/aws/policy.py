@@ -154,14 +154,7 @@ def policy_document(
     to it. Logs: the function's own log group only. X-Ray: PutTraceSegments and
     PutTelemetryRecords, which accept no resource but "*".
     """
-    check_function_name(function_name)
-    partition = partition or partition_of(region)
-    store = parse_s3_url(job_store, "job store")
-    parsed = [parse_s3_url(u, "input") for u in inputs]
-    _check_overlap(store, parsed)
-
-    statements = _input_statements(parsed, partition)
-    statements += _job_store_statements(store, partition)
+    partition, _, statements = _s3_statements(job_store, inputs, region, function_name, partition)
     statements += _log_and_trace_statements(region, account_id, function_name, partition)
     return {"Version": "2012-10-17", "Statement": statements}
 
@@ -182,12 +175,10 @@ def query_policy_document(
     job store's bucket, with which a job's cleanup finds the incomplete uploads below its
     prefix to abort them: that action takes no s3:prefix condition, so the bucket is its
     narrowest resource (it lists upload keys and ids, no data)."""
-    check_function_name(function_name)
-    partition = partition or partition_of(region)
-    store = parse_s3_url(job_store, "job store")
-    parsed = [parse_s3_url(u, "input") for u in inputs]
+    partition, store, statements = _s3_statements(
+        job_store, inputs, region, function_name, partition
+    )
     function = f"arn:{partition}:lambda:{region}:{account_id}:function:{function_name}"
-    statements = _input_statements(parsed, partition) + _job_store_statements(store, partition)
     statements += [
         {
             "Sid": "JobStoreUploads",
@@ -279,6 +270,24 @@ def _log_and_trace_statements(
             "Resource": "*",  # X-Ray's write actions support no resource-level permissions
         },
     ]
+
+
+def _s3_statements(
+    job_store: str,
+    inputs: Sequence[str],
+    region: str,
+    function_name: str,
+    partition: str | None,
+) -> tuple[str, S3Prefix, list[dict[str, Any]]]:
+    """What the function role and a query's user both hold on S3, after checking the names:
+    the partition, the parsed job store, and the input and job store statements."""
+    check_function_name(function_name)
+    partition = partition or partition_of(region)
+    store = parse_s3_url(job_store, "job store")
+    parsed = [parse_s3_url(u, "input") for u in inputs]
+    _check_overlap(store, parsed)
+    statements = _input_statements(parsed, partition) + _job_store_statements(store, partition)
+    return partition, store, statements
 
 
 def _check_overlap(store: S3Prefix, inputs: list[S3Prefix]) -> None:
