@@ -65,6 +65,14 @@ def duck_table(
     )
 
 
+def duck_parquet(root: str | os.PathLike, *tables: str) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection with a view per table over every Parquet file of ROOT/TABLE/."""
+    con = duckdb.connect()
+    for name in tables:
+        con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{root}/{name}/*')")
+    return con
+
+
 def duck_connect(
     amplab: str | os.PathLike | None = None, edge: str | os.PathLike | None = None
 ) -> duckdb.DuckDBPyConnection:

@@ -14,7 +14,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import assert_same
+from conftest import assert_same, duck_parquet
 
 import sqlmr
 from sqlmr.api import QueryOptions, compile_query, resolve_catalog
@@ -60,10 +60,7 @@ def tables(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _duck(root: Path) -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect()
-    for name in ("visits", "pages"):
-        con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{root}/{name}/*')")
-    return con
+    return duck_parquet(root, "visits", "pages")
 
 
 RANGE = "v.day BETWEEN DATE '2000-01-05' AND DATE '2000-01-14'"  # about 1% of the rows

@@ -11,7 +11,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import assert_same
+from conftest import assert_same, duck_parquet
 from sqlmr_runtime.scan_parquet import chunk_bytes
 
 import sqlmr
@@ -48,10 +48,7 @@ def clustered(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _duck(root: Path) -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect()
-    for name in ("t", "d"):
-        con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{root}/{name}/*')")
-    return con
+    return duck_parquet(root, "t", "d")
 
 
 QUERIES = [
