@@ -5,28 +5,25 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import tempfile
+import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
-
-import pyarrow as pa
 
 from sqlmr import defaults
 from sqlmr.catalog import Catalog
 from sqlmr.catalog.resolve import load_catalog, resolve_catalog
-from sqlmr.execution.driver import Driver, JobResult, Listener
-from sqlmr.execution.executor import Executor
-from sqlmr.execution.tracing import Tracer
-from sqlmr.planning.exchange import two_level
-from sqlmr.planning.inputs import plan_input
-from sqlmr.planning.plan import Plan
-from sqlmr.planning.planner import INPUT_SHARE, PlanOptions, SideInput, build_plan
-from sqlmr.planning.skew import skew_aware
-from sqlmr.planning.splits import parse_size
 
+# The planner, the driver and the runtime load on first use (compile_query loads them while its
+# helper compiles): `from sqlmr.api import …` is then the catalog and this module, ≈ 10 ms.
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from sqlmr.compiler.logical import Block, LogicalQuery
+    from sqlmr.execution.driver import JobResult, Listener
+    from sqlmr.execution.executor import Executor
     from sqlmr.execution.result_stream import ResultStream
+    from sqlmr.execution.tracing import Tracer
+    from sqlmr.planning.plan import Plan
 
 __all__ = [
     "QueryOptions",
@@ -61,10 +58,39 @@ class QueryOptions:
 
 
 def compile_query(query: str, catalog: Catalog, options: QueryOptions = QueryOptions()) -> Plan:
-    """SQL text to a physical plan over the table's current objects."""
-    from sqlmr.compiler import analyze_query
+    """SQL text to a physical plan over the table's current objects.
 
-    return plan_query(analyze_query(query, catalog), query, options)
+    A process's first query, while a core is free, is analysed in a forked helper that imports
+    sqlglot, while this process loads the planner, the driver and the runtime its workers will
+    inherit (sqlmr.compiler.ahead). Later queries, or one the helper could not analyse, are
+    analysed here (and their errors raised from here): with both halves loaded there is
+    nothing left to overlap."""
+    from sqlmr.compiler.ahead import analyze_ahead
+
+    logical = None
+    if "sqlglot" not in sys.modules and "sqlmr.execution.driver" not in sys.modules:
+        logical = analyze_ahead(query, catalog, lambda: _load_for_run(catalog))
+    if logical is None:
+        from sqlmr.compiler import analyze_query
+
+        logical = analyze_query(query, catalog)
+    return plan_query(logical, query, options)
+
+
+def _load_for_run(catalog: Catalog) -> None:
+    """Load what planning and a local run of a query over `catalog` need (the local pool's
+    workers inherit the runtime): the reader of Parquet too when a table may be Parquet
+    (declared so, or detected from its objects when the query lists them)."""
+    import sqlmr_runtime.handler  # noqa: F401
+
+    import sqlmr.execution.driver  # noqa: F401
+    import sqlmr.execution.local  # noqa: F401
+    import sqlmr.planning.exchange  # noqa: F401
+    import sqlmr.planning.inputs  # noqa: F401
+    import sqlmr.planning.skew  # noqa: F401
+
+    if any(t.format in ("parquet", "auto") for t in catalog.tables):
+        import sqlmr_runtime.scan_parquet  # noqa: F401
 
 
 def plan_query(
@@ -73,6 +99,11 @@ def plan_query(
     """The planning half of compile_query: a logical query (the compiler's analysis of `query`)
     to a physical plan over the tables' current objects."""
     from sqlmr.compiler.logical import Block
+    from sqlmr.planning.exchange import two_level
+    from sqlmr.planning.inputs import plan_input
+    from sqlmr.planning.planner import INPUT_SHARE, PlanOptions, SideInput, build_plan
+    from sqlmr.planning.skew import skew_aware
+    from sqlmr.planning.splits import parse_size
 
     workers = options.workers or os.cpu_count() or 1
     split = options.split_size
@@ -118,6 +149,8 @@ def plan_query(
 
 def default_job_store() -> str:
     """Where local jobs keep their intermediate objects."""
+    import tempfile
+
     return os.path.join(tempfile.gettempdir(), "sqlmr-jobs")
 
 
@@ -131,6 +164,8 @@ def run(
 ) -> JobResult:
     """Execute a plan; the caller reads the JobResult and then cleans it up (use `with`).
     A `stream` hands the result to a reader on another thread while the last stage runs."""
+    from sqlmr.execution.driver import Driver
+
     if executor is None:
         from sqlmr.execution.local import LocalExecutor
 

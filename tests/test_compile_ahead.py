@@ -1,4 +1,4 @@
-"""`sqlmr query` compiles in a forked helper (sqlmr.cli.compile_ahead): the logical queries it
+"""`sqlmr query` compiles in a forked helper (sqlmr.compiler.ahead): the logical queries it
 sends back as JSON plan exactly as the driver's own, and a script the helper cannot compile runs
 and fails exactly as without it."""
 
@@ -11,8 +11,9 @@ import sys
 from pathlib import Path
 
 import duckdb
+import pyarrow.parquet as pq
 import pytest
-from conftest import AMPLAB_COLUMNS
+from conftest import AMPLAB_COLUMNS, assert_same, duck_connect, duck_parquet
 from test_golden_plans import PLANS, QUERIES, write_tables
 
 from sqlmr.api import QueryOptions, compile_query, plan_query, resolve_catalog
@@ -110,7 +111,7 @@ def test_the_helper_is_killed_and_reaped_when_the_driver_stops_waiting(amplab_di
     code = (
         "import json, os\n"
         "from sqlmr.catalog.resolve import resolve_catalog\n"
-        "from sqlmr.cli.compile_ahead import CompileAhead\n"
+        "from sqlmr.compiler.ahead import CompileAhead\n"
         f"catalog = resolve_catalog({str(amplab_dir)!r})\n"
         "stopped = CompileAhead('SELECT COUNT(*) FROM rankings', catalog)\n"
         "pid = stopped.pid\n"
@@ -134,11 +135,79 @@ def test_the_helper_is_killed_and_reaped_when_the_driver_stops_waiting(amplab_di
 def test_no_helper_for_tables_on_s3(amplab_dir, monkeypatch: pytest.MonkeyPatch) -> None:
     """A query naming S3 objects is compiled by the driver alone: the helper's requests would be
     missing from the driver's cost table, so it would give up after listing them."""
-    from sqlmr.cli import compile_ahead
     from sqlmr.cli.app import build_parser
     from sqlmr.cli.query import _compile_ahead
+    from sqlmr.compiler import ahead
 
-    monkeypatch.setattr(compile_ahead, "enabled", lambda: True)
+    monkeypatch.setattr(ahead, "enabled", lambda: True)
     sql = "SELECT COUNT(*) FROM 's3://bucket/rankings/*'"
     args = build_parser(["query"]).parse_args(["query", sql, "--tables", str(amplab_dir)])
     assert _compile_ahead(args) is None
+
+
+_LIBRARY = """
+import json, sys
+import pyarrow.parquet as pq
+from sqlmr.api import QueryOptions, compile_query, resolve_catalog, run
+from sqlmr.errors import SqlmrError
+root, sql, out = sys.argv[1:]
+options = QueryOptions(workers=2, split_size="4KB")
+try:
+    plan = compile_query(sql, resolve_catalog(root), options)
+except SqlmrError as e:
+    print(json.dumps({"error": f"{type(e).__name__}: {e}"}))
+    sys.exit(0)
+with run(plan, options) as result:
+    pq.write_table(result.read_all(), out)
+# A cold process's first query: with the helper, only a query it could not analyse (bad SQL)
+# loads sqlglot in the driver.
+print(json.dumps({"plan": plan.to_json()["stages"], "sqlglot": "sqlglot" in sys.modules}))
+"""
+
+
+def test_the_library_compiles_in_a_helper_as_it_does_alone(amplab_dir, tmp_path: Path) -> None:
+    """compile_query's helper (sqlmr.compiler.ahead; a process's first query) plans exactly
+    what the driver plans alone, over Parquet tables (whose footers it reads) and text; bad SQL
+    and a missing table raise the same errors; the results equal DuckDB's."""
+    con = duck_connect(amplab_dir)
+    for table in ("rankings", "uservisits"):
+        (tmp_path / "pq" / table).mkdir(parents=True)
+        con.execute(
+            f"COPY {table} TO '{tmp_path}/pq/{table}/part-0.parquet' "
+            "(FORMAT parquet, ROW_GROUP_SIZE 200)"
+        )
+    good = [
+        ("pq", "SELECT pageURL, pageRank FROM rankings WHERE pageRank > 30"),
+        ("pq", "SELECT SUBSTR(sourceIP, 1, 3), SUM(adRevenue) FROM uservisits GROUP BY 1"),
+        (
+            "pq",
+            "SELECT r.pageRank, COUNT(*) FROM rankings r JOIN uservisits v "
+            "ON r.pageURL = v.destURL GROUP BY r.pageRank",
+        ),
+        ("text", "SELECT countryCode, COUNT(*) FROM uservisits GROUP BY countryCode"),
+    ]
+    bad = [("pq", "SELECT pageURL FROM rankings WHERE"), ("pq", "SELECT x FROM nowhere")]
+    roots = {"pq": str(tmp_path / "pq"), "text": amplab_dir}
+    for i, (data, sql) in enumerate(good + bad):
+        runs = []
+        for ahead in ("1", "0"):
+            out = tmp_path / f"{i}-{ahead}.parquet"
+            done = subprocess.run(
+                [sys.executable, "-c", _LIBRARY, roots[data], sql, str(out)],
+                capture_output=True,
+                text=True,
+                timeout=120,
+                env={**os.environ, "SQLMR_COMPILE_AHEAD": ahead},
+            )
+            assert done.returncode == 0, done.stderr
+            runs.append(json.loads(done.stdout.splitlines()[-1]))
+        helped, alone = runs
+        if i >= len(good):
+            assert "error" in helped and helped == alone, sql
+            continue
+        assert helped["plan"] == alone["plan"], sql
+        assert not helped["sqlglot"] and alone["sqlglot"], sql
+        oracle = duck_parquet(roots[data], "rankings", "uservisits") if data == "pq" else con
+        expected = oracle.execute(sql).fetchall()
+        for ahead in ("1", "0"):
+            assert_same(pq.read_table(tmp_path / f"{i}-{ahead}.parquet"), expected, False)

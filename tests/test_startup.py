@@ -59,7 +59,7 @@ def test_a_query_on_embedded_data_imports_no_aws_library_and_no_rich(argv: list[
 
 
 def test_a_query_compiled_by_the_helper_leaves_sqlglot_out_of_the_driver() -> None:
-    """With its compile helper (sqlmr.cli.compile_ahead), the driver of `sqlmr query` never
+    """With its compile helper (sqlmr.compiler.ahead), the driver of `sqlmr query` never
     loads sqlglot nor the compiler's modules that use it."""
     argv = ["query", RANKINGS_1A, "--format", "csv", "--workers", "1"]
     loaded = _loaded_by_cli(argv, ahead="1")
@@ -97,14 +97,13 @@ def test_a_query_builds_and_imports_only_its_own_command() -> None:
         "sqlmr.cli.output",
         "sqlmr.cli.streamed",
         "sqlmr.cli.progress",
-        "sqlmr.cli.compile_ahead",
     }
     assert "sqlmr.cli.query" in loaded
 
 
 def test_the_library_loads_sqlglot_only_to_compile() -> None:
     """sqlmr.api and the planner use the compiler's plain data (sqlmr.compiler.logical)
-    without loading sqlglot; compiling a query loads it."""
+    without loading sqlglot; compiling a query loads it (without the compile helper)."""
     code = (
         "import json, sys\n"
         "from sqlmr.api import QueryOptions, compile_query, resolve_catalog\n"
@@ -113,7 +112,25 @@ def test_the_library_loads_sqlglot_only_to_compile() -> None:
         f"compile_query({RANKINGS_1A!r}, resolve_catalog(), QueryOptions(workers=1))\n"
         "print(json.dumps([before, 'sqlglot' in sys.modules]))\n"
     )
-    assert _run(code) == [False, True]
+    assert _run(code, {**os.environ, "SQLMR_COMPILE_AHEAD": "0"}) == [False, True]
+
+
+def test_the_library_compiles_in_its_helper_while_it_loads_the_runtime() -> None:
+    """`from sqlmr.api import …` loads neither the planner nor the driver; compile_query with
+    its helper (sqlmr.compiler.ahead) loads them, the task handler the local workers inherit and
+    the Parquet reader (the embedded tables' format is detected), and never sqlglot."""
+    later = ["sqlmr.planning.planner", "sqlmr.execution.driver", "sqlmr_runtime.handler"]
+    code = (
+        "import json, sys\n"
+        "from sqlmr.api import QueryOptions, compile_query, resolve_catalog\n"
+        f"before = [m in sys.modules for m in {later!r}]\n"
+        f"compile_query({RANKINGS_1A!r}, resolve_catalog(), QueryOptions(workers=1))\n"
+        f"after = [m in sys.modules for m in {later + ['pyarrow.parquet', 'sqlglot']!r}]\n"
+        "print(json.dumps([before, after]))\n"
+    )
+    before, after = _run(code, {**os.environ, "SQLMR_COMPILE_AHEAD": "1"})
+    assert before == [False, False, False]
+    assert after == [True, True, True, True, False]
 
 
 def test_the_importtime_benchmark_reads_python_s_lines() -> None:

@@ -1,6 +1,6 @@
 """The catalog a query runs against: a tables folder, its catalog.toml and a catalog file or Glue
 database, added up. Light to import (no planner, no driver): `sqlmr query` resolves it before
-it forks its compile helper (sqlmr.cli.compile_ahead)."""
+it forks its compile helper (sqlmr.compiler.ahead)."""
 
 from __future__ import annotations
 

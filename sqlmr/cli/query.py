@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
     from sqlmr.api import QueryOptions
     from sqlmr.catalog import Catalog
-    from sqlmr.cli.compile_ahead import CompileAhead
+    from sqlmr.compiler.ahead import CompileAhead
 
 # pyarrow, sqlglot and the rest load inside the commands, so that --help starts at once.
 
@@ -256,9 +256,9 @@ def run_query(args: argparse.Namespace) -> int:
 def _compile_ahead(args: argparse.Namespace) -> CompileAhead | None:
     """A helper compiling the statements while the driver loads the runtime (None: the driver
     compiles them itself, and reports whatever is wrong with the SQL or the catalog)."""
-    from sqlmr.cli import compile_ahead
+    from sqlmr.compiler import ahead
 
-    if not compile_ahead.enabled():
+    if not ahead.enabled():
         return None
     try:
         script = read_sql(args)
@@ -267,16 +267,14 @@ def _compile_ahead(args: argparse.Namespace) -> CompileAhead | None:
         catalog = resolve_catalog(args.tables, args.catalog)
     except SqlmrError:
         return None  # raised again, in its usual order, when the driver gets there
-    if "://" in script or any("://" in t.location for t in catalog.tables):
-        # Tables on S3: the helper's requests would not be counted in the driver's cost table,
-        # so it would give up and the driver list them again (and load boto3 twice).
-        return None
-    return compile_ahead.CompileAhead(script, catalog)
+    if not ahead.worthwhile(script, catalog):
+        return None  # tables on S3 (load boto3 twice, list them twice)
+    return ahead.CompileAhead(script, catalog)
 
 
 def _prepared(args: argparse.Namespace, helper: CompileAhead | None) -> tuple[list, Catalog]:
     """The statements to run and the catalog: from the helper where it compiled them."""
-    from sqlmr.cli.compile_ahead import Prepared
+    from sqlmr.compiler.ahead import Prepared
 
     found = helper.result() if helper is not None else None
     if helper is not None and found is not None:

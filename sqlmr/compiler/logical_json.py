@@ -1,7 +1,7 @@
 """The logical query as JSON, to carry it from the process that compiled it to the driver.
 
 `sqlmr query` compiles its statements in a forked helper while the driver loads the runtime
-(sqlmr.cli.compile_ahead); the helper sends each statement's logical query back through a pipe
+(sqlmr.compiler.ahead); the helper sends each statement's logical query back through a pipe
 as this JSON. Decoding builds only the compiler's and the catalog's own dataclasses, named in
 CLASSES: a value of any other kind cannot be encoded (the driver then compiles the statement
 itself), and a document naming another class is refused. No pickle: nothing in the document

@@ -81,7 +81,7 @@ def _regexp_matches(t: Translator, node: exp.RegexpLike) -> Typed:
     if flags not in ("", "i", "c"):
         raise t.unsupported(f"REGEXP_MATCHES() option {flags!r} (only 'i' and 'c')", flag_node)
     # Loaded here, not with the module: a query without a regular expression compiles without
-    # pyarrow.compute (≈ 24 ms of the compile helper's start, sqlmr.cli.compile_ahead).
+    # pyarrow.compute (≈ 24 ms of the compile helper's start, sqlmr.compiler.ahead).
     import pyarrow.compute as pc
 
     try:
