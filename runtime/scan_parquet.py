@@ -168,10 +168,10 @@ def read_parquet_where(
     columns), with the rows and the bytes read.
 
     Late materialization: the predicate's columns are read and evaluated first; the other
-    columns are read only for the row groups where some row passes, and only the rows that
-    pass are kept. A row group whose rows all fail costs its filter columns alone. (A column
-    chunk is the smallest unit Arrow decodes: within a row group that keeps a row, every row of
-    a needed column is still decoded.)"""
+    columns are read only for the row groups where some row passes, one row group at a time,
+    and only the rows that pass are kept. A row group whose rows all fail costs its filter
+    columns alone. (A column chunk is the smallest unit Arrow decodes: within a row group that
+    keeps a row, every row of a needed column is still decoded.)"""
     wanted = source["read"]
     used = expression_columns(predicate)
     first = [n for n in wanted if n in used]
@@ -180,18 +180,16 @@ def read_parquet_where(
         head = reader.read(reader.groups, first)
         mask = _mask(predicate, head)
         rows = head.num_rows
-        keep, masks, at = [], [], 0
+        kept: list[tuple[int, pa.Array]] = []
+        at = 0
         for g in reader.groups:
             part = mask.slice(at, reader.rows(g))
             at += len(part)
             if pc.any(part).as_py():
-                keep.append(g)
-                masks.append(part)
+                kept.append((g, part))
         head = head.filter(mask)
-        if rest and keep:
-            tail = reader.read(keep, rest)
-            if tail.num_rows != head.num_rows:
-                tail = tail.filter(pa.concat_arrays(masks))
+        if rest and kept:
+            tail = reader.read_filtered(kept, rest)
         else:
             tail = reader.target(rest).empty_table()
         for name in rest:
@@ -246,12 +244,44 @@ class _Reader:
 
     def read(self, groups: list[int], names: list[str]) -> pa.Table:
         """These row groups' columns `names` (plan names), cast to the plan's types."""
+        columns = self._columns(names)
+        if self.file is not None:
+            self.file.prefetch(_spans(self.pf.metadata, groups, columns))
+        try:
+            return self._cast(self._groups(groups, columns), names)
+        finally:
+            if self.file is not None:
+                self.file.release()
+
+    def read_filtered(self, kept: list[tuple[int, pa.Array]], names: list[str]) -> pa.Table:
+        """The rows of these row groups that their masks keep, columns `names` (cast to the
+        plan's types). Each row group is decoded and filtered before the next: a selective
+        filter then holds one group's decoded columns at a time, not the whole range's (on
+        Amplab uservisits, 65 MB of URLs and IPs per file for 0.6% of its rows; a fresh
+        worker's first task paid for those pages in page faults)."""
+        columns = self._columns(names)
+        groups = [g for g, _ in kept]
+        if self.file is not None:
+            self.file.prefetch(_spans(self.pf.metadata, groups, columns))
+        try:
+            parts = []
+            for g, mask in kept:
+                table = self._groups([g], columns)
+                parts.append(table if mask.true_count == len(mask) else table.filter(mask))
+            return self._cast(pa.concat_tables(parts), names)
+        finally:
+            if self.file is not None:
+                self.file.release()
+
+    def _columns(self, names: list[str]) -> list[str]:
+        """The file's names of these plan columns (matched without regard to case)."""
         missing = [n for n in names if n.lower() not in self.names]
         if missing:
             raise BadInputError(f"{self.url}: the Parquet file has no column {missing[0]!r}")
-        columns = [self.names[n.lower()] for n in names]
-        if self.file is not None:
-            self.file.prefetch(_spans(self.pf.metadata, groups, columns))
+        return [self.names[n.lower()] for n in names]
+
+    def _groups(self, groups: list[int], columns: list[str]) -> pa.Table:
+        """These row groups' columns as the file holds them (from prefetched bytes on S3)."""
         try:
             table = self.pf.read_row_groups(groups, columns=columns, use_threads=False)
         except (pa.ArrowInvalid, OSError) as e:
@@ -260,10 +290,11 @@ class _Reader:
             raise BadInputError(
                 f"{self.url}: cannot read Parquet row groups {groups}: {e}"
             ) from None
-        finally:
-            if self.file is not None:
-                self.file.release()
         self.chunks.append((groups, columns))
+        return table
+
+    def _cast(self, table: pa.Table, names: list[str]) -> pa.Table:
+        """A table read from the file under the plan's names, cast to the plan's types."""
         table = table.rename_columns(names)
         target = self.target(names)
         if table.schema.equals(target, check_metadata=False):

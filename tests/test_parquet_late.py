@@ -60,6 +60,8 @@ QUERIES = [
     "SELECT name, w FROM t WHERE k * 2 < -1",
     # The filter reads every column the query reads.
     "SELECT k FROM t WHERE k % 100 = 7",
+    # Row groups kept whole (k < 700), in part and not at all, read one after another.
+    "SELECT name, v FROM t WHERE k < 700 OR (k > 2500 AND k % 10 = 3)",
     # The predicate's columns are not the first ones read; the output keeps the query's order.
     "SELECT name, w, k FROM t WHERE w BETWEEN 10 AND 11 OR k % 997 = 1",
     # A join side's filter.
