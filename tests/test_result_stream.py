@@ -5,6 +5,7 @@ after some outputs were streamed exits 1, writes no -o file and leaves no object
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import random
 import threading
@@ -23,8 +24,10 @@ from sqlmr.cli import query as cli_query
 from sqlmr.cli.app import main
 from sqlmr.cli.output import write_csv
 from sqlmr.cli.streamed import run_and_write
+from sqlmr.errors import PlanError
 from sqlmr.execution.driver import remove_job
 from sqlmr.execution.local import LocalExecutor
+from sqlmr.execution.result_stream import LIVENESS_SECONDS, JobFailed, ResultStream
 
 QUERIES = {
     "group": ("SELECT SUBSTR(sourceIP, 1, 5) AS k, SUM(adRevenue) AS s, COUNT(*) AS c "
@@ -134,3 +137,60 @@ def test_a_job_failing_after_streamed_outputs_exits_1_and_writes_no_file(
     printed = pacsv.read_csv(io.BytesIO(captured.out.encode()))
     assert printed.column_names == ["k", "s", "c"] and printed.num_rows > 0
     assert {(r["k"], r["c"]) for r in printed.to_pylist()} <= expected
+
+
+def _read_on_a_thread(stream: ResultStream) -> dict[str, Any]:
+    """Iterate the stream's tables on a thread (as the CLI's writer does); what it got, or
+    what it raised. The test's own wait is bounded, so a hang fails instead of hanging."""
+    got: dict[str, Any] = {"tables": 0}
+
+    def read() -> None:
+        try:
+            for _ in stream.tables():
+                got["tables"] += 1
+        except Exception as e:  # noqa: BLE001 - the test asserts on it
+            got["error"] = e
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(LIVENESS_SECONDS * 10)
+    assert not reader.is_alive(), "the reader still waits"
+    return got
+
+
+def _producer(work) -> ResultStream:
+    """A stream made and begun on a producer thread that runs `work(stream)`, then ends."""
+    made: list[ResultStream] = []
+
+    def produce() -> None:
+        stream = ResultStream(None)  # type: ignore[arg-type] - no table is ever read
+        stream.begin("job-1")
+        made.append(stream)
+        work(stream)
+
+    thread = threading.Thread(target=produce)
+    thread.start()
+    thread.join(10)
+    return made[0]
+
+
+def test_a_producer_ending_without_closing_the_stream_does_not_hang_its_reader() -> None:
+    got = _read_on_a_thread(_producer(lambda stream: None))
+    assert isinstance(got.get("error"), JobFailed), got
+    assert "job-1" in str(got["error"]) and "without closing" in str(got["error"])
+
+
+def test_a_stream_closed_before_its_producer_ended_is_read_to_the_end() -> None:
+    got = _read_on_a_thread(_producer(lambda stream: stream.close([])))
+    assert got == {"tables": 0}
+
+
+def test_a_plan_the_runtime_refuses_fails_the_stream(amplab_dir: str, tmp_path: Path) -> None:
+    options = QueryOptions(job_store=str(tmp_path / "jobs"))
+    plan = compile_query("SELECT COUNT(*) FROM rankings", resolve_catalog(amplab_dir), options)
+    bad = dataclasses.replace(plan, version=999)
+    stream = ResultStream(bad)
+    with pytest.raises(PlanError):
+        run(bad, options, stream=stream)
+    got = _read_on_a_thread(stream)  # this thread, the producer, lives on: no liveness help
+    assert isinstance(got.get("error"), JobFailed) and "refuses" in str(got["error"])

@@ -338,7 +338,10 @@ class Driver:
         try:
             validate_plan(plan.to_json())
         except PlanValidationError as e:
-            raise PlanError(f"the runtime refuses this plan: {e}") from e
+            refused = PlanError(f"the runtime refuses this plan: {e}")
+            if stream is not None:
+                stream.fail(refused)  # its reader, on another thread, must not wait on
+            raise refused from e
         job = new_job_id()
         started = time.perf_counter()
         committed: dict[str, list[dict[str, Any]]] = {}

@@ -5,6 +5,7 @@ committed, so writing the first rows overlaps the last tasks."""
 from __future__ import annotations
 
 import queue
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -37,6 +38,9 @@ class JobFailed(SqlmrError):
 
 
 _END = object()
+# How often a waiting reader checks that the driver's thread still runs: a thread that ended
+# without closing or failing the stream (a bug, or a caller that forgot) must not hang it.
+LIVENESS_SECONDS = 1.0
 
 
 class ResultStream:
@@ -45,11 +49,15 @@ class ResultStream:
 
     The driver calls begin, offer, then close or fail; one reader iterates tables(). A reader
     that fails calls reader_failed: the driver's next offer raises that error, which stops
-    the job instead of running it to the end for nobody."""
+    the job instead of running it to the end for nobody.
+
+    The producer is the thread that made the stream, or the one that called begin: a reader
+    whose producer ends without closing or failing the stream stops with JobFailed."""
 
     def __init__(self, plan: Plan):
         self.plan = plan
         self.job = ""
+        self._producer = threading.current_thread()
         self._items: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._sent = 0  # outputs put so far: tasks 0 .. _sent-1
         self._reader_error: BaseException | None = None
@@ -57,6 +65,7 @@ class ResultStream:
 
     def begin(self, job: str) -> None:
         self.job = job
+        self._producer = threading.current_thread()
 
     def offer(self, winners: dict[int, dict[str, Any]]) -> None:
         """Put every output that now completes the prefix of tasks (driver side)."""
@@ -87,9 +96,10 @@ class ResultStream:
 
     def tables(self) -> Iterator[pa.Table]:
         """The result, one committed output at a time, as the job commits them (reader side).
-        Each wait ends: the driver always closes or fails the stream (Driver.run)."""
+        Each wait ends: the driver closes or fails the stream (Driver.run), and a producer
+        thread that ended without doing so stops the reader within LIVENESS_SECONDS."""
         while True:
-            item = self._items.get()
+            item = self._next()
             if self._abandoned:
                 raise JobFailed("the job was stopped")
             if item is _END:
@@ -97,3 +107,19 @@ class ResultStream:
             if isinstance(item, BaseException):
                 raise item
             yield result_table(self.plan, self.job, item)
+
+    def _next(self) -> Any:
+        """The next item, waiting in slices while the producer thread is alive."""
+        while True:
+            try:
+                return self._items.get(timeout=LIVENESS_SECONDS)
+            except queue.Empty:
+                pass
+            if not self._producer.is_alive():
+                try:  # it may have closed the stream just before it ended
+                    return self._items.get_nowait()
+                except queue.Empty:
+                    return JobFailed(
+                        f"the job {self.job or '(not started)'} ended without a result: its "
+                        "driver's thread stopped without closing the result stream"
+                    )
