@@ -58,7 +58,7 @@ def test_killed_worker_without_retries_ends_with_the_error(tables: Path, tmp_pat
     process = query(tables, tmp_path / "jobs", "--retries", "0")
     workers = wait_for_children(process.pid, 2)
     stop(workers[:1])
-    time.sleep(0.5)  # the stopped worker has been handed a task by now
+    _wait_for_a_held_task(tmp_path / "jobs")  # killed idle, it would just be replaced
     os.kill(workers[0], signal.SIGKILL)
     code, out, err = finish(process, timeout=60)
     assert code == 1, (code, err)
@@ -71,7 +71,7 @@ def test_killed_worker_is_retried(tables: Path, tmp_path: Path, expected):
     process = query(tables, tmp_path / "jobs")
     workers = wait_for_children(process.pid, 2)
     stop(workers[:1])
-    time.sleep(0.5)
+    _wait_for_a_held_task(tmp_path / "jobs")
     os.kill(workers[0], signal.SIGKILL)
     code, out, err = finish(process, timeout=60)
     assert code == 0, err
@@ -111,6 +111,26 @@ def _wait_for_a_job(job_store: Path, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while not any(name.endswith("_heartbeat.json") for name in files_below(job_store)):
         assert time.monotonic() < deadline, "no job started"
+        time.sleep(0.02)
+
+
+def _wait_for_a_held_task(job_store: Path, timeout: float = 60) -> int:
+    """Wait until the stopped worker holds a map task; returns the task's number.
+
+    The tasks are handed out in order and the other worker runs one at a time, so a task with
+    no output while two later tasks have theirs is the stopped worker's (a sleep instead once
+    killed the worker before the driver, still compiling on a loaded machine, gave it one)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        done = {
+            int(parts[3])
+            for parts in (Path(f).parts for f in files_below(job_store))
+            if len(parts) > 4 and parts[2] == "map"
+        }
+        held = min(set(range(max(done, default=0) + 1)) - done, default=None)
+        if held is not None and len([t for t in done if t > held]) >= 2:
+            return held
+        assert time.monotonic() < deadline, f"no task held by the stopped worker: {sorted(done)}"
         time.sleep(0.02)
 
 

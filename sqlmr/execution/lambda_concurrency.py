@@ -47,7 +47,10 @@ class AdaptiveLimit:
         self.stall_seconds = stall_seconds
         self.running = 0
         self.lowest = self.ceiling  # the lowest limit reached, for reports and tests
-        self._last_progress = time.monotonic()
+        # Since when invocations have been throttled with none finishing (None: not stalled).
+        # Not since the executor was made: one idle longer than stall_seconds (made before a
+        # slow plan, or kept between queries) would fail a task at its first 429.
+        self._throttled_since: float | None = None
         self._last_decrease = 0.0
         self._cond = threading.Condition()
 
@@ -64,16 +67,20 @@ class AdaptiveLimit:
         with self._cond:
             self.running -= 1
             if throttled:
+                if self._throttled_since is None:
+                    self._throttled_since = now
                 if now - self._last_decrease >= DECREASE_EVERY:
                     self.limit = max(1.0, self.limit / 2)
                     self.lowest = min(self.lowest, int(self.limit))
                     self._last_decrease = now
             else:
-                self._last_progress = now
+                self._throttled_since = None
                 self.limit = min(float(self.ceiling), self.limit + 1.0 / self.limit)
             self._cond.notify_all()
 
     def stalled(self) -> bool:
-        """True when no invocation has finished for stall_seconds: throttling is all there is."""
+        """True when invocations have been throttled for stall_seconds with none finishing:
+        throttling is all there is."""
         with self._cond:
-            return time.monotonic() - self._last_progress > self.stall_seconds
+            since = self._throttled_since
+            return since is not None and time.monotonic() - since > self.stall_seconds
