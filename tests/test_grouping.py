@@ -1,8 +1,8 @@
-"""Grouping on short string keys packed into words (runtime/grouping.py): the aggregate
-operator's answer equals DuckDB's GROUP BY whatever the strings hold (NULLs, empty strings,
-zero bytes inside or at the end, multi-byte UTF-8, lengths around the 8-byte word), alone or
-beside another key, in one table or in buckets, and the packed path is the one taken where it
-applies."""
+"""Grouping on short string keys packed into words or 16-byte values (runtime/grouping.py): the
+aggregate operator's answer equals DuckDB's GROUP BY whatever the strings hold (NULLs, empty
+strings, zero bytes inside or at the end, multi-byte UTF-8, lengths around the 8- and 16-byte
+widths), alone or beside another key, in one table or in buckets, and the packed path is the one
+taken where it applies."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import math
 from unittest import mock
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pytest
 from hypothesis import given, settings
@@ -27,6 +28,7 @@ _DUCKDB = "SELECT {keys}, SUM(v), COUNT(v), COUNT(*), MIN(k), MAX(v) FROM t GROU
 
 # Few characters so that keys repeat; "\x00" and "é" (2 bytes) test the word's edges.
 _keys = st.one_of(st.none(), st.text(alphabet="ab.\x00é", max_size=10))
+_long_keys = st.one_of(st.none(), st.text(alphabet="ab.\x00é", min_size=6, max_size=18))
 _values = st.one_of(st.none(), st.integers(-1000, 1000))
 
 
@@ -44,7 +46,7 @@ def _check(table: pa.Table, keys: list[str]) -> None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(_keys, _values, st.integers(0, 2)), max_size=60))
+@given(st.lists(st.tuples(st.one_of(_keys, _long_keys), _values, st.integers(0, 2)), max_size=60))
 def test_short_string_keys_group_as_duckdb_does(rows: list) -> None:
     table = pa.table(
         {
@@ -56,7 +58,7 @@ def test_short_string_keys_group_as_duckdb_does(rows: list) -> None:
     _check(table, ["k"])
     _check(table, ["k", "j"])
     _check(table.slice(len(rows) // 3), ["j", "k"])  # a slice: its column has an offset
-    with mock.patch.object(grouping, "BUCKET_ROWS", 1):  # every table grouped in buckets
+    with mock.patch.object(grouping, "_many_groups", lambda words: True):  # all in buckets
         _check(table, ["k"])
         _check(table.slice(len(rows) // 3), ["k"])
 
@@ -65,7 +67,11 @@ def test_packed_only_where_the_word_determines_the_value() -> None:
     assert grouping._pack(pa.array(["1.2.3.4", "10.20.30", None, ""])) is not None
     assert grouping._pack(pa.chunked_array([[b"ab"], [b"\x00b"]], pa.binary())) is not None
     assert grouping._pack(pa.array(["a", "a\x00"])) is None  # would pad like "a"
-    assert grouping._pack(pa.array(["123456789"])) is None  # longer than a word
+    assert grouping._pack(pa.array(["123456789"]))[0].type == pa.binary(16)  # two words
+    assert grouping._pack(pa.array(["12345678"]))[0].type == pa.uint64()
+    assert grouping._pack(pa.array(["é" * 8, "a\x00b"])) is not None  # 16 bytes, zero inside
+    assert grouping._pack(pa.array(["0123456789abcdefg"])) is None  # longer than two words
+    assert grouping._pack(pa.array([], pa.string())) is None
     assert grouping._pack(pa.array([1, 2])) is None
 
 
@@ -89,11 +95,24 @@ def test_ip_prefixes_and_float_sums_equal_duckdb() -> None:
 
 
 def test_a_big_table_is_grouped_in_buckets_as_duckdb_groups_it() -> None:
-    """Over BUCKET_ROWS rows: 16 buckets of the mixed words, every key's rows in one of them."""
+    """16 buckets of the mixed words, every key's rows (NULLs too) in one of them."""
     n = grouping.BUCKET_ROWS + 1000
     keys = pa.array([None if i % 101 == 0 else f"{(i * 7919) % 5003:x}" for i in range(n)])
+    long = pa.array([None if k is None else f"{k}.{k}.{k}" for k in keys.to_pylist()])
     table = pa.table({"k": keys, "v": pa.array(range(n), pa.int64()), "j": [0] * n})
-    _check(table, ["k"])
+    with mock.patch.object(grouping, "_many_groups", lambda words: True):
+        _check(table, ["k"])
+        _check(table.set_column(0, "k", long), ["k"])
+
+
+def test_only_tables_of_many_groups_are_cut_into_buckets() -> None:
+    """The sample of the key words tells many groups (buckets pay) from few (one table)."""
+    n = 1 << 20
+    many = grouping._mix(np.arange(n, dtype=np.uint64))
+    few = grouping._mix(np.random.default_rng(0).integers(0, 100_000, n).astype(np.uint64))
+    assert grouping._many_groups(many)
+    assert not grouping._many_groups(few)
+    assert not grouping._many_groups(many[: grouping.BUCKET_GROUPS - 1])  # never that many
 
 
 @pytest.mark.parametrize("typ", [pa.string(), pa.binary()])
