@@ -22,6 +22,8 @@ import atexit
 import gc
 import json
 import multiprocessing
+import multiprocessing.connection  # noqa: F401 - the pool's pipes, loaded with this module
+import multiprocessing.popen_fork  # noqa: F401 - (before a compile helper is waited for: api)
 import multiprocessing.util  # noqa: F401 - registers its exit function before _shutdown (below)
 import os
 import queue
