@@ -13,7 +13,6 @@ import itertools
 import json
 import os
 import re
-import tomllib
 from dataclasses import dataclass, field
 
 from sqlmr_runtime.spec import TYPES
@@ -245,6 +244,8 @@ def load_catalog_file(path: str) -> Catalog:
 
     A top-level `glue = "DATABASE"` adds the tables of that AWS Glue database.
     """
+    import tomllib  # ≈ 2.5 ms, for catalog files only: not on a query's start-up path
+
     try:
         with open(path, "rb") as f:
             doc = json.load(f) if path.endswith(".json") else tomllib.load(f)
