@@ -21,11 +21,12 @@ import struct
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from .errors import PlanValidationError, StorageError, UnsupportedCodecError
-from .partition import partition_ids
+from .partition import partition_ids, partition_numbers
 from .spec import COMPRESSIONS
 from .storage import LocalStorage, is_remote, read_view
 
@@ -104,18 +105,13 @@ def split_partitions(table: pa.Table, keys: list[str], partitions: int) -> list[
     """Cut a table into its hash partitions (filters for a few, else a sort then slices)."""
     if partitions == 1:
         return [table]
-    pids = partition_ids(table, keys, partitions)
+    pids = partition_numbers(table, keys, partitions)
     if partitions <= 8:
         # A few linear filter passes beat sorting the rows by partition.
-        return [table.filter(pc.equal(pids, p)) for p in range(partitions)]
-    order = pc.sort_indices(pids)
-    ordered = table.take(order)
-    counts = pc.value_counts(pids)
-    sizes = [0] * partitions
-    for item in counts.to_pylist():  # at most `partitions` entries
-        sizes[item["values"]] = item["counts"]
+        return [table.filter(pa.array(pids == p)) for p in range(partitions)]
+    ordered = table.take(pc.sort_indices(pa.array(pids)))
     parts, at = [], 0
-    for size in sizes:
+    for size in np.bincount(pids, minlength=partitions).tolist():
         parts.append(ordered.slice(at, size))
         at += size
     return parts
