@@ -1,6 +1,12 @@
-"""IN (SELECT k … GROUP BY k HAVING …) planned as a semi-join filter (planning/semijoins.py): the
-small set is written once and broadcast into every table whose key WHERE equates to the IN's
-(TPC-H Q18's shape: orders and lineitem), instead of a LEFT JOIN after the big tables met.
+"""Small derived items joined without stages of their own (planning/joins.py, semijoins.py):
+
+- IN (SELECT k … GROUP BY k HAVING …) as a semi-join filter: the small set is written once and
+  broadcast into every table whose key WHERE equates to the IN's (TPC-H Q18's shape: orders and
+  lineitem), instead of a LEFT JOIN after the big tables met;
+- a scalar subquery (an aggregate without GROUP BY) is one row: joined last, its partials read
+  and finished by every task of the stage that joins it (TPC-H Q11, Q15, Q22);
+- a CTE that only filters and projects one table is broadcast by reading the table in every
+  task, as a table is (TPC-H Q11's supplier and nation, Q2's region).
 
 Every result is checked against DuckDB on the same files: keys with NULLs and duplicates on
 every side, a HAVING that keeps nothing, outer joins around the IN (whose null-supplying side
@@ -76,6 +82,21 @@ QUERIES = {
     "null-supplying-side-of-left-join": """
         SELECT o.ok, o.price, li.q FROM o LEFT JOIN li ON o.ok = li.ok
         WHERE li.ok IN (SELECT ok FROM li GROUP BY ok HAVING SUM(q) > 300)""",
+    "scalar-subquery": """
+        SELECT o.ok, o.price FROM o
+        WHERE o.price > (SELECT AVG(price) FROM o WHERE ck < 20)""",
+    "scalar-subquery-over-nothing": """
+        SELECT o.ok, c.name FROM o, c
+        WHERE o.ck = c.ck AND o.ok > (SELECT SUM(q) FROM li WHERE q > 1000)""",
+    "scalar-count-over-nothing": """
+        SELECT o.ok, o.ck FROM o
+        WHERE o.ck >= (SELECT COUNT(*) FROM li WHERE q > 1000)""",
+    "cte-scans": """
+        WITH cc AS (SELECT ck, name FROM c WHERE name <> 'n3')
+        SELECT cc.name, COUNT(*) AS n, SUM(o.price) AS p FROM o, cc
+        WHERE o.ck = cc.ck
+          AND o.price > (SELECT AVG(o2.price) FROM o AS o2, cc WHERE o2.ck = cc.ck) / 2
+        GROUP BY cc.name""",
     "right-join": """
         SELECT o.ok, c.name FROM o RIGHT JOIN c ON o.ck = c.ck
         WHERE o.ok IN (SELECT ok FROM li GROUP BY ok HAVING SUM(q) > 300)""",
@@ -108,6 +129,22 @@ def _gathered(plan) -> list[tuple[str, str, str]]:
     return found
 
 
+def _broadcast_sides(plan) -> list[tuple[str, str]]:
+    """(source type, path) of every broadcast side of a join, in any stage."""
+    found = []
+
+    def visit(source: dict, path: str) -> None:
+        if source["type"] == "join":
+            for side in ("left", "right"):
+                if source.get("broadcast") == side:
+                    found.append((source[side]["source"]["type"], path + side[0]))
+                visit(source[side]["source"], path + side[0])
+
+    for s in plan.stages:
+        visit(s.source, "")
+    return found
+
+
 def _read_twice(plan) -> list[str]:
     """The stages whose results two stages read as a broadcast side."""
     readers: dict[str, set[str]] = {}
@@ -127,6 +164,14 @@ def test_semi_join_equals_duckdb(name: str, semi_dir: Path, oracle) -> None:
         assert len(twice) == 1
     else:
         assert not twice
+    if name.startswith("scalar") or name == "cte-scans":
+        # the scalar's partials are a broadcast side; no stage of one task finishes them
+        assert ("shuffle", "r") in _broadcast_sides(plan)
+        assert all(len(s.tasks) > 1 or s.kind == "merge" for s in plan.stages), plan.stages
+    if name == "cte-scans":  # cc (used twice, so not merged) is read as a table, by both joins
+        scans = [s.source.get("table") for s in plan.stages if s.source["type"] == "scan"]
+        assert "c" not in scans, scans
+        assert _broadcast_sides(plan).count(("scan", "r")) == 1, _broadcast_sides(plan)
 
 
 def test_semi_join_filters_the_preserved_side_only(semi_dir: Path) -> None:

@@ -19,6 +19,7 @@ from sqlmr_benchmarks.tpch import query_text
 from sqlmr_benchmarks.tpch.bench import TpchBenchError, verify
 
 import sqlmr
+from sqlmr.api import QueryOptions
 from sqlmr.catalog import TYPE_NAMES
 from sqlmr.datagen.tpch import TPCH_SCHEMAS, columns_of
 
@@ -128,8 +129,10 @@ def test_tpch_result_does_not_depend_on_splits_reducers_or_broadcast(
 
 def test_a_derived_tables_unused_columns_are_not_written(tpch_dir: str) -> None:
     """Q13's subquery over orders filters on o_comment and passes on only the keys: the stage
-    that scans orders drops o_comment before it shuffles (it shuffled all three columns)."""
-    plan = sqlmr.compile_query(query_text(13), sqlmr.resolve_catalog(tpch_dir))
+    that scans orders drops o_comment before it shuffles (it shuffled all three columns). At
+    this scale orders would be broadcast, read by the join's tasks themselves: no threshold."""
+    options = QueryOptions(broadcast_threshold=0)
+    plan = sqlmr.compile_query(query_text(13), sqlmr.resolve_catalog(tpch_dir), options)
     (stage,) = [s for s in plan.stages if s.source.get("table") == "orders"]
     assert "o_comment" in stage.source["read"]
     last = [op for op in stage.ops if op["op"] == "project"][-1]

@@ -15,6 +15,9 @@ a constant key, only when none is: then the smallest). Outer joins follow in FRO
 the inner items before them. Conditions are applied as soon as every item they read is joined.
 A derived item (CTE or FROM subquery) is planned as its own Block, and its last stage is
 reopened as a flow; a UNION ALL is one flow over its branches' flows (planning/unions.py).
+Broadcast, a derived item that only scans one table is read from the table by each task, and
+an aggregate without GROUP BY (one row: joined last) is finished from its partials by each
+task; other derived items are written once by a stage of their own, which the tasks read.
 """
 
 from __future__ import annotations
@@ -38,6 +41,9 @@ from sqlmr.planning.planner import PlanOptions, SideInput, build_plan, default_r
 from sqlmr.planning.semijoins import semi_joins
 
 Op = dict[str, Any]
+# Bytes of one row, the size of an aggregate without GROUP BY (a scalar subquery): it is
+# joined last, broadcast, not taken for the biggest item to start the joins from.
+ONE_ROW = 64
 Inputs = Callable[[Table], SideInput]
 
 
@@ -117,14 +123,17 @@ class BlockPlanner:
             [o.internal for o in block.top.outputs],
             self._estimate(block),
             coalesce=last.coalesce_bytes,
+            whole=_whole_scan(plan),
             deps=last.depends_on,
         )
 
     def _estimate(self, block: Block | UnionAll) -> int:
-        """A derived item's size: its largest input (an upper bound; aggregates shrink it), or
-        the sum of a union's branches."""
+        """A derived item's size: its largest input (an upper bound; aggregates shrink it), the
+        sum of a union's branches, or one row for an aggregate without GROUP BY."""
         if isinstance(block, UnionAll):
             return sum(self._estimate(b) for b in block.branches)
+        if block.top.grouped and not block.top.keys:
+            return ONE_ROW
         sizes = [
             self.inputs(i.table, None, i.read_columns).bytes
             if i.table is not None
@@ -269,6 +278,9 @@ class BlockPlanner:
         elif _gathered_whole(small):  # results written once (a semi-join's set)
             build_side = (small.source, [])
             build_input = small.tasks[0]
+        elif _one_partition(small):  # an aggregate without GROUP BY: its partials, finished
+            build_side = (small.source, small.ops)
+            build_input = small.tasks[0]
         else:
             stage = self._close(small, nodes.result_sink())
             stages = stages + small.stages + [stage]
@@ -334,6 +346,26 @@ class BlockPlanner:
 
 def _with_op(flow: Flow, op: Op) -> Flow:
     return dataclasses.replace(flow, ops=[*flow.ops, op])
+
+
+def _whole_scan(plan: Plan) -> dict[str, Any] | None:
+    """The input that covers every split of a derived item's one scan stage, when that stage
+    only filters and projects: a broadcast then reads the table itself in every task, as it
+    does a table item's, instead of a stage of its own writing its rows for the tasks to read
+    (TPC-H Q11's CTEs over supplier and nation were four such stages)."""
+    if len(plan.stages) != 1 or plan.stages[0].source["type"] != "scan":
+        return None
+    stage = plan.stages[0]
+    if any(op["op"] not in ("filter", "project") for op in stage.ops):
+        return None
+    return nodes.scan_task([r for task in stage.tasks for r in task["ranges"]])
+
+
+def _one_partition(flow: Flow) -> bool:
+    """Whether a flow is the one partition of a shuffle: an aggregate without GROUP BY's final
+    phase over its map tasks' partials, a few rows that every task of a broadcast join may
+    read and finish itself instead of a stage of one task writing them first."""
+    return flow.source["type"] == "shuffle" and len(flow.tasks) == 1 and flow.coalesce is None
 
 
 def _gathered_whole(flow: Flow) -> bool:
