@@ -29,7 +29,8 @@ sitecustomize makes pyarrow lack LZ4 and ZSTD) go before the main layer, as Lamb
   GET /2015-03-31/functions/{name}/configuration -> MemorySize, Timeout, LastModified, …
 
 Faults are injected through methods of the server (thread-safe): throttle_next, fail_next /
-fail_matching, timeout_next / timeout_matching, oom_matching, delay_matching (a slow task).
+fail_matching, timeout_next / timeout_matching, oom_matching, delay_matching (a slow task),
+hold_matching (a task held until the test releases it).
 Counters: requests, invocations, throttled, peak (most invocations at once); `calls` records
 (stage, task, attempt, outcome, by_url).
 """
@@ -220,6 +221,7 @@ class Fault:
     error_type: str = "InjectedFault"
     message: str = "injected failure"
     seconds: float = 0.0  # of a "delay": the handler runs after this long
+    release: threading.Event | None = None  # of a "delay": set, it ends the delay at once
 
     def matches(self, ident: tuple[str | None, int | None, int | None]) -> bool:
         stage, task, attempt = ident
@@ -395,6 +397,13 @@ class LambdaServer:
         """Make matching invocations run the handler only after `seconds` (a slow task)."""
         self._add(Fault("delay", times, stage, task, attempt, seconds=seconds))
 
+    def hold_matching(self, stage=None, task=None, attempt=None, times=None, bound=60.0):
+        """Make matching invocations run the handler only once the returned event is set (or
+        after `bound` seconds): a slow task whose end the test chooses, not a clock."""
+        release = threading.Event()
+        self._add(Fault("delay", times, stage, task, attempt, seconds=bound, release=release))
+        return release
+
     def timeout_next(self, n: int = 1) -> None:
         """Make the next n invocations time out after `simulated_timeout` seconds."""
         self._add(Fault("timeout", n))
@@ -459,7 +468,10 @@ class LambdaServer:
         fault = self._take_fault(ident)
         log = [f"START RequestId: {request_id} Version: $LATEST"]
         if fault is not None and fault.kind == "delay":
-            time.sleep(fault.seconds)
+            if fault.release is not None:
+                fault.release.wait(fault.seconds)
+            else:
+                time.sleep(fault.seconds)
             fault = None
         if fault is not None and fault.kind in ("timeout", "oom"):
             time.sleep(self.simulated_timeout if fault.kind == "timeout" else 0.05)

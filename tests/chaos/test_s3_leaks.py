@@ -140,13 +140,16 @@ def test_a_lambda_task_ending_after_its_job_failed_writes_nothing(
     # Map task 0 fails (no retries); task 1 is slow and ends long after the job failed. The
     # driver's wait for it is cut short, as a second Ctrl-C or an expired bound cuts it.
     lambda_endpoint.fail_matching(stage="map", task=0, error_type="InjectedFault")
-    lambda_endpoint.delay_matching(3.0, stage="map", task=1)
+    release = lambda_endpoint.hold_matching(stage="map", task=1, bound=BOUND)
     monkeypatch.setattr(aws_lambda.LambdaExecutor, "drain_seconds", 0.1)
     with aws_lambda.LambdaExecutor("sqlmr", concurrency=4, backoff_base=0.01) as executor:
-        with pytest.raises(TaskError) as failed:
-            Driver(executor, store, retries=0).run(plan)
-        assert "still ran after 0.1 s" in "\n".join(getattr(failed.value, "__notes__", []))
-        assert not [c for c in lambda_endpoint.calls if (c["stage"], c["task"]) == ("map", 1)]
+        try:
+            with pytest.raises(TaskError) as failed:
+                Driver(executor, store, retries=0).run(plan)
+            assert "still ran after 0.1 s" in "\n".join(getattr(failed.value, "__notes__", []))
+            assert not [c for c in lambda_endpoint.calls if (c["stage"], c["task"]) == ("map", 1)]
+        finally:
+            release.set()  # task 1 runs only now, after its job failed and was cleaned up
         late = _wait_for_call(lambda_endpoint, "map", 1)
     assert late["outcome"] == "error"
     assert _objects(seaweed_s3, "leaks-late/") == []
@@ -209,21 +212,25 @@ def test_ctrl_c_twice_ends_a_lambda_query_whose_task_still_runs(
     Lambda to answer (its invocation threads must not hold the process). The late task then
     writes nothing."""
     store = seaweed_s3.url("leaks-sigint")
-    lambda_endpoint.delay_matching(8.0, stage="map", task=0)
+    release = lambda_endpoint.hold_matching(stage="map", task=0, bound=2 * BOUND)
     sql = "SELECT SUBSTR(sourceIP, 1, 8), SUM(adRevenue) FROM uservisits GROUP BY 1"
     argv = ["query", sql, "--tables", s3_tables, "--executor", "lambda", "--job-store", store]
     process = start([*argv, "--workers", "2", "--split-size", "64KB", "--format", "csv"])
-    deadline = time.monotonic() + BOUND
-    while lambda_endpoint.running < 1 or not any(c["outcome"] for c in lambda_endpoint.calls):
-        assert process.poll() is None and time.monotonic() < deadline, "no task ran"
-        time.sleep(0.05)
-    process.send_signal(signal.SIGINT)
-    time.sleep(0.5)  # into the wait for the running invocation (an earlier second one works too)
-    process.send_signal(signal.SIGINT)
-    code, _, err = finish(process, timeout=6.0)  # less than the task's delay
+    try:
+        deadline = time.monotonic() + BOUND
+        while lambda_endpoint.running < 1 or not any(c["outcome"] for c in lambda_endpoint.calls):
+            assert process.poll() is None and time.monotonic() < deadline, "no task ran"
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        time.sleep(0.5)  # into the wait for the running invocation (an earlier one works too)
+        process.send_signal(signal.SIGINT)
+        code, _, err = finish(process, timeout=BOUND)
+        # Ended while task 0 is still held: the driver did not wait for Lambda's answer.
+        assert not [c for c in lambda_endpoint.calls if (c["stage"], c["task"]) == ("map", 0)]
+    finally:
+        release.set()
     assert code == 130, (code, err)
     assert err.strip().splitlines()[-1] == "error: interrupted"
-    assert not [c for c in lambda_endpoint.calls if (c["stage"], c["task"]) == ("map", 0)]
     assert _wait_for_call(lambda_endpoint, "map", 0)["outcome"] == "error"
     assert _objects(seaweed_s3, "leaks-sigint/") == []
     assert _uploads(seaweed_s3, "leaks-sigint/") == []
