@@ -16,6 +16,10 @@ __all__ = ["analyze", "analyze_query"]
 
 
 def __getattr__(name: str) -> Any:
+    if name in __all__:
+        from sqlmr.compiler.sqlglot_loading import load_sqlglot
+
+        load_sqlglot()
     if name == "analyze_query":
         from sqlmr.compiler.blocks import analyze_query
 
