@@ -20,18 +20,6 @@ import itertools
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import OptimizeError, SqlglotError
-from sqlglot.optimizer import optimize
-from sqlglot.optimizer.eliminate_ctes import eliminate_ctes
-from sqlglot.optimizer.eliminate_joins import eliminate_joins
-from sqlglot.optimizer.eliminate_subqueries import eliminate_subqueries
-from sqlglot.optimizer.merge_subqueries import merge_subqueries
-from sqlglot.optimizer.normalize import normalize
-from sqlglot.optimizer.optimize_joins import optimize_joins
-from sqlglot.optimizer.pushdown_predicates import pushdown_predicates
-from sqlglot.optimizer.pushdown_projections import pushdown_projections
-from sqlglot.optimizer.qualify import qualify
-from sqlglot.optimizer.simplify import simplify
-from sqlglot.optimizer.unnest_subqueries import unnest_subqueries
 from sqlmr_runtime import build
 
 from sqlmr.catalog import TYPE_NAMES, Catalog
@@ -48,20 +36,37 @@ from sqlmr.errors import CatalogError, SqlError, UnsupportedError
 
 Derived = Block | UnionAll
 
-RULES = (
-    qualify,
-    pushdown_projections,
-    normalize,
-    unnest_subqueries,
-    pushdown_predicates,
-    optimize_joins,
-    eliminate_subqueries,
-    merge_subqueries,
-    eliminate_joins,
-    eliminate_ctes,
-    simplify,
-)
 _SIDES = {"": "inner", "LEFT": "left", "RIGHT": "right", "FULL": "full"}
+
+
+def _rules() -> tuple:
+    """sqlglot's optimizer rules, in order; loaded by the first query needing blocks (≈ 4 ms
+    that a one- or two-table query's compile, query.py, does without)."""
+    from sqlglot.optimizer.eliminate_ctes import eliminate_ctes
+    from sqlglot.optimizer.eliminate_joins import eliminate_joins
+    from sqlglot.optimizer.eliminate_subqueries import eliminate_subqueries
+    from sqlglot.optimizer.merge_subqueries import merge_subqueries
+    from sqlglot.optimizer.normalize import normalize
+    from sqlglot.optimizer.optimize_joins import optimize_joins
+    from sqlglot.optimizer.pushdown_predicates import pushdown_predicates
+    from sqlglot.optimizer.pushdown_projections import pushdown_projections
+    from sqlglot.optimizer.qualify import qualify
+    from sqlglot.optimizer.simplify import simplify
+    from sqlglot.optimizer.unnest_subqueries import unnest_subqueries
+
+    return (
+        qualify,
+        pushdown_projections,
+        normalize,
+        unnest_subqueries,
+        pushdown_predicates,
+        optimize_joins,
+        eliminate_subqueries,
+        merge_subqueries,
+        eliminate_joins,
+        eliminate_ctes,
+        simplify,
+    )
 
 
 def normalise(sql: str, statement: exp.Expression, catalog: Catalog) -> exp.Expression:
@@ -71,11 +76,14 @@ def normalise(sql: str, statement: exp.Expression, catalog: Catalog) -> exp.Expr
         raise sql_error(
             UnsupportedError, "a window function (OVER …) is not supported", sql, window
         )
+    from sqlglot.optimizer import optimize
+    from sqlglot.optimizer.qualify import qualify
+
     try:
         # qualify first, so that the EXISTS rewrite knows which table each column reads
         qualified = optimize(statement, schema=schema, dialect="duckdb", rules=(qualify,))
         rewritten = exists_with_residual(qualified)
-        return optimize(rewritten, schema=schema, dialect="duckdb", rules=RULES)
+        return optimize(rewritten, schema=schema, dialect="duckdb", rules=_rules())
     except OptimizeError as e:
         raise CatalogError(f"cannot resolve the query's names: {e}") from e
     except SqlglotError as e:
