@@ -104,7 +104,11 @@ def apply_by_partition(
     while n < len(ops) and ops[n]["op"] in ("filter", "project"):
         n += 1
     if len(inputs) == 1 or n == len(ops) or ops[n]["op"] != "aggregate" or not ops[n]["keys"]:
-        return operators.apply(ops, concat(inputs), local_shuffle)
+        # Taken out of the caller's list: the input is freed once its first operator has run
+        # (a scan's whole columns, before a projection's narrower ones are partitioned).
+        return operators.apply(
+            ops, concat([inputs.pop(0) for _ in range(len(inputs))]), local_shuffle
+        )
     leading, rest = ops[: n + 1], ops[n + 1 :]
     outputs = []
     while inputs:  # each input is dropped once aggregated: the task never holds two copies
