@@ -102,6 +102,8 @@ def test_compiling_loads_sqlglot_without_importlib_metadata() -> None:
         "print(json.dumps([before, plugin, real, type(meta).__name__]))\n"
     )
     assert _run(code) == [False, None, True, "module"]
+    argv = ["query", RANKINGS_1A, "--format", "csv", "--workers", "1"]
+    assert "importlib.metadata" not in _loaded_by_cli(argv, ahead="0")  # sqlmr query's driver
 
 
 def test_a_query_builds_and_imports_only_its_own_command() -> None:

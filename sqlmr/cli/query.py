@@ -177,6 +177,9 @@ def options_from(args: argparse.Namespace) -> QueryOptions:
 
 
 def _statements(script: str):
+    from sqlmr.compiler.sqlglot_loading import load_sqlglot
+
+    load_sqlglot()  # first, as the compiler's own entry points do (no importlib.metadata)
     from sqlmr.compiler.statements import classify, split_statements
 
     statements = split_statements(script)
