@@ -49,8 +49,16 @@ def _check(build: pa.Table, probe: pa.Table, keys: list[tuple[str, str]], build_
         )
 
 
+@pytest.fixture(params=["by value", "by hash"])
+def lookup(request, monkeypatch) -> str:
+    """Probe every index by value (Arrow's set lookup), or by key hash and key check."""
+    by_value = request.param == "by value"
+    monkeypatch.setattr(broadcast, "_probe_by_value", lambda distinct, rows: by_value)
+    return request.param
+
+
 @pytest.mark.parametrize("kind", KEYS)
-def test_index_join_matches_duckdb(kind: str) -> None:
+def test_index_join_matches_duckdb(kind: str, lookup: str) -> None:
     values, typ = KEYS[kind]
 
     @settings(max_examples=30, deadline=None)
@@ -61,6 +69,22 @@ def test_index_join_matches_duckdb(kind: str) -> None:
         _check(build, probe, [("bk", "pk")], build_left)
 
     check()
+
+
+def test_a_small_index_is_probed_by_value_a_large_one_by_hash() -> None:
+    build = pa.table({"k": ["u1", "u2", "u2", None, "u3"], "v": range(5)})
+    probe = pa.table({"p": ["u2", "x", "u3", None, "u2", "u9"], "w": range(6)})
+    index = BroadcastIndex(build, ["k"])
+    got = index.join(probe, ["p"], True)
+    assert index._values is not None  # 3 distinct keys, 6 probe rows: by value
+    assert_same(got, _duck_join(build, probe, [("k", "p")], True), ordered=False, columns=4)
+    fewer = BroadcastIndex(build, ["k"])
+    fewer.join(probe.slice(0, 2), ["p"], True)
+    assert fewer._values is None  # more distinct keys than probe rows: by hash
+    ints = pa.table({"p": pa.array([1, 2], pa.int32())})  # a key type unlike the index's
+    wide = BroadcastIndex(pa.table({"k": pa.array([1, 1, 2]), "v": range(3)}), ["k"])
+    assert sorted(wide.join(ints, ["p"], True).column("v").to_pylist()) == [0, 1, 2]
+    assert wide._values is None
 
 
 def test_two_keys_of_different_integer_widths() -> None:
@@ -78,6 +102,7 @@ def test_two_keys_of_different_integer_widths() -> None:
 
 def test_hash_collisions_never_join_unequal_keys(monkeypatch) -> None:
     # Every key hashes alike: only the key comparison tells them apart.
+    monkeypatch.setattr(broadcast, "_probe_by_value", lambda distinct, rows: False)
     monkeypatch.setattr(
         broadcast, "row_hash", lambda t, k: pa.repeat(pa.scalar(7, pa.uint64()), t.num_rows)
     )
