@@ -68,28 +68,37 @@ def _distinct_key(item: FromItem) -> str | None:
         return None
     (out, expr), (key, _) = top.projections[0], top.keys[0]
     name, ref = item.columns[0]
-    if expr != {"col": key} or ref != {"col": out}:
+    if not (_is_column(expr, key) and _is_column(ref, out)):
         return None
     return name
+
+
+def _is_column(ir: IR, name: str) -> bool:
+    """Whether the IR is a bare reference to the named column."""
+    return isinstance(ir, dict) and ir.keys() == {"col"} and ir["col"] == name
+
+
+def _is_not_null(ir: IR, column: str) -> bool:
+    """Whether the IR is `column IS NOT NULL`."""
+    args = ir.get("args") if isinstance(ir, dict) and ir.get("fn") == "is_not_null" else None
+    return isinstance(args, list) and len(args) == 1 and _is_column(args[0], column)
 
 
 def _semi_join(block: Block, i: int, column: str) -> SemiJoin | None:
     """Item i as a semi-join: its ON holds only equalities of its column to other items' keys,
     and the block's only other condition on it is that column IS NOT NULL."""
     item = block.items[i]
-    own = {"col": column}
     if not item.on or any(c.equi is None for c in item.on):
         return None
     links = []
     for c in item.on:
         a, ka, b, kb = c.equi
         (mine, theirs) = (ka, (b, kb)) if a == i else (kb, (a, ka))
-        if mine != own or theirs[0] == i:
+        if not _is_column(mine, column) or theirs[0] == i:
             return None
         links.append(theirs)
     on_it = [c for c in block.conditions if i in c.uses]
-    not_null = {"fn": "is_not_null", "args": [own]}
-    if not on_it or any(c.uses != frozenset({i}) or c.ir != not_null for c in on_it):
+    if not on_it or any(c.uses != frozenset({i}) or not _is_not_null(c.ir, column) for c in on_it):
         return None
     targets: dict[int, IR] = {}
     for t, key in _equated(block.conditions, links):
