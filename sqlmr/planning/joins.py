@@ -350,13 +350,15 @@ def _with_op(flow: Flow, op: Op) -> Flow:
 
 def _whole_scan(plan: Plan) -> dict[str, Any] | None:
     """The input that covers every split of a derived item's one scan stage, when that stage
-    only filters and projects: a broadcast then reads the table itself in every task, as it
-    does a table item's, instead of a stage of its own writing its rows for the tasks to read
-    (TPC-H Q11's CTEs over supplier and nation were four such stages)."""
+    only filters and projects, or is one task (which sees every row, so its aggregates are
+    final): a broadcast then reads the table itself in every task, as it does a table item's,
+    instead of a stage of its own writing its rows for the tasks to read (TPC-H Q11's CTEs over
+    supplier and nation were four such stages, Q16's NOT IN over supplier two)."""
     if len(plan.stages) != 1 or plan.stages[0].source["type"] != "scan":
         return None
     stage = plan.stages[0]
-    if any(op["op"] not in ("filter", "project") for op in stage.ops):
+    row_wise = all(op["op"] in ("filter", "project") for op in stage.ops)
+    if not row_wise and len(stage.tasks) != 1:
         return None
     return nodes.scan_task([r for task in stage.tasks for r in task["ranges"]])
 
