@@ -121,3 +121,16 @@ def test_an_all_null_key_is_one_group(typ: pa.DataType) -> None:
     grouped = grouping.group_by(table, ["k"], [("v", "sum")])
     assert grouped.to_pylist() == [{"k": None, "v_sum": 6}]
     assert grouped.schema.field("k").type == typ
+
+
+@pytest.mark.parametrize("width", [8, 16])
+def test_binary_keys_of_any_bytes_group_as_duckdb_does(width: int) -> None:
+    """Bytes that are not UTF-8 (0xff, lone continuation bytes, zero bytes inside) at both
+    packed widths: the padding is trimmed as bytes, never decoded."""
+    pattern = bytes([0xFF, 0x80, 0, 0xC3, 0xFF, 0, 0x81, 0xFE]) * 2
+    cut = [pattern[i % 5 : i % 5 + 1 + i % width].rstrip(b"\x00") for i in range(60)]
+    keys = pa.array([None if i % 9 == 0 else cut[i % 13] for i in range(60)], pa.binary())
+    table = pa.table({"k": keys, "v": pa.array(range(60), pa.int64())})
+    packed = grouping._pack(keys)
+    assert packed is not None and packed[0].type == (pa.uint64() if width == 8 else pa.binary(16))
+    _check(table, ["k"])
