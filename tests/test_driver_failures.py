@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
+from conftest import assert_same
 from sqlmr_runtime.errors import StorageError
 from sqlmr_runtime.storage import LocalStorage
 
@@ -82,6 +83,29 @@ def test_a_task_over_its_memory_budget_fails_naming_the_flag(tmp_path: Path, cap
     assert "out of task memory" in err and "over the budget of 20 MB" in err
     assert "--task-memory" in err
     assert not list((tmp_path / "jobs").glob("*"))
+
+
+def test_what_the_driver_holds_is_not_charged_to_its_tasks(amplab_dir: str, duck, tmp_path: Path):
+    # A library caller's process (pytest's here, plus 300 MB more) forks the workers, which
+    # inherit its pages: charged to the tasks, every task failed out of a 200 MB budget, and
+    # under half the default budget every worker was replaced after each task.
+    from sqlmr.execution import local
+
+    sql = "SELECT SUBSTR(sourceIP, 1, 3) AS k, COUNT(*) AS n FROM uservisits GROUP BY 1"
+    options = sqlmr.QueryOptions(workers=2, task_memory=200 << 20, job_store=str(tmp_path))
+    plan = sqlmr.compile_query(sql, sqlmr.resolve_catalog(amplab_dir), options)
+    local._shutdown()  # the workers are forked below, from the bigger process
+    ballast = b"x" * (300 << 20)
+    try:
+        forked = {s.worker.process.pid for s in local._pool(2).slots}
+        with sqlmr.run(plan, options) as result:
+            table = result.read_all()
+        kept = {s.worker.process.pid for s in local._pool(2).slots}
+    finally:
+        del ballast
+        local._shutdown()  # later tests get workers without the ballast's pages
+    assert_same(table, duck.execute(sql).fetchall(), ordered=False)
+    assert kept == forked  # no worker was replaced as holding over half its budget
 
 
 class _StubWorker:

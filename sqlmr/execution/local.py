@@ -44,6 +44,10 @@ _POLL = 0.1  # seconds between checks of a running task's worker
 _CHILD_RESET = {signal.SIGTERM, signal.SIGHUP}
 _RECURSION = 20_000  # deep expressions arrive as deeply nested JSON
 STOP_SECONDS = 10.0  # how long stop_job waits for the killed workers of a job to be reaped
+# What a worker inherits from its driver is charged to its tasks up to this much: a CLI
+# driver's runtime (28 MB measured), as a Lambda function's runtime counts. Beyond it, what a
+# library caller's process holds (a notebook's data, pytest's) is not the task's memory.
+INHERITED_CHARGED_MB = 64.0
 
 
 def invoke(event: dict[str, Any]) -> Outcome:
@@ -103,13 +107,20 @@ class _Worker:
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         child.close()
+        # The fork gave the worker the driver's anonymous pages (shared until written): a
+        # driver holding 800 MB had every task's worker replaced as over half its budget.
+        self.inherited_mb = max(0.0, self._rss_anon_mb() - INHERITED_CHARGED_MB)
 
     def alive(self) -> bool:
         return self.process.exitcode is None
 
     def anon_mb(self) -> float:
-        """Memory the worker allocated (RssAnon): mapped input files are not counted, as
-        they are page cache the kernel may drop; a Lambda task reads S3 instead."""
+        """Memory the worker allocated (RssAnon), less what it inherited from the driver
+        beyond INHERITED_CHARGED_MB: mapped input files are not counted, as they are page
+        cache the kernel may drop; a Lambda task reads S3 instead."""
+        return max(0.0, self._rss_anon_mb() - self.inherited_mb)
+
+    def _rss_anon_mb(self) -> float:
         try:
             with open(f"/proc/{self.process.pid}/status") as f:
                 for line in f:
