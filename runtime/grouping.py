@@ -20,12 +20,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .partition import MIX1, MIX2, mix, unmix
+
 MAX_BYTES = 16  # two words, as fixed-size binary; longer keys stay strings
 _WORD = 8
 _U64 = np.uint64
-_C1, _C2 = _U64(0xFF51AFD7ED558CCD), _U64(0xC4CEB9FE1A85EC53)  # murmur3's 64-bit finalizer
-_C1_INV, _C2_INV = (_U64(pow(int(c), -1, 1 << 64)) for c in (_C1, _C2))
-_S = _U64(33)
+_C1, _C2 = _U64(MIX1), _U64(MIX2)
 BUCKET_ROWS = 1 << 17
 """Tables of fewer rows are grouped in one hash table (they fit in cache)."""
 BUCKET_GROUPS = 400_000
@@ -98,22 +98,6 @@ def _many_groups(words: np.ndarray) -> bool:
     return len(np.unique(sample)) >= _SAMPLE_DISTINCT
 
 
-def _mix(h: np.ndarray) -> np.ndarray:
-    h = h ^ (h >> _S)
-    h = h * _C1
-    h = h ^ (h >> _S)
-    h = h * _C2
-    return h ^ (h >> _S)
-
-
-def _unmix(h: np.ndarray) -> np.ndarray:
-    h = h ^ (h >> _S)  # x ^ (x >> 33) is its own inverse on 64 bits
-    h = h * _C2_INV
-    h = h ^ (h >> _S)
-    h = h * _C1_INV
-    return h ^ (h >> _S)
-
-
 def _pack(column: pa.ChunkedArray | pa.Array) -> tuple[pa.Array, np.ndarray] | None:
     """A string column of at most 16 bytes a value as a column whose values group as the strings
     do (uint64 up to 8 bytes, else 16-byte fixed-size binary), with a mixed 64-bit word per row
@@ -137,7 +121,7 @@ def _pack(column: pa.ChunkedArray | pa.Array) -> tuple[pa.Array, np.ndarray] | N
     # A fresh bitmap at offset 0, as the words are (the column may be a slice).
     validity = pc.is_valid(arr).buffers()[1] if arr.null_count else None
     if width == _WORD:
-        words = _mix(raw)
+        words = mix(raw)
         return pa.Array.from_buffers(pa.uint64(), n, [validity, pa.py_buffer(words)]), words
     pairs = raw.reshape(n, 2)
     # For the bucket cut only: a product's top bits depend on all of its factor's bits.
@@ -153,7 +137,7 @@ def _unpack(packed: pa.ChunkedArray, typ: pa.DataType) -> pa.Array:
     if pa.types.is_fixed_size_binary(packed.type):
         padded = packed
     else:
-        words = _unmix(packed.fill_null(0).to_numpy())
+        words = unmix(packed.fill_null(0).to_numpy())
         validity = packed.is_valid().buffers()[1] if packed.null_count else None
         padded = pa.Array.from_buffers(
             pa.binary(_WORD), len(packed), [validity, pa.py_buffer(words)]

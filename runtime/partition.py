@@ -25,11 +25,12 @@ _U64 = pa.uint64()
 _M64 = (1 << 64) - 1
 _P = 0x100000001B3  # FNV-1a 64-bit prime: combines the hashes of several key columns
 _GOLDEN = 0x9E3779B97F4A7C15  # odd: (2k + 1) * _GOLDEN is a distinct odd multiplier per word k
-_MIX1 = 0xFF51AFD7ED558CCD
-_MIX2 = 0xC4CEB9FE1A85EC53
+MIX1 = 0xFF51AFD7ED558CCD  # murmur3's 64-bit finalizer (mix)
+MIX2 = 0xC4CEB9FE1A85EC53
 _NAN_BITS = 0x7FF8000000000000
-_MIX1_U64, _MIX2_U64, _P_U64 = np.uint64(_MIX1), np.uint64(_MIX2), np.uint64(_P)
+_MIX1_U64, _MIX2_U64, _P_U64 = np.uint64(MIX1), np.uint64(MIX2), np.uint64(_P)
 _SHIFT = np.uint64(33)
+_MIX1_INV, _MIX2_INV = (np.uint64(pow(c, -1, 1 << 64)) for c in (MIX1, MIX2))
 # The first pass pads every value to the batch's longest, up to this many times the mean length
 # (at least 64 bytes); longer values' remaining bytes are hashed in further passes over them only.
 _PAD_FACTOR = 4
@@ -46,6 +47,16 @@ def mix(h: np.ndarray) -> np.ndarray:
     x = h.copy()
     _mix_in_place(x, np.empty_like(x))
     return x
+
+
+def unmix(h: np.ndarray) -> np.ndarray:
+    """The inverse of mix (a new array): x ^ (x >> 33) is its own inverse on 64 bits, and the
+    odd multipliers have inverses modulo 2**64."""
+    h = h ^ (h >> _SHIFT)
+    h = h * _MIX2_INV
+    h = h ^ (h >> _SHIFT)
+    h = h * _MIX1_INV
+    return h ^ (h >> _SHIFT)
 
 
 def _mix_in_place(x: np.ndarray, scratch: np.ndarray) -> None:

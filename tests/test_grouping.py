@@ -108,8 +108,8 @@ def test_a_big_table_is_grouped_in_buckets_as_duckdb_groups_it() -> None:
 def test_only_tables_of_many_groups_are_cut_into_buckets() -> None:
     """The sample of the key words tells many groups (buckets pay) from few (one table)."""
     n = 1 << 20
-    many = grouping._mix(np.arange(n, dtype=np.uint64))
-    few = grouping._mix(np.random.default_rng(0).integers(0, 100_000, n).astype(np.uint64))
+    many = grouping.mix(np.arange(n, dtype=np.uint64))
+    few = grouping.mix(np.random.default_rng(0).integers(0, 100_000, n).astype(np.uint64))
     assert grouping._many_groups(many)
     assert not grouping._many_groups(few)
     assert not grouping._many_groups(many[: grouping.BUCKET_GROUPS - 1])  # never that many
