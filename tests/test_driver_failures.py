@@ -81,7 +81,22 @@ def test_a_task_over_its_memory_budget_fails_naming_the_flag(tmp_path: Path, cap
     err = capsys.readouterr().err
     assert rc == 1 and err.count("\n") == 1
     assert "out of task memory" in err and "over the budget of 20 MB" in err
-    assert "--task-memory" in err
+    assert "--task-memory" in err and "--broadcast-threshold" not in err  # no join here
+    assert not list((tmp_path / "jobs").glob("*"))
+
+
+def test_a_broadcast_join_over_its_memory_budget_names_the_threshold(tmp_path: Path, capsys):
+    # The side every task holds whole was sized from an estimate at plan time: the error says
+    # that shuffling the join instead (a lower --broadcast-threshold) is the other remedy.
+    tables = tmp_path / "tables"
+    (tables / "rankings").mkdir(parents=True)
+    (tables / "rankings" / "part-00000").write_text("".join(f"u{i},{i},1\n" for i in range(999)))
+    sql = "SELECT COUNT(*) FROM rankings a JOIN rankings b ON a.pageURL = b.pageURL"
+    argv = ["query", sql, "--tables", str(tables), "--workers", "2"]
+    rc = main([*argv, "--task-memory", "20MB", "--job-store", str(tmp_path / "jobs")])
+    err = capsys.readouterr().err
+    assert rc == 1 and err.count("\n") == 1
+    assert "out of task memory" in err and "--broadcast-threshold" in err
     assert not list((tmp_path / "jobs").glob("*"))
 
 

@@ -253,6 +253,8 @@ def _coalesce(tasks: list[dict], upstream: list[dict], limit: int, workers: int)
     return [g for g in groups if g]
 
 
+# A task's memory ran out: the local executor's error type, and Lambda's.
+_OUT_OF_MEMORY = ("OutOfTaskMemory", "Runtime.OutOfMemory")
 _TICK = 0.5  # seconds between checks for stragglers while waiting for task outcomes
 
 
@@ -589,6 +591,15 @@ class Driver:
             return PlanError(f"the runtime refuses this plan: {message}")
         # A final error's message says what is wrong; a transient one's type says what failed.
         shown = message if not error.get("retryable", True) else f"{kind}: {message}"
+        if kind in _OUT_OF_MEMORY:
+            from sqlmr.planning.explain import builds_broadcast
+
+            if builds_broadcast(stage.source):
+                shown += (
+                    "; each task of this stage holds a join's broadcast side whole, chosen from "
+                    "a size estimated at plan time: a lower --broadcast-threshold joins by "
+                    "shuffling both sides instead"
+                )
         if kind == "EvaluationError":
             from sqlmr.planning.explain import failing_expressions
 

@@ -280,3 +280,16 @@ def failing_expressions(stage: Any, fn: str) -> list[str]:
             if text not in found:
                 found.append(text)
     return found
+
+
+def builds_broadcast(node: Any) -> bool:
+    """Whether a stage's source (or a source inside it) is a join whose every task holds one
+    side whole: that side's size was the planner's estimate, so when such a task runs out of
+    memory, shuffling the join (a lower broadcast threshold) is the remedy to name."""
+    if isinstance(node, dict):
+        if node.get("type") == "join" and node.get("broadcast"):
+            return True
+        return any(builds_broadcast(value) for value in node.values())
+    if isinstance(node, list):
+        return any(builds_broadcast(value) for value in node)
+    return False
