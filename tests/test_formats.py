@@ -290,6 +290,11 @@ PATH_QUERIES = [
         "read_parquet('{root}/pq/*/*.parquet', hive_partitioning=true)",
         "SELECT pageURL, bucket FROM {src} t WHERE bucket = 1 AND pageRank > 40",
     ),
+    (  # a character class, negated too
+        "read_parquet('{root}/pq/bucket=[13]/part-[!x]*.parquet')",
+        "read_parquet('{root}/pq/bucket=[13]/*.parquet', hive_partitioning=true)",
+        "SELECT bucket, COUNT(*), SUM(pageRank) FROM {src} t GROUP BY bucket",
+    ),
     (
         "read_csv('{root}/gz/*/*.gz')",
         "read_csv('{root}/gz/*/*.gz', hive_partitioning=true, header=false, "

@@ -94,10 +94,33 @@ def _glob_regex(glob: str) -> str:
         elif glob[i] == "?":
             out.append("[^/]")
             i += 1
+        elif glob[i] == "[" and (end := _class_end(glob, i)) > 0:
+            out.append(_class_regex(glob[i + 1 : end]))
+            i = end + 1
         else:
             out.append(re.escape(glob[i]))
             i += 1
     return "".join(out) + r"\Z"
+
+
+def _class_end(glob: str, start: int) -> int:
+    """Where the character class opened at `start` closes (a `]` right after `[` or `[!` is a
+    member, as in fnmatch and DuckDB), or -1: then the `[` is a plain character."""
+    i = start + 1
+    if glob.startswith("!", i) or glob.startswith("^", i):
+        i += 1
+    if glob.startswith("]", i):
+        i += 1
+    end = glob.find("]", i)
+    return -1 if end < 0 or "/" in glob[start:end] else end
+
+
+def _class_regex(members: str) -> str:
+    """A glob's [abc], [a-z] or [!abc] as a regex class that never matches a '/'."""
+    negated = members[:1] in ("!", "^")
+    body = members[1:] if negated else members
+    escaped = "".join("\\" + ch if ch in "\\^[]" else ch for ch in body)
+    return f"[^/{escaped}]" if negated else f"(?!/)[{escaped}]"
 
 
 def partition_of(name: str) -> tuple[str, str] | None:
