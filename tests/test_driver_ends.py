@@ -180,8 +180,9 @@ def test_a_straggler_gets_a_speculative_attempt(tables: Path, tmp_path: Path, ex
     import threading
 
     import sqlmr
-    from sqlmr.execution.driver import Driver, Speculation
+    from sqlmr.execution.driver import Driver
     from sqlmr.execution.local import LocalExecutor, _pool
+    from sqlmr.execution.speculation import Speculation
 
     options = sqlmr.QueryOptions(workers=2, split_size="16KB", job_store=str(tmp_path / "jobs"))
     plan = sqlmr.compile_query(SQL, sqlmr.resolve_catalog(str(tables)), options)

@@ -14,7 +14,7 @@ from sqlmr_runtime.errors import PlanValidationError
 from sqlmr_runtime.handler import run_task
 
 from sqlmr.api import QueryOptions, compile_query, resolve_catalog, run
-from sqlmr.execution.driver import _event, _inputs
+from sqlmr.execution.task_inputs import task_event, task_inputs
 
 
 def _table(n: int = 2000) -> pa.Table:
@@ -150,7 +150,7 @@ def test_a_task_without_codecs_writes_uncompressed_and_says_so(amplab_dir, monke
     stage = plan.stages[0]
     assert stage.sink["type"] == "shuffle"
     # Would be LZ4 on S3 if this pyarrow had it.
-    event = _event("j", "s3://bucket/jobs", stage, 0, 0, _inputs(stage, {})[0], "lz4")
+    event = task_event("j", "s3://bucket/jobs", stage, 0, 0, task_inputs(stage, {})[0], "lz4")
     written = {}
 
     class Memory:

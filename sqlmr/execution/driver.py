@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import pyarrow as pa
-from sqlmr_runtime import PLAN_VERSION
 from sqlmr_runtime.errors import PlanValidationError
 from sqlmr_runtime.spec import COMPRESSIONS
 from sqlmr_runtime.storage import join, storage_for
@@ -25,11 +24,11 @@ from sqlmr.defaults import RETRIES
 from sqlmr.errors import PlanError, SqlmrError, TaskError, UsageError
 from sqlmr.execution.executor import Executor, Outcome
 from sqlmr.execution.jobs import HEARTBEAT, Heartbeat, new_job_id
-from sqlmr.execution.range_bounds import range_inputs
 from sqlmr.execution.result_stream import ResultStream, result_table
 from sqlmr.execution.skew import Split, split_skewed
+from sqlmr.execution.speculation import Speculation, Stragglers
+from sqlmr.execution.task_inputs import task_event, task_inputs
 from sqlmr.execution.tracing import Tracer
-from sqlmr.planning.exchange import combine_groups
 from sqlmr.planning.limits import early_stop_rows
 from sqlmr.planning.plan import Plan, Stage
 
@@ -148,159 +147,9 @@ def remove_job(job_store: str, job: str, cause: BaseException | None = None) -> 
         cause.add_note(message)
 
 
-def _event(
-    job: str,
-    job_store: str,
-    stage: Stage,
-    task: int,
-    attempt: int,
-    inp: dict,
-    compression: str = "auto",
-) -> dict:
-    return {
-        "version": PLAN_VERSION,
-        "job": job,
-        "job_store": job_store,
-        "compression": compression,
-        "stage": stage.definition(),
-        "task": task,
-        "attempt": attempt,
-        "input": inp,
-    }
-
-
-def _input(source: dict, task: dict, committed: dict[str, list[dict[str, Any]]]) -> dict:
-    """A task's input: its ranges, or the committed outputs (or partitions of them) it reads."""
-    kind = source["type"]
-    if kind == "scan":
-        return {"ranges": task["ranges"]}
-    if kind == "join":
-        return {
-            side: _input(source[side]["source"], task[side], committed)
-            for side in ("left", "right")
-        }
-    if kind == "union":
-        branch = task["branch"]
-        inner = _input(source["branches"][branch]["source"], task["task"], committed)
-        return {"branch": branch, "input": inner}
-    upstream = committed[source["stage"]]
-    if kind == "combine":  # whole map outputs: their partitions, without the index footer
-        lo, hi = task["outputs"]
-        return {"parts": [_partitions_range(s) for s in upstream[lo:hi]]}
-    if kind == "gather":
-        return {
-            "parts": [
-                {"url": s["output"]["url"], "offset": 0, "length": s["output"]["length"]}
-                for s in upstream
-            ]
-        }
-    parts = []
-    for s in upstream:
-        at = s["output"]["partitions"][task["partition"]]
-        url, partition = s["output"]["url"], task["partition"]
-        parts.append(
-            {"url": url, "offset": at["offset"], "length": at["length"], "partition": partition}
-        )
-    return {"parts": parts}
-
-
-def _partitions_range(summary: dict[str, Any]) -> dict[str, Any]:
-    last = summary["output"]["partitions"][-1]
-    return {"url": summary["output"]["url"], "offset": 0, "length": last["offset"] + last["length"]}
-
-
-def _inputs(
-    stage: Stage, committed: dict[str, list[dict[str, Any]]], workers: int = 1
-) -> list[dict[str, Any]]:
-    tasks = list(stage.tasks)
-    if stage.source.get("range"):  # a range-partitioned sort: one task per key range
-        upstream = committed[stage.source["stage"]]
-        return range_inputs(stage.source, upstream, stage.coalesce_bytes or 0, workers)
-    if stage.coalesce_bytes and stage.source["type"] == "combine":
-        # As many combine tasks as planned, more if the map outputs' real bytes need them.
-        upstream = committed[stage.source["stage"]]
-        total = sum(_partitions_range(s)["length"] for s in upstream)
-        count = max(len(tasks), -(-total // stage.coalesce_bytes))
-        tasks = [{"outputs": g} for g in combine_groups(len(upstream), count)]
-    if stage.coalesce_bytes and stage.source["type"] == "shuffle":
-        tasks = _coalesce(tasks, committed[stage.source["stage"]], stage.coalesce_bytes, workers)
-        return [
-            {"parts": [p for t in group for p in _input(stage.source, t, committed)["parts"]]}
-            for group in tasks
-        ]
-    return [_input(stage.source, task, committed) for task in tasks]
-
-
-def _coalesce(tasks: list[dict], upstream: list[dict], limit: int, workers: int) -> list[list]:
-    """Pack consecutive partitions into groups of about equal bytes: as many groups as `limit`
-    bytes per group needs, and at least one per worker while there is over 1 MB a group."""
-    sizes = [
-        sum(s["output"]["partitions"][t["partition"]]["length"] for s in upstream) for t in tasks
-    ]
-    total = sum(sizes)
-    count = max(-(-total // limit), min(workers, total // (1 << 20)), 1)
-    if count > workers:
-        count = -(-count // workers) * workers  # whole waves: no worker idles at the end
-    count = min(count, len(tasks))
-    share = total / count
-    groups: list[list] = [[] for _ in range(count)]
-    before = 0
-    for task, size in zip(tasks, sizes, strict=True):
-        # A partition goes to the group where its middle byte falls: groups come out even.
-        index = min(count - 1, int((before + size / 2) // share)) if share else 0
-        groups[index].append(task)
-        before += size
-    return [g for g in groups if g]
-
-
 # A task's memory ran out: the local executor's error type, and Lambda's.
 _OUT_OF_MEMORY = ("OutOfTaskMemory", "Runtime.OutOfMemory")
 _TICK = 0.5  # seconds between checks for stragglers while waiting for task outcomes
-
-
-@dataclass(frozen=True)
-class Speculation:
-    """When a running task gets a speculative second attempt: once it has run `factor` times
-    its stage's median task time and at least `min_seconds`, and half the stage is done."""
-
-    factor: float = 3.0
-    min_seconds: float = 5.0
-
-
-class _Stragglers:
-    """Finds a stage's stragglers: tasks running much longer than the stage's median."""
-
-    def __init__(self, rule: Speculation, tasks: int):
-        self.rule, self.tasks = rule, tasks
-        self.running_since: dict[Future, float] = {}
-        self.speculated: set[int] = set()
-        self.highest: dict[int, int] = {}
-
-    def next_attempt(self, task: int, attempt: int) -> int:
-        """A new attempt number for a task (attempts write to their own keys)."""
-        self.highest[task] = max(self.highest.get(task, 0), attempt) + 1
-        return self.highest[task]
-
-    def stragglers(self, pending: dict, winners: dict, seconds: list[float]):
-        """(task, attempt) of each task to start a speculative attempt of now."""
-        now = time.monotonic()
-        for future in pending:
-            if future.running():
-                self.running_since.setdefault(future, now)
-        if not seconds or len(winners) * 2 < self.tasks:
-            return []
-        median = sorted(seconds)[len(seconds) // 2]
-        limit = max(self.rule.factor * median, self.rule.min_seconds)
-        found = []
-        attempts = [task for task, _ in pending.values()]
-        for future, (task, attempt) in list(pending.items()):
-            since = self.running_since.get(future)
-            if task in self.speculated or task in winners or attempts.count(task) > 1:
-                continue
-            if since is not None and now - since > limit:
-                self.speculated.add(task)
-                found.append((task, self.next_attempt(task, attempt)))
-        return found
 
 
 class Driver:
@@ -360,7 +209,7 @@ class Driver:
         try:
             with segment, heartbeat:
                 for stage in plan.stages:
-                    inputs = _inputs(stage, committed, self.executor.workers)
+                    inputs = task_inputs(stage, committed, self.executor.workers)
                     inputs, splits = split_skewed(stage, inputs, committed)
                     last = stream if stage is plan.stages[-1] else None
                     summaries, stats = self._run_stage(job, stage, inputs, splits, last)
@@ -466,7 +315,7 @@ class Driver:
                 launched += 1
 
         def submit(task: int, attempt: int) -> None:
-            event = _event(
+            event = task_event(
                 job, self.job_store, stage, task, attempt, inputs[task], self.compression
             )
             event["heartbeat"] = join(self.job_store, job, HEARTBEAT)
@@ -475,7 +324,7 @@ class Driver:
             stats.attempts += 1
 
         failures: dict[int, int] = {}
-        watch = _Stragglers(self.speculation, len(inputs))
+        watch = Stragglers(self.speculation, len(inputs))
         try:
             launch()  # inside: an interrupt while tasks are submitted cancels those submitted
             while pending:

@@ -40,8 +40,9 @@ from sqlmr.aws.lifecycle import (
 from sqlmr.aws.policy import parse_s3_url
 from sqlmr.errors import TaskError
 from sqlmr.execution import aws_lambda
-from sqlmr.execution.driver import Driver, _event, _inputs, remove_job
+from sqlmr.execution.driver import Driver, remove_job
 from sqlmr.execution.jobs import HEARTBEAT, new_job_id
+from sqlmr.execution.task_inputs import task_event, task_inputs
 
 pytest_plugins = ["s3_server", "lambda_server"]
 
@@ -166,7 +167,7 @@ def test_a_local_task_of_a_cleaned_job_writes_nothing_and_recreates_nothing(
         QueryOptions(workers=1),
     )
     stage = plan.stages[0]
-    event = _event(job, store, stage, 0, 0, _inputs(stage, {}, 1)[0])
+    event = task_event(job, store, stage, 0, 0, task_inputs(stage, {}, 1)[0])
     event["heartbeat"] = join(store, job, HEARTBEAT)
     os.makedirs(join(store, job))
     Path(event["heartbeat"]).write_text(json.dumps({"job": job}))
