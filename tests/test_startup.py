@@ -250,3 +250,74 @@ def test_a_scan_task_runs_without_acero(amplab_dir) -> None:
     (scan_rows, scan_acero), (group_rows, group_acero) = _run(code)
     assert scan_rows == group_rows > 0
     assert not scan_acero and group_acero
+
+
+_GENERATOR_CORPUS = [
+    RANKINGS_1A,
+    "SELECT SUBSTR(sourceIP, 1, 8), SUM(adRevenue) FROM uservisits GROUP BY SUBSTR(sourceIP, 1, 8)",
+    "SELECT CAST(pageRank AS DOUBLE) / 3, UPPER(pageURL), pageRank + 1 FROM rankings",
+    "SELECT CAST(visitDate AS VARCHAR), CAST(adRevenue AS DECIMAL(12, 2)) FROM uservisits",
+    "SELECT COUNT(*), AVG(duration) FROM uservisits WHERE searchWord LIKE 'a%'",
+    "SELECT pageURL FROM rankings AS r WHERE pageRank > (SELECT AVG(pageRank) FROM rankings)",
+    "SELECT CAST(pageRank AS STRUCT(a INT)) FROM rankings",  # refused, the type named
+    "SELECT pageURL FROM rankings, LATERAL (SELECT 1)",  # refused, the construct named
+    "SELECT nosuch(pageRank) FROM rankings",
+    "SELECT pageURL FROM rankings WHERE pageRank >",
+]
+
+_GENERATOR_CODE = """
+import json, sys
+if sys.argv[1] == "eager":
+    import sqlglot.dialects.duckdb  # as a plain sqlglot import loads it: generator and all
+from sqlmr.catalog.resolve import resolve_catalog
+from sqlmr.compiler import analyze_query
+from sqlmr.compiler.logical_json import encode
+from sqlmr.errors import SqlmrError
+catalog = resolve_catalog()
+analyze_query(sys.argv[2], catalog)
+loaded = "sqlglot.generators.duckdb" in sys.modules
+from sqlglot import exp
+# The first use reads an attribute of the dialect's generator class (exp.cast reads its
+# TYPE_MAPPING), then makes a generator.
+cast = exp.cast(exp.cast("x", "TEXT", dialect="duckdb"), "VARCHAR", dialect="duckdb")
+out = [cast.sql("duckdb")]
+for sql in json.loads(sys.argv[3]):
+    try:
+        out.append(encode(analyze_query(sql, catalog)))
+    except SqlmrError as e:
+        out.append([type(e).__name__, str(e)])
+import sqlglot
+from sqlglot.dialects.duckdb import DuckDB
+for sql in [
+    "SELECT j -> '$.a[0]', j ->> 'b' FROM t",
+    "SELECT TRY_CAST(x AS INT), DATE_TRUNC('month', d) FROM t",
+]:
+    for read in ("duckdb", "postgres", "snowflake"):
+        out.append(sqlglot.transpile(sql, read=read, write="duckdb"))
+gen = DuckDB.generator_class
+out.append([gen.__module__, gen.__name__, sorted(map(repr, gen.TRANSFORMS))])
+out.append(DuckDB().generator_class is gen is DuckDB.Generator)
+print(json.dumps([loaded, out]))
+"""
+
+
+def test_the_duckdb_generator_loads_on_first_use_and_answers_as_if_loaded_first() -> None:
+    """sqlglot's DuckDB generator (≈ 12 ms: it parses 21 SQL templates when it loads) loads
+    when first used (sqlmr.compiler.sqlglot_loading): analysing 1a never needs it. Every
+    answer is the same as with the generator loaded up front: the compiler's logical queries
+    and its errors (whose texts it writes), sqlglot's own SQL, the dialect's generator class."""
+    corpus = json.dumps(_GENERATOR_CORPUS)
+    argv = [RANKINGS_1A, corpus]
+    eager = _run_argv(_GENERATOR_CODE, ["eager", *argv])
+    deferred = _run_argv(_GENERATOR_CODE, ["deferred", *argv])
+    assert eager[0] is True and deferred[0] is False
+    assert deferred[1] == eager[1]
+    assert sum(isinstance(one, dict) for one in eager[1]) >= 6  # most of the corpus analyses
+
+
+def _run_argv(code: str, argv: list[str]) -> list:
+    done = subprocess.run(
+        [sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
