@@ -87,14 +87,19 @@ def _expand(probe_rows: np.ndarray, first: np.ndarray, counts: np.ndarray):
 
 class IndexPart(NamedTuple):
     """Rows of a broadcast side with no NULL key, and their key hashes (one per row, in row
-    order): what a worker builds from some of the side's ranges and shares with the others."""
+    order) or None (not hashed yet): what a worker builds from some of the side's ranges and
+    shares with the others."""
 
     table: pa.Table
-    hashes: np.ndarray
+    hashes: np.ndarray | None
 
 
 def keyed_part(table: pa.Table, keys: list[str]) -> IndexPart:
-    """The rows of `table` with no NULL key, in one chunk, and the hashes of their keys."""
+    """The rows of `table` with no NULL key, in one chunk, and the hashes of their keys when
+    it has more rows than an index probed by value may hold (see _BY_VALUE_MAX): a smaller
+    part's hashes are computed only if its index is probed by hash after all. Amplab 3a's
+    46k filtered uservisits rows are probed by value: hashing their URLs cost its stage
+    ~8 ms before the first probe, and ordering the hashes ~10 ms in each task."""
     table = normalize_zeros(table, keys)
     for key in keys:
         if table.column(key).null_count:
@@ -102,13 +107,18 @@ def keyed_part(table: pa.Table, keys: list[str]) -> IndexPart:
     # One chunk: the probe gathers build rows by position, and a gather over many chunks (a
     # parse gives one per MB of text) costs more than this one copy.
     table = table.combine_chunks()
+    if table.num_rows <= _BY_VALUE_MAX:
+        return IndexPart(table, None)
     return IndexPart(table, row_hash(table, keys).to_numpy())
 
 
 def write_part(sink: pa.NativeFile, part: IndexPart) -> None:
-    """Write a part to `sink` as one uncompressed Arrow IPC file (its table and hashes), for
-    read_part to map in place: what another process of the job reads instead of building it."""
-    table = part.table.append_column(_HASH, pa.array(part.hashes))
+    """Write a part to `sink` as one uncompressed Arrow IPC file (its table and hashes, if it
+    has them), for read_part to map in place: what another process of the job reads instead
+    of building it."""
+    table = part.table
+    if part.hashes is not None:
+        table = table.append_column(_HASH, pa.array(part.hashes))
     with pa.ipc.new_file(sink, table.schema) as writer:
         writer.write_table(table)
 
@@ -116,6 +126,8 @@ def write_part(sink: pa.NativeFile, part: IndexPart) -> None:
 def read_part(source: Any) -> IndexPart:
     """The part that write_part wrote, read from a buffer or memory map without copying."""
     table = pa.ipc.open_file(source).read_all()
+    if _HASH not in table.column_names:
+        return IndexPart(table, None)
     hashes = table.column(_HASH).combine_chunks().to_numpy()
     return IndexPart(table.drop_columns([_HASH]), hashes)
 
@@ -137,20 +149,34 @@ class BroadcastIndex:
         # One chunk, copied out of the parts' mapped files: a gather over two chunks costs
         # more per probe (4 ms of a 27k-row probe, measured) than this copy does once.
         table = pa.concat_tables([p.table for p in parts]).combine_chunks()
-        index._index(IndexPart(table, np.concatenate([p.hashes for p in parts])), keys)
+        hashed = all(p.hashes is not None for p in parts)
+        hashes = np.concatenate([p.hashes for p in parts]) if hashed else None
+        index._index(IndexPart(table, hashes), keys)
         return index
 
     def _index(self, part: IndexPart, keys: list[str]) -> None:
-        """Index a part's rows where they are: `order` lists them by hash (ascending), and the
-        runs and directory are positions in that order. The rows are never gathered into hash
-        order: that copy of the whole side (its URLs) cost more than this one array."""
+        """Hold a part's rows, to be indexed on the first probe: by value (_by_value) or by
+        hash (_hash_order)."""
         self.keys = keys
         self.table = part.table
         self._values: _ValueSet | None = None  # built on the first probe by value
+        self._row_hashes = part.hashes
+        self._ordered = False  # _hash_order has run
+
+    def _hash_order(self) -> None:
+        """Index the rows by hash where they are: `order` lists them by hash (ascending), and the
+        runs and directory are positions in that order. The rows are never gathered into hash
+        order: that copy of the whole side (its URLs) cost more than this one array."""
+        if self._ordered:
+            return
+        hashes = self._row_hashes
+        if hashes is None:
+            hashes = row_hash(self.table, self.keys).to_numpy()
+        self._row_hashes = None  # sorted below: the index holds them in hash order
         # numpy's (vectorized) quicksort is about 6x Arrow's sort_indices on 900k hashes; the
         # order of equal hashes does not matter, a run of them is read whole.
-        self.order = np.argsort(part.hashes)
-        values = part.hashes[self.order]
+        self.order = np.argsort(hashes)
+        values = hashes[self.order]
         n = len(values)
         new_run = np.empty(n, np.bool_)
         new_run[:1] = True
@@ -160,6 +186,7 @@ class BroadcastIndex:
         self.hashes = values[self.starts]  # distinct, ascending
         self.multiple = len(self.starts) < n
         self._directory()
+        self._ordered = True
 
     def _directory(self) -> None:
         """bucket_start[b] … bucket_start[b+1]: the distinct hashes whose top bits are b."""
@@ -174,12 +201,17 @@ class BroadcastIndex:
 
     def nbytes(self) -> int:
         """Memory held by the index and its table."""
-        arrays = (self.order, self.starts, self.counts, self.hashes, self.bucket_start)
+        arrays = [self._row_hashes] if self._row_hashes is not None else []
+        if self._ordered:
+            arrays += [self.order, self.starts, self.counts, self.hashes, self.bucket_start]
+        if self._values is not None:
+            arrays += [self._values.order, self._values.starts, self._values.counts]
         return self.table.nbytes + sum(a.nbytes for a in arrays)
 
     def _matches(self, probe: pa.Table, keys: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """(probe row, distinct-hash index) for every probe row whose hash is in the index,
         in probe row order."""
+        self._hash_order()
         if not len(self.hashes):
             return np.empty(0, np.int64), np.empty(0, np.int64)
         hashes = row_hash(probe, keys).to_numpy()
@@ -209,12 +241,14 @@ class BroadcastIndex:
     def _by_value(self, probe: pa.Table, keys: list[str]):
         """(probe rows, build rows, whether a key matched several rows) of the probe's matches,
         looked up by value (see _BY_VALUE_MAX); None where the index or key does not suit."""
-        if len(keys) != 1 or not _probe_by_value(len(self.hashes), probe.num_rows):
+        if len(keys) != 1:
             return None
         probed = probe.column(keys[0])
         if probed.type != self.table.schema.field(self.keys[0]).type:
             return None
         if not _by_value_type(probed.type):
+            return None
+        if not _probe_by_value(self._distinct_bound(probe.num_rows), probe.num_rows):
             return None
         if self._values is None:
             self._values = _value_set(self.table.column(self.keys[0]))
@@ -227,6 +261,18 @@ class BroadcastIndex:
         if expanded:
             probe_rows, first = _expand(probe_rows, first, counts)
         return probe_rows, self._values.order[first], expanded
+
+    def _distinct_bound(self, probe_rows: int) -> int:
+        """The index's distinct keys, or its rows where they decide alike: an index of no more
+        rows than _BY_VALUE_MAX and the probe's rows is probed by value without being hashed.
+        Otherwise the count of its distinct hashes (which indexes it by hash)."""
+        if self._values is not None:
+            return len(self._values.keys)
+        rows = self.table.num_rows
+        if 0 < rows <= min(_BY_VALUE_MAX, probe_rows):
+            return rows
+        self._hash_order()
+        return len(self.hashes)
 
     def _by_hash(self, probe: pa.Table, keys: list[str]):
         """(probe rows, build rows, whether every probe row matched once, in order) of the

@@ -16,6 +16,12 @@ NULL keys form one group, so they all hash alike.
 from __future__ import annotations
 
 import numpy as np
+import numpy.ma  # noqa: F401 - loaded with the runtime, see below
+
+# pa.array of a numpy array (row_hash here; a take by numpy positions) loads numpy.ma, which
+# numpy 2 loads lazily (5-10 ms). Loaded with the runtime, it is loaded once before a local pool
+# forks its workers, not in each fresh worker's first task that converts (Amplab 3a's broadcast
+# join tasks, both on the job's critical path).
 import pyarrow as pa
 import pyarrow.compute as pc
 

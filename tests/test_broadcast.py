@@ -197,7 +197,7 @@ def test_a_chain_of_broadcast_joins_builds_each_side_once_per_worker_and_stage(
     assert [c - w for c, w in zip(cold, warm, strict=True)] == [sides, sides]
 
 
-def test_an_index_of_parts_written_and_mapped_joins_as_the_one_built() -> None:
+def test_an_index_of_parts_written_and_mapped_joins_as_the_one_built(lookup: str) -> None:
     build = pa.table({"k": ["a", "b", "b", None, "c", "a", None], "v": range(7)})
     probe = pa.table({"p": ["b", "z", "a", None, "b", "c"], "w": range(6)})
     built = BroadcastIndex(build, ["k"])
@@ -212,6 +212,33 @@ def test_an_index_of_parts_written_and_mapped_joins_as_the_one_built() -> None:
     for index in (built, mapped):
         got = index.join(probe, ["p"], True)
         assert_same(got, _duck_join(build, probe, [("k", "p")], True), ordered=False, columns=4)
+
+
+def test_only_a_part_too_large_to_be_probed_by_value_is_hashed_when_built(monkeypatch) -> None:
+    monkeypatch.setattr(broadcast, "_BY_VALUE_MAX", 3)
+    build = pa.table({"k": ["a", "b", "b", None, "c", "a"], "v": range(6)})
+    probe = pa.table({"p": ["b", "z", "a", None, "b", "c"], "w": range(6)})
+    small = broadcast.keyed_part(build.slice(0, 3), ["k"])
+    large = broadcast.keyed_part(build, ["k"])
+    assert small.hashes is None and large.hashes is not None and len(large.hashes) == 5
+    for part in (small, large):
+        sink = pa.BufferOutputStream()
+        broadcast.write_part(sink, part)
+        mapped = broadcast.read_part(sink.getvalue())
+        assert mapped.table.column_names == ["k", "v"]
+        assert (mapped.hashes is None) == (part.hashes is None)
+    # Three rows, no more than the probe's: probed by value, never ordered by hash.
+    index = BroadcastIndex.from_parts([small], ["k"])
+    got = index.join(probe, ["p"], True)
+    assert index._values is not None and not index._ordered
+    want = _duck_join(build.slice(0, 3), probe, [("k", "p")], True)
+    assert_same(got, want, ordered=False, columns=4)
+    # Parts with and without hashes, five rows past the bound: its distinct keys are counted
+    # by hash (the rows without hashes are hashed then).
+    both = BroadcastIndex.from_parts([small, broadcast.keyed_part(build.slice(3), ["k"])], ["k"])
+    got = both.join(probe, ["p"], True)
+    assert both._ordered and len(both.hashes) == 3
+    assert_same(got, _duck_join(build, probe, [("k", "p")], True), ordered=False, columns=4)
 
 
 def _shared(tmp_path, scheme: str = "") -> SharedIndex:
