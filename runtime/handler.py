@@ -19,7 +19,17 @@ from typing import Any
 
 import pyarrow as pa
 
-from . import batched, broadcast_share, environment, operators, ranges, scan, shuffle, tracing
+from . import (
+    batched,
+    broadcast_share,
+    environment,
+    operators,
+    packed,
+    ranges,
+    scan,
+    shuffle,
+    tracing,
+)
 from .broadcast import BroadcastIndex
 from .errors import JobCancelledError
 from .spec import SUMMARY_VERSION
@@ -400,12 +410,22 @@ def _read_input(event: dict[str, Any], stage: dict[str, Any]):
     source, inp = stage["source"], event["input"]
     parts = inp.get("parts")
     if source["type"] == "shuffle" and not source.get("range") and _partitioned(parts):
-        groups, nbytes = shuffle.fetch_by_partition(parts, storage_for)
-        tables = [batched.concat(g) for g in groups]
+        keep = _grouped_keys(stage["ops"])
+        groups, nbytes = shuffle.fetch_by_partition(parts, storage_for, bool(keep))
+        tables = [packed.unpack_table(batched.concat(g), keep) for g in groups]
         return tables, sum(t.num_rows for t in tables), nbytes, stage["ops"]
     # A compressed object's leading operators run per batch (their time counts as reading).
     table, rows, nbytes, rest = _shaped(source, inp, stage["ops"], scope, needed)
     return [table], rows, nbytes, rest
+
+
+def _grouped_keys(ops: list[dict[str, Any]]) -> set[str]:
+    """The columns a reducer may take packed from its shuffle (packed.py): the keys of a
+    final aggregate that comes first and that no aggregate reads."""
+    if not ops or ops[0]["op"] != "aggregate" or ops[0].get("phase") != "final":
+        return set()
+    read = {a.get("column") for a in ops[0]["aggregates"]}
+    return set(ops[0]["keys"]) - read
 
 
 def _partitioned(parts: list[dict[str, Any]] | None) -> bool:

@@ -51,7 +51,10 @@ def mix(h: np.ndarray) -> np.ndarray:
     """The murmur3 64-bit finalizer of every value (a new array): spreads every input bit over
     the output. uint64 arithmetic wraps as the hash wants."""
     x = h.copy()
-    _mix_in_place(x, np.empty_like(x))
+    scratch = np.empty(min(len(x), _BLOCK_ROWS), np.uint64)  # in cache, and no second copy
+    for first in range(0, len(x), _BLOCK_ROWS):
+        block = x[first : first + _BLOCK_ROWS]
+        _mix_in_place(block, scratch[: len(block)])
     return x
 
 
@@ -88,6 +91,14 @@ def _words_sum(piece: pa.Array, first_word: int) -> np.ndarray:
     padded = pc.ascii_rpad(piece.view(text), width=width, padding="\x00")
     per_row = width // 8
     words = np.frombuffer(padded.buffers()[2], np.uint64, n * per_row).reshape(n, per_row)
+    return sum_words(words, first_word)
+
+
+def sum_words(words: np.ndarray, first_word: int = 0, into: np.ndarray | None = None) -> np.ndarray:
+    """Per row of `words` (n rows of a value's zero-padded 8-byte words): the sum over its words
+    of the word's mixed product with its position's constant (positions from first_word),
+    added to `into` (returned) when given."""
+    n, per_row = words.shape
     constants = np.array(
         [((2 * (first_word + k) + 1) * _GOLDEN) & _M64 for k in range(per_row)], np.uint64
     )
@@ -95,7 +106,7 @@ def _words_sum(piece: pa.Array, first_word: int) -> np.ndarray:
     # are summed column by column (a sum along rows is slow for a few words; Arrow's running sum
     # and take, used before numpy shipped on Lambda, took 30% more CPU on Amplab's URLs and IPs).
     # uint64 arithmetic wraps as the hash wants.
-    sums = np.empty(n, np.uint64)
+    sums = np.zeros(n, np.uint64) if into is None else into
     block = np.empty((min(n, _BLOCK_ROWS), per_row), np.uint64)
     shifted = np.empty_like(block)
     for first in range(0, n, _BLOCK_ROWS):
@@ -104,10 +115,17 @@ def _words_sum(piece: pa.Array, first_word: int) -> np.ndarray:
         np.multiply(rows, constants, out=x)
         np.right_shift(x, np.uint64(29), out=y)
         x ^= y  # the sum is not linear in the words
-        out[:] = x[:, 0]
-        for k in range(1, per_row):
+        for k in range(per_row):
             out += x[:, k]
     return sums
+
+
+def padded_string_hash(words: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """The column hash of strings given as their zero-padded words (n rows of 8-byte words,
+    NULLs as zero words) and byte lengths (NULLs 0): equal to _string_hash of the strings."""
+    h = lengths.astype(np.uint64)
+    h *= _MIX2_U64
+    return sum_words(words, into=h)
 
 
 def _string_hash(arr: pa.Array) -> np.ndarray:
@@ -170,11 +188,18 @@ def _fixed_width_hash(arr: pa.Array) -> pa.Array:
     raise EvaluationError(f"cannot partition rows on a column of type {typ}")
 
 
-def _hashes(table: pa.Table, keys: list[str]) -> np.ndarray:
+def _hashes(
+    table: pa.Table, keys: list[str], known: dict[str, np.ndarray] | None = None
+) -> np.ndarray:
     """Each row's hash: h = mix(h * P + column hash) over the key columns, h starting at 0.
     Combined and mixed a block of rows at a time, in cache and in place (whole columns took
-    13 ms for 1.94 M rows, blocks 8 ms: measured, CPU)."""
-    columns = [_column_hash(table.column(key).combine_chunks()) for key in keys]
+    13 ms for 1.94 M rows, blocks 8 ms: measured, CPU). `known`: column hashes already
+    computed, by key."""
+    known = known or {}
+    columns = [
+        known[key] if key in known else _column_hash(table.column(key).combine_chunks())
+        for key in keys
+    ]
     h = np.zeros(table.num_rows, np.uint64)
     scratch = np.empty(min(len(h), _BLOCK_ROWS), np.uint64)
     for first in range(0, len(h), _BLOCK_ROWS):
@@ -191,12 +216,14 @@ def row_hash(table: pa.Table, keys: list[str]) -> pa.Array:
     return pa.array(_hashes(table, keys))
 
 
-def partition_numbers(table: pa.Table, keys: list[str], partitions: int) -> np.ndarray:
+def partition_numbers(
+    table: pa.Table, keys: list[str], partitions: int, known: dict[str, np.ndarray] | None = None
+) -> np.ndarray:
     """The partition (0 … partitions-1) of every row, from the hash of its key columns, as a
-    numpy int64 array."""
+    numpy int64 array. `known`: column hashes already computed (padded_string_hash), by key."""
     if partitions == 1 or not keys:
         return np.zeros(table.num_rows, np.int64)
-    h = _hashes(table, keys)
+    h = _hashes(table, keys, known)
     np.remainder(h, np.uint64(partitions), out=h)
     return h.view(np.int64)  # each value is below `partitions`
 

@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .errors import PlanValidationError, StorageError, UnsupportedCodecError
+from .packed import alike, mark_keys, unpack_table
 from .partition import partition_ids, partition_numbers
 from .spec import COMPRESSIONS
 from .storage import LocalStorage, is_remote, read_view
@@ -76,15 +77,17 @@ def write_table(sink: pa.NativeFile, table: pa.Table, codec: str | None = None) 
         writer.write_table(table)
 
 
-def decode_tables(data: bytes | pa.Buffer) -> list[pa.Table]:
-    """Every IPC stream in `data`, in order (one range may cover several adjacent partitions).
+def decode_tables(data: bytes | pa.Buffer, keep_packed: bool = False) -> list[pa.Table]:
+    """Every IPC stream in `data`, in order (one range may cover several adjacent partitions),
+    with packed key columns as their strings unless `keep_packed`.
 
     A codec this pyarrow was built without is a final error that names it."""
     reader = pa.BufferReader(data)
     tables = []
     try:
         while reader.tell() < reader.size():
-            tables.append(pa.ipc.open_stream(reader, options=_READ_OPTIONS).read_all())
+            table = pa.ipc.open_stream(reader, options=_READ_OPTIONS).read_all()
+            tables.append(table if keep_packed else unpack_table(table))
     except pa.ArrowNotImplementedError as e:
         raise UnsupportedCodecError(
             f"this pyarrow {pa.__version__} cannot decode shuffle data: {e}; "
@@ -101,11 +104,14 @@ def decode_table(data: bytes | pa.Buffer) -> pa.Table:
     return pa.concat_tables(tables, promote_options="permissive")
 
 
-def split_partitions(table: pa.Table, keys: list[str], partitions: int) -> list[pa.Table]:
-    """Cut a table into its hash partitions (filters for a few, else a sort then slices)."""
+def split_partitions(
+    table: pa.Table, keys: list[str], partitions: int, known: dict[str, np.ndarray] | None = None
+) -> list[pa.Table]:
+    """Cut a table into its hash partitions (filters for a few, else a sort then slices).
+    `known`: key columns' hashes already computed (packed keys')."""
     if partitions == 1:
         return [table]
-    pids = partition_numbers(table, keys, partitions)
+    pids = partition_numbers(table, keys, partitions, known)
     if partitions <= 8:
         # A few linear filter passes beat sorting the rows by partition.
         return [table.filter(pa.array(pids == p)) for p in range(partitions)]
@@ -142,8 +148,14 @@ def encode_consecutive(tables: list[pa.Table], codec: str | None = None) -> tupl
 def write_partitions(
     sink: pa.NativeFile, table: pa.Table, keys: list[str], partitions: int, codec: str | None = None
 ) -> list:
-    """The shuffle object for a table, written into `sink`; its index [[offset, length, rows]]."""
-    index = write_consecutive(sink, split_partitions(table, keys, partitions), codec)
+    """The shuffle object for a table, written into `sink`; its index [[offset, length, rows]].
+    String keys that pack are written packed (packed.mark_keys): one 2a map task's 1.94 M rows
+    were hashed, ordered by partition and written in 60-68 ms as strings, 48-53 ms packed (CPU),
+    and its reducers group them without packing them again."""
+    table, known = mark_keys(table, keys)
+    parts = split_partitions(table, keys, partitions, known)
+    del table, known  # the whole packed columns and their hashes, while the streams are written
+    index = write_consecutive(sink, parts, codec)
     footer = json.dumps({"codec": codec or "none", "partitions": index}).encode()
     sink.write(footer + struct.pack("<Q", len(footer)) + MAGIC)
     return index
@@ -191,7 +203,7 @@ def coalesce_ranges(parts: list[dict]) -> list[tuple[str, int, int]]:
 
 
 def _fetch_ranges(
-    ranges: list[tuple[str, int, int]], storage_for: Callable
+    ranges: list[tuple[str, int, int]], storage_for: Callable, keep_packed: bool = False
 ) -> list[tuple[list[pa.Table], int]]:
     """Each range's tables and bytes read: on a bounded pool of concurrent requests when they
     are remote, one after the other when local (they come from the page cache)."""
@@ -207,7 +219,7 @@ def _fetch_ranges(
             data = read_view(url).slice(start, end - start)
         else:
             data = storage.read_range(url, start, end)
-        return decode_tables(data), len(data)
+        return decode_tables(data, keep_packed), len(data)
 
     if len(ranges) > 1 and any(is_remote(url) for url, _, _ in ranges):
         with ThreadPoolExecutor(min(FETCH_CONCURRENCY, len(ranges))) as pool:
@@ -222,14 +234,17 @@ def fetch_parts(parts: list[dict], storage_for: Callable) -> tuple[list[pa.Table
     return [t for tables, _ in fetched for t in tables], sum(n for _, n in fetched)
 
 
-def fetch_by_partition(parts: list[dict], storage_for: Callable) -> tuple[list[list], int]:
+def fetch_by_partition(
+    parts: list[dict], storage_for: Callable, keep_packed: bool = False
+) -> tuple[list[list], int]:
     """A reducer's tables grouped by the partition their part names (in the order the
     partitions first appear in `parts`), and the bytes read, with the reads of fetch_parts.
+    `keep_packed`: packed key columns stay packed (a partition's tables of one schema).
 
     Each part is one partition of one map output, so one IPC stream: a coalesced range holds
     its parts' streams in offset order."""
     ranges = coalesce_ranges(parts)
-    fetched = _fetch_ranges(ranges, storage_for)
+    fetched = _fetch_ranges(ranges, storage_for, keep_packed)
     ordered = sorted(parts, key=lambda p: (p["url"], p["offset"]))
     table_of: dict[tuple[str, int], pa.Table] = {}
     at = 0
@@ -245,7 +260,8 @@ def fetch_by_partition(parts: list[dict], storage_for: Callable) -> tuple[list[l
     groups: dict[int, list[pa.Table]] = {}
     for part in parts:
         groups.setdefault(part["partition"], []).append(table_of[(part["url"], part["offset"])])
-    return list(groups.values()), sum(n for _, n in fetched)
+    found = [alike(g) for g in groups.values()] if keep_packed else list(groups.values())
+    return found, sum(n for _, n in fetched)
 
 
 HOT_SHARE = 8  # a key in at least 1/HOT_SHARE of the sampled rows is reported as hot

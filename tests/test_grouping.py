@@ -1,8 +1,8 @@
-"""Grouping on short string keys packed into words or 16-byte values (runtime/grouping.py): the
-aggregate operator's answer equals DuckDB's GROUP BY whatever the strings hold (NULLs, empty
-strings, zero bytes inside or at the end, multi-byte UTF-8, lengths around the 8- and 16-byte
-widths), alone or beside another key, in one table or in buckets, and the packed path is the one
-taken where it applies."""
+"""Grouping on short string keys packed into words or 16-byte values (runtime/grouping.py,
+runtime/packed.py): the aggregate operator's answer equals DuckDB's GROUP BY whatever the strings
+hold (NULLs, empty strings, zero bytes inside or at the end, multi-byte UTF-8, lengths around the
+8- and 16-byte widths), alone or beside another key, in one table or in buckets, and the packed
+path is the one taken where it applies."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlmr_runtime import grouping, operators
+from sqlmr_runtime import grouping, operators, packed, partition
 
 _AGGREGATES = [
     {"fn": "sum", "column": "v", "name": "s"},
@@ -63,16 +63,21 @@ def test_short_string_keys_group_as_duckdb_does(rows: list) -> None:
         _check(table.slice(len(rows) // 3), ["k"])
 
 
+def _pack(column: pa.Array | pa.ChunkedArray) -> tuple | None:
+    done = packed.pack(column)
+    return None if done is None else (done.array, done.words)
+
+
 def test_packed_only_where_the_word_determines_the_value() -> None:
-    assert grouping._pack(pa.array(["1.2.3.4", "10.20.30", None, ""])) is not None
-    assert grouping._pack(pa.chunked_array([[b"ab"], [b"\x00b"]], pa.binary())) is not None
-    assert grouping._pack(pa.array(["a", "a\x00"])) is None  # would pad like "a"
-    assert grouping._pack(pa.array(["123456789"]))[0].type == pa.binary(16)  # two words
-    assert grouping._pack(pa.array(["12345678"]))[0].type == pa.uint64()
-    assert grouping._pack(pa.array(["é" * 8, "a\x00b"])) is not None  # 16 bytes, zero inside
-    assert grouping._pack(pa.array(["0123456789abcdefg"])) is None  # longer than two words
-    assert grouping._pack(pa.array([], pa.string())) is None
-    assert grouping._pack(pa.array([1, 2])) is None
+    assert _pack(pa.array(["1.2.3.4", "10.20.30", None, ""])) is not None
+    assert _pack(pa.chunked_array([[b"ab"], [b"\x00b"]], pa.binary())) is not None
+    assert _pack(pa.array(["a", "a\x00"])) is None  # would pad like "a"
+    assert _pack(pa.array(["123456789"]))[0].type == pa.binary(16)  # two words
+    assert _pack(pa.array(["12345678"]))[0].type == pa.uint64()
+    assert _pack(pa.array(["é" * 8, "a\x00b"])) is not None  # 16 bytes, zero inside
+    assert _pack(pa.array(["0123456789abcdefg"])) is None  # longer than two words
+    assert _pack(pa.array([], pa.string())) is None
+    assert _pack(pa.array([1, 2])) is None
 
 
 def test_ip_prefixes_and_float_sums_equal_duckdb() -> None:
@@ -108,8 +113,8 @@ def test_a_big_table_is_grouped_in_buckets_as_duckdb_groups_it() -> None:
 def test_only_tables_of_many_groups_are_cut_into_buckets() -> None:
     """The sample of the key words tells many groups (buckets pay) from few (one table)."""
     n = 1 << 20
-    many = grouping.mix(np.arange(n, dtype=np.uint64))
-    few = grouping.mix(np.random.default_rng(0).integers(0, 100_000, n).astype(np.uint64))
+    many = partition.mix(np.arange(n, dtype=np.uint64))
+    few = partition.mix(np.random.default_rng(0).integers(0, 100_000, n).astype(np.uint64))
     assert grouping._many_groups(many)
     assert not grouping._many_groups(few)
     assert not grouping._many_groups(many[: grouping.BUCKET_GROUPS - 1])  # never that many
@@ -131,6 +136,6 @@ def test_binary_keys_of_any_bytes_group_as_duckdb_does(width: int) -> None:
     cut = [pattern[i % 5 : i % 5 + 1 + i % width].rstrip(b"\x00") for i in range(60)]
     keys = pa.array([None if i % 9 == 0 else cut[i % 13] for i in range(60)], pa.binary())
     table = pa.table({"k": keys, "v": pa.array(range(60), pa.int64())})
-    packed = grouping._pack(keys)
+    packed = _pack(keys)
     assert packed is not None and packed[0].type == (pa.uint64() if width == 8 else pa.binary(16))
     _check(table, ["k"])
