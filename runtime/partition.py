@@ -16,16 +16,21 @@ NULL keys form one group, so they all hash alike.
 from __future__ import annotations
 
 import numpy as np
-import numpy.ma  # noqa: F401 - loaded with the runtime, see below
-
-# pa.array of a numpy array (row_hash here; a take by numpy positions) loads numpy.ma, which
-# numpy 2 loads lazily (5-10 ms). Loaded with the runtime, it is loaded once before a local pool
-# forks its workers, not in each fresh worker's first task that converts (Amplab 3a's broadcast
-# join tasks, both on the job's critical path).
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from .errors import EvaluationError
+
+
+def load_numpy_masked() -> None:
+    """Load numpy.ma, which numpy 2 loads lazily (5-10 ms) on the first pa.array of a numpy
+    array (row_hash here; a take by numpy positions). A local pool's driver calls this before
+    it forks workers for tasks that hash, group or join (sqlmr.execution.local), so that each
+    fresh worker does not load it in its first such task (Amplab 3a's broadcast join tasks,
+    both on the job's critical path). Tasks that only filter and project a scan (Amplab 1a-1c)
+    never load it: their driver does not either."""
+    import numpy.ma  # noqa: F401
+
 
 _U64 = pa.uint64()
 _M64 = (1 << 64) - 1

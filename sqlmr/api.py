@@ -69,7 +69,7 @@ def compile_query(query: str, catalog: Catalog, options: QueryOptions = QueryOpt
 
     logical = None
     if "sqlglot" not in sys.modules and "sqlmr.execution.driver" not in sys.modules:
-        logical = analyze_ahead(query, catalog, lambda: _load_for_run(catalog))
+        logical = analyze_ahead(query, catalog, lambda: _load_for_run(catalog), _load_if_idle)
     if logical is None:
         from sqlmr.compiler import analyze_query
 
@@ -93,6 +93,15 @@ def _load_for_run(catalog: Catalog) -> None:
         import sqlmr_runtime.scan_parquet  # noqa: F401
 
         import sqlmr.planning.explain  # noqa: F401 - a Parquet scan's notes (row groups)
+
+
+def _load_if_idle() -> None:
+    """What a local run of some plans needs, loaded while the helper still compiles: numpy.ma,
+    which the local pool loads before forking workers for tasks that hash, group or join (1a's
+    do not: loaded only here, or when such a plan runs)."""
+    from sqlmr_runtime.partition import load_numpy_masked
+
+    load_numpy_masked()
 
 
 def plan_query(
@@ -171,12 +180,27 @@ def run(
     if executor is None:
         from sqlmr.execution.local import LocalExecutor
 
-        executor = LocalExecutor(options.workers, options.task_memory, options.task_timeout)
+        workers, memory, timeout = options.workers, options.task_memory, options.task_timeout
+        executor = LocalExecutor(workers, memory, timeout, _converting(plan))
     job_store = options.job_store or default_job_store()
     driver = Driver(
         executor, job_store, options.retries, listener, tracer, options.shuffle_compression
     )
     return driver.run(plan, keep_intermediates=options.keep_intermediates, stream=stream)
+
+
+_PLAIN_OPS = frozenset({"filter", "project", "limit"})
+
+
+def _converting(plan: Plan) -> bool:
+    """Whether a plan's tasks may convert numpy arrays to Arrow (a partition hash, a grouping,
+    a join's take): all but scans that only filter and project into the result."""
+    return any(
+        s.source.get("type") != "scan"
+        or s.sink.get("type") != "result"
+        or any(op.get("op") not in _PLAIN_OPS for op in s.ops)
+        for s in plan.stages
+    )
 
 
 def sql(

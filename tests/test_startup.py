@@ -316,8 +316,52 @@ def test_the_duckdb_generator_loads_on_first_use_and_answers_as_if_loaded_first(
 
 
 def _run_argv(code: str, argv: list[str]) -> list:
+    return _run_argv_env(code, argv, None)
+
+
+def _run_argv_env(code: str, argv: list[str], env: dict[str, str] | None) -> list:
     done = subprocess.run(
-        [sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=120, env=env
     )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+_MASKED_CODE = """
+import json, sys
+from sqlmr.api import QueryOptions, compile_query, resolve_catalog, run
+options = QueryOptions(workers=1)
+with run(compile_query(sys.argv[1], resolve_catalog(), options), options) as result:
+    rows = result.read_all().num_rows
+print(json.dumps(["numpy.ma" in sys.modules, rows > 0]))
+"""
+
+
+@pytest.mark.parametrize(
+    ("sql", "converts"),
+    [
+        ("SELECT pageURL, pageRank FROM rankings WHERE pageRank > 10", False),
+        ("SELECT countryCode, COUNT(*) FROM uservisits GROUP BY countryCode", True),
+    ],
+)
+def test_a_local_pool_loads_numpy_ma_only_for_tasks_that_convert(sql: str, converts: bool) -> None:
+    """numpy.ma (5-10 ms, numpy loads it on the first pa.array of a numpy array) is loaded
+    before a local pool forks workers for a plan that groups (and joins, hashes), not for one
+    that only filters and projects a scan (Amplab 1a): its driver never loads it."""
+    env = {**os.environ, "SQLMR_COMPILE_AHEAD": "0"}
+    assert _run_argv_env(_MASKED_CODE, [sql], env) == [converts, True]
+
+
+def test_a_compile_helper_still_running_when_the_driver_has_loaded_lets_it_load_more() -> None:
+    """While the helper still compiles, the driver loads what some plans need (numpy.ma): the
+    helper's analysis (importing sqlglot) outlasts an empty `meanwhile`."""
+    code = (
+        "import json, sys\n"
+        "from sqlmr.catalog.resolve import resolve_catalog\n"
+        "from sqlmr.compiler.ahead import analyze_ahead\n"
+        "ran = []\n"
+        f"logical = analyze_ahead({RANKINGS_1A!r}, resolve_catalog(), lambda: None,"
+        " lambda: ran.append(1))\n"
+        "print(json.dumps([ran, logical is not None]))\n"
+    )
+    assert _run(code, {**os.environ, "SQLMR_COMPILE_AHEAD": "1"}) == [[1], True]

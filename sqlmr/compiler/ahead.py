@@ -78,16 +78,24 @@ def worthwhile(script: str, catalog: Catalog) -> bool:
     return "://" not in script and not any("://" in t.location for t in catalog.tables)
 
 
-def analyze_ahead(query: str, catalog: Catalog, meanwhile: Callable[[], object]) -> Any:
+def analyze_ahead(
+    query: str,
+    catalog: Catalog,
+    meanwhile: Callable[[], object],
+    if_idle: Callable[[], object] | None = None,
+) -> Any:
     """The logical query of one statement, analysed by a helper while this process runs
-    `meanwhile` (what it will need next). None when no helper ran (then `meanwhile` did not run
-    either) or it could not analyse the statement: the caller analyses it and reports the
+    `meanwhile` (what it will need next), then `if_idle` if the helper has not finished by
+    then (what it may need: done now, it costs no time). None when no helper ran (then neither
+    ran either) or it could not analyse the statement: the caller analyses it and reports the
     error."""
     if not enabled() or not worthwhile(query, catalog):
         return None
     helper = CompileAhead(query, catalog)
     try:
         meanwhile()
+        if if_idle is not None and not helper.finished():
+            if_idle()
         found = helper.result()
     finally:
         helper.close()
@@ -119,6 +127,10 @@ class CompileAhead:
             _helper(script, catalog, write, parent, die_with_parent)
         os.close(write)
         self.fd: int | None = read
+
+    def finished(self) -> bool:
+        """Whether the helper has sent its statements (or ended): result() would not wait."""
+        return self.fd is None or bool(select.select([self.fd], [], [], 0)[0])
 
     def result(self) -> list[Prepared] | None:
         """The helper's statements (None: the driver compiles them all); waits for it, at most

@@ -313,12 +313,19 @@ def _pool_key(workers: int) -> tuple:
     return (workers, aws)
 
 
-def _pool(workers: int) -> _Pool:
+def _pool(workers: int, converting: bool = True) -> _Pool:
+    """The pool of `workers` workers, forked now if there is none (`converting`: for tasks that
+    may convert numpy arrays, see sqlmr_runtime.partition.load_numpy_masked)."""
     key = _pool_key(workers)
     with _LOCK:
         pool = _POOLS.get(key)
         if pool is None:
             import sqlmr_runtime.handler  # noqa: F401 - imported once here, inherited by every worker
+
+            if converting:
+                from sqlmr_runtime.partition import load_numpy_masked
+
+                load_numpy_masked()
 
             # Objects that exist now are never garbage: the collector need not scan them, in
             # the driver or in the workers, whose pages then stay shared with the driver
@@ -368,10 +375,14 @@ class LocalExecutor:
         workers: int | None = None,
         task_memory: int | None = None,
         task_timeout: float | None = None,
+        converting: bool = True,
     ):
+        """`converting`: whether the tasks may hash, group or join (False: a plan that only
+        filters and projects scans, whose workers then inherit no numpy.ma; a later plan's
+        workers load it on first use)."""
         self.workers = workers or os.cpu_count() or 1
         self.task_memory, self.task_timeout = task_memory, task_timeout
-        _pool(self.workers)  # start workers now, before the caller starts threads
+        _pool(self.workers, converting)  # start workers now, before the caller starts threads
 
     def submit(self, event: dict[str, Any]) -> Future[Outcome]:
         future = _TaskFuture()
