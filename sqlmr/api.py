@@ -79,8 +79,8 @@ def compile_query(query: str, catalog: Catalog, options: QueryOptions = QueryOpt
 
 def _load_for_run(catalog: Catalog) -> None:
     """Load what planning and a local run of a query over `catalog` need (the local pool's
-    workers inherit the runtime): the reader of Parquet and explain's notes on its row groups
-    too when a table may be Parquet (declared so, or detected from its objects)."""
+    workers inherit the runtime): the reader of Parquet too when a table may be Parquet
+    (declared so, or detected from its objects)."""
     import sqlmr_runtime.handler  # noqa: F401
 
     import sqlmr.execution.driver  # noqa: F401
@@ -91,8 +91,6 @@ def _load_for_run(catalog: Catalog) -> None:
 
     if any(t.format in ("parquet", "auto") for t in catalog.tables):
         import sqlmr_runtime.scan_parquet  # noqa: F401
-
-        import sqlmr.planning.explain  # noqa: F401 - a Parquet scan's notes (row groups)
 
 
 def _load_if_idle() -> None:

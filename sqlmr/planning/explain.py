@@ -4,76 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlmr_runtime import build, spec
+from sqlmr_runtime import spec
 
 from sqlmr.catalog import TYPE_NAMES
 from sqlmr.planning import nodes
 from sqlmr.planning.cost import ScanInput, scan_inputs
 from sqlmr.planning.estimates import Estimate, estimate_edges
+from sqlmr.planning.expr_text import field_text, format_size, named_text, render_expr
 from sqlmr.planning.limits import early_stop_rows
 from sqlmr.planning.plan import Plan
-
-
-def _literal_text(value: Any, type_name: str) -> str:
-    if value is None:
-        return "NULL"
-    if type_name == "date32":
-        return f"DATE '{value}'"
-    if isinstance(value, str):
-        return "'" + value.replace("'", "''") + "'"
-    return str(value).upper() if isinstance(value, bool) else str(value)
-
-
-def _field_text(value: Any, vtype: str) -> str:
-    """A declared field's value as SQL-like text, by its declared value type."""
-    if vtype == "type":
-        return TYPE_NAMES.get(value, value)
-    if vtype == "expr":
-        return render_expr(value)
-    if vtype.startswith("list<list<"):
-        return ", ".join(f"({_field_text(v, vtype[5:-1])})" for v in value)
-    if vtype.startswith("list<"):
-        return ", ".join(_field_text(v, vtype[5:-1]) for v in value)
-    if vtype == "named_expr":
-        return _named_text(value)
-    if vtype in ("str", "scalar"):
-        return _literal_text(value, "")
-    return str(value)
-
-
-def _named_text(column: dict[str, Any]) -> str:
-    if column["expr"] == build.col(column["name"]):
-        return column["name"]
-    return f"{render_expr(column['expr'])} AS {column['name']}"
-
-
-def render_expr(ir: dict[str, Any]) -> str:
-    """An IR expression as SQL-like text, from each function's declared `sql` template."""
-    if "col" in ir:
-        return ir["col"]
-    if "lit" in ir:
-        return _literal_text(ir["lit"], ir["type"])
-    name, args = ir["fn"], [render_expr(a) for a in ir["args"]]
-    if name == "case":
-        *pairs, default = args
-        whens = " ".join(
-            f"WHEN {c} THEN {v}" for c, v in zip(pairs[0::2], pairs[1::2], strict=True)
-        )
-        return f"CASE {whens} ELSE {default} END"
-    if name == "concat" and ir.get("strict"):
-        return "(" + " || ".join(args) + ")"
-    node = spec.FUNCTIONS[name]
-    fields = {"args": ", ".join(args), "and": " AND ".join(args), "or": " OR ".join(args)}
-    template = node.sql
-    for arg in node.args:
-        if arg.name in ir:
-            # A field with declared choices is a keyword (a unit, a side): written as it is.
-            value = ir[arg.name]
-            fields[arg.name] = str(value) if arg.choices else _field_text(value, arg.type)
-        else:  # an optional field left out: so is its place in the template
-            template = template.replace(f", {{{arg.name}}}", "").replace(f"{{{arg.name}}} ", "")
-    text = template.format(*args, **fields)
-    return text.replace(" LIKE ", " ILIKE ", 1) if ir.get("ignore_case") else text
 
 
 def _op_lines(op: dict[str, Any]) -> list[str]:
@@ -81,7 +20,7 @@ def _op_lines(op: dict[str, Any]) -> list[str]:
     if kind == "filter":
         return [f"filter     {render_expr(op['predicate'])}"]
     if kind == "project":
-        return [f"project    {', '.join(_named_text(c) for c in op['columns'])}"]
+        return [f"project    {', '.join(named_text(c) for c in op['columns'])}"]
     if kind == "aggregate":
         aggs = ", ".join(
             f"{a['fn'].upper()}({a.get('column', '*')}) AS {a['name']}" for a in op["aggregates"]
@@ -100,7 +39,7 @@ def _op_lines(op: dict[str, Any]) -> list[str]:
         return [f"limit      {op['count']}"]
     # Any other operator: its declared fields, in order.
     node = spec.OPERATORS[kind]
-    fields = [f"{a.name}={_field_text(op[a.name], a.type)}" for a in node.args if a.name in op]
+    fields = [f"{a.name}={field_text(op[a.name], a.type)}" for a in node.args if a.name in op]
     return [f"{kind:<10} {'; '.join(fields)}".rstrip()]
 
 
@@ -184,15 +123,6 @@ def format_estimate(est: Estimate) -> str:
             count = f"{rows / size:.2g}{unit}" if rows < 10 * size else f"{rows / size:.0f}{unit}"
             break
     return f"~{count} rows, {format_size(est.bytes)}"
-
-
-def format_size(n: float) -> str:
-    """A byte count in B, KB, MB, GB or TB (powers of 1024)."""
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if n < 1024 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return str(n)
 
 
 def render_plan(plan: Plan) -> str:

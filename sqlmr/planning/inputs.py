@@ -19,6 +19,7 @@ from sqlmr_runtime.types import arrow_type
 from sqlmr.catalog import TYPE_NAMES, Table
 from sqlmr.catalog.listing import Listed, list_table
 from sqlmr.errors import CatalogError
+from sqlmr.planning.expr_text import format_size, render_expr
 from sqlmr.planning.prune import Range, may_match
 from sqlmr.planning.row_groups import pack, pack_waves, row_groups, sample_filter
 from sqlmr.planning.splits import choose_split_size, input_cap, plan_splits
@@ -81,21 +82,6 @@ def _listing(table: Table, ir):
                 if key in table.partitions:
                     typed_value(table, key, text, _type_of(table, key))
     return listing
-
-
-def format_size(n: int) -> str:
-    """explain.format_size, loaded when a note needs it: explain and the cost model it imports
-    are ≈ 5 ms of a small query's start-up that a plain text scan has no note for."""
-    from sqlmr.planning import explain
-
-    return explain.format_size(n)
-
-
-def render_expr(ir: dict) -> str:
-    """explain.render_expr, loaded when a note needs it (see format_size)."""
-    from sqlmr.planning import explain
-
-    return explain.render_expr(ir)
 
 
 def plan_input(
