@@ -53,31 +53,55 @@ def pack(column: pa.ChunkedArray | pa.Array) -> Packed | None:
     column, or a value ends in a zero byte."""
     if not (pa.types.is_string(column.type) or pa.types.is_binary(column.type)):
         return None
-    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-    n = len(arr)
-    lengths = pc.binary_length(arr)
-    longest = (pc.max(lengths).as_py() or 0) if n else MAX_BYTES + 1
+    n = len(column)
+    longest = (pc.max(pc.binary_length(column)).as_py() or 0) if n else MAX_BYTES + 1
     if longest > MAX_BYTES:
         return None
-    text = arr.view(pa.string()) if pa.types.is_binary(arr.type) else arr
+    chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+    if pa.types.is_binary(column.type):
+        chunks = [c.view(pa.string()) for c in chunks]
+    text = pa.chunked_array(chunks, pa.string())
     if pc.any(pc.ends_with(text, "\x00")).as_py():
         return None  # its zero-padded word would equal a shorter value's
     width = _WORD if longest <= _WORD else MAX_BYTES
-    # (fill_null copies the strings even when there is no NULL to fill)
-    padded = pc.ascii_rpad(text.fill_null("") if arr.null_count else text, width, "\x00")
-    offsets, data = padded.buffers()[1:]
-    if padded.offset or data is None or _end(offsets, n) != n * width:
-        return None  # not the fixed stride the words are read at (not seen: a fresh array)
-    raw = np.frombuffer(data, dtype=_U64, count=n * width // _WORD)
-    lengths = (lengths.fill_null(0) if arr.null_count else lengths).to_numpy()
-    # A fresh bitmap at offset 0, as the words are (the column may be a slice).
-    validity = pc.is_valid(arr).buffers()[1] if arr.null_count else None
-    words = raw.reshape(n, width // _WORD)
+    words = np.empty((n, width // _WORD), _U64)
+    lengths = np.empty(n, np.int32)
+    at = 0
+    # Chunk by chunk (a scan's row groups): no copy of the whole column, and each chunk's
+    # padded copy is small and in cache while its words are taken.
+    for chunk in chunks:
+        if not _pad_into(chunk, width, words[at : at + len(chunk)], lengths[at : at + len(chunk)]):
+            return None
+        at += len(chunk)
+    validity = None
+    if column.null_count:
+        valid = pc.is_valid(column)  # a fresh bitmap at offset 0, as the words are
+        valid = valid.combine_chunks() if isinstance(valid, pa.ChunkedArray) else valid
+        validity = valid.buffers()[1]
     if width == _WORD:
-        array = pa.Array.from_buffers(pa.uint64(), n, [validity, pa.py_buffer(mix(raw))])
+        array = pa.Array.from_buffers(pa.uint64(), n, [validity, pa.py_buffer(mix(words[:, 0]))])
     else:
-        array = pa.Array.from_buffers(pa.binary(MAX_BYTES), n, [validity, data])
+        array = pa.Array.from_buffers(pa.binary(MAX_BYTES), n, [validity, pa.py_buffer(words)])
     return Packed(array, words, lengths)
+
+
+def _pad_into(chunk: pa.Array, width: int, words: np.ndarray, lengths: np.ndarray) -> bool:
+    """Put a string chunk's values, padded with zero bytes to `width`, into `words` (NULLs as
+    zero words) and their byte lengths into `lengths` (NULLs 0); False if the padded copy is
+    not at the fixed stride the words are read at (not seen: a fresh array)."""
+    m = len(chunk)
+    if not m:
+        return True
+    nulls = chunk.null_count
+    # (fill_null copies the strings even when there is no NULL to fill)
+    padded = pc.ascii_rpad(chunk.fill_null("") if nulls else chunk, width, "\x00")
+    offsets, data = padded.buffers()[1:]
+    if padded.offset or data is None or _end(offsets, m) != m * width:
+        return False
+    words[:] = np.frombuffer(data, dtype=_U64, count=m * width // _WORD).reshape(m, -1)
+    counted = pc.binary_length(chunk)
+    lengths[:] = (counted.fill_null(0) if nulls else counted).to_numpy()
+    return True
 
 
 def bucket_words(packed: pa.ChunkedArray | pa.Array) -> np.ndarray:
