@@ -28,12 +28,40 @@ _SAMPLE_RUNS, _SAMPLE_RUN = 16, 1024  # runs of adjacent rows spread over the ta
 _SAMPLE_DISTINCT = BUCKET_GROUPS * -np.expm1(-_SAMPLE_RUNS * _SAMPLE_RUN / BUCKET_GROUPS)
 
 
+def aggregate(table: pa.Table, keys: list[str], specs: list) -> pa.Table:
+    """What `table.group_by(keys, use_threads=False).aggregate(specs)` returns (the same
+    aggregate names, "<column>_<function>"), run by an Acero plan built here from pyarrow._acero.
+    Table.group_by imports pyarrow.acero, which imports pyarrow.dataset, its file systems and
+    pandas' shim (≈ 12 ms, measured) for nothing a group-by uses: every fresh worker paid that in
+    its first grouping task, on the job's critical path (Amplab 3a's two join tasks, 2a's first
+    map tasks). Acero stays optional: it is imported here, on the first group-by."""
+    from pyarrow._acero import AggregateNodeOptions, Declaration, TableSourceNodeOptions
+
+    aggregates = []
+    for spec in specs:
+        target, func, options = spec if len(spec) == 3 else (*spec, None)
+        target = list(target) if isinstance(target, (list, tuple)) else [target]
+        if keys and not func.startswith("hash_"):
+            func = "hash_" + func
+        if not keys and func.startswith("hash_"):
+            func = func[len("hash_") :]
+        bare = func[len("hash_") :] if func.startswith("hash_") else func
+        aggregates.append((target, func, options, "_".join([*target, bare])))
+    plan = Declaration.from_sequence(
+        [
+            Declaration("table_source", TableSourceNodeOptions(table)),
+            Declaration("aggregate", AggregateNodeOptions(aggregates, keys=keys)),
+        ]
+    )
+    return plan.to_table(use_threads=False)
+
+
 def group_by(table: pa.Table, keys: list[str], specs: list) -> pa.Table:
     """`table.group_by(keys).aggregate(specs)` on one thread: the key columns named `keys`,
     then the aggregates as Arrow names them ("<column>_<function>")."""
     packed = {k: _packed(table, k) for k in keys}
     if all(p is None for p in packed.values()):
-        return table.group_by(keys, use_threads=False).aggregate(specs)
+        return aggregate(table, keys, specs)
     # Packed keys under names no plan column has; the aggregates read the table's columns.
     by = [k if packed[k] is None else f"\x00key{i}" for i, k in enumerate(keys)]
     columns = {
@@ -72,14 +100,14 @@ def _grouped(table: pa.Table, by: list[str], specs: list, words: np.ndarray | No
     rows all fall in one bucket, and a bucket's hash table stays in cache. 1.94 M rows into
     505 k groups: 104-119 ms in one table, 61-65 ms in 16 buckets, the cut included (measured)."""
     if words is None or not _many_groups(words):
-        return table.group_by(by, use_threads=False).aggregate(specs)
+        return aggregate(table, by, specs)
     top = (words >> _U64(64 - _BUCKET_BITS)).astype(np.uint8)
     counts = np.bincount(top, minlength=1 << _BUCKET_BITS)
     ordered = table.take(np.argsort(top, kind="stable"))  # a counting sort for 8-bit keys
     parts, at = [], 0
     for count in counts.tolist():
         part = ordered.slice(at, count)
-        parts.append(part.group_by(by, use_threads=False).aggregate(specs))
+        parts.append(aggregate(part, by, specs))
         at += count
     return pa.concat_tables(parts)
 

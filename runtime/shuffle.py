@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .errors import PlanValidationError, StorageError, UnsupportedCodecError
+from .grouping import aggregate
 from .packed import alike, mark_keys, unpack_table
 from .partition import partition_ids, partition_numbers
 from .spec import COMPRESSIONS
@@ -284,7 +285,7 @@ def hot_keys(table: pa.Table, keys: list[str], partitions: int) -> list[dict]:
     strides = n // step
     offsets = [(j * 2654435761 >> 7) % step for j in range(strides)]
     sample = sample.take(pa.array([j * step + o for j, o in enumerate(offsets)], pa.int64()))
-    counts = sample.group_by(names, use_threads=False).aggregate([([], "count_all")])
+    counts = aggregate(sample, names, [([], "count_all")])
     floor = max(2, -(-sample.num_rows // HOT_SHARE))
     hot = counts.filter(pc.greater_equal(counts.column("count_all"), floor))
     if not hot.num_rows:
