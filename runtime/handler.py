@@ -409,8 +409,8 @@ def _read_input(event: dict[str, Any], stage: dict[str, Any]):
     scope = join(event["job_store"], event["job"], "broadcast", stage["id"])
     source, inp = stage["source"], event["input"]
     parts = inp.get("parts")
-    if source["type"] == "shuffle" and not source.get("range") and _partitioned(parts):
-        keep = _grouped_keys(stage["ops"])
+    keep = _grouped_keys(stage["ops"])
+    if source["type"] == "shuffle" and not source.get("range") and _partitioned(parts, keep):
         groups, nbytes = shuffle.fetch_by_partition(parts, storage_for, bool(keep))
         tables = [packed.unpack_table(batched.concat(g), keep) for g in groups]
         return tables, sum(t.num_rows for t in tables), nbytes, stage["ops"]
@@ -428,11 +428,12 @@ def _grouped_keys(ops: list[dict[str, Any]]) -> set[str]:
     return set(ops[0]["keys"]) - read
 
 
-def _partitioned(parts: list[dict[str, Any]] | None) -> bool:
-    """Whether a reducer's parts say which partition each holds (and there are several)."""
+def _partitioned(parts: list[dict[str, Any]] | None, keep: set[str]) -> bool:
+    """Whether a reducer's parts say which partition each holds, and there are several or its
+    aggregate may group packed keys (`keep`) as they arrive."""
     if not parts or any("partition" not in p for p in parts):
         return False
-    return len({p["partition"] for p in parts}) > 1
+    return bool(keep) or len({p["partition"] for p in parts}) > 1
 
 
 def _max_rss_mb() -> float:

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from conftest import assert_same, duck_parquet
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlmr_runtime import packed, shuffle
+from sqlmr_runtime import batched, handler, packed, shuffle
 from sqlmr_runtime.partition import partition_numbers
 
 import sqlmr
@@ -104,3 +105,30 @@ def test_map_tasks_that_pack_differently_equal_duckdb(mixed: Path, query: str) -
     for split in ("8KB", None):
         result = sqlmr.sql(query, str(mixed), split_size=split, workers=2, reducers=3)
         assert_same(result, expected, ordered=False)
+
+
+def test_a_reducer_of_one_partition_groups_its_keys_as_they_arrive(tmp_path: Path) -> None:
+    """A reduce task holding one partition (many partitions, one per task) takes the packed
+    keys too, and its final aggregate equals DuckDB's on that partition's rows."""
+    values = [None if i % 17 == 0 else f"{i % 50}.{i % 3}" for i in range(600)]
+    table = _keys(values, pa.string()).append_column("v", pa.array(range(600), pa.int64()))
+    data, index = shuffle.encode_partitions(table, ["k"], 4)
+    path = tmp_path / "shuffle.bin"
+    path.write_bytes(data)
+    offset, length, _ = index[1]
+    op = {
+        "op": "aggregate",
+        "phase": "final",
+        "keys": ["k"],
+        "aggregates": [{"fn": "sum", "column": "v", "name": "s"}],
+    }
+    stage = {"id": "reduce", "source": {"type": "shuffle", "stage": "map"}, "ops": [op]}
+    part = {"url": str(path), "offset": offset, "length": length, "partition": 1}
+    event = {"job": "j", "job_store": str(tmp_path), "stage": stage, "input": {"parts": [part]}}
+    tables, rows, _, ops = handler._read_input(event, stage)
+    assert tables[0].schema.field("k").type == pa.uint64()  # not unpacked on the way in
+    got = batched.apply_by_partition(ops, tables, True)
+    t = shuffle.split_partitions(table, ["k"], 4)[1]  # noqa: F841 - read by DuckDB
+    expected = duckdb.sql("SELECT k, SUM(v) FROM t GROUP BY k").fetchall()
+    assert rows == t.num_rows
+    assert_same(got, expected, ordered=False)
