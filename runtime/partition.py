@@ -205,11 +205,13 @@ def _hashes(
         known[key] if key in known else _column_hash(table.column(key).combine_chunks())
         for key in keys
     ]
-    h = np.zeros(table.num_rows, np.uint64)
+    h = np.empty(table.num_rows, np.uint64)
     scratch = np.empty(min(len(h), _BLOCK_ROWS), np.uint64)
     for first in range(0, len(h), _BLOCK_ROWS):
         block = h[first : first + _BLOCK_ROWS]
-        for column in columns:
+        block[:] = columns[0][first : first + _BLOCK_ROWS]  # h starts at 0: 0 * P + column
+        _mix_in_place(block, scratch[: len(block)])
+        for column in columns[1:]:
             block *= _P_U64
             block += column[first : first + _BLOCK_ROWS]
             _mix_in_place(block, scratch[: len(block)])
@@ -229,7 +231,11 @@ def partition_numbers(
     if partitions == 1 or not keys:
         return np.zeros(table.num_rows, np.int64)
     h = _hashes(table, keys, known)
-    np.remainder(h, np.uint64(partitions), out=h)
+    # h % partitions as h - (h // partitions) * partitions: numpy divides integers by a scalar
+    # with multiplications (libdivide), its remainder does not (1.94 M rows: 4.7 -> 1.9 ms).
+    quotient = h // np.uint64(partitions)
+    quotient *= np.uint64(partitions)
+    h -= quotient
     return h.view(np.int64)  # each value is below `partitions`
 
 
