@@ -793,7 +793,7 @@ _RECORDS["task_summary"] = Node(
         Arg("rows_out", "int"),
         Arg("bytes_out", "int"),
         Arg("output", "task_output"),
-        Arg("max_rss_mb", "number", doc="peak resident memory of the process"),
+        Arg("max_rss_mb", "number", doc="peak resident memory of the process while the task ran"),
         Arg("s3_requests", "object", doc="the S3 requests the task made, by operation"),
         Arg("timings", "timings"),
         Arg("lambda", "object", required=False, doc="the invocation's report (Lambda executor)"),

@@ -527,6 +527,24 @@ def _event(plan_json: dict, stage_index: int, job_store: str) -> dict:
     }
 
 
+@pytest.mark.skipif(not os.path.exists("/proc/self/clear_refs"), reason="Linux's clear_refs")
+def test_a_task_reports_its_own_peak_not_an_earlier_one(plan_json: dict, tmp_path: Path) -> None:
+    # A warm worker's high-water mark carried an earlier task's peak into every later task's
+    # summary (TPC-H's per-query worker figure only grew). 400 MB touched and freed here stand
+    # for that earlier task.
+    def peak_mb() -> float:
+        with open("/proc/self/status") as f:
+            return next(int(x.split()[1]) / 1024 for x in f if x.startswith("VmHWM:"))
+
+    ballast = bytearray(400 << 20)
+    ballast[:: 1 << 12] = b"x" * len(range(0, 400 << 20, 1 << 12))  # every page resident
+    del ballast
+    before = peak_mb()
+    summary = handler.lambda_handler(_event(plan_json, 0, str(tmp_path)), None)
+    assert summary["rows_in"] > 0
+    assert summary["max_rss_mb"] < before - 300, (summary["max_rss_mb"], before)
+
+
 def test_a_valid_event_runs(plan_json: dict, tmp_path: Path) -> None:
     event = _event(plan_json, 0, str(tmp_path))
     validate_event(event)
