@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
+from conftest import assert_same
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -87,3 +88,42 @@ def test_limit_result_does_not_depend_on_splits_or_workers(
     sql = FILTERED.format(d=d) + f" LIMIT {n}"
     _, rows, _ = _run(amplab_dir, sql, workers, split, executors)
     _check(rows, duck.execute(FILTERED.format(d=d)).fetchall(), n)
+
+
+TOP = (
+    "SELECT SUBSTR(sourceIP, 1, 3) AS k, SUM(adRevenue) AS r FROM uservisits "
+    "GROUP BY 1 ORDER BY r DESC, k LIMIT 3"
+)
+
+
+def test_a_merge_after_a_one_task_reduce_runs_no_task(amplab_dir: str, duck, executors) -> None:
+    # The reduce ran as one task and already sorted and limited its rows: the merge stage, the
+    # same sort and limit over that one output, is skipped (on Lambda, an invocation fewer).
+    options = QueryOptions(workers=2, split_size="64KB")  # map tasks, then a reduce
+    plan = compile_query(TOP, resolve_catalog(amplab_dir), options)
+    assert [s.kind for s in plan.stages][-2:] == ["reduce", "merge"]
+    with run(plan, options, executors[2]) as result:
+        table = result.read_all()
+        stats = {s.id: s for s in result.stages}
+    assert_same(table, duck.execute(TOP).fetchall(), ordered=True)
+    reduce, merge = plan.stages[-2:]
+    assert stats[reduce.id].tasks == 1
+    assert stats[merge.id].done_by == reduce.id and stats[merge.id].tasks == 0
+
+
+def test_a_merge_runs_when_its_input_is_several_outputs_or_other_work(amplab_dir: str) -> None:
+    import dataclasses
+
+    from sqlmr.execution.task_inputs import done_by
+
+    options = QueryOptions(workers=2, split_size="64KB")
+    plan = compile_query(TOP, resolve_catalog(amplab_dir), options)
+    reduce, merge = plan.stages[-2:]
+    stages = {s.id: s for s in plan.stages}
+    one, two = {reduce.id: [{}]}, {reduce.id: [{}, {}]}
+    assert done_by(merge, stages, one) == reduce.id
+    assert done_by(merge, stages, two) is None  # outputs of several reducers: merge them
+    limit_only = dataclasses.replace(merge, ops=merge.ops[-1:])  # a suffix of the reduce's
+    assert done_by(limit_only, stages, one) == reduce.id
+    other = dataclasses.replace(reduce, ops=reduce.ops[:-1])  # the reduce stopped before LIMIT
+    assert done_by(merge, {**stages, reduce.id: other}, one) is None

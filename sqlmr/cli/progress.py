@@ -44,17 +44,27 @@ def _mb(n: int) -> str:
     return f"{n / 1e6:,.1f} MB"
 
 
+def _stage_summary(s) -> str:
+    if getattr(s, "done_by", None):
+        return f"{s.id}: done by {s.done_by}"
+    return f"{s.id}: {s.tasks} task(s), {s.rows_in:,} rows in, {s.rows_out:,} out, {s.seconds:.2f}s"
+
+
 def print_stats(result, rows: int, detailed: bool = False) -> None:
     """One summary line; with `detailed`, one line per stage with phases, bytes and the slowest
     task."""
-    parts = [
-        f"{s.id}: {s.tasks} task(s), {s.rows_in:,} rows in, {s.rows_out:,} out, {s.seconds:.2f}s"
-        for s in result.stages
-    ]
+    parts = [_stage_summary(s) for s in result.stages]
     print(f"{rows:,} row(s) in {result.seconds:.2f}s  [" + "; ".join(parts) + "]", file=sys.stderr)
     if not detailed:
         return
     for s in result.stages:
+        if getattr(s, "done_by", None):
+            print(
+                f"  stage {s.id}: no task: {s.done_by} ran as one task and already applied "
+                "its sort and limit",
+                file=sys.stderr,
+            )
+            continue
         phases = ", ".join(f"{k} {v:.2f}s" for k, v in s.phase_seconds.items())
         slowest = f"task {s.slowest[0]} {s.slowest[1]:.2f}s" if s.slowest else "none"
         skipped = f", {s.skipped} skipped (LIMIT reached)" if getattr(s, "skipped", 0) else ""

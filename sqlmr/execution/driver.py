@@ -27,7 +27,7 @@ from sqlmr.execution.jobs import HEARTBEAT, Heartbeat, new_job_id
 from sqlmr.execution.result_stream import ResultStream, result_table
 from sqlmr.execution.skew import Split, split_skewed
 from sqlmr.execution.speculation import Speculation, Stragglers
-from sqlmr.execution.task_inputs import task_event, task_inputs
+from sqlmr.execution.task_inputs import done_by, task_event, task_inputs
 from sqlmr.execution.tracing import Tracer
 from sqlmr.planning.limits import early_stop_rows
 from sqlmr.planning.plan import Plan, Stage
@@ -61,6 +61,8 @@ class StageStats:
     s3_requests: dict[str, int] = field(default_factory=dict)
     # Shuffle-join partitions that a hot key made too big, each run as several tasks.
     splits: list[str] = field(default_factory=list)
+    # The stage whose output was already this one's, so that it ran no task (task_inputs.done_by).
+    done_by: str | None = None
 
 
 class Listener(Protocol):
@@ -208,7 +210,13 @@ class Driver:
             stream.begin(job)
         try:
             with segment, heartbeat:
+                by_id = {s.id: s for s in plan.stages}
                 for stage in plan.stages:
+                    earlier = done_by(stage, by_id, committed)
+                    if earlier is not None:  # its output is that stage's already
+                        committed[stage.id] = committed[earlier]
+                        all_stats.append(StageStats(stage.id, 0, done_by=earlier))
+                        continue
                     inputs = task_inputs(stage, committed, self.executor.workers)
                     inputs, splits = split_skewed(stage, inputs, committed)
                     last = stream if stage is plan.stages[-1] else None

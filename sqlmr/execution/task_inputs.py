@@ -7,6 +7,7 @@ a combine stage gets as many tasks as the map outputs' real size needs.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from sqlmr_runtime import PLAN_VERSION
@@ -122,3 +123,28 @@ def _coalesce(tasks: list[dict], upstream: list[dict], limit: int, workers: int)
         groups[index].append(task)
         before += size
     return [g for g in groups if g]
+
+
+# Operators that give back what they are given when it already went through them.
+_IDEMPOTENT = frozenset({"sort", "limit"})
+
+
+def done_by(stage: Stage, stages: dict[str, Stage], committed: dict[str, list]) -> str | None:
+    """The stage whose output is already this stage's, when this one has nothing to do: it
+    gathers a single task's result that applied the same final sort and limit (a merge after a
+    reduce that ran as one task, as a small GROUP BY … ORDER BY … LIMIT does). Running it would
+    cost a stage barrier and a task (on Lambda an invocation) to rewrite the same rows."""
+    source = stage.source
+    if source["type"] != "gather" or len(committed.get(source["stage"], ())) != 1:
+        return None
+    upstream = stages[source["stage"]]
+    ops = list(stage.ops)
+    if not ops or any(op["op"] not in _IDEMPOTENT for op in ops):
+        return None
+    tail = list(upstream.ops[len(upstream.ops) - len(ops) :])
+    same = _canonical([tail, upstream.sink]) == _canonical([ops, stage.sink])
+    return upstream.id if same else None
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
