@@ -312,7 +312,10 @@ def test_the_duckdb_generator_loads_on_first_use_and_answers_as_if_loaded_first(
     argv = [RANKINGS_1A, corpus]
     eager = _run_argv(_GENERATOR_CODE, ["eager", *argv])
     deferred = _run_argv(_GENERATOR_CODE, ["deferred", *argv])
-    assert eager[0] is True and deferred[0] is False
+    if eager[0]:  # this sqlglot keeps the generator in sqlglot.generators: it is deferred
+        assert deferred[0] is False
+    else:  # an older sqlglot (before its generators package) loads the dialect as it is
+        assert deferred[0] is False and "sqlglot.generators" not in str(deferred[1][-2])
     assert deferred[1] == eager[1]
     assert sum(isinstance(one, dict) for one in eager[1]) >= 6  # most of the corpus analyses
 
