@@ -209,6 +209,9 @@ QUERIES = [
     "SELECT id FROM money WHERE day <= DATE '1995-06-01' - INTERVAL 90 DAY",
     "SELECT id, EXTRACT(YEAR FROM ts), MONTH(day + INTERVAL 1 MONTH) FROM money",
     "SELECT MIN(ts), MAX(day + INTERVAL 1 DAY) FROM money",
+    # a literal date + months, folded by the compiler: clamped to the month's last day
+    "SELECT id, DATE '2024-01-31' + INTERVAL 1 MONTH, DATE '2023-03-31' - INTERVAL '1' MONTH, "
+    "DATE '2023-12-31' + INTERVAL 2 MONTH, DATE '2024-08-31' + INTERVAL 1 QUARTER FROM money",
 ]
 
 
