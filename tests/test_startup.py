@@ -267,6 +267,18 @@ _GENERATOR_CORPUS = [
     "SELECT pageURL FROM rankings WHERE pageRank >",
 ]
 
+# Queries whose analysis needs no generated SQL: their select items are columns or aliased,
+# and their CAST targets (DATE '…' is one) are types without parameters.
+_WITHOUT_GENERATOR = [
+    RANKINGS_1A,
+    "SELECT sourceIP, totalRevenue, avgPageRank FROM (SELECT sourceIP, AVG(pageRank) AS "
+    "avgPageRank, SUM(adRevenue) AS totalRevenue FROM Rankings AS R, UserVisits AS UV WHERE "
+    "R.pageURL = UV.destURL AND UV.visitDate BETWEEN DATE '1980-01-01' AND DATE '1980-04-01' "
+    "GROUP BY UV.sourceIP) ORDER BY totalRevenue DESC LIMIT 1",
+    "SELECT CAST(pageRank AS BIGINT) AS a, pageURL::TEXT AS b, CAST(avgDuration AS DOUBLE) AS c "
+    "FROM rankings WHERE pageRank > CAST('10' AS INTEGER) AND CAST(pageRank AS BOOLEAN)",
+]
+
 _GENERATOR_CODE = """
 import json, sys
 if sys.argv[1] == "eager":
@@ -276,7 +288,8 @@ from sqlmr.compiler import analyze_query
 from sqlmr.compiler.logical_json import encode
 from sqlmr.errors import SqlmrError
 catalog = resolve_catalog()
-analyze_query(sys.argv[2], catalog)
+for first in json.loads(sys.argv[2]):
+    analyze_query(first, catalog)
 loaded = "sqlglot.generators.duckdb" in sys.modules
 from sqlglot import exp
 # The first use reads an attribute of the dialect's generator class (exp.cast reads its
@@ -305,11 +318,12 @@ print(json.dumps([loaded, out]))
 
 def test_the_duckdb_generator_loads_on_first_use_and_answers_as_if_loaded_first() -> None:
     """sqlglot's DuckDB generator (≈ 12 ms: it parses 21 SQL templates when it loads) loads
-    when first used (sqlmr.compiler.sqlglot_loading): analysing 1a never needs it. Every
+    when first used (sqlmr.compiler.sqlglot_loading): analysing 1a, 3a (DATE literals) or
+    casts to types without parameters never needs it. Every
     answer is the same as with the generator loaded up front: the compiler's logical queries
     and its errors (whose texts it writes), sqlglot's own SQL, the dialect's generator class."""
     corpus = json.dumps(_GENERATOR_CORPUS)
-    argv = [RANKINGS_1A, corpus]
+    argv = [json.dumps(_WITHOUT_GENERATOR), corpus]
     eager = _run_argv(_GENERATOR_CODE, ["eager", *argv])
     deferred = _run_argv(_GENERATOR_CODE, ["deferred", *argv])
     if eager[0]:  # this sqlglot keeps the generator in sqlglot.generators: it is deferred
@@ -370,3 +384,27 @@ def test_a_compile_helper_still_running_when_the_driver_has_loaded_lets_it_load_
         "print(json.dumps([ran, logical is not None]))\n"
     )
     assert _run(code, {**os.environ, "SQLMR_COMPILE_AHEAD": "1"}) == [[1], True]
+
+
+_READ_FROM_THE_TYPE = ["DATE", "INT", "INTEGER", "INT4", "BIGINT", "INT8", "DOUBLE", "FLOAT8"]
+_READ_FROM_THE_TYPE += ["VARCHAR", "VARCHAR(10)", "TEXT", "STRING", "CHAR", "BOOLEAN", "BOOL"]
+_READ_FROM_THE_TYPE += ["TIMESTAMP", "DATETIME"]
+_LEFT_TO_THE_SQL = ["TIMESTAMPTZ", "DECIMAL(15,2)", "NUMERIC", "REAL", "FLOAT", "INT[]", "TIME"]
+
+
+@pytest.mark.parametrize("spelled", _READ_FROM_THE_TYPE + _LEFT_TO_THE_SQL)
+def test_a_cast_target_read_from_the_parsed_type_is_the_one_its_sql_names(spelled: str) -> None:
+    """The compiler reads a CAST's plan type from sqlglot's parsed type where it has no
+    parameters, without generating its SQL (which would load the DuckDB generator): the plan
+    type is the one the generated SQL names; the others are left to the SQL."""
+    import sqlglot
+    from sqlglot import exp
+
+    from sqlmr.catalog import plan_type
+    from sqlmr.compiler.expressions import _plain_type
+
+    to = sqlglot.parse_one(f"SELECT CAST(x AS {spelled})", read="duckdb").find(exp.Cast).to
+    if spelled in _READ_FROM_THE_TYPE:
+        assert _plain_type(to) == plan_type(to.sql(dialect="duckdb")) is not None
+    else:
+        assert _plain_type(to) is None
