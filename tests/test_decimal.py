@@ -209,6 +209,9 @@ QUERIES = [
     "SELECT id FROM money WHERE day <= DATE '1995-06-01' - INTERVAL 90 DAY",
     "SELECT id, EXTRACT(YEAR FROM ts), MONTH(day + INTERVAL 1 MONTH) FROM money",
     "SELECT MIN(ts), MAX(day + INTERVAL 1 DAY) FROM money",
+    # CAST to TIMESTAMP (sqlglot 30 parses it as TIMESTAMPNTZ) and TIMESTAMP literals
+    "SELECT id, CAST(day AS TIMESTAMP), CAST('2024-01-02 03:04:05' AS TIMESTAMP), "
+    "TIMESTAMP '2024-01-01 10:00:00', CAST(ts AS DATE), CAST(day AS DATETIME) FROM money",
     # a literal date + months, folded by the compiler: clamped to the month's last day
     "SELECT id, DATE '2024-01-31' + INTERVAL 1 MONTH, DATE '2023-03-31' - INTERVAL '1' MONTH, "
     "DATE '2023-12-31' + INTERVAL 2 MONTH, DATE '2024-08-31' + INTERVAL 1 QUARTER FROM money",

@@ -478,20 +478,24 @@ _PLAIN_TYPES = frozenset(
 _PARSED_AS = {"TIMESTAMPNTZ": "TIMESTAMP"}
 
 
+def _type_name(to: exp.DataType) -> str:
+    """The name of a parsed type, as SQL_TYPES spells it where it has it."""
+    name = to.this.name if hasattr(to.this, "name") else str(to.this)
+    return _PARSED_AS.get(name, name)
+
+
 def _plain_type(to: exp.DataType) -> str | None:
     """The plan type of a CAST target without parameters (DATE '1980-01-01', x::BIGINT), read
     from the parsed type: generating its SQL would load sqlglot's DuckDB generator, ≈ 12 ms at
     a query's first use (sqlmr.compiler.sqlglot_loading). None: the SQL decides."""
-    name = getattr(to.this, "name", None)
-    name = _PARSED_AS.get(name, name)
+    name = _type_name(to)
     return SQL_TYPES[name] if name in _PLAIN_TYPES and not to.expressions else None
 
 
 def _cast(t: Translator, node: exp.Cast) -> Typed:
-    target_name = node.to.this.name if hasattr(node.to.this, "name") else str(node.to.this)
-    target_sql = {"TEXT": "VARCHAR"}.get(target_name, target_name)
+    target_name = _type_name(node.to)
     # FLOAT and REAL are 4-byte in DuckDB; a DOUBLE result would differ in the low digits.
-    if target_sql not in SQL_TYPES or target_sql in ("FLOAT", "REAL"):
+    if target_name not in SQL_TYPES or target_name in ("FLOAT", "REAL"):
         raise t.unsupported(f"CAST to {node.to.sql(dialect='duckdb')}", node)
     target = _plain_type(node.to) or plan_type(node.to.sql(dialect="duckdb"))
     if target is None:
