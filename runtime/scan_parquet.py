@@ -22,6 +22,11 @@ from .storage import LocalStorage, storage_for
 
 PREFETCH_THREADS = 8
 PREFETCH_HOLE = 8 << 10  # as Arrow's pre-buffering: a gap this small is read, not split on
+# A row group that keeps fewer than 1 row in DENSE_SHARE is decoded in batches of about
+# SPARSE_BATCH_BYTES (at least MIN_BATCH_ROWS rows) and filtered batch by batch (_sparse).
+DENSE_SHARE = 4
+SPARSE_BATCH_BYTES = 512 << 10
+MIN_BATCH_ROWS = 4096
 
 
 def coalesce(spans: list[tuple[int, int]], hole: int) -> list[tuple[int, int]]:
@@ -260,9 +265,33 @@ class _Reader:
         with self._prefetched([g for g, _ in kept], columns):
             parts = []
             for g, mask in kept:
-                table = self._groups([g], columns)
-                parts.append(table if mask.true_count == len(mask) else table.filter(mask))
+                if mask.true_count * DENSE_SHARE >= len(mask):
+                    table = self._groups([g], columns)
+                    parts.append(table if mask.true_count == len(mask) else table.filter(mask))
+                else:
+                    parts.extend(self._sparse(g, columns, mask))
             return self._cast(pa.concat_tables(parts), names)
+
+    def _sparse(self, group: int, columns: list[str], mask: pa.Array) -> list[pa.Table]:
+        """The rows of one row group that `mask` keeps, decoded a batch of about
+        SPARSE_BATCH_BYTES at a time and filtered: the batches reuse the same few pages of
+        memory, where the group decoded whole (8 MB of Amplab URLs) took fresh pages from the
+        kernel, and a worker's first task paid for each in a page fault (42 -> 31 ms for four
+        groups of `rankings.pageURL`, 9,600 -> 5,300 faults, measured)."""
+        meta = self.pf.metadata.row_group(group)
+        leaves = _leaves(self.pf.metadata, columns)
+        decoded = sum(meta.column(i).total_uncompressed_size for i in leaves)
+        rows = max(MIN_BATCH_ROWS, SPARSE_BATCH_BYTES * meta.num_rows // max(decoded, 1))
+        parts, at = [], 0
+        with self._decoding([group], columns):
+            for batch in self.pf.iter_batches(
+                rows, row_groups=[group], columns=columns, use_threads=False
+            ):
+                keep = mask.slice(at, batch.num_rows)
+                at += batch.num_rows
+                if keep.true_count:
+                    parts.append(pa.Table.from_batches([batch.filter(keep)]))
+        return parts
 
     @contextlib.contextmanager
     def _prefetched(self, groups: list[int], columns: list[str]) -> Iterator[None]:
@@ -286,8 +315,15 @@ class _Reader:
 
     def _groups(self, groups: list[int], columns: list[str]) -> pa.Table:
         """These row groups' columns as the file holds them (from prefetched bytes on S3)."""
+        with self._decoding(groups, columns):
+            return self.pf.read_row_groups(groups, columns=columns, use_threads=False)
+
+    @contextlib.contextmanager
+    def _decoding(self, groups: list[int], columns: list[str]) -> Iterator[None]:
+        """Decoding these row groups' columns inside: a file that does not decode is bad input
+        named by its object, and the column chunks are counted as read."""
         try:
-            table = self.pf.read_row_groups(groups, columns=columns, use_threads=False)
+            yield
         except (pa.ArrowInvalid, OSError) as e:
             if isinstance(e, StorageError):
                 raise
@@ -295,7 +331,6 @@ class _Reader:
                 f"{self.url}: cannot read Parquet row groups {groups}: {e}"
             ) from None
         self.chunks.append((groups, columns))
-        return table
 
     def _cast(self, table: pa.Table, names: list[str]) -> pa.Table:
         """A table read from the file under the plan's names, cast to the plan's types."""
