@@ -89,6 +89,13 @@ def _load_for_run(catalog: Catalog) -> None:
     import sqlmr.planning.inputs  # noqa: F401
     import sqlmr.planning.skew  # noqa: F401
 
+    load_readers(catalog)
+
+
+def load_readers(catalog: Catalog) -> None:
+    """Load the runtime's reader of Parquet when a table of `catalog` may be Parquet (declared
+    so, or detected from its objects): local workers forked after this inherit it, where each
+    would otherwise load it in its first task."""
     if any(t.format in ("parquet", "auto") for t in catalog.tables):
         import sqlmr_runtime.scan_parquet  # noqa: F401
 
