@@ -93,10 +93,12 @@ def _load_for_run(catalog: Catalog) -> None:
 
 
 def load_readers(catalog: Catalog) -> None:
-    """Load the runtime's reader of Parquet when a table of `catalog` may be Parquet (declared
-    so, or detected from its objects): local workers forked after this inherit it, where each
-    would otherwise load it in its first task."""
-    if any(t.format in ("parquet", "auto") for t in catalog.tables):
+    """Load the runtime's reader of Parquet when a table of `catalog` may be Parquet
+    (sqlmr.catalog.discover.may_be_parquet): local workers forked after this inherit it, where
+    each would otherwise load it in its first task."""
+    from sqlmr.catalog.discover import may_be_parquet
+
+    if any(may_be_parquet(t) for t in catalog.tables):
         import sqlmr_runtime.scan_parquet  # noqa: F401
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import io
+import os
 
 import pyarrow as pa
 from sqlmr_runtime.types import MAX_PRECISION, decimal_type
@@ -47,6 +48,36 @@ def detect(url: str) -> tuple[str | None, str | None]:
         name = name[: name.rfind(".")]
     fmt = next((f for ext, f in _FORMAT_EXT.items() if name.endswith(ext)), None)
     return fmt, codec
+
+
+def may_be_parquet(table: Table) -> bool:
+    """Whether a table may be Parquet, guessed without listing it: declared so; or of format
+    auto, unless its location is a local folder whose first object found (going down its
+    first partition folders) is named as another format, or the location itself is."""
+    if table.format != "auto":
+        return table.format == "parquet"
+    fmt, _ = detect(table.location)
+    if fmt is not None or "://" in table.location:
+        return fmt in (None, "parquet")
+    path = table.location
+    for _ in range(_GUESS_DEPTH):
+        try:
+            with os.scandir(path) as found:
+                entries = sorted(
+                    (e for e in found if not e.name.startswith((".", "_"))), key=lambda e: e.name
+                )
+        except OSError:  # a file, a glob or nothing: listing decides
+            return True
+        files = [e for e in entries if e.is_file()]
+        if files:
+            return any(detect(e.name)[0] == "parquet" for e in files)
+        if not entries:
+            return True
+        path = entries[0].path
+    return True
+
+
+_GUESS_DEPTH = 4
 
 
 def detect_table(table: Table, objects: tuple[Listed, ...]) -> tuple[str, str | None]:

@@ -1,0 +1,55 @@
+"""Whether a table may be Parquet, guessed before it is listed (sqlmr.catalog.discover
+.may_be_parquet): the driver then loads the runtime's Parquet reader before its local workers
+fork, and not for a text table. A wrong "yes" costs an import; a "no" for a Parquet table only
+moves the import into the workers' first task, since planning detects the format from every
+object."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sqlmr.catalog.discover import may_be_parquet
+from sqlmr.catalog.tables import Table
+
+
+def _table(location: Path | str, fmt: str = "auto") -> Table:
+    return Table("t", str(location), (), format=fmt)
+
+
+def _touch(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"x")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        (["part-0.parquet", "part-1.parquet"], True),
+        (["part-00000", "part-00001"], False),  # Amplab's text parts
+        (["a.csv.gz", "_SUCCESS", ".hidden.parquet"], False),  # hidden names are not objects
+        (["year=2024/month=1/part-0.parquet", "year=2025/month=2/part-0.parquet"], True),
+        (["year=2024/part-0.json", "year=2025/part-0.json"], False),
+        ([], True),  # nothing to tell from: listing decides
+    ],
+)
+def test_a_local_folder_is_guessed_from_its_first_objects(
+    tmp_path: Path, files: list[str], expected: bool
+) -> None:
+    tmp_path.joinpath("t").mkdir()
+    for name in files:
+        _touch(tmp_path / "t" / name)
+    assert may_be_parquet(_table(tmp_path / "t")) is expected
+
+
+def test_declared_formats_globs_files_and_urls(tmp_path: Path) -> None:
+    assert may_be_parquet(_table(tmp_path, "parquet"))
+    assert not may_be_parquet(_table(tmp_path, "csv"))
+    assert may_be_parquet(_table(tmp_path / "data" / "*.parquet"))
+    assert not may_be_parquet(_table(tmp_path / "data" / "*.jsonl"))
+    assert may_be_parquet(_table(_touch(tmp_path / "one.parquet")))
+    assert not may_be_parquet(_table(_touch(tmp_path / "one.csv")))
+    assert may_be_parquet(_table("s3://bucket/prefix/"))
+    assert may_be_parquet(_table(tmp_path / "missing"))
