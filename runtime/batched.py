@@ -33,14 +33,22 @@ _MERGE = {
 }
 
 
-def split_ops(ops: list[Op]) -> tuple[list[Op], list[Op]]:
-    """(the leading operators that may run piece by piece, the rest)."""
+def pointwise(ops: list[Op]) -> tuple[list[Op], list[Op]]:
+    """(the leading filters and projections, which give the same rows run piece by piece, the
+    rest)."""
     n = 0
     while n < len(ops) and ops[n]["op"] in ("filter", "project"):
         n += 1
-    if n < len(ops) and ops[n]["op"] == "aggregate" and ops[n].get("phase") == "partial":
-        n += 1
     return ops[:n], ops[n:]
+
+
+def split_ops(ops: list[Op]) -> tuple[list[Op], list[Op]]:
+    """(the leading operators that may run piece by piece, the rest): the filters and
+    projections, and a partial aggregate after them."""
+    leading, rest = pointwise(ops)
+    if rest and rest[0]["op"] == "aggregate" and rest[0].get("phase") == "partial":
+        return [*leading, rest[0]], rest[1:]
+    return leading, rest
 
 
 def _merge_op(op: Op) -> Op:

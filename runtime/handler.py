@@ -118,7 +118,8 @@ def _shaped(
     is read in batches and the leading operators run on each as it is decompressed: neither
     its text nor its parsed columns are ever held whole (a join's broadcast side included).
     A Parquet scan applies its leading filter as it reads (filter columns first) and returns
-    only the rows that pass."""
+    only the rows that pass; its other leading filters and projections run on each row group
+    as it is read."""
     if source["type"] == "scan" and scan.streams(source):
         pieces = scan.stream_split(source, inp["ranges"])
         return batched.apply_in_pieces(ops, pieces, scan.empty_table(source))
@@ -126,6 +127,12 @@ def _shaped(
     if first is not None:
         table, rows, nbytes = scan.read_where(source, inp["ranges"], first["predicate"])
         return table, rows, nbytes, ops[1:]
+    leading, rest = batched.pointwise(ops)
+    if leading and scan.in_groups(source):
+        # Filtered and projected a row group at a time: only the results are held together.
+        pieces = scan.group_split(source, inp["ranges"])
+        table, rows, nbytes, _ = batched.apply_in_pieces(leading, pieces, scan.empty_table(source))
+        return table, rows, nbytes, rest
     table, nbytes = read_source(source, inp, scope, needed)
     return table, table.num_rows, nbytes, ops
 

@@ -40,6 +40,12 @@ def _read_json(source, schema, r):
     return read_json(source, schema, r)
 
 
+def _parquet_groups(source, schema, r):
+    from .scan_parquet import parquet_groups
+
+    return parquet_groups(source, schema, r)
+
+
 def _json_batches(source, schema, r):
     from .scan_json import compressed_json_batches
 
@@ -49,6 +55,8 @@ def _json_batches(source, schema, r):
 READERS = {"csv": read_text, "parquet": _read_parquet, "json": _read_json}
 STREAMERS = {"csv": compressed_batches, "json": _json_batches}
 """The readers of a compressed object of a format (one unsplittable range), piece by piece."""
+GROUP_READERS = {"parquet": _parquet_groups}
+"""The readers of a range of a format by its row groups, one piece per group (group_split)."""
 # Readers that apply a filter as they read (late materialization), by format.
 FILTERING_READERS = {"parquet": _read_parquet_where, "csv": read_text_where}
 FORMATS = spec.FORMATS
@@ -58,6 +66,8 @@ __all__ = [
     "FORMATS",
     "READERS",
     "empty_table",
+    "group_split",
+    "in_groups",
     "read_range_aligned",
     "pushed_filter",
     "read_split",
@@ -140,6 +150,16 @@ def stream_split(source: dict[str, Any], ranges: list[dict[str, Any]]) -> Iterat
     return _pieces(source, ranges)
 
 
+def in_groups(source: dict[str, Any]) -> bool:
+    """Whether a scan's ranges can be read a row group at a time (group_split)."""
+    return source.get("type") == "scan" and source["format"] in GROUP_READERS
+
+
+def group_split(source: dict[str, Any], ranges: list[dict[str, Any]]) -> Iterator[tuple]:
+    """The ranges of a task as a sequence of (table, bytes read) pieces, one per row group."""
+    return _pieces(source, ranges, GROUP_READERS[source["format"]])
+
+
 def empty_table(source: dict[str, Any]) -> pa.Table:
     """No rows, with the source's `read` columns."""
     types = dict(_schema(source) + _partition_schema(source))
@@ -154,16 +174,19 @@ def _partition_schema(source: dict[str, Any]) -> list:
     return [(p["name"], arrow_type(p["type"])) for p in source.get("partitions", [])]
 
 
-def _pieces(source: dict[str, Any], ranges: list[dict[str, Any]]) -> Iterator:
+def _pieces(source: dict[str, Any], ranges: list[dict[str, Any]], by_piece=None) -> Iterator:
+    """(table, bytes read) pieces of the ranges: one per range, or as many per range as
+    `by_piece` (a reader of a range's pieces) yields; by batch for a compressed object."""
     reader = READERS.get(source["format"])
     if reader is None:
         raise PlanValidationError(f"unknown input format {source['format']!r}")
     own, schema, parts = _file_source(source)
     wanted = source["read"]
-    streamed = streams(source)
+    if by_piece is None and streams(source):
+        by_piece = STREAMERS[source["format"]]
     for r in ranges:
-        if streamed:
-            pieces = STREAMERS[source["format"]](own, schema, r)
+        if by_piece is not None:
+            pieces = by_piece(own, schema, r)
         else:
             pieces = [reader(own, schema, r)]
         for table, n in pieces:

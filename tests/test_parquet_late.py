@@ -144,3 +144,31 @@ def test_sparse_groups_read_in_batches_equal_duckdb(wide_groups: Path, query: st
     expected = duck_parquet(wide_groups, "w").execute(query).fetchall()
     result = sqlmr.sql(query, str(wide_groups), workers=2)
     assert_same(result, expected, ordered=False)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        # A projection first: each row group is projected as it is read.
+        "SELECT SUBSTR(name, 1, 3), COUNT(*), SUM(k) FROM w GROUP BY 1",
+        "SELECT k * 2 AS k2, tag FROM w ORDER BY k2 DESC LIMIT 5",
+        "SELECT tag, MIN(LENGTH(name)), COUNT(name) FROM w GROUP BY tag",
+    ],
+)
+def test_projections_run_a_row_group_at_a_time_equal_duckdb(wide_groups: Path, query: str) -> None:
+    expected = duck_parquet(wide_groups, "w").execute(query).fetchall()
+    options = QueryOptions(workers=2)
+    plan = compile_query(query, resolve_catalog(str(wide_groups)), options)
+    with sqlmr.run(plan, options) as result:
+        table = result.read_all()
+        scan = next(s for s in result.stages if s.id == "map")
+    assert_same(table, expected, ordered="ORDER BY" in query)
+    # Every row group's rows and column chunks are counted once, with each task's footer.
+    meta = pq.read_metadata(wide_groups / "w" / "part-0.parquet")
+    read = plan.stages[0].source["read"]
+    ranges = [r for task in plan.stages[0].tasks for r in task["ranges"]]
+    assert scan.rows_in == meta.num_rows
+    assert sorted(g for r in ranges for g in r["row_groups"]) == list(range(meta.num_row_groups))
+    assert scan.bytes_in == sum(
+        r["footer"] + chunk_bytes(meta, r["row_groups"], read) for r in ranges
+    )
