@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import io
-import os
 
 import pyarrow as pa
 from sqlmr_runtime.types import MAX_PRECISION, decimal_type
@@ -38,6 +37,7 @@ _CODEC_EXT = {
     ".deflate": "deflate",
 }
 _SAMPLE = 1 << 20
+_GUESS_DEPTH = 4  # partition folders may_be_parquet goes down before it gives up guessing
 
 
 def detect(url: str) -> tuple[str | None, str | None]:
@@ -52,32 +52,24 @@ def detect(url: str) -> tuple[str | None, str | None]:
 
 def may_be_parquet(table: Table) -> bool:
     """Whether a table may be Parquet, guessed without listing it: declared so; or of format
-    auto, unless its location is a local folder whose first object found (going down its
-    first partition folders) is named as another format, or the location itself is."""
+    auto, unless its location is a local folder whose first objects (going down its first
+    partition folders) are named as another format, or the location itself is."""
     if table.format != "auto":
         return table.format == "parquet"
     fmt, _ = detect(table.location)
     if fmt is not None or "://" in table.location:
         return fmt in (None, "parquet")
+    from sqlmr_runtime.storage import storage_for
+
     path = table.location
     for _ in range(_GUESS_DEPTH):
-        try:
-            with os.scandir(path) as found:
-                entries = sorted(
-                    (e for e in found if not e.name.startswith((".", "_"))), key=lambda e: e.name
-                )
-        except OSError:  # a file, a glob or nothing: listing decides
-            return True
-        files = [e for e in entries if e.is_file()]
+        folders, files = storage_for(path).children(path)  # as listing sees them: no hidden
         if files:
-            return any(detect(e.name)[0] == "parquet" for e in files)
-        if not entries:
+            return any(detect(f.url)[0] == "parquet" for f in files)
+        if not folders:  # nothing (or a glob): listing decides
             return True
-        path = entries[0].path
+        path = folders[0]
     return True
-
-
-_GUESS_DEPTH = 4
 
 
 def detect_table(table: Table, objects: tuple[Listed, ...]) -> tuple[str, str | None]:
