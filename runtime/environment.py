@@ -1,10 +1,14 @@
-"""What the function's environment must have, checked once per cold start, and the probe.
+"""What the function's environment must have, diagnosed when a task fails, and the probe.
 
 The runtime imports with any pyarrow build (DESIGN: no optional Arrow feature at import), but a
 task needs some features that a custom or trimmed Arrow build may lack: compute kernels, RE2
-regexes for LIKE, Acero for GROUP BY and joins, the CSV reader, IPC. `check_features` runs a
-tiny functional test of each, once per process, and raises MissingFeatureError naming the first
-one that is missing: a final error, because another attempt on the same build fails the same way.
+regexes for LIKE, Acero for GROUP BY and joins, the CSV reader, IPC. When a task fails (with any
+error: a missing kernel may surface as an EvaluationError), `diagnose` runs a tiny functional
+test of each (once per process) and raises MissingFeatureError naming the first one missing: a
+final error, because another attempt on the same build fails the same way. A build without a
+feature fails where the task first uses it (an ImportError, a missing kernel), so a task that
+succeeds needs no test: running them before every first task cost each fresh worker 4 ms, 7-14
+ms with Acero, on the job's critical path (and loaded the CSV reader into Parquet jobs' workers).
 
 `probe` answers the probe event ({"sqlmr_probe": 1}) that `sqlmr deploy` and `deploy --check`
 send: Python and pyarrow versions, codecs, architecture, memory, the features and the optional
@@ -120,10 +124,11 @@ def feature_report() -> dict[str, str]:
     return {name: _verdict(check) for name, check in FEATURES.items()}
 
 
-def check_features(acero: bool = True) -> None:
-    """Raise MissingFeatureError naming the first missing feature (each checked once per
-    process). With acero=False (a task that neither groups nor joins) Acero is left unchecked,
-    so that such a task never imports it: a scan-only job's workers then do without it."""
+def diagnose(error: Exception, acero: bool = True) -> None:
+    """Raise MissingFeatureError, caused by `error` (a task's failure), naming the first feature
+    this process's pyarrow lacks; return when none is missing (the caller re-raises `error`).
+    Each feature is tested once per process. With acero=False (a task that neither groups nor
+    joins) Acero is not tested, so a scan-only job is never blamed on it."""
     global _checked
     if _checked is None:
         _checked = {}
@@ -137,7 +142,7 @@ def check_features(acero: bool = True) -> None:
                 f"the function's pyarrow {pa.__version__} lacks {name} ({_checked[name]}); "
                 "deploy with sqlmr's own layer (sqlmr deploy without --layer) or a pyarrow "
                 "built with it"
-            )
+            ) from error
 
 
 def is_probe(event: Any) -> bool:

@@ -43,15 +43,19 @@ def lambda_handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]
     An event over Lambda's 6 MB payload limit travels through storage: the invocation then
     carries only {"event_url": URL} and the task reads its event from there. A probe event
     ({"sqlmr_probe": 1}, sent by `sqlmr deploy`) returns what the function runs with instead.
-    Before the first task of a process, the Arrow features the runtime needs are checked.
+    A task that fails is diagnosed: when this process's pyarrow lacks a feature the runtime
+    needs, the error names it (final).
     """
     if environment.is_probe(event):
         return environment.probe(event, context)
     if isinstance(event, dict) and set(event) == {"event_url"}:
         url = event["event_url"]
         event = json.loads(storage_for(url).read(url))
-    environment.check_features(acero=_uses_acero(event))
-    return run_task(event, getattr(context, "aws_request_id", None))
+    try:
+        return run_task(event, getattr(context, "aws_request_id", None))
+    except Exception as e:  # a missing feature may surface as any error (EvaluationError too)
+        environment.diagnose(e, acero=_uses_acero(event))
+        raise
 
 
 _WITHOUT_ACERO = {"filter", "project", "expand", "sort", "limit"}

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy
+import pyarrow as pa
 import pytest
 from conftest import assert_same, duck_connect
 from sqlmr_benchmarks.queries import QUERIES
@@ -555,15 +556,44 @@ def test_the_layer_ships_numpy_trimmed_within_lambdas_size_limit(lambda_artifact
     layer.check_size(build, code)  # raises over the limit
 
 
-def test_a_missing_arrow_feature_is_a_final_error_naming_it(
-    monkeypatch, s3_tables, job_store, executor, lambda_endpoint
-):
-    def no_regex():
-        raise RuntimeError("RE2 not built")
+def _like_task(amplab_dir: str, job_store: str) -> dict:
+    """The first task event of a LIKE query on the local tables."""
+    from sqlmr.execution.task_inputs import task_event, task_inputs
 
-    monkeypatch.setitem(environment.FEATURES, "RE2 regular expressions (LIKE, REGEXP)", no_regex)
+    sql = "SELECT pageURL FROM rankings WHERE pageURL LIKE '%a%'"
+    stage = compile_query(sql, resolve_catalog(amplab_dir), QueryOptions(workers=1)).stages[0]
+    return task_event("job", job_store, stage, 0, 0, task_inputs(stage, {})[0])
+
+
+def test_a_missing_arrow_feature_is_a_final_error_naming_it(monkeypatch, amplab_dir, tmp_path):
+    import pyarrow.compute as pc
+
+    def no_re2(*args, **kwargs):  # what an Arrow built without RE2 answers
+        raise pa.ArrowNotImplementedError("Can't match_like: RE2 not built")
+
     monkeypatch.setattr(environment, "_checked", None)
-    event = {"job": "j", "task": 0, "attempt": 0}
-    with pytest.raises(environment.MissingFeatureError, match="lacks RE2 regular expressions"):
-        lambda_handler(event)
+    monkeypatch.setattr(pc, "match_like", no_re2)
+    with pytest.raises(environment.MissingFeatureError, match="lacks RE2 regular expressions") as e:
+        lambda_handler(_like_task(amplab_dir, str(tmp_path)))
+    assert "RE2 not built" in str(e.value.__cause__)  # caused by the task's own failure
     assert not is_retryable("MissingFeatureError")  # the driver does not retry it
+
+
+def test_features_are_tested_only_when_a_task_fails(monkeypatch, amplab_dir, tmp_path):
+    """A task that succeeds runs no feature test (they cost a fresh worker 4-14 ms); one that
+    fails with every feature present raises its own error."""
+    import pyarrow.compute as pc
+
+    monkeypatch.setattr(environment, "_checked", None)
+    assert lambda_handler(_like_task(amplab_dir, str(tmp_path)))["rows_in"] > 0
+    assert environment._checked is None
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug, not a missing feature")
+
+    monkeypatch.setattr(pc, "match_like", broken)
+    re2 = "RE2 regular expressions (LIKE, REGEXP)"
+    monkeypatch.setitem(environment.FEATURES, re2, lambda: None)
+    with pytest.raises(RuntimeError, match="a bug"):
+        lambda_handler(_like_task(amplab_dir, str(tmp_path)))
+    assert environment._checked and set(environment._checked.values()) == {"ok"}
