@@ -22,7 +22,6 @@ Lambda container keeps building its own copy, once per container and stage.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 from collections.abc import Callable
@@ -97,6 +96,8 @@ class SharedIndex:
     """The job store's copy of one part of a broadcast side (see IndexPart)."""
 
     def __init__(self, prefix: str, part: str):
+        import hashlib  # here: only broadcast joins name parts, and it loads OpenSSL
+
         self.storage = storage_for(prefix)
         digest = hashlib.blake2b(part.encode(), digest_size=12).hexdigest()
         self.url = join(prefix, f"{digest}.arrow")

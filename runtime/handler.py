@@ -9,11 +9,11 @@ the outputs of attempts it recorded as committed, so nothing is ever counted twi
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import resource
 import sys
 import time
+import zlib
 from collections.abc import Callable
 from typing import Any
 
@@ -88,7 +88,9 @@ def output_url(event: dict[str, Any], name: str, invocation: str | None = None) 
     winner's object, whose index it does not know; the request id needs nothing from S3.)"""
     attempt = f"a{event['attempt']}" + (f"-{invocation}" if invocation else "")
     stage, task = event["stage"]["id"], event["task"]
-    spread = hashlib.blake2b(f"{stage}/{task}".encode(), digest_size=1).hexdigest()
+    # CRC-32, not hashlib: spreading needs no cryptography, and hashlib loads OpenSSL (3-5 ms of
+    # every driver's start-up).
+    spread = f"{zlib.crc32(f'{stage}/{task}'.encode()) & 0xFF:02x}"
     return join(
         event["job_store"],
         event["job"],

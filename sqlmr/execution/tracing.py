@@ -16,7 +16,6 @@ import json
 import logging
 import os
 import re
-import secrets
 import threading
 import time
 from collections.abc import Iterator
@@ -32,12 +31,12 @@ _NAME_BAD = re.compile(r"[?;*()!$~^<>]")  # characters X-Ray removes from names
 
 def new_trace_id(now: float | None = None) -> str:
     """An X-Ray trace id: 1-<epoch seconds, 8 hex>-<96 random bits, 24 hex>."""
-    return f"1-{int(now if now is not None else time.time()):08x}-{secrets.token_hex(12)}"
+    return f"1-{int(now if now is not None else time.time()):08x}-{os.urandom(12).hex()}"
 
 
 def new_id() -> str:
     """An X-Ray segment or subsegment id: 64 random bits as 16 hex digits."""
-    return secrets.token_hex(8)
+    return os.urandom(8).hex()
 
 
 def _annotation(value: Any) -> str | int | float | bool:
