@@ -15,26 +15,21 @@ import sys
 import time
 import zlib
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from . import (
-    batched,
-    broadcast_share,
-    environment,
-    operators,
-    packed,
-    ranges,
-    scan,
-    shuffle,
-    tracing,
-)
-from .broadcast import BroadcastIndex
+from . import batched, environment, operators, packed, scan, shuffle, tracing
 from .errors import JobCancelledError
 from .spec import SUMMARY_VERSION
 from .storage import is_remote, join, request_counts, requests_since, storage_for
 from .validate import validate_event
+
+if TYPE_CHECKING:
+    from .broadcast import BroadcastIndex
+
+# Joins (broadcast, broadcast_share) and range sorts (ranges) load their modules where a task
+# first needs them: a scan's or an aggregate's workers never do (3-5 ms of a driver's load).
 
 
 def lambda_handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
@@ -177,6 +172,9 @@ def _build_index(
     side = source["broadcast"]
     probe_side = "right" if side == "left" else "left"
     keys = source[f"{side}_keys"]
+    from . import broadcast_share
+    from .broadcast import BroadcastIndex
+
     if not broadcast_share.shared(scope):
         table, nbytes = _join_side(source[side], inp[side], scope)
         return BroadcastIndex(table, keys), None, nbytes
@@ -283,6 +281,8 @@ def _read_parts(
 def _read_range(keys: list[dict[str, Any]], inp: dict[str, Any]) -> tuple[list[pa.Table], int]:
     """This task's key range of every sorted output: outputs are read one at a time and only
     the range's rows kept, so the task holds one output and its own share, never them all."""
+    from . import ranges
+
     kept, nbytes = [], 0
     for part in inp["parts"]:
         tables, n = shuffle.fetch_parts([part], storage_for)
@@ -324,6 +324,8 @@ def _write_result(sink: dict[str, Any], table: pa.Table, codec: str | None, out)
         return None
     # A sorted output for a range merge: in pieces starting at its sample rows, so that a merge
     # task reads only the pieces its key range can hold.
+    from . import ranges
+
     sample = sink["sample"]
     pieces = ranges.sorted_pieces(
         table, sample["rows"], sample.get("piece_bytes", ranges.PIECE_BYTES)
@@ -395,6 +397,8 @@ def run_task(event: dict[str, Any], invocation: str | None = None) -> dict[str, 
     if sink.get("hot_keys"):  # for a skew-aware join to name the keys of a split partition
         summary["hot_keys"] = shuffle.hot_keys(table, sink["keys"], sink["partitions"])
     if sink.get("sample"):  # sort keys for the driver to choose range boundaries from
+        from . import ranges
+
         summary["sample"] = ranges.sample_keys(
             table, sink["sample"]["keys"], sink["sample"]["rows"]
         )

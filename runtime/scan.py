@@ -8,7 +8,8 @@ and `footer`) for Parquet; either may carry `partition`, its object's folder val
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import importlib
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pyarrow as pa
@@ -16,49 +17,37 @@ import pyarrow as pa
 from . import spec
 from .errors import BadInputError, PlanValidationError
 from .operators import expression_columns
-from .scan_text import compressed_batches, read_range_aligned, read_text, read_text_where
 from .types import arrow_type
 
 
-# Parquet and JSON readers load their pyarrow modules on first use: a text-only task (and the
-# runtime's import) needs neither.
-def _read_parquet(source, schema, r):
-    from .scan_parquet import read_parquet
+def _lazy(module: str, name: str) -> Callable[..., Any]:
+    """A format's reader, loaded with its module on first use: a task needs one format, and the
+    runtime's import none (pyarrow.csv, .parquet and .json load with their readers; the local
+    driver loads the ones its tables may need before its workers fork, sqlmr.api.load_readers)."""
 
-    return read_parquet(source, schema, r)
+    def reader(*args: Any) -> Any:
+        return getattr(importlib.import_module(f"{__package__}.{module}"), name)(*args)
 
-
-def _read_parquet_where(source, schema, r, predicate):
-    from .scan_parquet import read_parquet_where
-
-    return read_parquet_where(source, schema, r, predicate)
+    return reader
 
 
-def _read_json(source, schema, r):
-    from .scan_json import read_json
-
-    return read_json(source, schema, r)
-
-
-def _parquet_groups(source, schema, r):
-    from .scan_parquet import parquet_groups
-
-    return parquet_groups(source, schema, r)
-
-
-def _json_batches(source, schema, r):
-    from .scan_json import compressed_json_batches
-
-    return compressed_json_batches(source, schema, r)
-
-
-READERS = {"csv": read_text, "parquet": _read_parquet, "json": _read_json}
-STREAMERS = {"csv": compressed_batches, "json": _json_batches}
+READERS = {
+    "csv": _lazy("scan_text", "read_text"),
+    "parquet": _lazy("scan_parquet", "read_parquet"),
+    "json": _lazy("scan_json", "read_json"),
+}
+STREAMERS = {
+    "csv": _lazy("scan_text", "compressed_batches"),
+    "json": _lazy("scan_json", "compressed_json_batches"),
+}
 """The readers of a compressed object of a format (one unsplittable range), piece by piece."""
-GROUP_READERS = {"parquet": _parquet_groups}
+GROUP_READERS = {"parquet": _lazy("scan_parquet", "parquet_groups")}
 """The readers of a range of a format by its row groups, one piece per group (group_split)."""
 # Readers that apply a filter as they read (late materialization), by format.
-FILTERING_READERS = {"parquet": _read_parquet_where, "csv": read_text_where}
+FILTERING_READERS = {
+    "parquet": _lazy("scan_parquet", "read_parquet_where"),
+    "csv": _lazy("scan_text", "read_text_where"),
+}
 FORMATS = spec.FORMATS
 CODECS = spec.TEXT_CODECS
 
@@ -68,7 +57,6 @@ __all__ = [
     "empty_table",
     "group_split",
     "in_groups",
-    "read_range_aligned",
     "pushed_filter",
     "read_split",
     "read_where",

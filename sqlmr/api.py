@@ -93,19 +93,25 @@ def _load_for_run(catalog: Catalog) -> None:
 
 
 def load_readers(catalog: Catalog) -> None:
-    """Load the runtime's reader of Parquet when a table of `catalog` may be Parquet
-    (sqlmr.catalog.discover.may_be_parquet): local workers forked after this inherit it, where
-    each would otherwise load it in its first task."""
-    from sqlmr.catalog.discover import may_be_parquet
+    """Load the runtime's readers that the tables of `catalog` may need: Parquet's, text's
+    (delimited text and JSON Lines), or both (sqlmr.catalog.discover.guessed_formats). Local
+    workers forked after this inherit them, where each would otherwise load its reader in its
+    first task; a Parquet job's workers never load the text reader (pyarrow.csv)."""
+    from sqlmr.catalog.discover import may_be_parquet, may_be_text
 
     if any(may_be_parquet(t) for t in catalog.tables):
         import sqlmr_runtime.scan_parquet  # noqa: F401
+    if any(may_be_text(t) for t in catalog.tables):
+        import sqlmr_runtime.scan_text  # noqa: F401
 
 
 def _load_if_idle() -> None:
     """What a local run of some plans needs, loaded while the helper still compiles: numpy.ma,
     which the local pool loads before forking workers for tasks that hash, group or join (1a's
-    do not: loaded only here, or when such a plan runs)."""
+    do not: loaded only here, or when such a plan runs), and the modules of joins and range
+    sorts, which a task otherwise loads when it first needs them."""
+    import sqlmr_runtime.broadcast_share  # noqa: F401
+    import sqlmr_runtime.ranges  # noqa: F401
     from sqlmr_runtime.partition import load_numpy_masked
 
     load_numpy_masked()

@@ -1,8 +1,7 @@
-"""Whether a table may be Parquet, guessed before it is listed (sqlmr.catalog.discover
-.may_be_parquet): the driver then loads the runtime's Parquet reader before its local workers
-fork, and not for a text table. A wrong "yes" costs an import; a "no" for a Parquet table only
-moves the import into the workers' first task, since planning detects the format from every
-object."""
+"""The formats a table may be in, guessed before it is listed (sqlmr.catalog.discover
+.guessed_formats): the driver then loads the runtime's Parquet reader, its text reader or both
+before its local workers fork. A wrong "yes" costs an import; a "no" only moves the import into
+the workers' first task, since planning detects the format from every object."""
 
 from __future__ import annotations
 
@@ -10,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from sqlmr.catalog.discover import may_be_parquet
+from sqlmr.catalog.discover import guessed_formats, may_be_parquet, may_be_text
 from sqlmr.catalog.tables import Table
 
 
@@ -53,3 +52,26 @@ def test_declared_formats_globs_files_and_urls(tmp_path: Path) -> None:
     assert not may_be_parquet(_table(_touch(tmp_path / "one.csv")))
     assert may_be_parquet(_table("s3://bucket/prefix/"))
     assert may_be_parquet(_table(tmp_path / "missing"))
+
+
+@pytest.mark.parametrize(
+    ("location", "fmt", "expected"),
+    [
+        ("t/part-00000", "auto", {"csv"}),  # Amplab's text parts: no known extension
+        ("t/part-0.parquet", "auto", {"parquet"}),
+        ("t/part-0.json.gz", "auto", {"json"}),
+        ("t/part-0.parquet", "csv", {"csv"}),  # declared wins
+        ("s3://bucket/prefix/", "auto", None),  # not listed: any
+    ],
+)
+def test_the_guessed_formats_choose_the_readers_to_load(
+    tmp_path: Path, location: str, fmt: str, expected: set[str] | None
+) -> None:
+    if "://" not in location:
+        _touch(tmp_path / location)
+        location = str(tmp_path / "t")
+    table = _table(location, fmt)
+    formats = guessed_formats(table)
+    assert formats == (None if expected is None else frozenset(expected))
+    assert may_be_parquet(table) is (expected is None or "parquet" in expected)
+    assert may_be_text(table) is (expected is None or bool(expected - {"parquet"}))

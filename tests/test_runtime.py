@@ -138,7 +138,7 @@ def check_cuts(data: bytes, cuts: list[int], header: bool = False) -> None:
     # Bytes: consecutive aligned ranges tile the object exactly, each at its true offset.
     pieces = []
     for r in ranges:
-        piece, offset = scan.read_range_aligned(storage, "mem", r["start"], r["end"])
+        piece, offset = scan_text.read_range_aligned(storage, "mem", r["start"], r["end"])
         if piece:
             assert data[offset : offset + len(piece)] == piece
             assert offset >= r["start"]
@@ -237,7 +237,7 @@ def test_read_range_aligned_on_local_files(tmp_path: Path) -> None:
     for step in (1, 7, 64, 1000):
         pieces = []
         for start in range(0, len(data), step):
-            piece, offset = scan.read_range_aligned(storage, str(path), start, start + step)
+            piece, offset = scan_text.read_range_aligned(storage, str(path), start, start + step)
             assert data[offset : offset + len(piece)] == piece
             pieces.append(piece)
         assert b"".join(pieces) == data

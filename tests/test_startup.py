@@ -139,20 +139,60 @@ def test_the_library_loads_sqlglot_only_to_compile() -> None:
 def test_the_library_compiles_in_its_helper_while_it_loads_the_runtime() -> None:
     """`from sqlmr.api import …` loads neither the planner nor the driver; compile_query with
     its helper (sqlmr.compiler.ahead) loads them and the task handler the local workers
-    inherit, and never sqlglot; not the Parquet reader for the embedded tables, whose objects
-    are text (sqlmr.catalog.discover.may_be_parquet)."""
+    inherit, and never sqlglot; the text reader and not the Parquet reader for the embedded
+    tables, whose objects are text (sqlmr.catalog.discover.guessed_formats)."""
     later = ["sqlmr.planning.planner", "sqlmr.execution.driver", "sqlmr_runtime.handler"]
+    readers = ["sqlmr_runtime.scan_text", "pyarrow.parquet", "sqlglot"]
     code = (
         "import json, sys\n"
         "from sqlmr.api import QueryOptions, compile_query, resolve_catalog\n"
         f"before = [m in sys.modules for m in {later!r}]\n"
         f"compile_query({RANKINGS_1A!r}, resolve_catalog(), QueryOptions(workers=1))\n"
-        f"after = [m in sys.modules for m in {later + ['pyarrow.parquet', 'sqlglot']!r}]\n"
+        f"after = [m in sys.modules for m in {later + readers!r}]\n"
         "print(json.dumps([before, after]))\n"
     )
     before, after = _run(code, {**os.environ, "SQLMR_COMPILE_AHEAD": "1"})
     assert before == [False, False, False]
-    assert after == [True, True, True, False, False]
+    assert after == [True, True, True, True, False, False]
+
+
+def test_a_parquet_scan_loads_only_what_it_runs(tmp_path) -> None:
+    """A Parquet scan's driver loads the Parquet reader before its workers fork and not the
+    text reader (pyarrow.csv); its task loads neither that, nor the modules of joins and range
+    sorts, nor runs the Arrow feature tests (run only when a task fails); its rows are DuckDB's.
+    (A driver whose helper still compiles may load join modules meanwhile: no time lost.)"""
+    import duckdb
+
+    folder = tmp_path / "rankings"
+    folder.mkdir()
+    duckdb.sql(
+        "COPY (SELECT 'u' || i AS pageURL, (i * 7) % 2000 AS pageRank, i % 60 AS avgDuration"
+        f" FROM range(5000) t(i)) TO '{folder / 'part-0.parquet'}' (FORMAT parquet)"
+    )
+    expected = duckdb.sql(
+        f"SELECT count(*) FROM '{folder}/*.parquet' WHERE pageRank > 1000"
+    ).fetchall()[0][0]
+    text = ["pyarrow.csv", "sqlmr_runtime.scan_text"]
+    unloaded = [*text, "sqlmr_runtime.ranges", "sqlmr_runtime.broadcast", "pyarrow._acero"]
+    code = (
+        "import json, sys\n"
+        "from sqlmr.api import QueryOptions, compile_query, resolve_catalog\n"
+        "from sqlmr.execution.task_inputs import task_event, task_inputs\n"
+        f"catalog = resolve_catalog({str(tmp_path)!r})\n"
+        f"plan = compile_query({RANKINGS_1A!r}, catalog, QueryOptions(workers=1))\n"
+        f"driver = [m in sys.modules for m in {['sqlmr_runtime.scan_parquet', *text]!r}]\n"
+        "from sqlmr_runtime.handler import lambda_handler\n"
+        "stage = plan.stages[0]\n"
+        f"event = task_event('job', {str(tmp_path / 'store')!r}, stage, 0, 0,"
+        " task_inputs(stage, {})[0])\n"
+        "before = set(sys.modules)\n"
+        "rows = lambda_handler(event)['rows_out']\n"
+        f"task = [m for m in {unloaded!r} if m in set(sys.modules) - before]\n"
+        "from sqlmr_runtime import environment\n"
+        "print(json.dumps([driver, rows, task, environment._checked]))\n"
+    )
+    got = _run(code, {**os.environ, "SQLMR_COMPILE_AHEAD": "1"})
+    assert got == [[True, False, False], expected, [], None]
 
 
 def test_the_importtime_benchmark_reads_python_s_lines() -> None:

@@ -37,7 +37,7 @@ _CODEC_EXT = {
     ".deflate": "deflate",
 }
 _SAMPLE = 1 << 20
-_GUESS_DEPTH = 4  # partition folders may_be_parquet goes down before it gives up guessing
+_GUESS_DEPTH = 4  # partition folders guessed_formats goes down before it gives up guessing
 
 
 def detect(url: str) -> tuple[str | None, str | None]:
@@ -50,26 +50,42 @@ def detect(url: str) -> tuple[str | None, str | None]:
     return fmt, codec
 
 
-def may_be_parquet(table: Table) -> bool:
-    """Whether a table may be Parquet, guessed without listing it: declared so; or of format
-    auto, unless its location is a local folder whose first objects (going down its first
-    partition folders) are named as another format, or the location itself is."""
+def guessed_formats(table: Table) -> frozenset[str] | None:
+    """The formats a table's objects may be in, guessed without listing it (None: any): the
+    declared one; or, for format auto, what the location's name says, or a local folder's first
+    objects (going down its first partition folders). Objects without a known extension are
+    text (csv), as detect_table reads them."""
     if table.format != "auto":
-        return table.format == "parquet"
+        return frozenset({table.format})
     fmt, _ = detect(table.location)
-    if fmt is not None or "://" in table.location:
-        return fmt in (None, "parquet")
+    if fmt is not None:
+        return frozenset({fmt})
+    if "://" in table.location:
+        return None
     from sqlmr_runtime.storage import storage_for
 
     path = table.location
     for _ in range(_GUESS_DEPTH):
         folders, files = storage_for(path).children(path)  # as listing sees them: no hidden
         if files:
-            return any(detect(f.url)[0] == "parquet" for f in files)
+            return frozenset(detect(f.url)[0] or "csv" for f in files)
         if not folders:  # nothing (or a glob): listing decides
-            return True
+            return None
         path = folders[0]
-    return True
+    return None
+
+
+def may_be_parquet(table: Table) -> bool:
+    """Whether a table may be Parquet (guessed_formats)."""
+    formats = guessed_formats(table)
+    return formats is None or "parquet" in formats
+
+
+def may_be_text(table: Table) -> bool:
+    """Whether a table may be delimited text or JSON Lines, both read by the runtime's text
+    reader (guessed_formats)."""
+    formats = guessed_formats(table)
+    return formats is None or bool(formats - {"parquet"})
 
 
 def detect_table(table: Table, objects: tuple[Listed, ...]) -> tuple[str, str | None]:
