@@ -79,8 +79,7 @@ def compile_query(query: str, catalog: Catalog, options: QueryOptions = QueryOpt
 
 def _load_for_run(catalog: Catalog) -> None:
     """Load what planning and a local run of a query over `catalog` need (the local pool's
-    workers inherit the runtime): the reader of Parquet too when a table may be Parquet
-    (declared so, or detected from its objects)."""
+    workers inherit the runtime), and the readers its tables may need (load_readers)."""
     import sqlmr_runtime.handler  # noqa: F401
 
     import sqlmr.execution.driver  # noqa: F401
@@ -94,14 +93,15 @@ def _load_for_run(catalog: Catalog) -> None:
 
 def load_readers(catalog: Catalog) -> None:
     """Load the runtime's readers that the tables of `catalog` may need: Parquet's, text's
-    (delimited text and JSON Lines), or both (sqlmr.catalog.discover.guessed_formats). Local
+    (delimited text and JSON Lines), or both (sqlmr.catalog.discover.readers_needed). Local
     workers forked after this inherit them, where each would otherwise load its reader in its
     first task; a Parquet job's workers never load the text reader (pyarrow.csv)."""
-    from sqlmr.catalog.discover import may_be_parquet, may_be_text
+    from sqlmr.catalog.discover import readers_needed
 
-    if any(may_be_parquet(t) for t in catalog.tables):
+    needed = readers_needed(catalog.tables)
+    if "parquet" in needed:
         import sqlmr_runtime.scan_parquet  # noqa: F401
-    if any(may_be_text(t) for t in catalog.tables):
+    if "text" in needed:
         import sqlmr_runtime.scan_text  # noqa: F401
 
 

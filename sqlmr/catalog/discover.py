@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import io
+from collections.abc import Iterable
 
 import pyarrow as pa
 from sqlmr_runtime.types import MAX_PRECISION, decimal_type
@@ -75,17 +76,29 @@ def guessed_formats(table: Table) -> frozenset[str] | None:
     return None
 
 
+def readers_needed(tables: Iterable[Table]) -> frozenset[str]:
+    """The runtime's readers these tables may need, from their guessed_formats (each guessed
+    once): "parquet", and "text" (delimited text and JSON Lines, both read by scan_text)."""
+    needed: set[str] = set()
+    for table in tables:
+        formats = guessed_formats(table)
+        if formats is None:
+            return frozenset({"parquet", "text"})
+        if "parquet" in formats:
+            needed.add("parquet")
+        if formats - {"parquet"}:
+            needed.add("text")
+    return frozenset(needed)
+
+
 def may_be_parquet(table: Table) -> bool:
     """Whether a table may be Parquet (guessed_formats)."""
-    formats = guessed_formats(table)
-    return formats is None or "parquet" in formats
+    return "parquet" in readers_needed([table])
 
 
 def may_be_text(table: Table) -> bool:
-    """Whether a table may be delimited text or JSON Lines, both read by the runtime's text
-    reader (guessed_formats)."""
-    formats = guessed_formats(table)
-    return formats is None or bool(formats - {"parquet"})
+    """Whether a table may be delimited text or JSON Lines (guessed_formats)."""
+    return "text" in readers_needed([table])
 
 
 def detect_table(table: Table, objects: tuple[Listed, ...]) -> tuple[str, str | None]:
