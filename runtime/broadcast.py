@@ -17,8 +17,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from . import compute as pc
 from .operators import normalize_zeros
 from .partition import row_hash
 
@@ -56,7 +56,7 @@ def _keys_equal(a: pa.Array, b: pa.Array) -> pa.Array:
     eq = pc.equal(a, b)
     if pa.types.is_floating(a.type) and pa.types.is_floating(b.type):
         eq = pc.or_(eq, pc.and_(pc.is_nan(a), pc.is_nan(b)))
-    return eq.fill_null(False)
+    return pc.fill_null(eq, False)
 
 
 class _ValueSet(NamedTuple):
@@ -103,7 +103,7 @@ def keyed_part(table: pa.Table, keys: list[str]) -> IndexPart:
     table = normalize_zeros(table, keys)
     for key in keys:
         if table.column(key).null_count:
-            table = table.filter(pc.is_valid(table.column(key)))
+            table = pc.filter(table, pc.is_valid(table.column(key)))
     # One chunk: the probe gathers build rows by position, and a gather over many chunks (a
     # parse gives one per MB of text) costs more than this one copy.
     table = table.combine_chunks()
@@ -253,7 +253,7 @@ class BroadcastIndex:
         if self._values is None:
             self._values = _value_set(self.table.column(self.keys[0]))
         found = pc.index_in(probed, value_set=self._values.keys, skip_nulls=True)
-        ids = found.fill_null(-1).to_numpy()
+        ids = pc.fill_null(found, -1).to_numpy()
         probe_rows = np.flatnonzero(ids >= 0)
         ids = ids[probe_rows]
         first, counts = self._values.starts[ids], self._values.counts[ids]
@@ -285,8 +285,8 @@ class BroadcastIndex:
         every_row = len(probe_rows) == probe.num_rows and not (self.multiple and len(distinct))
         keep = None
         for pk, bk in zip(keys, self.keys, strict=True):
-            probed_key = probe.column(pk) if every_row else probe.column(pk).take(probe_rows)
-            eq = _keys_equal(probed_key, self.table.column(bk).take(build_rows))
+            probed_key = probe.column(pk) if every_row else pc.take(probe.column(pk), probe_rows)
+            eq = _keys_equal(probed_key, pc.take(self.table.column(bk), build_rows))
             keep = eq if keep is None else pc.and_(keep, eq)
         if keep is not None and not pc.all(keep).as_py():
             mask = keep.to_numpy(zero_copy_only=False)
@@ -315,8 +315,8 @@ class BroadcastIndex:
             built = built.select([c for c in built.column_names if c in columns])
             if not probed.num_columns and not built.num_columns:
                 probed = probe.select(keys[:1])  # COUNT(*) reads no column but counts rows
-        probed = probed if every_row else probed.take(probe_rows)
-        built = built.take(build_rows)
+        probed = probed if every_row else pc.take(probed, probe_rows)
+        built = pc.take(built, build_rows)
         left, right = (built, probed) if index_is_left else (probed, built)
         return pa.Table.from_arrays(
             [*left.columns, *right.columns], names=[*left.column_names, *right.column_names]

@@ -14,8 +14,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from . import compute as pc
 from .errors import EvaluationError
 
 Datum = pa.Array | pa.ChunkedArray | pa.Scalar

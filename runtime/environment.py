@@ -52,7 +52,7 @@ KERNELS = (
 
 
 def _kernels() -> None:
-    import pyarrow.compute as pc
+    from . import compute as pc
 
     for name in KERNELS:
         try:
@@ -62,7 +62,7 @@ def _kernels() -> None:
 
 
 def _regex() -> None:
-    import pyarrow.compute as pc
+    from . import compute as pc
 
     pc.match_like(pa.array(["abc"]), "a%")
     pc.match_substring_regex(pa.array(["abc"]), "^a.c$")

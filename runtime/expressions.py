@@ -18,8 +18,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from . import compute as pc
 from . import date_functions, numeric_functions, text_functions
 from .decimals import arithmetic, cast_to_decimal, decimal_text, round_to_integer, wide_pair
 from .errors import EvaluationError

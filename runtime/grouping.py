@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
+from . import compute as pc
 from .packed import bucket_words, pack, packed_type, unpack
 
 _U64 = np.uint64
@@ -103,7 +104,7 @@ def _grouped(table: pa.Table, by: list[str], specs: list, words: np.ndarray | No
         return aggregate(table, by, specs)
     top = (words >> _U64(64 - _BUCKET_BITS)).astype(np.uint8)
     counts = np.bincount(top, minlength=1 << _BUCKET_BITS)
-    ordered = table.take(np.argsort(top, kind="stable"))  # a counting sort for 8-bit keys
+    ordered = pc.take(table, np.argsort(top, kind="stable"))  # a counting sort for 8-bit keys
     parts, at = [], 0
     for count in counts.tolist():
         part = ordered.slice(at, count)

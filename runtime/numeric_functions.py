@@ -12,7 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
+
+from . import compute as pc
 
 Datum = pa.Array | pa.ChunkedArray | pa.Scalar
 Expr = dict[str, Any]

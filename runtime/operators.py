@@ -10,8 +10,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from . import compute as pc
 from . import grouping
 from .decimals import narrow_sum, widen_sums
 from .errors import PlanValidationError
@@ -45,7 +45,7 @@ def _filter(op: Op, table: pa.Table) -> pa.Table:
     mask = evaluate(op["predicate"], table)
     if isinstance(mask, pa.Scalar):
         return table if mask.as_py() else table.slice(0, 0)
-    return table.filter(mask)  # NULL drops the row, as in SQL WHERE
+    return pc.filter(table, mask)  # NULL drops the row, as in SQL WHERE
 
 
 def _project(op: Op, table: pa.Table) -> pa.Table:
@@ -266,7 +266,7 @@ class Unmatched:
     def rows(self, table_is_left: bool) -> pa.Table:
         """The unmatched rows, the other side's columns NULL, left columns first."""
         keep = pc.invert(pc.is_in(self.table.column(self.row), value_set=self.matched))
-        rows = self.table.filter(keep).drop_columns([self.row])
+        rows = pc.filter(self.table, keep).drop_columns([self.row])
         if self.schema is None:  # every part, even an empty one, carries its schema
             raise PlanValidationError("an unmatched-rows join task got no part of the other side")
         nulls = [pa.nulls(rows.num_rows, f.type) for f in self.schema]
@@ -310,8 +310,8 @@ def _sort(op: Op, table: pa.Table) -> pa.Table:
                 for k in op["keys"]
             ]
             top = pc.select_k_unstable(table, k=limit, sort_keys=sort_keys)
-            table = table.take(top)
-    return table.take(sort_indices(table, op["keys"]))
+            table = pc.take(table, top)
+    return pc.take(table, sort_indices(table, op["keys"]))
 
 
 def _limit(op: Op, table: pa.Table) -> pa.Table:

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from . import compute as pc
 from .partition import MIX1, MIX2, mix, padded_string_hash, unmix
 
 MAX_BYTES = 16  # two words, as fixed-size binary; longer keys stay strings
@@ -94,13 +94,13 @@ def _pad_into(chunk: pa.Array, width: int, words: np.ndarray, lengths: np.ndarra
         return True
     nulls = chunk.null_count
     # (fill_null copies the strings even when there is no NULL to fill)
-    padded = pc.ascii_rpad(chunk.fill_null("") if nulls else chunk, width, "\x00")
+    padded = pc.ascii_rpad(pc.fill_null(chunk, "") if nulls else chunk, width, "\x00")
     offsets, data = padded.buffers()[1:]
     if padded.offset or data is None or _end(offsets, m) != m * width:
         return False
     words[:] = np.frombuffer(data, dtype=_U64, count=m * width // _WORD).reshape(m, -1)
     counted = pc.binary_length(chunk)
-    lengths[:] = (counted.fill_null(0) if nulls else counted).to_numpy()
+    lengths[:] = (pc.fill_null(counted, 0) if nulls else counted).to_numpy()
     return True
 
 
@@ -109,7 +109,7 @@ def bucket_words(packed: pa.ChunkedArray | pa.Array) -> np.ndarray:
     if isinstance(packed, pa.ChunkedArray):
         packed = packed.combine_chunks()
     if pa.types.is_uint64(packed.type):
-        return packed.fill_null(0).to_numpy()
+        return pc.fill_null(packed, 0).to_numpy()
     data = packed.buffers()[1]
     pairs = np.frombuffer(data, _U64, count=2 * (packed.offset + len(packed)))
     pairs = pairs.reshape(-1, 2)[packed.offset :]
@@ -126,12 +126,12 @@ def unpack(packed: pa.ChunkedArray | pa.Array, typ: pa.DataType) -> pa.Array:
     if pa.types.is_fixed_size_binary(packed.type):
         padded = packed
     else:
-        words = unmix(packed.fill_null(0).to_numpy())
-        validity = packed.is_valid().buffers()[1] if packed.null_count else None
+        words = unmix(pc.fill_null(packed, 0).to_numpy())
+        validity = pc.is_valid(packed).buffers()[1] if packed.null_count else None
         padded = pa.Array.from_buffers(
             pa.binary(_WORD), len(packed), [validity, pa.py_buffer(words)]
         )
-    text = padded.cast(pa.binary()).view(pa.string())
+    text = pc.cast(padded, pa.binary()).view(pa.string())
     return pc.ascii_rtrim(text, characters="\x00").view(typ)
 
 

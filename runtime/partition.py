@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from . import compute as pc
 from .errors import EvaluationError
 
 
@@ -138,7 +138,7 @@ def _string_hash(arr: pa.Array) -> np.ndarray:
         arr = arr.view(pa.binary())
     elif pa.types.is_large_string(arr.type):
         arr = arr.view(pa.large_binary())
-    arr = arr.fill_null(b"")
+    arr = pc.fill_null(arr, b"")
     lengths = pc.binary_length(arr).to_numpy().astype(np.int64)
     h = lengths.astype(np.uint64) * _MIX2_U64
     longest = int(lengths.max()) if len(lengths) else 0
@@ -150,16 +150,16 @@ def _string_hash(arr: pa.Array) -> np.ndarray:
         # Only the longer values take part, and the width doubles each pass: the padded copies
         # add up to at most twice the bytes of those values.
         longer = np.flatnonzero(lengths > start)
-        piece = pc.binary_slice(arr.take(pa.array(longer)), start, 2 * start)
+        piece = pc.binary_slice(pc.take(arr, pa.array(longer)), start, 2 * start)
         h[longer] += _words_sum(piece, start // 8)
         start *= 2
     return h
 
 
 def _float_bits(arr: pa.Array) -> pa.Array:
-    values = pc.add(arr.cast(pa.float64()), 0.0)  # -0.0 + 0.0 is +0.0: both zeros hash alike
-    bits = values.fill_null(0.0).view(_U64)
-    return pc.if_else(pc.is_nan(values).fill_null(False), _u64(_NAN_BITS), bits)
+    values = pc.add(pc.cast(arr, pa.float64()), 0.0)  # -0.0 + 0.0 is +0.0: both zeros hash alike
+    bits = pc.fill_null(values, 0.0).view(_U64)
+    return pc.if_else(pc.fill_null(pc.is_nan(values), False), _u64(_NAN_BITS), bits)
 
 
 def _column_hash(arr: pa.Array) -> np.ndarray:
@@ -172,7 +172,7 @@ def _column_hash(arr: pa.Array) -> np.ndarray:
     elif pa.types.is_binary(typ) or pa.types.is_large_binary(typ):
         h = _string_hash(arr)
     else:
-        h = _fixed_width_hash(arr).fill_null(0).to_numpy(zero_copy_only=False)
+        h = pc.fill_null(_fixed_width_hash(arr), 0).to_numpy(zero_copy_only=False)
         if arr.null_count:
             h = np.where(pc.is_null(arr).to_numpy(zero_copy_only=False), np.uint64(0), h)
     return h
@@ -185,11 +185,11 @@ def _fixed_width_hash(arr: pa.Array) -> pa.Array:
     if pa.types.is_decimal(typ):
         return _float_bits(pc.cast(arr, pa.float64()))
     if pa.types.is_date32(typ) or pa.types.is_boolean(typ):
-        return pc.cast(pc.cast(arr, pa.int32()), pa.int64()).cast(_U64, safe=False)
+        return pc.cast(pc.cast(pc.cast(arr, pa.int32()), pa.int64()), _U64, safe=False)
     if pa.types.is_integer(typ):
-        return pc.cast(arr, pa.int64()).cast(_U64, safe=False)
+        return pc.cast(pc.cast(arr, pa.int64()), _U64, safe=False)
     if pa.types.is_temporal(typ):
-        return arr.view(pa.int64()).cast(_U64, safe=False)
+        return pc.cast(arr.view(pa.int64()), _U64, safe=False)
     raise EvaluationError(f"cannot partition rows on a column of type {typ}")
 
 

@@ -20,8 +20,8 @@ import itertools
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from . import compute as pc
 from .operators import sort_indices
 from .shuffle import decode_table, encode_table
 
@@ -35,7 +35,7 @@ def sample_keys(table: pa.Table, keys: list[dict[str, Any]], rows: int) -> str:
     """Up to `rows` evenly spaced rows of a sorted table's key columns, as base64 IPC: the
     first row of each of its `sorted_pieces`."""
     names = list(dict.fromkeys(k["column"] for k in keys))
-    sample = table.select(names).take(pa.array(_picks(table.num_rows, rows), pa.int64()))
+    sample = pc.take(table.select(names), pa.array(_picks(table.num_rows, rows), pa.int64()))
     return base64.b64encode(encode_table(sample)).decode()
 
 
@@ -61,7 +61,7 @@ def piece_firsts(sample: pa.Table, rows_out: int, piece_rows: list[int]) -> pa.T
     starts = list(itertools.accumulate(piece_rows, initial=0))[:-1]
     if not starts or any(start not in picks for start in starts):
         return None
-    return sample.take(pa.array([picks[start] for start in starts], pa.int64()))
+    return pc.take(sample, pa.array([picks[start] for start in starts], pa.int64()))
 
 
 def bound_positions(sample: pa.Table, bounds: list[pa.Table], keys: list[dict[str, Any]]):

@@ -14,6 +14,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from . import compute as pc
 from . import spec
 from .errors import BadInputError, PlanValidationError
 from .operators import expression_columns
@@ -193,7 +194,7 @@ def _with_partitions(table: pa.Table, parts: list, r: dict[str, Any], wanted: li
         if text == "__HIVE_DEFAULT_PARTITION__":  # Hive's folder name for a NULL value
             text = None
         try:
-            value = pa.array([text], pa.string()).cast(typ)[0]
+            value = pc.cast(pa.array([text], pa.string()), typ)[0]
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             raise BadInputError(
                 f"{r['url']}: partition folder {name}={text} does not hold a {typ}"

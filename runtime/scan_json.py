@@ -14,6 +14,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.json as pajson
 
+from . import compute as pc
 from .compression import DecompressedStream, line_blocks
 from .errors import BadInputError
 from .scan_text import read_range_aligned, refuse_binary
@@ -103,7 +104,7 @@ def _cast(table: pa.Table, target: pa.Schema, url: str) -> pa.Table:
     if table.schema == target:
         return table
     try:
-        return table.cast(target)
+        return pc.cast_table(table, target)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
         raise BadInputError(f"{url}: a field does not hold its declared type: {e}") from None
 

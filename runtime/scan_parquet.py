@@ -12,9 +12,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from . import compute as pc
 from .errors import BadInputError, StorageError
 from .expressions import as_array, evaluate
 from .operators import expression_columns
@@ -210,7 +210,7 @@ def read_parquet_where(
             at += len(part)
             if pc.any(part).as_py():
                 kept.append((g, part))
-        head = head.filter(mask)
+        head = pc.filter(head, mask)
         if rest and kept:
             tail = reader.read_filtered(kept, rest)
         else:
@@ -291,7 +291,7 @@ class _Reader:
             for g, mask in kept:
                 if mask.true_count * DENSE_SHARE >= len(mask):
                     table = self._groups([g], columns)
-                    parts.append(table if mask.true_count == len(mask) else table.filter(mask))
+                    parts.append(table if mask.true_count == len(mask) else pc.filter(table, mask))
                 else:
                     parts.extend(self._sparse(g, columns, mask))
             return self._cast(pa.concat_tables(parts), names)
@@ -314,7 +314,7 @@ class _Reader:
                 keep = mask.slice(at, batch.num_rows)
                 at += batch.num_rows
                 if keep.true_count:
-                    parts.append(pa.Table.from_batches([batch.filter(keep)]))
+                    parts.append(pa.Table.from_batches([pc.filter(batch, keep)]))
         return parts
 
     @contextlib.contextmanager
@@ -363,7 +363,7 @@ class _Reader:
         if table.schema.equals(target, check_metadata=False):
             return table
         try:
-            return table.cast(target)
+            return pc.cast_table(table, target)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
             raise BadInputError(
                 f"{self.url}: a column does not hold its declared type: {e}"

@@ -12,9 +12,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from . import compute as pc
 from . import operators
 from .compression import DecompressedStream, sniff
 from .errors import BadInputError
@@ -159,7 +159,7 @@ def _checked_utf8(table: pa.Table, names: set[str], url: str, offset: int) -> pa
     for name in names:
         i = table.schema.get_field_index(name)
         try:
-            column = table.column(i).cast(pa.string())
+            column = pc.cast(table.column(i), pa.string())
         except pa.ArrowInvalid:
             raise BadInputError(
                 f"{url}: a value of column {name} in the rows from byte offset {offset} on is "

@@ -23,8 +23,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from . import compute as pc
 from .errors import PlanValidationError, StorageError, UnsupportedCodecError
 from .grouping import aggregate
 from .packed import alike, mark_keys, unpack_table
@@ -115,8 +115,8 @@ def split_partitions(
     pids = partition_numbers(table, keys, partitions, known)
     if partitions <= 8:
         # A few linear filter passes beat sorting the rows by partition.
-        return [table.filter(pa.array(pids == p)) for p in range(partitions)]
-    ordered = table.take(pc.sort_indices(pa.array(pids)))
+        return [pc.filter(table, pa.array(pids == p)) for p in range(partitions)]
+    ordered = pc.take(table, pc.sort_indices(pa.array(pids)))
     parts, at = [], 0
     for size in np.bincount(pids, minlength=partitions).tolist():
         parts.append(ordered.slice(at, size))
@@ -284,10 +284,10 @@ def hot_keys(table: pa.Table, keys: list[str], partitions: int) -> list[dict]:
     # would see a single phase of periodic data (every other row, say).
     strides = n // step
     offsets = [(j * 2654435761 >> 7) % step for j in range(strides)]
-    sample = sample.take(pa.array([j * step + o for j, o in enumerate(offsets)], pa.int64()))
+    sample = pc.take(sample, pa.array([j * step + o for j, o in enumerate(offsets)], pa.int64()))
     counts = aggregate(sample, names, [([], "count_all")])
     floor = max(2, -(-sample.num_rows // HOT_SHARE))
-    hot = counts.filter(pc.greater_equal(counts.column("count_all"), floor))
+    hot = pc.filter(counts, pc.greater_equal(counts.column("count_all"), floor))
     if not hot.num_rows:
         return []
     pids = partition_ids(hot, names, partitions).to_pylist()  # the hash reads values only

@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from . import compute as pc
 from .errors import EvaluationError
 
 Datum = pa.Array | pa.ChunkedArray | pa.Scalar
@@ -70,7 +70,7 @@ def _pad(left: bool):
             value = pa.array([value.as_py()], pa.string())
         cut = pc.utf8_slice_codeunits(value, 0, width)
         missing = pc.subtract(width, pc.cast(pc.utf8_length(cut), pa.int64()))
-        needs = pc.unique(missing).drop_null().to_pylist()
+        needs = pc.drop_null(pc.unique(missing)).to_pylist()
         if not fill and any(n > 0 for n in needs):
             raise EvaluationError(f"insufficient padding in {'LPAD' if left else 'RPAD'}")
         # One padding string per distinct shortfall (at most width + 1 of them), then a lookup.

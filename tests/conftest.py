@@ -100,6 +100,38 @@ def _no_user_settings(monkeypatch, tmp_path_factory):
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.getbasetemp() / "no-config-home"))
 
 
+# -- start-up: sqlmr computes through sqlmr_runtime.compute ----------------------------------------
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_arrow_method_loads_pyarrow_compute():
+    """Arrow's methods that compute (Table.filter, Array.cast, ...) reach pyarrow.compute through
+    pyarrow.lib._pc, which imports it (30-50 ms in a fresh worker or Lambda, sqlmr_runtime.compute
+    says why). For the whole session, and in the workers forked from it, a call of one of them
+    from sqlmr's own code fails, naming the line; tests and Arrow itself call them as they like."""
+    import sys
+
+    import pyarrow.lib
+
+    ours = tuple(
+        str(Path(__file__).resolve().parent.parent / d) + os.sep for d in ("sqlmr", "runtime")
+    )
+    original = pyarrow.lib._pc
+
+    def guarded():
+        caller = sys._getframe(1)
+        if caller.f_code.co_filename.startswith(ours):
+            raise AssertionError(
+                f"{caller.f_code.co_filename}:{caller.f_lineno} calls an Arrow method that loads "
+                "pyarrow.compute: call the function of sqlmr_runtime.compute instead"
+            )
+        return original()
+
+    pyarrow.lib._pc = guarded
+    yield
+    pyarrow.lib._pc = original
+
+
 # -- data -----------------------------------------------------------------------------------------
 
 

@@ -566,7 +566,7 @@ def _like_task(amplab_dir: str, job_store: str) -> dict:
 
 
 def test_a_missing_arrow_feature_is_a_final_error_naming_it(monkeypatch, amplab_dir, tmp_path):
-    import pyarrow.compute as pc
+    from sqlmr_runtime import compute as pc
 
     def no_re2(*args, **kwargs):  # what an Arrow built without RE2 answers
         raise pa.ArrowNotImplementedError("Can't match_like: RE2 not built")
@@ -582,7 +582,7 @@ def test_a_missing_arrow_feature_is_a_final_error_naming_it(monkeypatch, amplab_
 def test_features_are_tested_only_when_a_task_fails(monkeypatch, amplab_dir, tmp_path):
     """A task that succeeds runs no feature test (they cost a fresh worker 4-14 ms); one that
     fails with every feature present raises its own error."""
-    import pyarrow.compute as pc
+    from sqlmr_runtime import compute as pc
 
     monkeypatch.setattr(environment, "_checked", None)
     assert lambda_handler(_like_task(amplab_dir, str(tmp_path)))["rows_in"] > 0

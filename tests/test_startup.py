@@ -69,20 +69,32 @@ def test_a_query_compiled_by_the_helper_leaves_sqlglot_out_of_the_driver() -> No
     assert not {"pyarrow.parquet", "sqlmr.planning.explain", "sqlmr.planning.cost"} & loaded
 
 
-def test_analysing_a_query_without_a_regular_expression_loads_no_pyarrow_compute() -> None:
-    """The compile helper's share of start-up: sqlglot and the compiler, not pyarrow.compute
-    (which the driver loads at the same time)."""
+def test_analysing_a_query_without_a_regular_expression_loads_no_compute_kernels() -> None:
+    """The compile helper's share of start-up: sqlglot and the compiler, not Arrow's compute
+    kernels, which a regular expression loads to check its pattern; never pyarrow.compute."""
     code = (
         "import json, sys\n"
         "from sqlmr.catalog.resolve import resolve_catalog\n"
         "from sqlmr.compiler import analyze_query\n"
         f"analyze_query({RANKINGS_1A!r}, resolve_catalog())\n"
-        "before = 'pyarrow.compute' in sys.modules\n"
+        "before = 'sqlmr_runtime.compute' in sys.modules\n"
         "analyze_query(\"SELECT COUNT(*) FROM rankings WHERE regexp_matches(pageURL, 'a.c')\", "
         "resolve_catalog())\n"
-        "print(json.dumps([before, 'pyarrow.compute' in sys.modules]))\n"
+        "after = ['sqlmr_runtime.compute' in sys.modules, 'pyarrow.compute' in sys.modules]\n"
+        "print(json.dumps([before, *after]))\n"
     )
-    assert _run(code) == [False, True]
+    assert _run(code) == [False, True, False]
+
+
+def test_the_runtime_computes_without_loading_pyarrow_compute() -> None:
+    code = (
+        "import json, sys\n"
+        "import pyarrow as pa\n"
+        "from sqlmr_runtime import compute as pc\n"
+        "got = pc.filter(pa.table({'a': [1, 2]}), pc.greater(pa.array([1, 2]), 1)).num_rows\n"
+        "print(json.dumps([got, 'pyarrow.compute' in sys.modules]))\n"
+    )
+    assert _run(code) == [1, False]
 
 
 def test_compiling_loads_sqlglot_without_importlib_metadata() -> None:
@@ -157,9 +169,10 @@ def test_the_library_compiles_in_its_helper_while_it_loads_the_runtime() -> None
 
 
 def test_a_parquet_scan_loads_only_what_it_runs(tmp_path) -> None:
-    """A Parquet scan's driver loads the Parquet reader before its workers fork and not the
-    text reader (pyarrow.csv); its task loads neither that, nor the modules of joins and range
-    sorts, nor runs the Arrow feature tests (run only when a task fails); its rows are DuckDB's.
+    """A Parquet scan's driver loads the Parquet reader before its workers fork, and not the
+    text reader (pyarrow.csv) nor pyarrow's Python layers listed below; its task loads none
+    of them, nor the modules of joins and range sorts, nor runs the Arrow feature tests (run
+    only when a task fails); its rows are DuckDB's.
     (A driver whose helper still compiles may load join modules meanwhile: no time lost.)"""
     import duckdb
 
@@ -172,7 +185,9 @@ def test_a_parquet_scan_loads_only_what_it_runs(tmp_path) -> None:
     expected = duckdb.sql(
         f"SELECT count(*) FROM '{folder}/*.parquet' WHERE pageRank > 1000"
     ).fetchall()[0][0]
-    text = ["pyarrow.csv", "sqlmr_runtime.scan_text"]
+    # Neither side loads pyarrow.compute, which writes the docs of all its wrappers as it loads
+    # (sqlmr_runtime.compute wraps the kernels a task calls).
+    text = ["pyarrow.csv", "sqlmr_runtime.scan_text", "pyarrow.compute"]
     unloaded = [*text, "sqlmr_runtime.ranges", "sqlmr_runtime.broadcast", "pyarrow._acero"]
     code = (
         "import json, sys\n"
@@ -192,7 +207,7 @@ def test_a_parquet_scan_loads_only_what_it_runs(tmp_path) -> None:
         "print(json.dumps([driver, rows, task, environment._checked]))\n"
     )
     got = _run(code, {**os.environ, "SQLMR_COMPILE_AHEAD": "1"})
-    assert got == [[True, False, False], expected, [], None]
+    assert got == [[True] + [False] * len(text), expected, [], None]
 
 
 def test_the_importtime_benchmark_reads_python_s_lines() -> None:

@@ -19,7 +19,7 @@ from typing import IO
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
+from sqlmr_runtime import compute as pc
 from sqlmr_runtime.decimals import decimal_text
 
 from sqlmr.errors import UsageError

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
+from sqlmr_runtime import compute as pc
 
 from sqlmr.datagen import dictionaries as dic
 from sqlmr.errors import UsageError
@@ -206,12 +206,12 @@ def _url_fields(space: _UrlSpace, idx: np.ndarray) -> list[pa.Array]:
     z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
     z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
     z ^= z >> np.uint64(31)
-    tails = space.suffixes.take(pa.array(z & np.uint64(_SUFFIXES - 1)))
+    tails = pc.take(space.suffixes, pa.array(z & np.uint64(_SUFFIXES - 1)))
     return [codes, tails]
 
 
 def _take(dictionary: pa.Array, idx: np.ndarray) -> pa.Array:
-    return dictionary.take(pa.array(idx))
+    return pc.take(dictionary, pa.array(idx))
 
 
 def _rankings_chunk(

@@ -8,6 +8,7 @@ import base64
 from typing import Any
 
 import pyarrow as pa
+from sqlmr_runtime import compute as pc
 from sqlmr_runtime.operators import sort_indices
 from sqlmr_runtime.ranges import bound_positions, decode_keys, piece_firsts
 from sqlmr_runtime.shuffle import encode_table
@@ -86,7 +87,7 @@ def choose_bounds(samples: list[pa.Table], keys: list[dict[str, Any]], count: in
     if count <= 1 or not samples:
         return []
     table = pa.concat_tables(samples, promote_options="permissive")
-    table = table.take(sort_indices(table, keys))
+    table = pc.take(table, sort_indices(table, keys))
     bounds, previous = [], None
     for i in range(1, count):
         row = table.slice((i * table.num_rows) // count, 1)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 from sqlmr_runtime import build
+from sqlmr_runtime import compute as pc
 from sqlmr_runtime.operators import expression_columns
 from sqlmr_runtime.storage import ObjectInfo
 from sqlmr_runtime.types import arrow_type
@@ -60,7 +61,7 @@ def typed_value(table: Table, key: str, text: str, typ: str):
     if text == "__HIVE_DEFAULT_PARTITION__":
         return None
     try:
-        return pa.array([text]).cast(arrow_type(typ))[0].as_py()
+        return pc.cast(pa.array([text]), arrow_type(typ))[0].as_py()
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         raise CatalogError(
             f"table {table.name}: partition folder {key}={text} (under {table.location}) does "
