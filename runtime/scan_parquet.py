@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
+from pyarrow._parquet import FileMetaData, ParquetReader
 
 from . import compute as pc
 from .errors import BadInputError, StorageError
@@ -140,15 +140,51 @@ class RangedFile(io.RawIOBase):
         super().close()
 
 
+class ParquetFile:
+    """An open Parquet file, read as pyarrow.parquet.ParquetFile reads one (the same reader,
+    options and column indices), without importing pyarrow.parquet: its pyarrow.fs loads every
+    file system Arrow has and Python's ssl (15-35 ms of CPU, measured with `-X importtime`), on
+    the critical path of a small query's driver and of every Lambda cold start. The runtime
+    reads only top-level columns (the catalog refuses nested ones)."""
+
+    def __init__(self, source: Any, pre_buffer: bool = True):
+        self.reader = ParquetReader()
+        self.reader.open(source, pre_buffer=pre_buffer, arrow_extensions_enabled=True)
+        self.metadata: FileMetaData = self.reader.metadata
+        self.schema_arrow: pa.Schema = self.reader.schema_arrow
+        self._by_name: dict[str, list[int]] = {}
+        for i, path in enumerate(self.reader.column_paths):
+            self._by_name.setdefault(path[0], []).append(i)
+
+    def read_row_groups(
+        self, groups: list[int], columns: list[str], use_threads: bool = True
+    ) -> pa.Table:
+        """These row groups' columns named `columns` (top-level names), in that order."""
+        indices = self._indices(columns)
+        return self.reader.read_row_groups(groups, column_indices=indices, use_threads=use_threads)
+
+    def iter_batches(
+        self, rows: int, row_groups: list[int], columns: list[str], use_threads: bool = True
+    ) -> Iterator[pa.RecordBatch]:
+        """These row groups' columns named `columns`, `rows` rows at a time."""
+        indices = self._indices(columns)
+        return self.reader.iter_batches(
+            rows, row_groups=row_groups, column_indices=indices, use_threads=use_threads
+        )
+
+    def _indices(self, columns: list[str]) -> list[int]:
+        return [i for name in columns for i in self._by_name.get(name, ())]
+
+
 def open_parquet(
     url: str, size: int | None = None, tail: int | None = None
-) -> tuple[pq.ParquetFile, RangedFile]:
+) -> tuple[ParquetFile, RangedFile]:
     """An object's Parquet reader (its footer read and checked) and the file it reads through."""
     f = RangedFile(url, size, tail)
     try:
         # No pre-buffering: a task prefetches the column chunks it reads (RangedFile.prefetch),
         # concurrently; Arrow's cache would hold a second copy of them.
-        return pq.ParquetFile(f, pre_buffer=False), f
+        return ParquetFile(f, pre_buffer=False), f
     except (pa.ArrowInvalid, OSError) as e:
         f.close()
         if isinstance(e, StorageError):
@@ -385,11 +421,11 @@ def _local_path(url: str) -> str | None:
     return None if "://" in url else url
 
 
-def _open_mapped(path: str) -> pq.ParquetFile:
+def _open_mapped(path: str) -> ParquetFile:
     """A local file read through a memory map: Arrow decodes the column chunks in place, without
     copying them through a Python file object (about a quarter of a scan's CPU, measured)."""
     try:
-        return pq.ParquetFile(pa.memory_map(path))
+        return ParquetFile(pa.memory_map(path))
     except (pa.ArrowInvalid, OSError) as e:
         if isinstance(e, FileNotFoundError):
             raise StorageError(f"cannot read {path}: {e.strerror}", retryable=False) from e
@@ -398,18 +434,18 @@ def _open_mapped(path: str) -> pq.ParquetFile:
         ) from None
 
 
-def _leaves(meta: pq.FileMetaData, columns: list[str]) -> list[int]:
+def _leaves(meta: FileMetaData, columns: list[str]) -> list[int]:
     """The file's leaf column numbers of these (top-level, flat) columns."""
     wanted = set(columns)
     return [i for i in range(meta.num_columns) if meta.schema.column(i).path in wanted]
 
 
-def _spans(meta: pq.FileMetaData, groups: list[int], columns: list[str]) -> list[tuple[int, int]]:
+def _spans(meta: FileMetaData, groups: list[int], columns: list[str]) -> list[tuple[int, int]]:
     leaves = _leaves(meta, columns)
     return [chunk_span(meta.row_group(g).column(i)) for g in groups for i in leaves]
 
 
-def chunk_bytes(meta: pq.FileMetaData, groups: list[int], columns: list[str]) -> int:
+def chunk_bytes(meta: FileMetaData, groups: list[int], columns: list[str]) -> int:
     """The bytes a ranged reader fetches for these row groups' column chunks: what a task reads
     from an object store, reported the same for a local file."""
     leaves = _leaves(meta, columns)

@@ -172,3 +172,35 @@ def test_projections_run_a_row_group_at_a_time_equal_duckdb(wide_groups: Path, q
     assert scan.bytes_in == sum(
         r["footer"] + chunk_bytes(meta, r["row_groups"], read) for r in ranges
     )
+
+
+def test_the_runtime_reads_a_file_as_pyarrow_parquet_does(tmp_path: Path) -> None:
+    """scan_parquet.ParquetFile (Arrow's reader, without pyarrow.parquet) gives what
+    pyarrow.parquet.ParquetFile gives: columns in the order asked, a struct column's leaves
+    together, row groups and batches alike, on a memory-mapped file and a ranged one."""
+    from sqlmr_runtime.scan_parquet import ParquetFile, open_parquet
+
+    n = 10_000
+    table = pa.table(
+        {
+            "a": pa.array(range(n), pa.int64()),
+            "s": pa.array([{"x": i, "y": str(i)} for i in range(n)]),
+            "b": pa.array([f"v{i % 97}" if i % 11 else None for i in range(n)]),
+        }
+    )
+    path = tmp_path / "t.parquet"
+    pq.write_table(table, path, row_group_size=3_000)
+    reference = pq.ParquetFile(path)
+    mapped = ParquetFile(pa.memory_map(str(path)))
+    ranged, f = open_parquet(str(path))
+    for ours in (mapped, ranged):
+        assert ours.metadata.equals(reference.metadata)
+        assert ours.schema_arrow.equals(reference.schema_arrow)
+        for groups, columns in (([0, 2], ["b", "a"]), ([1, 3], ["s"]), ([3], ["a", "s", "b"])):
+            got = ours.read_row_groups(groups, columns=columns, use_threads=False)
+            assert got.equals(reference.read_row_groups(groups, columns=columns))
+            batches = list(ours.iter_batches(700, row_groups=groups, columns=columns))
+            expected = list(reference.iter_batches(700, row_groups=groups, columns=columns))
+            assert [b.num_rows for b in batches] == [b.num_rows for b in expected]
+            assert pa.Table.from_batches(batches).equals(pa.Table.from_batches(expected))
+    f.close()
