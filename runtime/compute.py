@@ -89,7 +89,7 @@ def _wrap(name: str, kernel: str) -> Callable[..., Any]:
 def cast(arr: Any, target_type: Any = None, safe: bool | None = None, options: Any = None) -> Any:
     """`arr` cast to `target_type`, checked for overflow and truncation unless safe=False."""
     if options is None:
-        target_type = pa.types.lib.ensure_type(target_type)
+        target_type = pa.lib.ensure_type(target_type)
         options = (
             CastOptions.unsafe(target_type) if safe is False else CastOptions.safe(target_type)
         )
