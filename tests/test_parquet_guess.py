@@ -9,12 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from sqlmr.catalog.discover import guessed_formats, may_be_parquet, may_be_text
+from sqlmr.catalog.discover import guessed_formats, readers_needed
 from sqlmr.catalog.tables import Table
 
 
 def _table(location: Path | str, fmt: str = "auto") -> Table:
     return Table("t", str(location), (), format=fmt)
+
+
+def _may_be(reader: str, table: Table) -> bool:
+    """Whether the driver loads `reader` ("parquet" or "text") for this one table."""
+    return reader in readers_needed([table])
 
 
 def _touch(path: Path) -> Path:
@@ -40,18 +45,18 @@ def test_a_local_folder_is_guessed_from_its_first_objects(
     tmp_path.joinpath("t").mkdir()
     for name in files:
         _touch(tmp_path / "t" / name)
-    assert may_be_parquet(_table(tmp_path / "t")) is expected
+    assert _may_be("parquet", _table(tmp_path / "t")) is expected
 
 
 def test_declared_formats_globs_files_and_urls(tmp_path: Path) -> None:
-    assert may_be_parquet(_table(tmp_path, "parquet"))
-    assert not may_be_parquet(_table(tmp_path, "csv"))
-    assert may_be_parquet(_table(tmp_path / "data" / "*.parquet"))
-    assert not may_be_parquet(_table(tmp_path / "data" / "*.jsonl"))
-    assert may_be_parquet(_table(_touch(tmp_path / "one.parquet")))
-    assert not may_be_parquet(_table(_touch(tmp_path / "one.csv")))
-    assert may_be_parquet(_table("s3://bucket/prefix/"))
-    assert may_be_parquet(_table(tmp_path / "missing"))
+    assert _may_be("parquet", _table(tmp_path, "parquet"))
+    assert not _may_be("parquet", _table(tmp_path, "csv"))
+    assert _may_be("parquet", _table(tmp_path / "data" / "*.parquet"))
+    assert not _may_be("parquet", _table(tmp_path / "data" / "*.jsonl"))
+    assert _may_be("parquet", _table(_touch(tmp_path / "one.parquet")))
+    assert not _may_be("parquet", _table(_touch(tmp_path / "one.csv")))
+    assert _may_be("parquet", _table("s3://bucket/prefix/"))
+    assert _may_be("parquet", _table(tmp_path / "missing"))
 
 
 @pytest.mark.parametrize(
@@ -73,5 +78,5 @@ def test_the_guessed_formats_choose_the_readers_to_load(
     table = _table(location, fmt)
     formats = guessed_formats(table)
     assert formats == (None if expected is None else frozenset(expected))
-    assert may_be_parquet(table) is (expected is None or "parquet" in expected)
-    assert may_be_text(table) is (expected is None or bool(expected - {"parquet"}))
+    assert _may_be("parquet", table) is (expected is None or "parquet" in expected)
+    assert _may_be("text", table) is (expected is None or bool(expected - {"parquet"}))

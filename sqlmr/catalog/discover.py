@@ -91,16 +91,6 @@ def readers_needed(tables: Iterable[Table]) -> frozenset[str]:
     return frozenset(needed)
 
 
-def may_be_parquet(table: Table) -> bool:
-    """Whether a table may be Parquet (guessed_formats)."""
-    return "parquet" in readers_needed([table])
-
-
-def may_be_text(table: Table) -> bool:
-    """Whether a table may be delimited text or JSON Lines (guessed_formats)."""
-    return "text" in readers_needed([table])
-
-
 def detect_table(table: Table, objects: tuple[Listed, ...]) -> tuple[str, str | None]:
     """A table's format and compression: declared, or one shared by every object's name."""
     seen: dict[tuple[str, str | None], str] = {}
