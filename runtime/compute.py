@@ -104,14 +104,18 @@ def cast_table(table: pa.Table, schema: pa.Schema) -> pa.Table:
     return pa.Table.from_arrays(columns, schema=schema)
 
 
+def _of_type(value: Any, typ: pa.DataType) -> Any:
+    """`value` as a scalar of type `typ`, as pyarrow.compute converts a fill or search value: an
+    Arrow value of that type stays as it is."""
+    if not isinstance(value, (pa.Array, pa.ChunkedArray, pa.Scalar)):
+        return pa.scalar(value, type=typ)
+    return value if value.type == typ else pa.scalar(value.as_py(), type=typ)
+
+
 def fill_null(values: Any, fill_value: Any) -> Any:
     """`values` with each NULL replaced by `fill_value` (a Python value is made a scalar of
     the values' type)."""
-    if not isinstance(fill_value, (pa.Array, pa.ChunkedArray, pa.Scalar)):
-        fill_value = pa.scalar(fill_value, type=values.type)
-    elif values.type != fill_value.type:
-        fill_value = pa.scalar(fill_value.as_py(), type=values.type)
-    return call_function("coalesce", [values, fill_value])
+    return call_function("coalesce", [values, _of_type(fill_value, values.type)])
 
 
 def take(data: Any, indices: Any, *, boundscheck: bool = True) -> Any:
@@ -121,8 +125,4 @@ def take(data: Any, indices: Any, *, boundscheck: bool = True) -> Any:
 
 def index(data: Any, value: Any) -> Any:
     """Where `data` first holds `value` (-1 if nowhere), as an Int64Scalar."""
-    if not isinstance(value, pa.Scalar):
-        value = pa.scalar(value, type=data.type)
-    elif data.type != value.type:
-        value = pa.scalar(value.as_py(), type=data.type)
-    return call_function("index", [data], IndexOptions(value=value))
+    return call_function("index", [data], IndexOptions(value=_of_type(value, data.type)))
