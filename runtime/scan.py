@@ -185,16 +185,23 @@ def _pieces(source: dict[str, Any], ranges: list[dict[str, Any]], by_piece=None)
             yield (_with_partitions(table, parts, r, wanted) if parts else table), n
 
 
+def partition_value(text: str | None, typ: pa.DataType) -> pa.Scalar:
+    """A partition folder's value as a scalar of its column's type (Hive's NULL folder name is
+    NULL): the planner prunes folders by it and a task fills the column with it, so both read a
+    folder alike. Raises pa.ArrowInvalid or pa.ArrowNotImplementedError where it does not parse."""
+    if text == spec.HIVE_NULL:
+        text = None
+    return pc.cast(pa.array([text], pa.string()), typ)[0]
+
+
 def _with_partitions(table: pa.Table, parts: list, r: dict[str, Any], wanted: list[str]):
     values = r.get("partition", {})
     for name, typ in parts:
         if name not in wanted:
             continue
         text = values.get(name)
-        if text == "__HIVE_DEFAULT_PARTITION__":  # Hive's folder name for a NULL value
-            text = None
         try:
-            value = pc.cast(pa.array([text], pa.string()), typ)[0]
+            value = partition_value(text, typ)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             raise BadInputError(
                 f"{r['url']}: partition folder {name}={text} does not hold a {typ}"

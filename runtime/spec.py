@@ -108,6 +108,9 @@ FORMATS = ("csv", "parquet", "json")
 TEXT_CODECS = ("gzip", "zstd", "bzip2", "deflate")
 """The codecs of compressed text and JSON objects a scan reads."""
 
+HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
+"""Hive's name for a NULL partition value in a `key=value/` folder."""
+
 DATE_UNITS = ("day", "week", "month", "quarter", "year")
 """The units of DATE_TRUNC and DATE_DIFF."""
 

@@ -197,6 +197,30 @@ def test_bad_objects_are_refused_by_name(name: str, tmp_path: Path) -> None:
     assert obj in message and words in message, message
 
 
+@pytest.mark.parametrize(
+    "where", ["", " WHERE year IS NULL", " WHERE year = 2020", " WHERE year > 2000"]
+)
+def test_hives_null_partition_folder_is_null_as_in_duckdb(tmp_path: Path, where: str) -> None:
+    """A `year=__HIVE_DEFAULT_PARTITION__` folder holds rows whose year is NULL: the planner
+    prunes folders and the task fills the column from the same parse (scan.partition_value)."""
+    for year, rows in (("2020", "1,a\n2,b\n"), ("__HIVE_DEFAULT_PARTITION__", "3,c\n")):
+        folder = tmp_path / "events" / f"year={year}"
+        folder.mkdir(parents=True)
+        (folder / "part-0.csv").write_text(rows)
+    folder = _catalog(
+        tmp_path,
+        '[tables.events]\nlocation = "events"\ncolumns = "id BIGINT, name VARCHAR"\n'
+        'partitions = "year INT"\n',
+    )
+    query = "SELECT year, COUNT(*), SUM(id) FROM {}" + where + " GROUP BY year"
+    source = (
+        f"read_csv('{tmp_path}/events/*/*.csv', hive_partitioning=true, header=false, "
+        "columns={'id': 'BIGINT', 'name': 'VARCHAR'}, hive_types={'year': INTEGER})"
+    )
+    expected = duckdb.sql(query.format(source)).fetchall()
+    assert_same(sqlmr.sql(query.format("events"), folder, workers=1), expected, ordered=False)
+
+
 # -- split size, workers and reducers never change the answer ------------------------------------
 
 PROPERTY_QUERIES = [

@@ -14,6 +14,7 @@ import io
 from collections.abc import Iterable
 
 import pyarrow as pa
+from sqlmr_runtime.spec import HIVE_NULL
 from sqlmr_runtime.types import MAX_PRECISION, decimal_type
 
 from sqlmr.catalog.listing import Listed, list_table
@@ -271,7 +272,7 @@ def infer_partitions(table: Table, objects: tuple[Listed, ...]) -> tuple[Column,
             )
     columns = []
     for i, key in enumerate(keys):
-        values = {obj.partition[i][1] for obj in objects} - {"__HIVE_DEFAULT_PARTITION__"}
+        values = {obj.partition[i][1] for obj in objects} - {HIVE_NULL}
         columns.append(Column(key, _infer_type(values)))
     return tuple(columns)
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 from sqlmr_runtime import build
-from sqlmr_runtime import compute as pc
 from sqlmr_runtime.operators import expression_columns
+from sqlmr_runtime.scan import partition_value
 from sqlmr_runtime.storage import ObjectInfo
 from sqlmr_runtime.types import arrow_type
 
@@ -58,10 +58,8 @@ def _partition_keep(table: Table, ir):
 
 def typed_value(table: Table, key: str, text: str, typ: str):
     """A partition folder's value as its column type; one that does not parse is refused."""
-    if text == "__HIVE_DEFAULT_PARTITION__":
-        return None
     try:
-        return pc.cast(pa.array([text]), arrow_type(typ))[0].as_py()
+        return partition_value(text, arrow_type(typ)).as_py()
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         raise CatalogError(
             f"table {table.name}: partition folder {key}={text} (under {table.location}) does "
