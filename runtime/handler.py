@@ -69,11 +69,17 @@ def _uses_acero(event: dict[str, Any]) -> bool:
 
 def output_url(event: dict[str, Any], name: str, invocation: str | None = None) -> str:
     """The deterministic key of a task attempt's output object:
-    <job store>/<job>/<spread>/<stage>/<task>/a<attempt>[-<invocation>]/<name>.
+    <job store>/<job>/[<spread>/]<stage>/<task>.a<attempt>[-<invocation>].<name>.
 
-    <spread> is two hex digits of a hash of the stage and task: S3 scales request rates per key
-    prefix, so a 1,000 x 100 shuffle's objects spread over 256 prefixes instead of one. The job's
-    objects all stay below <job store>/<job>/, where cleanup and the IAM policy expect them.
+    <spread>, on S3 only, is two hex digits of a hash of the stage and task: S3 scales request
+    rates per key prefix, so a 1,000 x 100 shuffle's objects spread over 256 prefixes instead of
+    one. In a local job store every level of a key is a directory that the task creates and
+    cleanup removes, the costliest part of a small task's write: with a spread folder and a
+    folder per task and per attempt (four new directories a task), a 61-task join on Amplab's
+    tiny tables ran in 450-600 ms in one process on ext4; with one directory per stage, in
+    221-229 ms, as on tmpfs. So the task and its attempt are part of the object's name, and a
+    local job has one directory per stage. The job's objects all stay below <job store>/<job>/,
+    where cleanup and the IAM policy expect them.
 
     On Lambda the invocation's request id is part of the key: Lambda runs an event at least
     once, and an SDK retry after a lost response runs the same attempt twice, concurrently. Each
@@ -82,19 +88,14 @@ def output_url(event: dict[str, Any], name: str, invocation: str | None = None) 
     already holds. (A conditional PUT, If-None-Match: *, would make the loser adopt the
     winner's object, whose index it does not know; the request id needs nothing from S3.)"""
     attempt = f"a{event['attempt']}" + (f"-{invocation}" if invocation else "")
-    stage, task = event["stage"]["id"], event["task"]
+    store, stage, task = event["job_store"], event["stage"]["id"], event["task"]
+    leaf = f"{task:05d}.{attempt}.{name}"
+    if not is_remote(store):
+        return join(store, event["job"], stage, leaf)
     # CRC-32, not hashlib: spreading needs no cryptography, and hashlib loads OpenSSL (3-5 ms of
     # every driver's start-up).
     spread = f"{zlib.crc32(f'{stage}/{task}'.encode()) & 0xFF:02x}"
-    return join(
-        event["job_store"],
-        event["job"],
-        spread,
-        stage,
-        f"{event['task']:05d}",
-        attempt,
-        name,
-    )
+    return join(store, event["job"], spread, stage, leaf)
 
 
 # The broadcast sides this process indexed for the stage it last ran (scope: job and stage): the map

@@ -122,10 +122,10 @@ def _wait_for_a_held_task(job_store: Path, timeout: float = 60) -> int:
     killed the worker before the driver, still compiling on a loaded machine, gave it one)."""
     deadline = time.monotonic() + timeout
     while True:
-        done = {
-            int(parts[3])
+        done = {  # <job>/map/<task>.a<attempt>.shuffle.bin
+            int(parts[2].split(".")[0])
             for parts in (Path(f).parts for f in files_below(job_store))
-            if len(parts) > 4 and parts[2] == "map"
+            if len(parts) == 3 and parts[1] == "map" and not parts[2].startswith(".")
         }
         held = min(set(range(max(done, default=0) + 1)) - done, default=None)
         if held is not None and len([t for t in done if t > held]) >= 2:

@@ -725,6 +725,24 @@ def _check_exact(uv_dir: Path, result: pa.Table) -> None:
         assert math.isclose(rev, e_rev, rel_tol=1e-12), key
 
 
+def test_output_keys_spread_on_s3_and_stay_flat_in_a_folder() -> None:
+    """A task attempt's key: on S3 below one of 256 spread prefixes, in a local job store in the
+    stage's one folder (each folder level costs a task a directory to create); the task, the
+    attempt and a Lambda invocation's id name the object in both."""
+    event = {"job": "j", "stage": {"id": "map"}, "task": 7, "attempt": 1}
+    local = handler.output_url({**event, "job_store": "/tmp/jobs"}, "shuffle.bin")
+    assert local == "/tmp/jobs/j/map/00007.a1.shuffle.bin"
+    remote = handler.output_url({**event, "job_store": "s3://b/jobs"}, "shuffle.bin", "req-1")
+    head, spread, tail = remote[: len("s3://b/jobs/j/")], remote.split("/")[5], remote[17:]
+    assert (head, tail) == ("s3://b/jobs/j/", "map/00007.a1-req-1.shuffle.bin")
+    assert len(spread) == 2 and int(spread, 16) < 256
+    spreads = {
+        handler.output_url({**event, "task": t, "job_store": "s3://b/jobs"}, "x").split("/")[5]
+        for t in range(200)
+    }
+    assert len(spreads) > 100  # 200 tasks over many prefixes, not one
+
+
 @pytest.mark.parametrize(
     "mode, stage, task",
     [
@@ -760,16 +778,17 @@ def test_retried_and_duplicated_tasks_count_once(
         job = result.job
     executor.drain()
     runs_of_target = [r for r in executor.runs if r[:2] == (stage, task)]
-    # <spread>/<stage>/<task>/a<attempt>/<name>: drop the two hex digits that spread the keys.
-    files = [f.split("/", 1)[1] for f in _files(tmp_path / job)]
+    # A local job store's keys: <stage>/<task>.a<attempt>.<name> (no folder to spread them).
+    files = _files(tmp_path / job)
     out = "shuffle.bin" if stage == "map" else "result.arrow"
     if mode == "fault":
         # The faulty attempt really ran and wrote its object; the retry wrote another one.
         assert runs_of_target == [(stage, task, 0), (stage, task, 1)]
-        assert f"{stage}/{task:05d}/a0/{out}" in files and f"{stage}/{task:05d}/a1/{out}" in files
+        assert f"{stage}/{task:05d}.a0.{out}" in files and f"{stage}/{task:05d}.a1.{out}" in files
     else:
         assert runs_of_target == [(stage, task, 0), (stage, task, 0)]
-        assert f"{stage}/{task:05d}/a1/{out}" not in files
+        assert f"{stage}/{task:05d}.a0.{out}" in files
+        assert f"{stage}/{task:05d}.a1.{out}" not in files
 
 
 @pytest.mark.parametrize("retries", [0, 2])
