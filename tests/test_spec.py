@@ -386,6 +386,36 @@ def test_task_events_are_checked_against_their_declaration(
         validate_event(event)
 
 
+def test_a_process_checks_each_stage_once_and_every_event_in_full(
+    plans: dict[str, dict], monkeypatch
+) -> None:
+    """A worker runs many tasks of one stage: the stage's full check runs once per distinct
+    stage text (a few kept), while each event's own fields and input are checked every time."""
+    from sqlmr_runtime import validate
+
+    monkeypatch.setattr(validate, "_VALID_STAGES", {})
+    checked = []
+    full = validate.validate_stage
+    monkeypatch.setattr(
+        validate,
+        "validate_stage",
+        lambda stage, ctx: checked.append(stage["id"]) or full(stage, ctx),
+    )
+    event = _event(plans["grouped"], "reduce")
+    for _ in range(3):
+        validate_event(copy.deepcopy(event))
+    assert checked == ["reduce"]
+    bad = copy.deepcopy(event)
+    bad["input"]["parts"][0].pop("length")
+    with pytest.raises(PlanValidationError, match=r"missing field\(s\) length"):
+        validate_event(bad)
+    for i in range(validate._VALID_STAGES_KEPT + 4):
+        other = copy.deepcopy(event)
+        other["stage"]["id"] = f"reduce{i}"
+        validate_event(other)
+    assert len(validate._VALID_STAGES) == validate._VALID_STAGES_KEPT
+
+
 def test_task_summaries_are_versioned_and_named(amplab_dir: str, tmp_path: Path) -> None:
     plan = sqlmr.compile_query(
         GROUPED_SQL, sqlmr.resolve_catalog(amplab_dir), sqlmr.QueryOptions(workers=1, reducers=3)
