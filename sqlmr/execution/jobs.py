@@ -5,12 +5,18 @@ A job keeps its objects under <job-store>/<job>/. While it runs, the driver writ
 running job (recent heartbeat) from the leftovers of one whose driver was killed (stale
 heartbeat, or none). A job run with --keep-intermediates marks its heartbeat `keep`: gc leaves
 it until it is removed by hand. Only prefixes named like job ids are ever touched.
+
+The heartbeat also names the driver's process (its pid, its start time and the machine). A
+driver killed by a signal runs no cleanup: SIGKILL, or SIGTERM in a program that calls the
+library (`sqlmr query` handles SIGTERM itself). So the next job in a local job store removes
+the jobs of drivers of this machine that are gone (`remove_orphans`), with no wait for gc.
 """
 
 from __future__ import annotations
 
 import calendar
 import json
+import os
 import re
 import threading
 import time
@@ -18,7 +24,7 @@ import uuid
 from dataclasses import dataclass
 
 from sqlmr_runtime.errors import RuntimeTaskError
-from sqlmr_runtime.storage import join, storage_for
+from sqlmr_runtime.storage import is_remote, join, storage_for
 
 from sqlmr.errors import SqlmrError, UsageError
 
@@ -53,7 +59,13 @@ class Heartbeat:
 
     def write(self, keep: bool = False) -> None:
         """Record that the job is alive now (and, with keep, that gc must leave it)."""
-        doc = {"job": self.job, "started": self.started, "updated": time.time(), "keep": keep}
+        doc = {
+            "job": self.job,
+            "started": self.started,
+            "updated": time.time(),
+            "keep": keep,
+            **_driver(),
+        }
         storage_for(self.url).write(self.url, json.dumps(doc).encode())
 
     def cancel(self) -> None:
@@ -116,6 +128,76 @@ def collect_garbage(job_store: str, older_than: float, dry_run: bool = False) ->
             storage.delete_prefix(join(job_store, job))
         states.append(JobState(job, age, keep, remove))
     return states
+
+
+def _process_start(pid: int) -> int | None:
+    """When a process started, in clock ticks since boot (Linux), to tell it from a later
+    process given the same pid; None where /proc does not say."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+        return int(fields[19])  # field 22 of proc(5); the name before ")" may hold spaces
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _host() -> str:
+    return os.uname().nodename if hasattr(os, "uname") else ""
+
+
+_DRIVER: dict = {}
+
+
+def _driver() -> dict:
+    """Who this process is, as its jobs' heartbeats record it (found again after a fork)."""
+    pid = os.getpid()
+    if _DRIVER.get("pid") != pid:
+        _DRIVER.update(pid=pid, pid_start=_process_start(pid), host=_host())
+    return _DRIVER
+
+
+def _gone(beat: dict) -> bool:
+    """Whether the heartbeat's driver was a process of this machine that no longer runs (a
+    later process with its pid is not it: the start times differ)."""
+    me, pid = _driver(), beat.get("pid")
+    if beat.get("host") != me["host"] or not isinstance(pid, int) or pid <= 0:
+        return False  # another machine's, or a heartbeat that names no process: gc's to judge
+    if pid == me["pid"]:
+        return beat.get("pid_start") != me["pid_start"]
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # another user's process: it runs
+        return False
+    started = beat.get("pid_start")
+    return started is not None and _process_start(pid) not in (None, started)
+
+
+def remove_orphans(job_store: str) -> list[str]:
+    """Remove the jobs of a local job store whose driver, a process of this machine, is gone
+    (killed by a signal, it ran no cleanup); the jobs removed. Running jobs, jobs kept with
+    --keep-intermediates, other machines' jobs (a shared folder) and S3 job stores are left to
+    `sqlmr gc`. A job store that cannot be listed is left as it is: this is housekeeping."""
+    if is_remote(job_store):
+        return []
+    try:
+        entries = list(os.scandir(job_store))
+    except OSError:
+        return []
+    removed = []
+    for entry in entries:
+        if not _JOB_ID.match(entry.name) or not entry.is_dir():
+            continue
+        beat = _read_heartbeat(job_store, entry.name)
+        if beat.get("keep") or not _gone(beat):
+            continue
+        try:
+            storage_for(job_store).delete_prefix(join(job_store, entry.name))
+        except RuntimeTaskError:
+            continue
+        removed.append(entry.name)
+    return removed
 
 
 def _read_heartbeat(job_store: str, job: str) -> dict:
