@@ -23,7 +23,7 @@ from sqlmr_runtime.validate import validate_plan
 from sqlmr.defaults import RETRIES
 from sqlmr.errors import PlanError, SqlmrError, TaskError, UsageError
 from sqlmr.execution.executor import Executor, Outcome
-from sqlmr.execution.jobs import HEARTBEAT, Heartbeat, new_job_id, remove_orphans
+from sqlmr.execution.jobs import HEARTBEAT, Heartbeat, new_job_id
 from sqlmr.execution.result_stream import ResultStream, result_table
 from sqlmr.execution.skew import Split, split_skewed
 from sqlmr.execution.speculation import Speculation, Stragglers
@@ -204,7 +204,6 @@ class Driver:
             if self.tracer
             else contextlib.nullcontext()
         )
-        remove_orphans(self.job_store)  # what drivers of this machine killed by a signal left
         heartbeat = Heartbeat(self.job_store, job)
         _UNCLAIMED[job] = self.job_store  # until the JobResult's cleanup, or the failure's
         if stream is not None:

@@ -51,7 +51,7 @@ class Heartbeat:
     """Writes a job's heartbeat now and every HEARTBEAT_SECONDS until the block ends."""
 
     def __init__(self, job_store: str, job: str, interval: float = HEARTBEAT_SECONDS):
-        self.url = join(job_store, job, HEARTBEAT)
+        self.job_store, self.url = job_store, join(job_store, job, HEARTBEAT)
         self.job, self.interval = job, interval
         self.started = time.time()
         self._stop = threading.Event()
@@ -81,6 +81,9 @@ class Heartbeat:
                 pass  # a missed beat only makes the job look older; the next one may succeed
 
     def __enter__(self) -> Heartbeat:
+        """Start the job in its store: first remove what gone drivers left there (a local
+        store's only: remove_orphans), then beat."""
+        remove_orphans(self.job_store)
         try:
             self.write()
         except RuntimeTaskError as e:
