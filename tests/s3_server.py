@@ -33,6 +33,7 @@ SECRET_KEY = "sqlmr-test-secret-key"
 REGION = "us-east-1"
 BUCKET = "sqlmr-test"
 START_TIMEOUT = 60.0
+START_ATTEMPTS = 3  # fresh ports each time: another test process may take one before weed binds
 STOP_TIMEOUT = 10.0  # a killed weed is gone at once; the bound only keeps a wait from hanging
 
 
@@ -196,6 +197,25 @@ def start_seaweed(root: Path, bucket: str = BUCKET) -> SeaweedS3:
         "actions": ["Admin", "Read", "List", "Tagging", "Write"],
     }
     s3_config.write_text(json.dumps({"identities": [identity]}), "utf-8")
+    for attempt in range(1, START_ATTEMPTS + 1):
+        server = _launch(weed, root, s3_config, bucket)
+        try:
+            _wait_ready(server)
+            return server
+        except _ExitedWhileStarting:
+            stop_seaweed(server)
+            if attempt == START_ATTEMPTS:
+                raise
+            shutil.rmtree(root / "data", ignore_errors=True)  # a fresh start, on fresh ports
+            (root / "data").mkdir()
+        except BaseException:
+            stop_seaweed(server)
+            raise
+    raise AssertionError("unreachable")
+
+
+def _launch(weed: str, root: Path, s3_config: Path, bucket: str) -> SeaweedS3:
+    """`weed mini` started on free ports under root (not yet ready)."""
     command, s3_port = mini_command(weed, root, s3_config)
     log_path = root / "weed.log"
     with open(log_path, "wb") as log:
@@ -207,7 +227,7 @@ def start_seaweed(root: Path, bucket: str = BUCKET) -> SeaweedS3:
             cwd=root,
             preexec_fn=_die_with_parent,
         )
-    server = SeaweedS3(
+    return SeaweedS3(
         endpoint=f"http://127.0.0.1:{s3_port}",
         bucket=bucket,
         access_key=ACCESS_KEY,
@@ -218,12 +238,10 @@ def start_seaweed(root: Path, bucket: str = BUCKET) -> SeaweedS3:
         command=command,
         process=process,
     )
-    try:
-        _wait_ready(server)
-    except BaseException:
-        stop_seaweed(server)
-        raise
-    return server
+
+
+class _ExitedWhileStarting(RuntimeError):
+    """weed ended before its S3 API answered: most often a port it was given was taken."""
 
 
 def _wait_ready(server: SeaweedS3) -> None:
@@ -234,7 +252,7 @@ def _wait_ready(server: SeaweedS3) -> None:
     last: Exception | None = None
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
-            raise RuntimeError(
+            raise _ExitedWhileStarting(
                 f"weed mini exited with status {server.process.returncode} while starting; "
                 f"command: {' '.join(server.command)}\nlog:\n{server.log_tail()}"
             )
