@@ -24,7 +24,7 @@ import uuid
 from dataclasses import dataclass
 
 from sqlmr_runtime.errors import RuntimeTaskError
-from sqlmr_runtime.storage import is_remote, join, storage_for
+from sqlmr_runtime.storage import Storage, is_remote, join, storage_for
 
 from sqlmr.errors import SqlmrError, UsageError
 
@@ -111,18 +111,14 @@ def collect_garbage(job_store: str, older_than: float, dry_run: bool = False) ->
     have none and started that long ago), except those kept by --keep-intermediates."""
     storage = storage_for(job_store)
     try:
-        folders, _ = storage.children(job_store)
+        found = _jobs_in(storage, job_store)
     except RuntimeTaskError as e:
         raise SqlmrError(f"cannot list the job store {job_store}: {e}") from e
     now = time.time()
     states = []
-    for folder in folders:
-        job = folder.rstrip("/").rsplit("/", 1)[-1]
-        match = _JOB_ID.match(job)
-        if match is None:
-            continue  # not a job: never touched
+    for job, stamp in found:
         beat = _read_heartbeat(job_store, job)
-        started = calendar.timegm(time.strptime(match.group(1), "%Y%m%dT%H%M%S"))
+        started = calendar.timegm(time.strptime(stamp, "%Y%m%dT%H%M%S"))
         last = beat.get("updated") or started
         keep = bool(beat.get("keep"))
         age = now - float(last)
@@ -131,6 +127,19 @@ def collect_garbage(job_store: str, older_than: float, dry_run: bool = False) ->
             storage.delete_prefix(join(job_store, job))
         states.append(JobState(job, age, keep, remove))
     return states
+
+
+def _jobs_in(storage: Storage, job_store: str) -> list[tuple[str, str]]:
+    """The jobs of a job store: (job id, its start stamp) for each folder named like a job id
+    (nothing else in the store is ever touched)."""
+    folders, _ = storage.children(job_store)
+    found = []
+    for folder in folders:
+        job = folder.rstrip("/").rsplit("/", 1)[-1]
+        match = _JOB_ID.match(job)
+        if match is not None:
+            found.append((job, match.group(1)))
+    return found
 
 
 def _process_start(pid: int) -> int | None:
@@ -184,22 +193,21 @@ def remove_orphans(job_store: str) -> list[str]:
     `sqlmr gc`. A job store that cannot be listed is left as it is: this is housekeeping."""
     if is_remote(job_store):
         return []
+    storage = storage_for(job_store)
     try:
-        entries = list(os.scandir(job_store))
-    except OSError:
+        found = _jobs_in(storage, job_store)
+    except RuntimeTaskError:
         return []
     removed = []
-    for entry in entries:
-        if not _JOB_ID.match(entry.name) or not entry.is_dir():
-            continue
-        beat = _read_heartbeat(job_store, entry.name)
+    for job, _ in found:
+        beat = _read_heartbeat(job_store, job)
         if beat.get("keep") or not _gone(beat):
             continue
         try:
-            storage_for(job_store).delete_prefix(join(job_store, entry.name))
+            storage.delete_prefix(join(job_store, job))
         except RuntimeTaskError:
             continue
-        removed.append(entry.name)
+        removed.append(job)
     return removed
 
 
