@@ -18,8 +18,8 @@ from sqlmr.execution.jobs import HEARTBEAT, new_job_id, parse_age
 
 def _job(store: Path, updated: float | None, keep: bool = False, name: str | None = None) -> str:
     job = name or new_job_id()
-    (store / job / "map" / "00000" / "a0").mkdir(parents=True)
-    (store / job / "map" / "00000" / "a0" / "shuffle.bin").write_bytes(b"x" * 10)
+    (store / job / "map").mkdir(parents=True)
+    (store / job / "map" / "00000.a0.shuffle.bin").write_bytes(b"x" * 10)  # a local job's key
     if updated is not None:
         doc = {"job": job, "started": updated, "updated": updated, "keep": keep}
         (store / job / HEARTBEAT).write_text(json.dumps(doc))

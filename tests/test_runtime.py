@@ -733,8 +733,12 @@ def test_output_keys_spread_on_s3_and_stay_flat_in_a_folder() -> None:
     local = handler.output_url({**event, "job_store": "/tmp/jobs"}, "shuffle.bin")
     assert local == "/tmp/jobs/j/map/00007.a1.shuffle.bin"
     remote = handler.output_url({**event, "job_store": "s3://b/jobs"}, "shuffle.bin", "req-1")
-    head, spread, tail = remote[: len("s3://b/jobs/j/")], remote.split("/")[5], remote[17:]
-    assert (head, tail) == ("s3://b/jobs/j/", "map/00007.a1-req-1.shuffle.bin")
+    *head, spread, stage, name = remote.split("/")
+    assert (head, stage, name) == (
+        ["s3:", "", "b", "jobs", "j"],
+        "map",
+        "00007.a1-req-1.shuffle.bin",
+    )
     assert len(spread) == 2 and int(spread, 16) < 256
     spreads = {
         handler.output_url({**event, "task": t, "job_store": "s3://b/jobs"}, "x").split("/")[5]
