@@ -309,3 +309,40 @@ def test_sigterm_before_the_job_with_stopped_idle_workers_ends_promptly(
     assert code == 128 + signal.SIGTERM, (code, err)
     assert err == "error: terminated by SIGTERM\n" and out == ""
     assert wait_gone(workers) == []
+
+
+@pytest.mark.parametrize("moment", ["after the second fork", "before the pool is kept"])
+def test_a_signal_while_the_pool_forks_leaves_no_worker(monkeypatch, moment: str):
+    # The test above once failed by timing out: its SIGTERM came after both workers were ready
+    # but before their pool was registered, so no exit function of ours killed them, and
+    # multiprocessing's joined the stopped workers without a timeout. Here the interruption
+    # (KeyboardInterrupt stands for the signal's exception) is made to fall in that window.
+    from sqlmr.execution import local
+
+    local._shutdown()
+    forked: list[int] = []
+    real_worker, real_pool = local._Worker.__init__, local._Pool.__init__
+
+    def worker(self, inherited):
+        real_worker(self, inherited)
+        forked.append(self.process.pid)
+        if moment == "after the second fork" and len(forked) == 2:
+            raise KeyboardInterrupt  # forked, not yet in its slot
+
+    def pool(self, workers):
+        real_pool(self, workers)
+        if moment == "before the pool is kept":
+            raise KeyboardInterrupt  # made, not yet in _POOLS
+
+    monkeypatch.setattr(local._Worker, "__init__", worker)
+    monkeypatch.setattr(local._Pool, "__init__", pool)
+    with pytest.raises(KeyboardInterrupt):
+        local._pool(2)
+    assert len(forked) == 2 and not local._POOLS
+    assert wait_gone(forked) == []
+    monkeypatch.undo()
+    try:
+        fresh = {s.worker.process.pid for s in local._pool(2).slots}
+        assert len(fresh) == 2 and not fresh & set(forked)
+    finally:
+        local._shutdown()

@@ -44,6 +44,7 @@ _POLL = 0.1  # seconds between checks of a running task's worker
 _CHILD_RESET = {signal.SIGTERM, signal.SIGHUP}
 _RECURSION = 20_000  # deep expressions arrive as deeply nested JSON
 STOP_SECONDS = 10.0  # how long stop_job waits for the killed workers of a job to be reaped
+WORKER_NAME = "sqlmr-worker"  # the multiprocessing name of every worker (_kill_unpooled)
 # What a worker inherits from its driver is charged to its tasks up to this much: a CLI
 # driver's runtime (28 MB measured), as a Lambda function's runtime counts. Beyond it, what a
 # library caller's process holds (a notebook's data, pytest's) is not the task's memory.
@@ -97,7 +98,10 @@ class _Worker:
         context = multiprocessing.get_context("fork")
         self.conn, child = context.Pipe()
         self.process = context.Process(
-            target=_worker_main, args=(child, os.getpid(), inherited), daemon=True
+            target=_worker_main,
+            args=(child, os.getpid(), inherited),
+            daemon=True,
+            name=WORKER_NAME,
         )
         # Until the child has reset its handlers, a SIGTERM would run the driver's inherited
         # handler in it and print a traceback: the child starts with the signal blocked.
@@ -284,8 +288,12 @@ class _Pool:
         self.tasks: queue.SimpleQueue[_Task | None] = queue.SimpleQueue()
         self.slots: list[_Slot] = []
         self.stopped: set[str] = set()  # jobs whose tasks must not start any more
-        for _ in range(workers):
-            self.slots.append(_Slot(self))
+        try:
+            for _ in range(workers):
+                self.slots.append(_Slot(self))
+        except BaseException:  # Ctrl-C or SIGTERM while forking: no half pool lives on
+            self.shutdown()
+            raise
 
     def fds(self) -> list[int]:
         """The driver's ends of every pipe so far, for a new worker to close."""
@@ -333,8 +341,25 @@ def _pool(workers: int, converting: bool = True) -> _Pool:
             gc.freeze()
             for stale in [k for k in _POOLS if k[0] == workers]:
                 _POOLS.pop(stale).shutdown()  # made under an older environment
-            pool = _POOLS[key] = _Pool(workers)
+            try:
+                pool = _POOLS[key] = _Pool(workers)
+            except BaseException:
+                # A signal between a worker's fork and its pool's registration: that worker
+                # is in no pool, so no exit function of ours would kill it, and
+                # multiprocessing's would wait for it without a timeout (a stopped worker
+                # never ends).
+                _kill_unpooled()
+                raise
         return pool
+
+
+def _kill_unpooled() -> None:
+    """Kill the workers that belong to no pool (forked for one that was never made)."""
+    pooled = {slot.worker.process for pool in _POOLS.values() for slot in pool.slots}
+    for process in multiprocessing.active_children():
+        if process.name == WORKER_NAME and process not in pooled:
+            process.kill()
+            process.join(timeout=5)
 
 
 @atexit.register
@@ -347,6 +372,7 @@ def _shutdown() -> None:
         for pool in _POOLS.values():
             pool.shutdown()
         _POOLS.clear()
+        _kill_unpooled()
 
 
 def task_seconds(event: dict[str, Any]) -> float:
