@@ -76,6 +76,7 @@ def _aggregate(op: Op, table: pa.Table, local_shuffle: bool = False) -> pa.Table
     if op.get("phase") == "partial" and keys and _barely_reduces(table, keys, local_shuffle):
         return _rows_as_partials(op, table)
     table, widened = widen_sums(table, op["aggregates"])
+    table, nan_flags = _nan_flags(table, op["aggregates"], specs)
     grouped = grouping.group_by(table, keys, specs)
     # Arrow names aggregates "<col>_<fn>" and has put keys first or last across versions.
     key_set = set(keys)
@@ -84,10 +85,44 @@ def _aggregate(op: Op, table: pa.Table, local_shuffle: bool = False) -> pa.Table
         for name, c in zip(grouped.column_names, grouped.columns, strict=True)
         if name not in key_set
     ]
+    aggs = _nan_maxima(aggs, nan_flags, len(names))
     if widened:
         aggs = [narrow_sum(c) if pa.types.is_decimal256(c.type) else c for c in aggs]
     key_cols = [grouped.column(k) for k in keys]
     return pa.Table.from_arrays([*key_cols, *aggs], names=[*keys, *names])
+
+
+def nans(column: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray | None:
+    """Where a floating-point column holds NaN (False for NULL); None when it holds none."""
+    if not pa.types.is_floating(column.type):
+        return None
+    found = pc.fill_null(pc.is_nan(column), False)
+    return found if pc.any(found).as_py() else None
+
+
+def _nan_flags(table: pa.Table, aggregates: list[dict[str, Any]], specs: list):
+    """For each MAX over a column holding NaN, a flag column (is NaN) and a MAX of it appended
+    to `specs`: NaN is the greatest value in DuckDB, where Arrow's MAX skips it. Returns the
+    table with the flags and {aggregate index: spec index of its flag}."""
+    flags: dict[int, int] = {}
+    for i, agg in enumerate(aggregates):
+        if agg["fn"] != "max":
+            continue
+        found = nans(table.column(agg["column"]))
+        if found is not None:
+            name = f"\x00nan{i}"
+            table = table.append_column(name, found)
+            flags[i] = len(specs)
+            specs.append((name, "max"))
+    return table, flags
+
+
+def _nan_maxima(aggs: list, flags: dict[int, int], count: int) -> list:
+    """The first `count` aggregates, each MAX whose group held a NaN made NaN."""
+    for i, j in flags.items():
+        nan = pa.scalar(float("nan"), aggs[i].type)
+        aggs[i] = pc.if_else(pc.fill_null(aggs[j], False), nan, aggs[i])
+    return aggs[:count]
 
 
 _SAMPLE = 1 << 14  # 65,536 sampled rows cost 4 ms of a ~100 ms map task, these 1-2 ms (measured)
@@ -280,7 +315,8 @@ class Unmatched:
 
 
 def sort_indices(table: pa.Table, keys: list[dict[str, Any]]) -> pa.Array:
-    """Row order for SQL ORDER BY keys, with NULLS FIRST/LAST per key."""
+    """Row order for SQL ORDER BY keys, with NULLS FIRST/LAST per key, and NaN the greatest
+    number as in DuckDB (first when descending)."""
     helper, sort_keys = {}, []
     for i, key in enumerate(keys):
         col = table.column(key["column"])
@@ -290,6 +326,10 @@ def sort_indices(table: pa.Table, keys: list[dict[str, Any]]) -> pa.Array:
             flag = f"__null{i}"
             helper[flag] = pc.is_null(col)
             sort_keys.append((flag, "descending" if key.get("nulls_first") else "ascending"))
+        found = nans(col)
+        if found is not None:  # Arrow puts NaN last in either order: a flag key places it
+            helper[f"__nan{i}"] = found
+            sort_keys.append((f"__nan{i}", order))
         helper[f"__key{i}"] = col
         sort_keys.append((f"__key{i}", order))
     if not sort_keys:
@@ -303,8 +343,9 @@ def _sort(op: Op, table: pa.Table) -> pa.Table:
     limit = op.get("limit")
     if limit is not None and limit < table.num_rows:
         # A top-k keeps only `limit` rows; select_k_unstable is O(n) where sorting is O(n log n),
-        # but it has no per-key null placement, so use it only when the keys hold no nulls.
-        if all(table.column(k["column"]).null_count == 0 for k in op["keys"]):
+        # but it has no per-key null placement and puts NaN last, so use it only when the keys
+        # hold neither.
+        if all(_plain_key(table.column(k["column"])) for k in op["keys"]):
             sort_keys = [
                 (k["column"], "descending" if k.get("descending") else "ascending")
                 for k in op["keys"]
@@ -312,6 +353,10 @@ def _sort(op: Op, table: pa.Table) -> pa.Table:
             top = pc.select_k_unstable(table, k=limit, sort_keys=sort_keys)
             table = pc.take(table, top)
     return pc.take(table, sort_indices(table, op["keys"]))
+
+
+def _plain_key(column: pa.ChunkedArray) -> bool:
+    return column.null_count == 0 and nans(column) is None
 
 
 def _limit(op: Op, table: pa.Table) -> pa.Table:

@@ -565,6 +565,25 @@ CASES = [
         "ordered",
         id="edge-order-nan-and-inf",
     ),
+    # NaN is the greatest number (DuckDB): first when descending, and the MAX of its group.
+    case(
+        E,
+        "SELECT id, score / 0 AS q FROM edge ORDER BY q DESC, id",
+        "ordered",
+        id="edge-order-nan-desc",
+    ),
+    case(
+        E,
+        "SELECT id, score / 0 AS q FROM edge WHERE score IS NOT NULL ORDER BY q DESC, id LIMIT 9",
+        "ordered",
+        id="edge-top-nan-desc",
+    ),
+    case(
+        E,
+        "SELECT grp, MAX(score / 0), MIN(score / 0), MAX(score), COUNT(*) FROM edge GROUP BY grp",
+        id="edge-max-min-nan",
+    ),
+    case(E, "SELECT MAX(score / 0), MIN(score / 0) FROM edge", id="edge-max-nan-ungrouped"),
     case(E, "SELECT id FROM edge ORDER BY id LIMIT 0", "ordered", id="edge-limit-0"),
     case(
         E,

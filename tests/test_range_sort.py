@@ -24,6 +24,9 @@ QUERIES = [
     "ORDER BY visitDate DESC, languageCode NULLS FIRST, duration",
     # Many ties: rows equal to a boundary must land in exactly one range.
     "SELECT countryCode, duration FROM uservisits ORDER BY countryCode, duration",
+    # A third of the keys NaN (0 / 0), the greatest number: the first range's, descending.
+    "SELECT (duration % 3) / (duration % 3) + adRevenue AS q, sourceIP, visitDate "
+    "FROM uservisits ORDER BY q DESC, sourceIP, visitDate",
 ]
 
 
