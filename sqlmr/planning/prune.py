@@ -8,6 +8,7 @@ function, a column without statistics) may match.
 from __future__ import annotations
 
 import datetime
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,12 +20,14 @@ _FLIP = {"lt": "gt", "le": "ge", "gt": "lt", "ge": "le", "eq": "eq", "ne": "ne"}
 @dataclass(frozen=True)
 class Range:
     """What is known of a column in a row group or folder: min, max, whether it has NULLs and
-    whether it has anything but NULLs."""
+    whether it has anything but NULLs; `may_be_nan`: it may also hold NaN, which the min and
+    max leave out (Parquet statistics of a float column)."""
 
     low: Any
     high: Any
     has_nulls: bool = True
     has_values: bool = True
+    may_be_nan: bool = False
 
 
 def may_match(ir: dict[str, Any] | None, ranges: dict[str, Range]) -> bool:
@@ -103,8 +106,12 @@ def _coerce(value: Any, like: Any) -> Any:
 
 
 def _compare(fn: str, r: Range, v: Any) -> bool:
+    if any(isinstance(x, float) and math.isnan(x) for x in (v, r.low, r.high)):
+        return True  # NaN equals NaN and exceeds any number: no order of bounds tells
     if v is None:
         return True  # not comparable here: keep
+    if r.may_be_nan and fn in ("gt", "ge", "ne"):
+        return True  # a NaN row is greater than any number, and differs from it
     try:
         if fn == "eq":
             return r.low <= v <= r.high

@@ -8,6 +8,7 @@ import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from pyarrow import ArrowException
 from sqlmr_runtime import build
 
 from sqlmr.catalog import Table
@@ -50,13 +51,27 @@ def _ranges(meta, index: int, names: list[str]) -> dict[str, Range]:
         st = rg.column(i).statistics
         if st is None:
             continue
-        low, high = (st.min, st.max) if st.has_min_max else (None, None)
+        low, high = _min_max(st)
         if st.has_null_count:
             nulls, values = st.null_count > 0, rg.num_rows > st.null_count
         else:
             nulls, values = True, True
-        out[name.lower()] = Range(low, high, nulls, values)
+        # Writers leave NaN out of a float column's min and max (the Parquet spec asks them
+        # to), so the max says nothing of NaN rows, which are greater than any number.
+        floating = st.physical_type in ("FLOAT", "DOUBLE")
+        out[name.lower()] = Range(low, high, nulls, values, may_be_nan=floating)
     return out
+
+
+def _min_max(st) -> tuple[object, object]:
+    """A column chunk's min and max as Python values; (None, None) when it has none, or none
+    that Python holds (a timestamp with nanoseconds past its microseconds)."""
+    if not st.has_min_max:
+        return None, None
+    try:
+        return st.min, st.max
+    except (ValueError, OverflowError, ArrowException):
+        return None, None
 
 
 def row_groups(table: Table, objects: tuple[Listed, ...], read: list[str], ir) -> RowGroups:
