@@ -181,6 +181,9 @@ QUERIES = [
     "SELECT id, x + a, x - 0.0000000001, a * 100, 1 - a, a / 2 FROM money",
     "SELECT id, x * q, x * 2 FROM money WHERE x BETWEEN -1000000000 AND 1000000000",
     "SELECT id, 0.06 + 0.01, 100.00 * a, a * 0.0001, 1e3 * a, -0.5 FROM money",
+    # literals of more than Python's default 28 digits (DECIMAL holds 38)
+    "SELECT id, x > 1234567890123456789012345678.9, 12345678901234567890123456789012.345678 "
+    "FROM money",
     # comparisons, IN, BETWEEN, CASE across scales and with integers, doubles and text
     "SELECT id FROM money WHERE a > 1.5 AND q <= 20 AND b <> 0",
     "SELECT id FROM money WHERE a = i OR q IN (1.5, 2, 30.25) OR x BETWEEN -1 AND 0.5",

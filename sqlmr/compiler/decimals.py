@@ -88,7 +88,9 @@ def literal(text: str) -> Typed | None:
 
 def _text(value: decimal.Decimal, type_name: str) -> str:
     _, s = precision_scale(type_name)
-    return f"{value.quantize(decimal.Decimal(1).scaleb(-s)):f}"
+    with decimal.localcontext() as ctx:
+        ctx.prec = 80  # a DECIMAL holds 38 digits; Python's default context, 28
+        return f"{value.quantize(decimal.Decimal(1).scaleb(-s)):f}"
 
 
 def constant(value: decimal.Decimal, type_name: str) -> Typed:
