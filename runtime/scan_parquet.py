@@ -285,7 +285,13 @@ class _Reader:
             self.pf, self.file = _open_mapped(local), None
         else:
             self.pf, self.file = open_parquet(self.url, r["size"], r["footer"])
-        self.names = {n.lower(): n for n in self.pf.schema_arrow.names}
+        self.names: dict[str, str] = {}
+        self.ambiguous: dict[str, str] = {}  # a second column of the same name in SQL
+        for n in self.pf.schema_arrow.names:
+            if n.lower() in self.names:
+                self.ambiguous[n.lower()] = n
+            else:
+                self.names[n.lower()] = n
         self.chunks: list[tuple[list[int], list[str]]] = []
 
     def __enter__(self) -> _Reader:
@@ -371,6 +377,13 @@ class _Reader:
         missing = [n for n in names if n.lower() not in self.names]
         if missing:
             raise BadInputError(f"{self.url}: the Parquet file has no column {missing[0]!r}")
+        for n in names:
+            if n.lower() in self.ambiguous:
+                both = (self.names[n.lower()], self.ambiguous[n.lower()])
+                raise BadInputError(
+                    f"{self.url}: the Parquet file has columns {both[0]!r} and {both[1]!r}, "
+                    f"which differ only in case: {n!r} could be either"
+                )
         return [self.names[n.lower()] for n in names]
 
     def _groups(self, groups: list[int], columns: list[str]) -> pa.Table:

@@ -46,3 +46,39 @@ def test_statistics_python_cannot_hold_do_not_stop_a_query(tmp_path: Path) -> No
     pq.write_table(pa.table({"id": [1, 2], "t": moments}), tmp_path / "p.parquet")
     query = f"SELECT id FROM '{tmp_path}/p.parquet' WHERE id = 1"
     assert_same(sqlmr.sql(query, workers=2), duckdb.sql(query).fetchall(), ordered=False)
+
+
+def test_columns_whose_names_differ_only_in_case_are_refused_by_name(tmp_path: Path) -> None:
+    # SQL names match without regard to case: "A" and "a" are one name, and sqlmr once read
+    # the values of "a" for both (DuckDB reads each as written).
+    data = pa.table({"A": [1, 2], "a": [5, 6], "b": [7, 8]})
+    (tmp_path / "t").mkdir()
+    pq.write_table(data, tmp_path / "t" / "p.parquet")
+    with pytest.raises(sqlmr.UnsupportedError, match=r"'A' and 'a' have the same name in SQL"):
+        sqlmr.sql(f"SELECT * FROM '{tmp_path}/t/p.parquet'")
+    # A table whose catalog declares its columns: its tasks refuse the column they cannot tell,
+    # and read the others.
+    (tmp_path / "catalog.toml").write_text(
+        '[tables.t]\nlocation = "t"\nformat = "parquet"\ncolumns = "a BIGINT, b BIGINT"\n'
+    )
+    with pytest.raises(sqlmr.SqlmrError, match=r"'A' and 'a', which differ only in case"):
+        sqlmr.sql("SELECT a FROM t", str(tmp_path), workers=1)
+    expected = duckdb.sql(f"SELECT b FROM '{tmp_path}/t/p.parquet'").fetchall()
+    assert_same(sqlmr.sql("SELECT b FROM t", str(tmp_path), workers=1), expected, False)
+
+
+def test_files_that_differ_only_in_nullability_or_encoding_are_one_table(tmp_path: Path) -> None:
+    # Writers differ: one marks a column REQUIRED, another OPTIONAL; one stores a string column
+    # dictionary-encoded with its Arrow schema. Queries read them alike (DuckDB too).
+    required = pa.schema([pa.field("a", pa.int64(), nullable=False), ("s", pa.string())])
+    pq.write_table(
+        pa.table({"a": [1, 2], "s": ["x", "y"]}, schema=required), tmp_path / "1.parquet"
+    )
+    encoded = pa.table({"a": [3, None], "s": pa.array(["y", "z"]).dictionary_encode()})
+    pq.write_table(encoded, tmp_path / "2.parquet")
+    query = f"SELECT s, COUNT(*), SUM(a) FROM '{tmp_path}/*.parquet' GROUP BY s"
+    assert_same(sqlmr.sql(query, workers=2), duckdb.sql(query).fetchall(), ordered=False)
+    # Files whose columns do differ are still refused, naming both.
+    pq.write_table(pa.table({"a": ["3"], "s": ["w"]}), tmp_path / "3.parquet")
+    with pytest.raises(sqlmr.CatalogError, match=r"3\.parquet has columns \(a string"):
+        sqlmr.sql(query, workers=2)

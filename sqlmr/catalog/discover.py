@@ -246,9 +246,18 @@ def _plan_type(t: pa.DataType) -> str | None:
 
 
 def columns_of(schema: pa.Schema, where: str) -> tuple[Column, ...]:
-    """Plan columns for an Arrow schema; a field the plan cannot represent is refused by name."""
+    """Plan columns for an Arrow schema; a field the plan cannot represent is refused by name,
+    as are two fields whose names differ only in case (SQL names match without regard to case,
+    so no query could tell them apart)."""
     out = []
+    seen: dict[str, str] = {}
     for field in schema:
+        if field.name.lower() in seen:
+            raise UnsupportedError(
+                f"{where}: columns {seen[field.name.lower()]!r} and {field.name!r} have the "
+                "same name in SQL, which matches names without regard to case; rename one"
+            )
+        seen[field.name.lower()] = field.name
         typ = _plan_type(field.type)
         if typ is None:
             what = "nested" if pa.types.is_nested(field.type) else "of an unsupported type"

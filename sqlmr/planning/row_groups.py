@@ -8,7 +8,7 @@ import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from pyarrow import ArrowException
+import pyarrow as pa
 from sqlmr_runtime import build
 
 from sqlmr.catalog import Table
@@ -70,7 +70,7 @@ def _min_max(st) -> tuple[object, object]:
         return None, None
     try:
         return st.min, st.max
-    except (ValueError, OverflowError, ArrowException):
+    except (ValueError, OverflowError, pa.ArrowException):
         return None, None
 
 
@@ -94,7 +94,7 @@ def row_groups(table: Table, objects: tuple[Listed, ...], read: list[str], ir) -
         schema = pf.schema_arrow
         if first is None:
             first = (obj, schema)
-        elif not schema.equals(first[1]):
+        elif _columns(schema) != _columns(first[1]):
             raise CatalogError(
                 f"table {table.name}: {obj.url} has columns ({_describe(schema)}) but "
                 f"{first[0].url} has ({_describe(first[1])}); every file must share one schema"
@@ -180,6 +180,15 @@ def _group(obj: Listed, meta, g: int, names: list[str], wanted: set[str]) -> Gro
         sum(rg.column(i).total_uncompressed_size for i in read),
         meta.serialized_size + 8,
     )
+
+
+def _columns(schema) -> list[tuple[str, object]]:
+    """A file's columns as a scan reads them: names and types. Whether a column may hold NULL,
+    or is dictionary-encoded in one file and not in another, makes no difference to a query
+    (each task reads its file's columns as the plan's types)."""
+    return [
+        (f.name, f.type.value_type if pa.types.is_dictionary(f.type) else f.type) for f in schema
+    ]
 
 
 def _describe(schema) -> str:
