@@ -9,6 +9,7 @@ and `footer`) for Parquet; either may carry `partition`, its object's folder val
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -191,7 +192,13 @@ def partition_value(text: str | None, typ: pa.DataType) -> pa.Scalar:
     folder alike. Raises pa.ArrowInvalid or pa.ArrowNotImplementedError where it does not parse."""
     if text == spec.HIVE_NULL:
         text = None
+    elif pa.types.is_date(typ) or pa.types.is_timestamp(typ):
+        # DuckDB reads 2024-1-5 as a DATE; Arrow's cast wants two-digit months and days.
+        text = _LOOSE_DATE.sub(lambda m: f"{m[1]}-{int(m[2]):02d}-{int(m[3]):02d}", text)
     return pc.cast(pa.array([text], pa.string()), typ)[0]
+
+
+_LOOSE_DATE = re.compile(r"^([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})(?=$|[ T])")
 
 
 def _with_partitions(table: pa.Table, parts: list, r: dict[str, Any], wanted: list[str]):

@@ -9,8 +9,8 @@ refused with its name.
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import io
+import re
 from collections.abc import Iterable
 
 import pyarrow as pa
@@ -271,7 +271,7 @@ def columns_of(schema: pa.Schema, where: str) -> tuple[Column, ...]:
 
 
 def infer_partitions(table: Table, objects: tuple[Listed, ...]) -> tuple[Column, ...]:
-    """Partition columns from the folder names, typed BIGINT, DATE or VARCHAR as DuckDB does."""
+    """Partition columns from the folder names, typed as DuckDB types them (_infer_type)."""
     keys = [k for k, _ in objects[0].partition]
     for obj in objects:
         if [k for k, _ in obj.partition] != keys:
@@ -286,17 +286,28 @@ def infer_partitions(table: Table, objects: tuple[Listed, ...]) -> tuple[Column,
     return tuple(columns)
 
 
-def _infer_type(values: set[str]) -> str:
-    def all_parse(parse) -> bool:
-        try:
-            for v in values:
-                parse(v)
-        except ValueError:
-            return False
-        return bool(values)
+_BIGINT = re.compile(r"-?(0|[1-9][0-9]*)")  # no sign, leading zero or separator: VARCHAR
+_DATE = re.compile(r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}")
+_TIMESTAMP = re.compile(_DATE.pattern + r"[ T][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?")
 
-    if all_parse(int):
+
+def _infer_type(values: set[str]) -> str:
+    """BIGINT, DATE or TIMESTAMP when every folder value is written as one, as DuckDB infers
+    them: '5' and '-5' are BIGINT, '05', '+5', '1_000' or past 64 bits VARCHAR (so the folder's
+    text is kept); '2024-1-5' is a DATE, '2024-01-05 10:00' a TIMESTAMP; anything else, or a
+    mix, VARCHAR."""
+    from sqlmr_runtime.scan import partition_value  # as each task reads the folder's value
+
+    def every(pattern: re.Pattern[str], parse) -> bool:
+        try:
+            return bool(values) and all(pattern.fullmatch(v) and parse(v) for v in values)
+        except (ValueError, pa.ArrowException):
+            return False
+
+    if every(_BIGINT, lambda v: -(1 << 63) <= int(v) < (1 << 63)):
         return "int64"
-    if all_parse(datetime.date.fromisoformat):
+    if every(_DATE, lambda v: partition_value(v, pa.date32()).is_valid):
         return "date32"
+    if every(_TIMESTAMP, lambda v: partition_value(v, pa.timestamp("us")).is_valid):
+        return "timestamp"
     return "string"
