@@ -131,8 +131,14 @@ def resolve(table: Table) -> Table:
     if fmt == "parquet" and codec:
         raise CatalogError(f"table {table.name}: Parquet objects are not compressed whole")
     columns = tuple(c for c in table.columns if c.name not in (table.partitions or ()))
+    sample = None
+    if fmt == "csv" and table.detect:
+        from sqlmr.catalog.sniff import sniff
+
+        sample = _sample_bytes(table, codec, listing.objects[0])
+        table = sniff(table, sample)
     if not columns:
-        columns = infer_columns(table, fmt, codec, listing.objects[0], listing.footers)
+        columns = infer_columns(table, fmt, codec, listing.objects[0], listing.footers, sample)
     partitions = table.partitions
     part_columns = tuple(c for c in table.columns if c.name in (partitions or ()))
     if partitions is None:
@@ -149,10 +155,15 @@ def resolve(table: Table) -> Table:
 
 
 def infer_columns(
-    table: Table, fmt: str, codec: str | None, first: Listed, footers: dict | None = None
+    table: Table,
+    fmt: str,
+    codec: str | None,
+    first: Listed,
+    footers: dict | None = None,
+    sample: bytes | None = None,
 ) -> tuple[Column, ...]:
     """Columns from the first object: its Parquet footer (kept in `footers` for planning), or a
-    sample of its rows."""
+    sample of its rows (`sample`: already read)."""
     if fmt == "parquet":
         pf = read_footer(table, first)
         if footers is not None:
@@ -160,7 +171,9 @@ def infer_columns(
         return columns_of(pf.schema_arrow, f"table {table.name} ({first.url})")
     if table.name.lower() in AMPLAB_SCHEMAS and fmt == "csv":
         return AMPLAB_SCHEMAS[table.name.lower()]
-    return columns_of(_sample(table, fmt, codec, first), f"table {table.name} ({first.url})")
+    if sample is None:
+        sample = _sample_bytes(table, codec, first)
+    return columns_of(_sample(table, fmt, sample, first), f"table {table.name} ({first.url})")
 
 
 def read_footer(table: Table, obj: Listed, footers: dict | None = None):
@@ -180,7 +193,8 @@ def read_footer(table: Table, obj: Listed, footers: dict | None = None):
     return pf
 
 
-def _sample(table: Table, fmt: str, codec: str | None, first: Listed) -> pa.Schema:
+def _sample_bytes(table: Table, codec: str | None, first: Listed) -> bytes:
+    """Up to _SAMPLE bytes of the first object's (decompressed) data, in whole lines."""
     from sqlmr_runtime.compression import DecompressedStream
     from sqlmr_runtime.errors import RuntimeTaskError
     from sqlmr_runtime.storage import storage_for
@@ -194,7 +208,10 @@ def _sample(table: Table, fmt: str, codec: str | None, first: Listed) -> pa.Sche
     except RuntimeTaskError as e:
         raise CatalogError(f"table {table.name}: {e}") from None
     cut = data.rfind(b"\n")
-    data = data[: cut + 1] if cut > 0 and len(data) >= _SAMPLE else data
+    return data[: cut + 1] if cut > 0 and len(data) >= _SAMPLE else data
+
+
+def _sample(table: Table, fmt: str, data: bytes, first: Listed) -> pa.Schema:
     try:
         if fmt == "json":
             import pyarrow.json as pajson
@@ -209,13 +226,29 @@ def _sample(table: Table, fmt: str, codec: str | None, first: Listed) -> pa.Sche
             newlines_in_values=table.newlines_in_values,
         )
         schema = pacsv.read_csv(io.BytesIO(data), read_options=read, parse_options=parse).schema
-        if not table.header:  # DuckDB's names for headerless columns
-            schema = pa.schema([(f"column{i}", f.type) for i, f in enumerate(schema)])
-        return schema
+        names = [f"column{i}" for i in range(len(schema))]  # DuckDB's, without a header
+        if table.header:
+            names = _distinct(schema.names)
+        return pa.schema(list(zip(names, schema.types, strict=True)))
     except pa.ArrowInvalid as e:
         raise CatalogError(
             f"table {table.name}: cannot infer the columns from {first.url}: {e}"
         ) from None
+
+
+def _distinct(names: list[str]) -> list[str]:
+    """Header names made distinct as DuckDB makes them: a name already taken (in any case)
+    gets _1, _2, … (a, a → a, a_1)."""
+    taken: set[str] = set()
+    out = []
+    for name in names:
+        unique, n = name, 0
+        while unique.lower() in taken:
+            n += 1
+            unique = f"{name}_{n}"
+        taken.add(unique.lower())
+        out.append(unique)
+    return out
 
 
 # Arrow type → plan type, for types the plan holds or that widen to one without loss.

@@ -92,6 +92,9 @@ class Table:
     newlines_in_values: bool = False
     compression: str | None = None
     partitions: tuple[str, ...] | None = ()
+    # Text options left to detection from the first object (sqlmr.catalog.sniff): a path in
+    # FROM that does not give its "delimiter" or "header", as DuckDB's sniffer detects them.
+    detect: tuple[str, ...] = ()
     # Where the table was defined (a catalog file, a tables folder), for error messages.
     defined_in: str = field(default="", compare=False)
     # Found in a tables folder with no catalog entry (its files carry the schema): a catalog's

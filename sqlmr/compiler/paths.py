@@ -56,7 +56,15 @@ def path_table(sql: str, node: exp.Table) -> Table | None:
     if isinstance(this, exp.Identifier):
         if not this.quoted or not looks_like_path(this.name):
             return None
-        return Table(_name(this.name), this.name, (), format="auto", partitions=None)
+        return Table(
+            _name(this.name),
+            this.name,
+            (),
+            format="auto",
+            quote='"',
+            partitions=None,
+            detect=("delimiter", "header"),
+        )
     found = _function(this)
     if found is None:
         return None
@@ -66,23 +74,42 @@ def path_table(sql: str, node: exp.Table) -> Table | None:
     path = args[0].name
     options = _options(sql, fn, args[1:])
     fmt = READ_FUNCTIONS[fn]
-    delimiter = options.get("delim") or options.get("sep") or options.get("delimiter") or ","
-    if len(str(delimiter)) != 1:
+    delimiter = options.get("delim") or options.get("sep") or options.get("delimiter")
+    if delimiter is not None and len(str(delimiter)) != 1:
         raise sql_error(SqlError, f"{fn}(): the delimiter must be one character", sql, this)
+    quote = str(options.get("quote", '"'))  # DuckDB's default
+    if len(quote) > 1:
+        raise sql_error(SqlError, f"{fn}(): quote must be one character or ''", sql, this)
     compression = options.get("compression")
     if compression in ("auto", "none"):
         compression = None
+    # What the call does not say is detected from the first object, as DuckDB's sniffer does.
+    given = {"delimiter": delimiter, "header": options.get("header")}
+    detect = tuple(k for k, v in given.items() if v is None)
     return Table(
         _name(path),
         path,
         (),
         format=fmt,
-        delimiter=str(delimiter),
-        header=bool(options.get("header", False)),
-        quote=str(options.get("quote", "")),
+        delimiter=str(delimiter or ","),
+        header=_flag(sql, fn, this, options.get("header", False)),
+        quote=quote,
         compression=compression,
         partitions=None,
+        detect=detect,
     )
+
+
+def _flag(sql: str, fn: str, node: exp.Expression, value: object) -> bool:
+    """A boolean option: true/false, or as text 'true'/'false'/'1'/'0' (as DuckDB reads them)."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "t", "yes", "on"):
+        return True
+    if text in ("false", "0", "f", "no", "off"):
+        return False
+    raise sql_error(SqlError, f"{fn}(): expected true or false, not {value!r}", sql, node)
 
 
 def _options(sql: str, fn: str, args: list[exp.Expression]) -> dict[str, object]:

@@ -1,0 +1,69 @@
+"""Delimited text named by a path in FROM, read as DuckDB reads it: quotes by default, the
+delimiter and header detected when the call does not give them, header options spelled as
+DuckDB spells them, and duplicate header names made distinct. Columns and rows equal DuckDB's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+from conftest import assert_same
+
+import sqlmr
+
+FILES = {
+    "quoted.csv": 'id,name\n1,"Smith"\n2,"Smith, J"\n3,"say ""hi"""\n',
+    "people.csv": "name,age\nbob,3\nal,4\n",
+    "people.tsv": "name\tage\nbob\t3\nal\t4\n",
+    "pipes.txt": "k|v\n1|x\n2|y\n",
+    "semi.csv": "a;b\n1;2\n3;4\n",
+    "numbers.csv": "1,2\n3,4\n",
+    "words.csv": "bob,paris\nal,rome\n",  # all text: DuckDB takes the first line as a header
+    "dates.csv": "2020-01-01,5\n2020-01-02,6\n",
+    "one.csv": "1,x\n",
+    "gap.csv": "name,age\nbob,\nal,4\n",
+    "dup.csv": "a,a,A\n1,2,3\n",
+}
+
+CALLS = [
+    "'{d}/quoted.csv'",
+    "read_csv('{d}/quoted.csv', header=true)",
+    "'{d}/people.csv'",
+    "read_csv('{d}/people.csv')",
+    "'{d}/people.tsv'",
+    "read_csv('{d}/pipes.txt')",
+    "read_csv('{d}/semi.csv')",
+    "'{d}/numbers.csv'",
+    "'{d}/words.csv'",
+    "'{d}/dates.csv'",
+    "'{d}/one.csv'",
+    "'{d}/gap.csv'",
+    "read_csv('{d}/dup.csv', header=true)",
+    "read_csv('{d}/people.csv', header='false')",
+    "read_csv('{d}/people.csv', header=0)",
+    "read_csv('{d}/people.csv', header='true', delim=',')",
+    "read_csv('{d}/numbers.csv', quote='')",
+]
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("csv-paths")
+    for name, text in FILES.items():
+        (root / name).write_text(text)
+    return root
+
+
+@pytest.mark.parametrize("call", CALLS)
+def test_text_paths_read_as_duckdb_reads_them(folder: Path, call: str) -> None:
+    query = f"SELECT * FROM {call.format(d=folder)}"
+    expected = duckdb.sql(query)
+    result = sqlmr.sql(query, workers=1)
+    assert result.column_names == expected.columns
+    assert_same(result, expected.fetchall(), ordered=False)
+
+
+def test_a_header_option_that_is_not_a_boolean_is_an_error(folder: Path) -> None:
+    with pytest.raises(sqlmr.SqlError, match="expected true or false"):
+        sqlmr.sql(f"SELECT * FROM read_csv('{folder}/people.csv', header='maybe')")
