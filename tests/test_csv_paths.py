@@ -1,16 +1,25 @@
-"""Delimited text named by a path in FROM, read as DuckDB reads it: quotes by default, the
-delimiter and header detected when the call does not give them, header options spelled as
-DuckDB spells them, and duplicate header names made distinct. Columns and rows equal DuckDB's."""
+"""Text named by a path in FROM, read as DuckDB reads it: quotes by default, the delimiter and
+header detected when the call does not give them, header options spelled as DuckDB spells them,
+duplicate header names made distinct, timestamps and dates told apart. Columns, their types and
+the rows equal DuckDB's."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 import pytest
 from conftest import assert_same
 
 import sqlmr
+
+SQL_TYPES = {
+    pa.int64(): "BIGINT",
+    pa.string(): "VARCHAR",
+    pa.date32(): "DATE",
+    pa.timestamp("us"): "TIMESTAMP",
+}
 
 FILES = {
     "quoted.csv": 'id,name\n1,"Smith"\n2,"Smith, J"\n3,"say ""hi"""\n',
@@ -24,6 +33,9 @@ FILES = {
     "one.csv": "1,x\n",
     "gap.csv": "name,age\nbob,\nal,4\n",
     "dup.csv": "a,a,A\n1,2,3\n",
+    "ts.csv": "id,t\n1,2024-01-02 03:04:05\n2,2024-01-03 00:00:00\n",
+    "ts.jsonl": '{"id": 1, "t": "2024-01-02 03:04:05"}\n{"id": 2, "t": "2024-01-03 00:00:00"}\n',
+    "days.jsonl": '{"id": 1, "d": "2024-01-02"}\n{"id": 2, "d": null}\n',
 }
 
 CALLS = [
@@ -44,6 +56,10 @@ CALLS = [
     "read_csv('{d}/people.csv', header=0)",
     "read_csv('{d}/people.csv', header='true', delim=',')",
     "read_csv('{d}/numbers.csv', quote='')",
+    # TIMESTAMP text is a TIMESTAMP (was: a DATE that no row fitted); a date alone is a DATE
+    "'{d}/ts.csv'",
+    "read_json('{d}/ts.jsonl')",
+    "read_json('{d}/days.jsonl')",
 ]
 
 
@@ -61,6 +77,9 @@ def test_text_paths_read_as_duckdb_reads_them(folder: Path, call: str) -> None:
     expected = duckdb.sql(query)
     result = sqlmr.sql(query, workers=1)
     assert result.column_names == expected.columns
+    assert [SQL_TYPES.get(t, str(t)) for t in result.schema.types] == [
+        str(t) for t in expected.types
+    ]
     assert_same(result, expected.fetchall(), ordered=False)
 
 

@@ -214,9 +214,7 @@ def _sample_bytes(table: Table, codec: str | None, first: Listed) -> bytes:
 def _sample(table: Table, fmt: str, data: bytes, first: Listed) -> pa.Schema:
     try:
         if fmt == "json":
-            import pyarrow.json as pajson
-
-            return pajson.read_json(io.BytesIO(data)).schema
+            return _json_schema(data)
         import pyarrow.csv as pacsv
 
         read = pacsv.ReadOptions(autogenerate_column_names=not table.header)
@@ -234,6 +232,33 @@ def _sample(table: Table, fmt: str, data: bytes, first: Listed) -> pa.Schema:
         raise CatalogError(
             f"table {table.name}: cannot infer the columns from {first.url}: {e}"
         ) from None
+
+
+def _json_schema(data: bytes) -> pa.Schema:
+    """The schema of a JSON Lines sample. Arrow infers "2024-01-02" and "2024-01-02 03:04:05"
+    alike as timestamp[s]: a column whose every value is a date alone is a DATE (as DuckDB
+    reads it), any other a TIMESTAMP."""
+    import pyarrow.json as pajson
+
+    table = pajson.read_json(io.BytesIO(data))
+    seconds = [f.name for f in table.schema if pa.types.is_timestamp(f.type) and f.type.unit == "s"]
+    if not seconds:
+        return table.schema
+    as_text = pa.schema(
+        [(f.name, pa.string() if f.name in seconds else f.type) for f in table.schema]
+    )
+    text = pajson.read_json(
+        io.BytesIO(data), parse_options=pajson.ParseOptions(explicit_schema=as_text)
+    )
+    dates = {
+        name
+        for name in seconds
+        if all(v is None or _DAY.fullmatch(v) for v in text.column(name).to_pylist())
+    }
+    return pa.schema([(f.name, pa.date32() if f.name in dates else f.type) for f in table.schema])
+
+
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def _distinct(names: list[str]) -> list[str]:
@@ -270,8 +295,6 @@ def _plan_type(t: pa.DataType) -> str | None:
     if pa.types.is_dictionary(t):
         return _plan_type(t.value_type)
     if pa.types.is_date(t):
-        return "date32"
-    if pa.types.is_timestamp(t) and t.unit == "s":  # JSON's "YYYY-MM-DD" is inferred so
         return "date32"
     if pa.types.is_timestamp(t) and t.tz is None:
         return "timestamp"
