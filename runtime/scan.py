@@ -202,11 +202,13 @@ _LOOSE_DATE = re.compile(r"^([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})(?=$|[ T])")
 
 
 def _with_partitions(table: pa.Table, parts: list, r: dict[str, Any], wanted: list[str]):
-    values = r.get("partition", {})
+    # Folder keys match partition names without regard to case (Year=2024/ is `year`), as
+    # the planner prunes them.
+    values = {key.lower(): text for key, text in r.get("partition", {}).items()}
     for name, typ in parts:
         if name not in wanted:
             continue
-        text = values.get(name)
+        text = values.get(name.lower())
         try:
             value = partition_value(text, typ)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):

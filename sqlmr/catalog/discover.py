@@ -144,6 +144,13 @@ def resolve(table: Table) -> Table:
     if partitions is None:
         part_columns = infer_partitions(table, listing.objects)
         partitions = tuple(c.name for c in part_columns)
+    held = {c.name.lower() for c in columns}
+    for c in part_columns:
+        if c.name.lower() in held:
+            raise CatalogError(
+                f"table {table.name}: its files hold a column {c.name}, and its folders "
+                f"{c.name}=… name a partition column too; rename one of them"
+            )
     return dataclasses.replace(
         table,
         format=fmt,

@@ -74,13 +74,28 @@ def _listing(table: Table, ir):
         listing = table.listing.kept(keep)
     else:
         listing = list_table(table.location, keep, table.name)
-    # Every partition folder is checked, pruned or not, so a bad value is never silently read.
-    if table.partitions and keep is None:
-        for obj in listing.objects:
-            for key, text in obj.partition:
-                if key in table.partitions:
-                    typed_value(table, key, text, _type_of(table, key))
+    if table.partitions:
+        _check_folders(table, listing.objects, typed=keep is None)
     return listing
+
+
+def _check_folders(table: Table, objects: tuple[Listed, ...], typed: bool) -> None:
+    """Every object lies in a folder of each partition column (else its value would be NULL
+    without a word), and, when `typed` (nothing pruned them), every folder value parses as its
+    column's type, so that a bad value is never silently read."""
+    declared = {name.lower(): name for name in table.partitions or ()}
+    for obj in objects:
+        keys = {key.lower() for key, _ in obj.partition}
+        missing = [name for low, name in declared.items() if low not in keys]
+        if missing:
+            raise CatalogError(
+                f"table {table.name}: {obj.url} is in no {missing[0]}=… folder, but the table "
+                f"has partition column {missing[0]}; every object must lie in one"
+            )
+        if typed:
+            for key, text in obj.partition:
+                if key.lower() in declared:
+                    typed_value(table, key, text, _type_of(table, key))
 
 
 def plan_input(
