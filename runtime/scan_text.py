@@ -96,6 +96,7 @@ def _range_rows(source: dict[str, Any], r: dict[str, Any]) -> tuple[memoryview, 
     if r["start"] == 0:
         refuse_binary(r["url"], bytes(data[:8]))
     if source.get("header") and r["start"] == 0 and len(data):
+        check_header(source, bytes(data[: 1 << 16]), r["url"])
         data, offset = skip_line(data, offset)
     if len(data) and source.get("quote") and not source.get("newlines_in_values"):
         check_quotes_closed(data, source["quote"], r["url"], offset)
@@ -197,6 +198,31 @@ def skip_line(data: memoryview, offset: int) -> tuple[memoryview, int]:
     return (data[cut + 1 :], offset + cut + 1) if cut >= 0 else (data[:0], offset)
 
 
+def header_names(head: bytes, delimiter: str, quote: str | None, url: str) -> list[str]:
+    """The names on the first line of an object's text (`head`: its first bytes)."""
+    cut = head.find(b"\n")
+    line = head[: cut + 1] if cut >= 0 else head
+    parse = pacsv.ParseOptions(delimiter=delimiter, quote_char=quote or False)
+    try:
+        return pacsv.read_csv(io.BytesIO(line), parse_options=parse).column_names
+    except pa.ArrowInvalid as e:
+        raise BadInputError(f"{url}: cannot read its header line: {e}") from None
+
+
+def check_header(source: dict[str, Any], head: bytes, url: str) -> None:
+    """An object's header is the one the table's columns were named from, if they were: the
+    columns are read by position, and a header in another order would swap their values."""
+    expected = source.get("header_names")
+    if not expected:
+        return
+    found = header_names(head, source.get("delimiter") or ",", source.get("quote"), url)
+    if found != expected:
+        raise BadInputError(
+            f"{url}: its header ({', '.join(found)}) is not the table's "
+            f"({', '.join(expected)}); the objects of one table must share one header"
+        )
+
+
 def refuse_binary(url: str, head: bytes) -> None:
     """A compressed or Parquet object read as plain text would give garbage rows: refuse it."""
     found = sniff(head)
@@ -221,6 +247,8 @@ def compressed_batches(
     url = r["url"]
     stream = DecompressedStream(storage_for(url), url, source["compression"], r["end"])
     wanted = source["read"]
+    if source.get("header"):
+        check_header(source, stream.peek_line(), url)
     try:
         reader = pacsv.open_csv(
             stream,

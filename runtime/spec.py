@@ -404,6 +404,12 @@ _SOURCES: dict[str, Node] = {
             ),
             Arg("delimiter", "str", required=False, doc="field delimiter (default ',')"),
             Arg("header", "bool", required=False, doc="the first line of each object is a header"),
+            Arg(
+                "header_names",
+                "list<str>",
+                required=False,
+                doc="the header the columns were named from: each object's must be the same",
+            ),
             Arg("quote", "str", required=False, nullable=True, doc="quote character, if any"),
             Arg(
                 "newlines_in_values",

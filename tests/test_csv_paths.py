@@ -86,3 +86,23 @@ def test_text_paths_read_as_duckdb_reads_them(folder: Path, call: str) -> None:
 def test_a_header_option_that_is_not_a_boolean_is_an_error(folder: Path) -> None:
     with pytest.raises(sqlmr.SqlError, match="expected true or false"):
         sqlmr.sql(f"SELECT * FROM read_csv('{folder}/people.csv', header='maybe')")
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".csv.gz"])
+def test_objects_must_share_the_header_their_columns_were_named_from(
+    tmp_path: Path, suffix: str
+) -> None:
+    # Columns are read by position: a second object whose header is b,a swapped the values.
+    import gzip
+
+    def write(name: str, text: str) -> None:
+        data = text.encode()
+        (tmp_path / (name + suffix)).write_bytes(gzip.compress(data) if "gz" in suffix else data)
+
+    write("f1", "a,b\n1,10\n")
+    write("f2", "a,b\n2,20\n")
+    query = f"SELECT a, SUM(b) FROM read_csv('{tmp_path}/*{suffix}', header=true) GROUP BY a"
+    assert_same(sqlmr.sql(query, workers=1), duckdb.sql(query).fetchall(), ordered=False)
+    write("f3", "b,a\n30,3\n")
+    with pytest.raises(sqlmr.SqlmrError, match=r"f3\.csv.*its header \(b, a\) is not the table's"):
+        sqlmr.sql(query, workers=1)

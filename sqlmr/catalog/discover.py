@@ -137,8 +137,13 @@ def resolve(table: Table) -> Table:
 
         sample = _sample_bytes(table, codec, listing.objects[0])
         table = sniff(table, sample)
+    header_names = table.header_names
     if not columns:
+        if fmt == "csv" and table.header and sample is None:
+            sample = _sample_bytes(table, codec, listing.objects[0])
         columns = infer_columns(table, fmt, codec, listing.objects[0], listing.footers, sample)
+        if fmt == "csv" and table.header and sample:
+            header_names = _header_names(table, sample, listing.objects[0])
     partitions = table.partitions
     part_columns = tuple(c for c in table.columns if c.name in (partitions or ()))
     if partitions is None:
@@ -158,6 +163,7 @@ def resolve(table: Table) -> Table:
         columns=columns + part_columns,
         partitions=partitions,
         listing=listing,
+        header_names=header_names,
     )
 
 
@@ -239,6 +245,13 @@ def _sample(table: Table, fmt: str, data: bytes, first: Listed) -> pa.Schema:
         raise CatalogError(
             f"table {table.name}: cannot infer the columns from {first.url}: {e}"
         ) from None
+
+
+def _header_names(table: Table, sample: bytes, first: Listed) -> tuple[str, ...]:
+    """The names on the first line of a sample, as the text parser reads them."""
+    from sqlmr_runtime.scan_text import header_names
+
+    return tuple(header_names(sample, table.delimiter, table.quote, first.url))
 
 
 def _json_schema(data: bytes) -> pa.Schema:

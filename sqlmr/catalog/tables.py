@@ -95,6 +95,9 @@ class Table:
     # Text options left to detection from the first object (sqlmr.catalog.sniff): a path in
     # FROM that does not give its "delimiter" or "header", as DuckDB's sniffer detects them.
     detect: tuple[str, ...] = ()
+    # The header line its columns were named from (inferred, not declared): columns are read
+    # by position, so every object's header must be this one (checked by the tasks).
+    header_names: tuple[str, ...] = ()
     # Where the table was defined (a catalog file, a tables folder), for error messages.
     defined_in: str = field(default="", compare=False)
     # Found in a tables folder with no catalog entry (its files carry the schema): a catalog's

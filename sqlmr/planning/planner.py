@@ -68,6 +68,7 @@ def scan_source(t: Table, read_columns) -> Json:
         format=t.format,
         delimiter=t.delimiter,
         header=t.header,
+        header_names=list(t.header_names) or None,
         quote=t.quote,
         columns=defs(False),
         read=list(read_columns),
