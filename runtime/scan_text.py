@@ -294,13 +294,19 @@ def _parse_options(source) -> pacsv.ParseOptions:
     )
 
 
+NULLS = [""]  # like DuckDB: an empty field is NULL, and no other spelling of NULL is special
+TRUES = ["true", "True", "TRUE", "t", "T", "1"]  # BOOLEAN text, as DuckDB reads it
+FALSES = ["false", "False", "FALSE", "f", "F", "0"]
+
+
 def _convert_options(types, wanted) -> pacsv.ConvertOptions:
     return pacsv.ConvertOptions(
         column_types={n: types[n] for n in wanted},
         include_columns=wanted,
-        # Like DuckDB: an empty field is NULL, and no other spelling of NULL is special.
-        null_values=[""],
+        null_values=NULLS,
         strings_can_be_null=True,
+        true_values=TRUES,
+        false_values=FALSES,
     )
 
 

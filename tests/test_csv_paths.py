@@ -19,6 +19,7 @@ SQL_TYPES = {
     pa.string(): "VARCHAR",
     pa.date32(): "DATE",
     pa.timestamp("us"): "TIMESTAMP",
+    pa.bool_(): "BOOLEAN",
 }
 
 FILES = {
@@ -36,6 +37,10 @@ FILES = {
     "ts.csv": "id,t\n1,2024-01-02 03:04:05\n2,2024-01-03 00:00:00\n",
     "ts.jsonl": '{"id": 1, "t": "2024-01-02 03:04:05"}\n{"id": 2, "t": "2024-01-03 00:00:00"}\n',
     "days.jsonl": '{"id": 1, "d": "2024-01-02"}\n{"id": 2, "d": null}\n',
+    "zip.csv": "zip,n\n007,1\n010,2\n0,3\n",
+    "flags.csv": "flag\nT\nF\ntrue\n",
+    "na.csv": "a,b\n1,NA\n2,3\n",
+    "empty.csv": "a,b\n1,\n2,\n",
 }
 
 CALLS = [
@@ -60,6 +65,12 @@ CALLS = [
     "'{d}/ts.csv'",
     "read_json('{d}/ts.jsonl')",
     "read_json('{d}/days.jsonl')",
+    # types as DuckDB's sniffer gives them: a leading zero is text, T/F BOOLEAN, NA text,
+    # a column of only empty fields VARCHAR
+    "read_csv('{d}/zip.csv', header=true)",
+    "'{d}/flags.csv'",
+    "'{d}/na.csv'",
+    "read_csv('{d}/empty.csv', header=true)",
 ]
 
 

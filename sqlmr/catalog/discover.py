@@ -228,23 +228,61 @@ def _sample(table: Table, fmt: str, data: bytes, first: Listed) -> pa.Schema:
     try:
         if fmt == "json":
             return _json_schema(data)
-        import pyarrow.csv as pacsv
-
-        read = pacsv.ReadOptions(autogenerate_column_names=not table.header)
-        parse = pacsv.ParseOptions(
-            delimiter=table.delimiter,
-            quote_char=table.quote or False,
-            newlines_in_values=table.newlines_in_values,
-        )
-        schema = pacsv.read_csv(io.BytesIO(data), read_options=read, parse_options=parse).schema
-        names = [f"column{i}" for i in range(len(schema))]  # DuckDB's, without a header
+        types = _csv_types(table, data)
+        names = [f"column{i}" for i in range(len(types))]  # DuckDB's, without a header
         if table.header:
-            names = _distinct(schema.names)
-        return pa.schema(list(zip(names, schema.types, strict=True)))
+            names = _distinct(list(_header_names(table, data, first)))
+        if len(names) != len(types):
+            raise pa.ArrowInvalid(f"{len(names)} names in the header, {len(types)} fields")
+        return pa.schema(list(zip(names, types, strict=True)))
     except pa.ArrowInvalid as e:
         raise CatalogError(
             f"table {table.name}: cannot infer the columns from {first.url}: {e}"
         ) from None
+
+
+_LEADING_ZERO = re.compile(r"[+-]?0[0-9]")
+
+
+def _csv_types(table: Table, data: bytes) -> list[pa.DataType]:
+    """The column types of a text sample, as DuckDB's sniffer would mostly have them: NULL only
+    as an empty field and BOOLEAN as true/false/t/f (as the tasks read them: NA is text), a
+    number written with a leading zero (a code: 007) text, and a column of only NULLs text."""
+    import pyarrow.csv as pacsv
+    from sqlmr_runtime.scan_text import FALSES, NULLS, TRUES  # as the tasks will read it
+
+    read = pacsv.ReadOptions(autogenerate_column_names=True, skip_rows=int(table.header))
+    parse = pacsv.ParseOptions(
+        delimiter=table.delimiter,
+        quote_char=table.quote or False,
+        newlines_in_values=table.newlines_in_values,
+    )
+
+    def sample(as_text: list[str]) -> pa.Table:
+        convert = pacsv.ConvertOptions(
+            column_types={n: pa.string() for n in as_text},
+            null_values=NULLS,
+            strings_can_be_null=True,
+            true_values=TRUES,
+            false_values=FALSES,
+        )
+        return pacsv.read_csv(io.BytesIO(data), read, parse, convert)
+
+    typed = sample([])
+    types = [pa.string() if pa.types.is_null(t) else t for t in typed.schema.types]
+    numbers = [
+        n
+        for n, t in zip(typed.column_names, types, strict=True)
+        if pa.types.is_integer(t) or pa.types.is_floating(t)
+    ]
+    if numbers:
+        text = sample(numbers)
+        for i, name in enumerate(typed.column_names):
+            if name in numbers and any(
+                v is not None and _LEADING_ZERO.match(v) for v in text.column(name).to_pylist()
+            ):
+                types[i] = pa.string()
+    return types
 
 
 def _header_names(table: Table, sample: bytes, first: Listed) -> tuple[str, ...]:

@@ -79,8 +79,13 @@ def _header(sample: bytes, table: Table) -> bool:
 
 
 def _read(pacsv, sample: bytes, parse, skip: int) -> pa.Table:
+    from sqlmr_runtime.scan_text import FALSES, NULLS, TRUES  # as the tasks will read it
+
     read = pacsv.ReadOptions(autogenerate_column_names=True, skip_rows=skip)
-    return pacsv.read_csv(io.BytesIO(sample), read_options=read, parse_options=parse)
+    convert = pacsv.ConvertOptions(
+        null_values=NULLS, strings_can_be_null=True, true_values=TRUES, false_values=FALSES
+    )
+    return pacsv.read_csv(io.BytesIO(sample), read, parse, convert)
 
 
 def _text(t: pa.DataType) -> bool:
