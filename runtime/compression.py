@@ -26,6 +26,7 @@ EXTENSIONS = {
 CODECS = ("gzip", "zstd", "bzip2", "deflate")
 _CHUNK = 4 << 20  # compressed bytes fetched per request
 _STEP = 1 << 20  # decompressed bytes made per step (what Arrow's CSV reader asks for at once)
+_FEED = 1 << 16  # compressed bytes given to a decompressor per call
 
 
 def codec_of(url: str) -> str | None:
@@ -75,14 +76,22 @@ def check_magic(url: str, codec: str, head: bytes) -> None:
 
 class _Decompressor:
     """One codec's incremental decompressor behind one small interface, its output bounded per
-    call: text compresses 10-20x, so one 4 MB compressed chunk may hold 80 MB of rows."""
+    call: text compresses 10-20x, so one 4 MB compressed chunk may hold 80 MB of rows.
+
+    An object may hold several streams one after another (gzip members, bzip2 streams, zlib
+    streams: parts concatenated, e.g. by `cat` or `hadoop fs -getmerge`); each is read in turn.
+    Bytes after a stream's end start the next one, so trailing bytes that are not a stream fail
+    its header check instead of being dropped."""
 
     def __init__(self, codec: str):
         self.codec = codec
-        self._input = b""
+        self._input = memoryview(b"")
+        self._off = 0  # bytes of _input given to the decompressor
+        self.streams = 0
         self._new()
 
     def _new(self) -> None:
+        self.streams += 1
         if self.codec == "gzip":
             self._d = zlib.decompressobj(wbits=31)
         elif self.codec == "deflate":
@@ -92,27 +101,30 @@ class _Decompressor:
 
     def feed(self, data: bytes) -> None:
         """Add compressed bytes (after read() returned nothing: all before are consumed)."""
-        self._input += data
+        rest = self._input[self._off :]
+        self._input, self._off = memoryview(bytes(rest) + data if rest else data), 0
 
     def read(self, limit: int) -> bytes:
         """Up to `limit` decompressed bytes; b"" when it needs more input (or has ended)."""
         while True:
             if self._d.eof:
-                rest = self._d.unused_data
-                # gzip and bzip2 files may hold several members one after another.
-                if not rest or self.codec not in ("gzip", "bzip2"):
-                    self._input = b""
-                    return b""
+                if self._off == len(self._input):
+                    return b""  # the end, unless more input comes
                 self._new()
-                self._input = rest
             # bzip2 keeps input it has not decompressed yet inside; zlib hands it back.
-            held = self.codec == "bzip2" and not self._d.needs_input
-            if not self._input and not held:
-                return b""
-            data, self._input = self._input, b""
-            out = self._d.decompress(data, limit)
-            if self.codec != "bzip2":
-                self._input = self._d.unconsumed_tail
+            if self.codec == "bzip2" and not self._d.needs_input:
+                piece = b""
+            else:
+                # Pieces of _FEED bytes bound what zlib copies out as unused or unconsumed
+                # (once per call), so many small streams cost time in proportion to their size.
+                piece = self._input[self._off : self._off + _FEED]
+                if not piece:
+                    return b""
+                self._off += len(piece)
+            out = self._d.decompress(piece, limit)
+            # What the decompressor handed back is the end of `piece`: give it again later.
+            left = self._d.unused_data if self._d.eof else getattr(self._d, "unconsumed_tail", b"")
+            self._off -= len(left)
             if out:
                 return out
 
@@ -216,7 +228,9 @@ class DecompressedStream(io.RawIOBase):
                 self._d.feed(data)
                 out = self._d.read(_STEP)
         except (zlib.error, OSError, EOFError) as e:
-            raise BadInputError(f"{self.url}: corrupt {self.codec} data ({e})") from None
+            ended = self._d.streams - 1
+            where = f" after the end of stream {ended} (trailing bytes?)" if ended else ""
+            raise BadInputError(f"{self.url}: corrupt {self.codec} data{where} ({e})") from None
         self._buf += out
 
 

@@ -5,11 +5,13 @@ equal DuckDB's on the same objects; explain warns about an object larger than a 
 
 from __future__ import annotations
 
+import bz2
 import gzip
 import io
 import json
 import random
 import tempfile
+import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,6 +23,7 @@ import pytest
 from conftest import assert_same
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sqlmr_runtime import compression
 from sqlmr_runtime.compression import _STEP, DecompressedStream, line_blocks
 from sqlmr_runtime.storage import LocalStorage
 
@@ -286,3 +289,73 @@ def test_a_bad_line_in_a_compressed_object_fails_cleanly(tmp_path: Path) -> None
     assert f"part-0.json.gz: the line at decompressed byte offset {at} is not valid JSON" in err
     assert not out.exists() and {p.name for p in tmp_path.iterdir()} <= {"logs", "jobs"}
     assert not jobs.exists() or not any(p.is_file() for p in jobs.rglob("*"))
+
+
+# Each codec's one stream of some bytes; an object may hold several, one after another.
+STREAM = {"gzip": gzip.compress, "bzip2": bz2.compress, "deflate": zlib.compress}
+EXT = {"gzip": "gz", "bzip2": "bz2", "deflate": "deflate"}
+
+
+def _parts(sizes: tuple[int, ...]) -> list[bytes]:
+    """Consecutive runs of CSV rows `i,<letter>`, one run per size."""
+    starts = [sum(sizes[:k]) for k in range(len(sizes))]
+    return [
+        "".join(f"{i},{'abc'[k % 3]}\n" for i in range(s, s + n)).encode()
+        for k, (s, n) in enumerate(zip(starts, sizes, strict=True))
+    ]
+
+
+@pytest.mark.parametrize("codec", list(STREAM))
+def test_every_concatenated_stream_is_read(codec: str, tmp_path: Path) -> None:
+    # Before, a .deflate object of several zlib streams gave the first stream's rows only.
+    parts = _parts((100, 20_000, 1, 3_000))
+    (tmp_path / f"a.csv.{EXT[codec]}").write_bytes(b"".join(STREAM[codec](p) for p in parts))
+    (tmp_path / "plain.csv").write_bytes(b"".join(parts))
+    sql = "SELECT column1, COUNT(*), SUM(column0) FROM '{}' GROUP BY column1"
+    got = sqlmr.sql(sql.format(tmp_path / f"a.csv.{EXT[codec]}"), workers=1)
+    expected = duckdb.sql(sql.format(tmp_path / "plain.csv")).fetchall()
+    assert_same(got, expected, ordered=False)
+
+
+@pytest.mark.parametrize("codec", list(STREAM))
+@pytest.mark.parametrize("chunk", ["first", 8, 13, "default"])
+def test_streams_are_read_across_any_chunk_boundary(
+    codec: str, chunk: int | str, tmp_path: Path, monkeypatch
+) -> None:
+    # Before, a stream ending exactly at the end of a fetched chunk dropped all that followed.
+    parts = _parts((50, 2_000, 10))
+    streams = [STREAM[codec](p) for p in parts]
+    path = tmp_path / f"a.csv.{EXT[codec]}"
+    path.write_bytes(b"".join(streams))
+    if chunk != "default":
+        monkeypatch.setattr(compression, "_CHUNK", len(streams[0]) if chunk == "first" else chunk)
+        monkeypatch.setattr(compression, "_FEED", 5)  # pieces that cut streams anywhere
+    stream = DecompressedStream(LocalStorage(), str(path), codec, path.stat().st_size)
+    assert stream.read() == b"".join(parts)
+
+
+def _bad_tails(stream) -> dict[str, bytes]:
+    rows = b"".join(_parts((300,)))
+    return {
+        "junk": stream(rows) + b"\x00garbage, not a stream",
+        "zero-padding": stream(rows) + bytes(64),
+        "truncated-second-stream": stream(rows) + stream(rows)[:-9],
+    }
+
+
+@pytest.mark.parametrize("case", list(_bad_tails(gzip.compress)))
+def test_bytes_that_are_not_a_stream_are_refused_by_name(case: str, tmp_path: Path) -> None:
+    # Before, a .deflate object's bytes after its first stream were dropped, exit code 0. As
+    # DuckDB refuses such gzip objects, sqlmr refuses them, and their .deflate twins.
+    gz, zz = tmp_path / "g.csv.gz", tmp_path / "z.csv.deflate"
+    gz.write_bytes(_bad_tails(gzip.compress)[case])
+    zz.write_bytes(_bad_tails(zlib.compress)[case])
+    with pytest.raises(duckdb.Error):
+        duckdb.sql(f"SELECT COUNT(*) FROM read_csv('{gz}', header=false)").fetchall()
+    for path in (gz, zz):
+        for columns in ("", "columns = 'id BIGINT, v VARCHAR'\n"):  # inferred, declared
+            catalog = tmp_path / "tables.toml"
+            catalog.write_text(f"[tables.t]\nlocation = '{path}'\nformat = 'csv'\n{columns}")
+            with pytest.raises(sqlmr.SqlmrError) as info:
+                sqlmr.sql("SELECT COUNT(*) FROM t", catalog=str(catalog), workers=1)
+            assert path.name in str(info.value) and "\n" not in str(info.value), info.value

@@ -4,9 +4,14 @@ checked against DuckDB on the same files."""
 
 from __future__ import annotations
 
+import bz2
+import gzip
+import io
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 import sqlmr
@@ -161,3 +166,44 @@ def test_newlines_in_values_reads_each_object_whole(tmp_path: Path) -> None:
 def test_newlines_in_values_needs_a_quote(tables: Path, tmp_path: Path) -> None:
     message = catalog_error(tables, tmp_path, 'quote = ""\nnewlines_in_values = true\n')
     assert "newlines_in_values needs a quote" in message
+
+
+def _binary(kind: str, text: bytes) -> bytes:
+    """`text` in a binary form whose magic bytes a reader of plain text must refuse."""
+    if kind == "gzip":
+        return gzip.compress(text)
+    if kind == "bzip2":
+        return bz2.compress(text)
+    sink = io.BytesIO()
+    pq.write_table(pa.table({"id": [1, 2], "name": ["a", "b"]}), sink)
+    return sink.getvalue()
+
+
+@pytest.mark.parametrize("kind", ["gzip", "bzip2", "parquet"])
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+def test_binary_data_named_as_text_is_refused_alike(kind: str, fmt: str, tmp_path: Path) -> None:
+    # Before, a table whose columns are inferred gave the sampler's CSV or JSON parse error
+    # for gzip bytes in x.csv; a declared table refused them clearly. Now both refuse alike.
+    text = b"id,name\n1,a\n2,b\n" if fmt == "csv" else b'{"id": 1, "name": "a"}\n'
+    path = tmp_path / ("x.csv" if fmt == "csv" else "x.jsonl")
+    path.write_bytes(_binary(kind, text))
+    reader = f"'{path}'" if fmt == "csv" else f"read_json('{path}')"
+    with pytest.raises(duckdb.Error):  # DuckDB has no rows for it either
+        duckdb.sql(f"SELECT COUNT(*) FROM {reader}").fetchall()
+    table = f'[tables.x]\nlocation = "{path}"\nformat = "{fmt}"\n'
+    inferred = table + ("header = true\n" if fmt == "csv" else "")
+    declared = table + 'columns = "id BIGINT, name VARCHAR"\n'
+    messages = [_error(f"SELECT COUNT(*) FROM {reader}")]
+    for body in (inferred, declared):
+        (tmp_path / "tables.toml").write_text(body)
+        messages.append(_error("SELECT COUNT(*) FROM x", catalog=str(tmp_path / "tables.toml")))
+    refusals = {m[m.index(path.name) :] for m in messages}
+    assert len(refusals) == 1, messages
+    assert f"holds {kind} data but the table reads it as plain text" in refusals.pop(), messages
+    assert all("\n" not in m for m in messages), messages
+
+
+def _error(sql: str, **kwargs) -> str:
+    with pytest.raises(sqlmr.SqlmrError) as info:
+        sqlmr.sql(sql, workers=1, **kwargs)
+    return str(info.value)

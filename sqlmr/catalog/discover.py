@@ -210,6 +210,7 @@ def _sample_bytes(table: Table, codec: str | None, first: Listed) -> bytes:
     """Up to _SAMPLE bytes of the first object's (decompressed) data, in whole lines."""
     from sqlmr_runtime.compression import DecompressedStream
     from sqlmr_runtime.errors import RuntimeTaskError
+    from sqlmr_runtime.scan_text import refuse_binary
     from sqlmr_runtime.storage import storage_for
 
     storage = storage_for(first.url)
@@ -218,6 +219,8 @@ def _sample_bytes(table: Table, codec: str | None, first: Listed) -> bytes:
             data = DecompressedStream(storage, first.url, codec, first.size).read(_SAMPLE)
         else:
             data = storage.read_range(first.url, 0, _SAMPLE)
+            # Refused as a task refuses it, before a parser reports the bytes as bad rows.
+            refuse_binary(first.url, bytes(data[:8]))
     except RuntimeTaskError as e:
         raise CatalogError(f"table {table.name}: {e}") from None
     cut = data.rfind(b"\n")
