@@ -629,6 +629,10 @@ CASES = [
     case(E, "SELECT big * 2 FROM edge", "error", id="edge-bigint-overflow"),
     case(E, "SELECT 2147483647 + 1 FROM edge", "error", id="edge-constant-overflow"),
     case(E, "SELECT n % 0 FROM edge", "error", id="edge-int-modulo-zero"),
+    # DuckDB has no cast between numbers and dates (Arrow's would count days since 1970)
+    case(E, "SELECT CAST(n AS DATE) FROM edge", "error", id="edge-cast-int-to-date"),
+    case(E, "SELECT CAST(day AS INTEGER) FROM edge", "error", id="edge-cast-date-to-int"),
+    case(E, "SELECT CAST(1.5 AS TIMESTAMP) FROM edge", "error", id="edge-cast-number-to-ts"),
     case(E, "SELECT id, big / 2 FROM edge", id="edge-bigint-divide"),
     case(
         E,

@@ -501,6 +501,12 @@ def _cast(t: Translator, node: exp.Cast) -> Typed:
     if target is None:
         raise t.unsupported(f"CAST to {node.to.sql(dialect='duckdb')}", node)
     value = t(node.this)
+    if _no_cast(value.type, target):
+        raise t.error(
+            f"cannot cast {TYPE_NAMES.get(value.type, value.type)} to "
+            f"{TYPE_NAMES.get(target, target)} (DuckDB has no such cast)",
+            node,
+        )
     try:
         folded = decimals.fold_cast(value, target)
     except (OverflowError, ArithmeticError) as e:
@@ -521,6 +527,19 @@ def _cast(t: Translator, node: exp.Cast) -> Typed:
             raise t.error(f"{rounded} is out of range for {TYPE_NAMES[target]}", node)
         return lit(rounded, target)
     return cast(value, target)
+
+
+_TEMPORAL = ("date32", "timestamp")
+
+
+def _no_cast(source: str, target: str) -> bool:
+    """A number or boolean to a DATE or TIMESTAMP, or back: DuckDB refuses these (Arrow would
+    count days or microseconds since 1970)."""
+
+    def number(name: str) -> bool:
+        return name in ("int32", "int64", "int128", "float64", "bool") or decimals.is_decimal(name)
+
+    return (target in _TEMPORAL and number(source)) or (source in _TEMPORAL and number(target))
 
 
 def _null(t: Translator, node: exp.Null) -> Typed:
