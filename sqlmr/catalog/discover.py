@@ -230,7 +230,7 @@ def _sample_bytes(table: Table, codec: str | None, first: Listed) -> bytes:
 def _sample(table: Table, fmt: str, data: bytes, first: Listed) -> pa.Schema:
     try:
         if fmt == "json":
-            return _json_schema(data)
+            return _json_schema(table, first.url, data)
         types = _csv_types(table, data)
         names = [f"column{i}" for i in range(len(types))]  # DuckDB's, without a header
         if table.header:
@@ -295,19 +295,39 @@ def _header_names(table: Table, sample: bytes, first: Listed) -> tuple[str, ...]
     return tuple(header_names(sample, table.delimiter, table.quote, first.url))
 
 
-def _json_schema(data: bytes) -> pa.Schema:
-    """The schema of a JSON Lines sample. Arrow infers "2024-01-02" and "2024-01-02 03:04:05"
-    alike as timestamp[s]: a column whose every value is a date alone is a DATE (as DuckDB
-    reads it), any other a TIMESTAMP."""
+def _json_schema(table: Table, url: str, data: bytes) -> pa.Schema:
+    """The schema of a JSON Lines sample, refused as every task refuses its range when it is
+    not one object per line (a pretty-printed document): the same error at any split size,
+    and before any task runs."""
+    import pyarrow.json as pajson
+    from sqlmr_runtime.errors import BadInputError
+    from sqlmr_runtime.scan_json import check_json_lines, locate_bad_line
+
+    try:
+        try:
+            sample = pajson.read_json(io.BytesIO(data))
+        except pa.ArrowInvalid:
+            found = locate_bad_line(data, url, 0, "byte offset")
+            if found is None:
+                raise
+            raise found from None
+        check_json_lines(data, sample.num_rows, url, 0, "byte offset")
+    except BadInputError as e:
+        raise CatalogError(f"table {table.name}: {e}") from None
+    return _dates(sample, data)
+
+
+def _dates(sample: pa.Table, data: bytes) -> pa.Schema:
+    """A JSON sample's schema with its dates told from its timestamps: Arrow infers
+    "2024-01-02" and "2024-01-02 03:04:05" alike as timestamp[s]; a column whose every value is
+    a date alone is a DATE (as DuckDB reads it), any other a TIMESTAMP."""
     import pyarrow.json as pajson
 
-    table = pajson.read_json(io.BytesIO(data))
-    seconds = [f.name for f in table.schema if pa.types.is_timestamp(f.type) and f.type.unit == "s"]
+    schema = sample.schema
+    seconds = [f.name for f in schema if pa.types.is_timestamp(f.type) and f.type.unit == "s"]
     if not seconds:
-        return table.schema
-    as_text = pa.schema(
-        [(f.name, pa.string() if f.name in seconds else f.type) for f in table.schema]
-    )
+        return schema
+    as_text = pa.schema([(f.name, pa.string() if f.name in seconds else f.type) for f in schema])
     text = pajson.read_json(
         io.BytesIO(data), parse_options=pajson.ParseOptions(explicit_schema=as_text)
     )
@@ -316,7 +336,7 @@ def _json_schema(data: bytes) -> pa.Schema:
         for name in seconds
         if all(v is None or _DAY.fullmatch(v) for v in text.column(name).to_pylist())
     }
-    return pa.schema([(f.name, pa.date32() if f.name in dates else f.type) for f in table.schema])
+    return pa.schema([(f.name, pa.date32() if f.name in dates else f.type) for f in schema])
 
 
 _DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
