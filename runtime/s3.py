@@ -242,7 +242,7 @@ class S3Storage:
             raise _reason(e, prefix) from None
         return sorted(found, key=lambda o: o.url)
 
-    def children(self, prefix: str) -> tuple[list[str], list[ObjectInfo]]:
+    def children(self, prefix: str, hidden: bool = False) -> tuple[list[str], list[ObjectInfo]]:
         bucket, key = split_url(prefix)
         folder = key if not key or key.endswith("/") else key + "/"
         dirs, files = [], []
@@ -253,11 +253,11 @@ class S3Storage:
             for page in pages:
                 for common in page.get("CommonPrefixes", []):
                     name = common["Prefix"][len(folder) :].rstrip("/")
-                    if name and not name.startswith((".", "_")):
+                    if name and (hidden or not name.startswith((".", "_"))):
                         dirs.append(f"s3://{bucket}/{common['Prefix'].rstrip('/')}")
                 for item in page.get("Contents", []):
                     name = item["Key"].rsplit("/", 1)[-1]
-                    if name and not name.startswith((".", "_")):
+                    if name and (hidden or not name.startswith((".", "_"))):
                         files.append(ObjectInfo(f"s3://{bucket}/{item['Key']}", item["Size"]))
             if not dirs and not files and key and not key.endswith("/"):
                 files = [ObjectInfo(prefix, self.size(prefix))]  # the prefix names one object

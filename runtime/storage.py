@@ -53,9 +53,11 @@ class Storage(Protocol):
     def delete_prefix(self, prefix: str) -> None:
         """Remove every object below a prefix; a missing prefix is not an error."""
 
-    def children(self, prefix: str) -> tuple[list[str], list[ObjectInfo]]:
+    def children(self, prefix: str, hidden: bool = False) -> tuple[list[str], list[ObjectInfo]]:
         """One level below a folder-like prefix: its subfolders' URLs and its objects, sorted
-        (lets a planner skip whole folders without listing what is inside them)."""
+        (lets a planner skip whole folders without listing what is inside them). Names that
+        start with '.' or '_' (_SUCCESS, .crc files, _temporary/) are left out unless
+        `hidden`."""
 
     def delete(self, url: str) -> None:
         """Remove one object; a missing object is not an error."""
@@ -156,7 +158,7 @@ class LocalStorage:
 
         shutil.rmtree(local_path(prefix), ignore_errors=True)
 
-    def children(self, prefix: str) -> tuple[list[str], list[ObjectInfo]]:
+    def children(self, prefix: str, hidden: bool = False) -> tuple[list[str], list[ObjectInfo]]:
         root = local_path(prefix)
         if os.path.isfile(root):
             return [], [ObjectInfo(root, os.path.getsize(root))]
@@ -166,12 +168,18 @@ class LocalStorage:
         except OSError:
             return [], []
         for entry in entries:
-            if entry.name.startswith((".", "_")):
+            if not hidden and entry.name.startswith((".", "_")):
                 continue
-            if entry.is_dir():
-                dirs.append(entry.path)
-            elif entry.is_file():
-                files.append(ObjectInfo(entry.path, entry.stat().st_size))
+            try:
+                # A linked folder is not walked (as DuckDB's ** does not): a link to a parent
+                # would be walked until the path is too long.
+                if entry.is_dir(follow_symlinks=False):
+                    dirs.append(entry.path)
+                elif entry.is_file():
+                    files.append(ObjectInfo(entry.path, entry.stat().st_size))
+            except OSError as e:
+                message = f"cannot list {entry.path}: {e.strerror}"
+                raise StorageError(message, retryable=False) from e
         return sorted(dirs), sorted(files, key=lambda o: o.url)
 
     def delete(self, url: str) -> None:

@@ -41,6 +41,7 @@ FILES = {
     "flags.csv": "flag\nT\nF\ntrue\n",
     "na.csv": "a,b\n1,NA\n2,3\n",
     "empty.csv": "a,b\n1,\n2,\n",
+    "blank.csv": ",b\nx,1\n",
 }
 
 CALLS = [
@@ -71,6 +72,8 @@ CALLS = [
     "'{d}/flags.csv'",
     "'{d}/na.csv'",
     "read_csv('{d}/empty.csv', header=true)",
+    "read_csv('{d}/blank.csv', header=true)",  # an empty header name is column0
+    "read_csv('{d}/people.tsv', delim='\\t')",  # the escape \t is a tab
 ]
 
 
@@ -94,9 +97,35 @@ def test_text_paths_read_as_duckdb_reads_them(folder: Path, call: str) -> None:
     assert_same(result, expected.fetchall(), ordered=False)
 
 
-def test_a_header_option_that_is_not_a_boolean_is_an_error(folder: Path) -> None:
+def test_options_that_cannot_be_read_are_errors(folder: Path) -> None:
     with pytest.raises(sqlmr.SqlError, match="expected true or false"):
         sqlmr.sql(f"SELECT * FROM read_csv('{folder}/people.csv', header='maybe')")
+    with pytest.raises(sqlmr.SqlError, match="the delimiter must be one character"):
+        sqlmr.sql(f"SELECT * FROM read_csv('{folder}/people.csv', delim='')")
+    with pytest.raises(sqlmr.SqlError, match="quote must be one character"):
+        sqlmr.sql(f"SELECT * FROM read_csv('{folder}/people.csv', quote='ab')")
+    with pytest.raises(sqlmr.UnsupportedError, match="compression 'snappy' is not read"):
+        sqlmr.sql(f"SELECT * FROM read_csv('{folder}/people.csv', compression='snappy')")
+
+
+def test_globs_read_hidden_names_they_name_and_never_walk_a_link_loop(tmp_path: Path) -> None:
+    files = {
+        "a.csv": "a\n1\n",
+        "_b.csv": "a\n2\n",
+        "walk/x.csv": "a\n4\n",
+        "walk/y/z.csv": "a\n8\n",
+    }
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    (tmp_path / "walk" / "y" / "up").symlink_to("..")  # ** once walked it until ELOOP
+    for glob in ["_*.csv", "walk/**/*.csv"]:
+        query = f"SELECT SUM(a), COUNT(*) FROM read_csv('{tmp_path}/{glob}', header=true)"
+        assert_same(sqlmr.sql(query, workers=1), duckdb.sql(query).fetchall(), ordered=False)
+    # `*` skips a writer's _ and . names, where DuckDB's reads them (the README says so).
+    query = "SELECT SUM(a), COUNT(*) FROM read_csv('{}', header=true)"
+    expected = duckdb.sql(query.format(f"{tmp_path}/a.csv")).fetchall()
+    assert_same(sqlmr.sql(query.format(f"{tmp_path}/*.csv"), workers=1), expected, ordered=False)
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".csv.gz"])

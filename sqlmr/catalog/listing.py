@@ -135,11 +135,14 @@ def list_table(location: str, keep: Keep | None = None, table: str = "") -> List
     """The objects of a location, sorted, skipping partition folders `keep` refuses."""
     base, pattern = split_glob(location)
     storage = storage_for(base or ".")
+    # Names that start with '.' or '_' are read only where the glob itself names such a name
+    # (data/_*.csv): otherwise they are a writer's markers and temporary files.
+    hidden = pattern is not None and bool(re.search(r"(^|/)[._]", location[len(base) :]))
     found: list[Listed] = []
     counts = [0, 0]  # folders pruned, folders seen
 
     def walk(folder: str, values: tuple[tuple[str, str], ...]) -> None:
-        dirs, files = storage.children(folder)
+        dirs, files = storage.children(folder, hidden)
         for obj in files:
             if pattern is None or pattern.match(_relative(obj.url, base)):
                 found.append(Listed(obj.url, obj.size, values))

@@ -158,7 +158,8 @@ def _distinct(names: list[str]) -> list[str]:
     gets _1, _2, … (a, a → a, a_1)."""
     taken: set[str] = set()
     out = []
-    for name in names:
+    for i, name in enumerate(names):
+        name = name or f"column{i}"  # an empty header name, as DuckDB names it
         unique, n = name, 0
         while unique.lower() in taken:
             n += 1

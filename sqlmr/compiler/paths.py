@@ -13,6 +13,7 @@ import re
 from sqlglot import exp
 
 from sqlmr.catalog import Catalog, Table
+from sqlmr.catalog.tables import COMPRESSIONS
 from sqlmr.compiler.parse import sql_error
 from sqlmr.errors import SqlError, UnsupportedError
 
@@ -74,7 +75,9 @@ def path_table(sql: str, node: exp.Table) -> Table | None:
     path = args[0].name
     options = _options(sql, fn, args[1:])
     fmt = READ_FUNCTIONS[fn]
-    delimiter = options.get("delim") or options.get("sep") or options.get("delimiter")
+    delimiter = next((options[k] for k in ("delim", "sep", "delimiter") if k in options), None)
+    if delimiter == "\\t":  # DuckDB reads the escape '\t' as a tab
+        delimiter = "\t"
     if delimiter is not None and len(str(delimiter)) != 1:
         raise sql_error(SqlError, f"{fn}(): the delimiter must be one character", sql, this)
     quote = str(options.get("quote", '"'))  # DuckDB's default
@@ -83,6 +86,14 @@ def path_table(sql: str, node: exp.Table) -> Table | None:
     compression = options.get("compression")
     if compression in ("auto", "none"):
         compression = None
+    if compression is not None and compression not in COMPRESSIONS:
+        raise sql_error(
+            UnsupportedError,
+            f"{fn}(): compression {compression!r} is not read; use one of "
+            f"{', '.join(COMPRESSIONS)}, auto or none",
+            sql,
+            this,
+        )
     # What the call does not say is detected from the first object, as DuckDB's sniffer does.
     given = {"delimiter": delimiter, "header": options.get("header")}
     detect = tuple(k for k, v in given.items() if v is None)
