@@ -35,6 +35,16 @@ def test_folder_keys_match_partition_names_without_regard_to_case(tmp_path: Path
         assert_same(result, expected, ordered=False)
 
 
+def test_inferred_partition_columns_come_in_duckdbs_order(tmp_path: Path) -> None:
+    # z=1/a=2/m=3/: DuckDB names them a, m, z after the file's columns; sqlmr named them z, a, m.
+    (tmp_path / "z=1" / "a=2" / "m=3").mkdir(parents=True)
+    (tmp_path / "z=1" / "a=2" / "m=3" / "f.csv").write_text("x\n5\n")
+    duck = duckdb.sql(f"SELECT * FROM read_csv('{tmp_path}/*/*/*/*.csv', hive_partitioning = true)")
+    result = sqlmr.sql(f"SELECT * FROM read_csv('{tmp_path}/**/*.csv', header=true)", workers=1)
+    assert result.column_names == duck.columns
+    assert_same(result, duck.fetchall(), ordered=True)
+
+
 def test_a_partition_no_folder_names_is_an_error(tmp_path: Path) -> None:
     files = {"t/year=2024/p.csv": "1,a\n"}
     _write(tmp_path, files, '[tables.t]\nlocation = "t"\ncolumns = "id INT, c VARCHAR"\n'

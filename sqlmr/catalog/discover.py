@@ -256,7 +256,8 @@ def columns_of(schema: pa.Schema, where: str) -> tuple[Column, ...]:
 
 
 def infer_partitions(table: Table, objects: tuple[Listed, ...]) -> tuple[Column, ...]:
-    """Partition columns from the folder names, typed as DuckDB types them (_infer_type)."""
+    """Partition columns from the folder names, typed as DuckDB types them (_infer_type) and
+    in the order DuckDB gives them: sorted by name, whatever the folders' nesting."""
     keys = [k for k, _ in objects[0].partition]
     for obj in objects:
         if [k for k, _ in obj.partition] != keys:
@@ -268,7 +269,7 @@ def infer_partitions(table: Table, objects: tuple[Listed, ...]) -> tuple[Column,
     for i, key in enumerate(keys):
         values = {obj.partition[i][1] for obj in objects} - {HIVE_NULL}
         columns.append(Column(key, _infer_type(values)))
-    return tuple(columns)
+    return tuple(sorted(columns, key=lambda c: c.name))
 
 
 _BIGINT = re.compile(r"-?(0|[1-9][0-9]*)")  # no sign, leading zero or separator: VARCHAR
