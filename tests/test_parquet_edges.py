@@ -82,3 +82,28 @@ def test_files_that_differ_only_in_nullability_or_encoding_are_one_table(tmp_pat
     pq.write_table(pa.table({"a": ["3"], "s": ["w"]}), tmp_path / "3.parquet")
     with pytest.raises(sqlmr.CatalogError, match=r"3\.parquet has columns \(a string"):
         sqlmr.sql(query, workers=2)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "SELECT t.id, u.k FROM t LEFT JOIN u ON t.id = u.k",
+        "SELECT id FROM t UNION ALL SELECT k FROM u",
+        "WITH a AS (SELECT id FROM t) SELECT * FROM a",
+        "SELECT id FROM t WHERE id IN (SELECT k FROM u)",
+        "SELECT a.id FROM t a JOIN u b ON a.id = b.k JOIN t c ON c.id = b.k",
+    ],
+)
+def test_a_folders_parquet_tables_need_no_catalog_in_any_query_shape(
+    tmp_path: Path, query: str
+) -> None:
+    # Their columns come from their footers: the compiler of joins, unions, CTEs and
+    # subqueries built its schema before reading them ('Table  must have at least one column').
+    for name, rows in {"t": {"id": [1, 2, 3]}, "u": {"k": [1, 1, 5]}}.items():
+        (tmp_path / name).mkdir()
+        pq.write_table(pa.table(rows), tmp_path / name / "0.parquet")
+    con = duckdb.connect()
+    for name in ("t", "u"):
+        con.execute(f"CREATE VIEW {name} AS SELECT * FROM '{tmp_path}/{name}/*.parquet'")
+    result = sqlmr.sql(query, str(tmp_path), workers=2, split_size="1KB")
+    assert_same(result, con.execute(query).fetchall(), ordered=False)

@@ -71,7 +71,11 @@ def _rules() -> tuple:
 
 def normalise(sql: str, statement: exp.Expression, catalog: Catalog) -> exp.Expression:
     """The statement after sqlglot's optimizer rules, against the catalog's schemas."""
-    schema = {t.name: {c.name: TYPE_NAMES[c.type] for c in t.columns} for t in catalog.tables}
+    # Tables without columns yet are those the statement does not name (compile_blocks
+    # resolved the others): sqlglot refuses a table of no columns.
+    schema = {
+        t.name: {c.name: TYPE_NAMES[c.type] for c in t.columns} for t in catalog.tables if t.columns
+    }
     for window in statement.find_all(exp.Window):
         raise sql_error(
             UnsupportedError, "a window function (OVER …) is not supported", sql, window
@@ -427,6 +431,7 @@ def compile_blocks(sql: str, statement: exp.Expression, catalog: Catalog) -> Blo
             named = named.this
     statement = unions_as_selects(sql, statement)
     statement, catalog = bind_paths(sql, statement, catalog)  # FROM 'x.parquet' → a table
+    catalog = _named_resolved(statement, catalog)
     normalised = normalise(sql, rewrite_conjuncts(statement, _not_in), catalog)
     try:
         block = BlockCompiler(sql, catalog).compile(normalised, {})
@@ -437,6 +442,18 @@ def compile_blocks(sql: str, statement: exp.Expression, catalog: Catalog) -> Blo
     return _with_user_names(
         sql, named if isinstance(named, exp.Select) else statement, catalog, block
     )
+
+
+def _named_resolved(statement: exp.Expression, catalog: Catalog) -> Catalog:
+    """The catalog with the tables the statement names resolved: a folder's Parquet table, or
+    one whose text has a header, declares no columns until its objects are read, and sqlglot's
+    schema and the result's column names need them."""
+    ctes = {c.alias_or_name.lower() for c in statement.find_all(exp.CTE)}
+    named = {t.name.lower() for t in statement.find_all(exp.Table)} - ctes
+    tables = tuple(
+        t.resolved() if t.name.lower() in named and not t.columns else t for t in catalog.tables
+    )
+    return dataclasses.replace(catalog, tables=tables)
 
 
 def _with_user_names(sql: str, statement: exp.Expression, catalog: Catalog, block: Block) -> Block:
