@@ -431,6 +431,8 @@ def compile_blocks(sql: str, statement: exp.Expression, catalog: Catalog) -> Blo
             named = named.this
     statement = unions_as_selects(sql, statement)
     statement, catalog = bind_paths(sql, statement, catalog)  # FROM 'x.parquet' → a table
+    _refuse_unsure_scalars(sql, statement)
+    _refuse_in_as_value(sql, statement)
     catalog = _named_resolved(statement, catalog)
     normalised = normalise(sql, rewrite_conjuncts(statement, _not_in), catalog)
     try:
@@ -442,6 +444,57 @@ def compile_blocks(sql: str, statement: exp.Expression, catalog: Catalog) -> Blo
     return _with_user_names(
         sql, named if isinstance(named, exp.Select) else statement, catalog, block
     )
+
+
+def _refuse_unsure_scalars(sql: str, statement: exp.Expression) -> None:
+    """Refuse a scalar subquery that may give no row or several: it becomes a join (sqlglot's
+    unnest_subqueries), which drops the outer rows for none where SQL makes it NULL, and
+    repeats them for several where SQL raises an error. One aggregate row without GROUP BY,
+    HAVING or LIMIT is always exactly one row (or one per outer row, when correlated)."""
+    for sub in statement.find_all(exp.Subquery):
+        parent = sub.parent
+        if isinstance(parent, (exp.From, exp.Join, exp.Any, exp.All, exp.Exists)):
+            continue
+        if isinstance(parent, (exp.In, exp.SetOperation)):
+            continue  # IN (SELECT …), and a union's branches
+        body = sub.this
+        one_row = (
+            isinstance(body, exp.Select)
+            and not any(body.args.get(k) for k in ("group", "having", "limit", "offset"))
+            and all(e.find(exp.AggFunc) is not None for e in body.expressions)
+        )
+        if not one_row:
+            raise sql_error(
+                UnsupportedError,
+                "a scalar subquery that may return no row or several rows (supported: one "
+                "aggregate without GROUP BY, HAVING or LIMIT, e.g. (SELECT MAX(x) FROM t))",
+                sql,
+                sub,
+            )
+
+
+def _refuse_in_as_value(sql: str, statement: exp.Expression) -> None:
+    """Refuse `x IN (SELECT …)` where its value matters beyond being true: it becomes a join
+    whose no-match is FALSE, where SQL's is NULL when x is NULL or the subquery holds a NULL.
+    As a condition (WHERE, HAVING, ON, CASE WHEN, under AND and OR) FALSE and NULL act alike.
+    NOT IN is left to its own rewrite (_not_in), which keeps SQL's NULL rule."""
+    for node in statement.find_all(exp.In):
+        if node.args.get("query") is None or isinstance(node.parent, exp.Not):
+            continue
+        child, up = node, node.parent
+        while isinstance(up, (exp.And, exp.Or, exp.Paren)):
+            child, up = up, up.parent
+        if isinstance(up, (exp.Where, exp.Having)):
+            continue
+        if isinstance(up, (exp.Join, exp.If)) and up.args.get("on", up.this) is child:
+            continue
+        raise sql_error(
+            UnsupportedError,
+            "IN (SELECT …) as a value (TRUE, FALSE or NULL); it is supported as a condition "
+            "in WHERE, HAVING, ON or CASE WHEN",
+            sql,
+            node,
+        )
 
 
 def _named_resolved(statement: exp.Expression, catalog: Catalog) -> Catalog:

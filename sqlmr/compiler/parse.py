@@ -35,6 +35,9 @@ def parse(sql: str) -> exp.Expression:
         message = "more than one statement; run one query at a time"
         raise UnsupportedError(message, sql, *statement_start(sql, 1))
     _check_tokens(sql)
+    for between in statements[0].find_all(exp.Between):
+        if between.args.get("symmetric"):  # the one-table path would read it as BETWEEN
+            raise sql_error(UnsupportedError, "BETWEEN SYMMETRIC is not supported", sql, between)
     return statements[0]
 
 
