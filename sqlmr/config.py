@@ -43,7 +43,11 @@ def _text(value: Any) -> str:
 
 def _count(minimum: int) -> Callable[[Any], int]:
     def convert(value: Any) -> int:
-        number = int(value) if isinstance(value, (int, str)) and not isinstance(value, bool) else -1
+        try:
+            whole = isinstance(value, (int, str)) and not isinstance(value, bool)
+            number = int(value) if whole else -1
+        except ValueError:
+            number = minimum - 1
         if number < minimum:
             raise ValueError(f"expected a whole number of at least {minimum}")
         return number
@@ -57,6 +61,13 @@ def _size(value: Any) -> int:
     from sqlmr.planning.splits import parse_size
 
     return parse_size(_text(value))
+
+
+def _budget(value: Any) -> int:
+    size = _size(value)
+    if size < 1 << 20:
+        raise ValueError("a task needs at least 1MB of memory")
+    return size
 
 
 def _choice(*names: str) -> Callable[[Any], str]:
@@ -76,7 +87,7 @@ SETTINGS: dict[str, tuple[Callable[[Any], Any], Any]] = {
     "workers": (_count(1), None),
     "split_size": (_size, None),
     "reducers": (_count(1), None),
-    "task_memory": (_size, None),
+    "task_memory": (_budget, None),
     "broadcast_threshold": (_size, None),
     "executor": (_choice("local", "lambda"), "local"),
     "function_name": (_text, "sqlmr"),

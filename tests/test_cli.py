@@ -487,6 +487,22 @@ def test_missing_tables_folder(tmp_path: Path, capsys) -> None:
     assert str(missing) in first and "does not exist" in first
 
 
+def test_a_file_given_as_the_tables_folder_is_named_so(tmp_path: Path, capsys) -> None:
+    (tmp_path / "afile").write_text("x\n")
+    rc, out, err = run_cli(
+        capsys, "query", "SELECT 1 FROM rankings", "--tables", str(tmp_path / "afile")
+    )
+    first = assert_user_error(rc, out, err)
+    assert "is a file, not a folder" in first and "FROM '" in first
+
+
+def test_an_operator_sqlmr_lacks_is_named_as_written(capsys, amplab_dir) -> None:
+    rc, out, err = run_cli(
+        capsys, "query", "SELECT pageRank >> 1 FROM rankings", "--tables", amplab_dir
+    )
+    assert rc == 1 and "the expression 'pageRank >> 1'" in err and "not supported" in err
+
+
 def test_table_without_files(tmp_path: Path, capsys) -> None:
     (tmp_path / "rankings").mkdir()
     rc, out, err = run_cli(
@@ -501,6 +517,9 @@ def test_table_without_files(tmp_path: Path, capsys) -> None:
     [
         (["query", "SELECT 1 FROM rankings", "--split-size", "12XB"], "bad size '12XB'"),
         (["query", "SELECT 1 FROM rankings", "--workers", "0"], "positive whole number"),
+        (["query", "SELECT 1 FROM rankings", "--split-size", "0"], "a size of '0' holds nothing"),
+        (["query", "SELECT 1 FROM rankings", "--retries", "-1"], "of at least 0, got '-1'"),
+        (["query", "SELECT 1 FROM rankings", "--task-memory", "1KB"], "at least 1MB of memory"),
         (["query", "SELECT 1 FROM rankings", "--frobnicate"], "unrecognized arguments"),
         (["query", "SELECT 1 FROM rankings", "--format", "xml"], "invalid choice"),
         (["query"], "required: sql"),

@@ -76,6 +76,8 @@ def test_config_sets_query_defaults(config, amplab_dir, duck, capsys):
         ("nosuch = 1\n", ["unknown setting 'nosuch'"]),
         ('executor = "cloud"\n', ["executor", "local, lambda"]),
         ("workers = [\n", ["not valid TOML"]),
+        ('workers = "abc"\n', ["workers", "expected a whole number of at least 1"]),
+        ('task_memory = "1KB"\n', ["task_memory", "at least 1MB of memory"]),
     ],
 )
 def test_bad_config_is_one_line(config, capsys, text, words):

@@ -197,8 +197,10 @@ def from_tables_dir(root: str) -> Catalog:
             )
         )
     if not os.path.isdir(root):
+        what = "is a file, not a folder" if os.path.exists(root) else "does not exist"
         raise CatalogError(
-            f"tables folder {root!r} does not exist; pass a folder with one subfolder per table"
+            f"tables folder {root!r} {what}; pass a folder with one subfolder per table "
+            f"(or name the file in the query: FROM '{root}')"
         )
     tables = [
         Table(name, os.path.join(root, name), cols, format="auto", defined_in=builtin)

@@ -32,7 +32,7 @@ def whole(text: str) -> int:
     except ValueError:
         value = -1
     if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 0, got {text!r}")
     return value
 
 
@@ -44,6 +44,14 @@ def size(text: str) -> int:
         return parse_size(text)
     except UsageError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def budget(text: str) -> int:
+    """A task's memory budget: a size of at least 1MB (a smaller one cannot run any task)."""
+    value = size(text)
+    if value < 1 << 20:
+        raise argparse.ArgumentTypeError(f"a task needs at least 1MB of memory, not {text!r}")
+    return value
 
 
 def _parent() -> argparse.ArgumentParser:
@@ -108,7 +116,7 @@ def planning() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--task-memory",
-        type=size,
+        type=budget,
         metavar="SIZE",
         help="memory budget of one task, which sizes splits and reducers "
         f"(default: {TASK_MEMORY_MB}MB)",

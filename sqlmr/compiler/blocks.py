@@ -466,8 +466,8 @@ def _refuse_unsure_scalars(sql: str, statement: exp.Expression) -> None:
         if not one_row:
             raise sql_error(
                 UnsupportedError,
-                "a scalar subquery that may return no row or several rows (supported: one "
-                "aggregate without GROUP BY, HAVING or LIMIT, e.g. (SELECT MAX(x) FROM t))",
+                "a scalar subquery that may return no row or several rows is not supported "
+                "(one aggregate without GROUP BY, HAVING or LIMIT is: (SELECT MAX(x) FROM t))",
                 sql,
                 sub,
             )
@@ -490,8 +490,8 @@ def _refuse_in_as_value(sql: str, statement: exp.Expression) -> None:
             continue
         raise sql_error(
             UnsupportedError,
-            "IN (SELECT …) as a value (TRUE, FALSE or NULL); it is supported as a condition "
-            "in WHERE, HAVING, ON or CASE WHEN",
+            "IN (SELECT …) as a value (TRUE, FALSE or NULL) is not supported; it is as a "
+            "condition in WHERE, HAVING, ON or CASE WHEN",
             sql,
             node,
         )

@@ -140,7 +140,10 @@ def describe(node: exp.Expression) -> str:
         return f"function {node.sql_name()}()"
     if isinstance(node, exp.Star):
         return "'*' here"
-    return f"the {type(node).__name__.upper()} expression"
+    # As written (what the user knows it by), and sqlglot's name for it.
+    text = node.sql(dialect="duckdb")
+    text = text if len(text) <= 60 else text[:57] + "..."
+    return f"the expression {text!r} ({type(node).__name__.upper()})"
 
 
 def _column(t: Translator, node: exp.Column) -> Typed:

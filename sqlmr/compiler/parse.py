@@ -19,6 +19,7 @@ def parse(sql: str) -> exp.Expression:
     try:
         statements = [s for s in sqlglot.parse(sql, read="duckdb") if s is not None]
     except ParseError as e:
+        _check_first_word(sql)
         first = e.errors[0] if e.errors else {}
         message = _describe(first.get("description") or str(e), first.get("start_context"))
         highlight = first.get("highlight") or ""
@@ -28,7 +29,7 @@ def parse(sql: str) -> exp.Expression:
             message = f"{message} near {highlight!r}"
         raise SqlError(f"syntax error: {message}", sql, line, col) from e
     except TokenError as e:
-        raise SqlError(f"syntax error: {_token_message(e)}", sql) from e
+        raise SqlError(f"syntax error: {_token_message(e)}", sql, *_open_quote(sql)) from e
     if not statements:
         raise SqlError("the query is empty", sql, *statement_start(sql))
     if len(statements) > 1:
@@ -123,6 +124,49 @@ def statement_start(sql: str, index: int = 0) -> tuple[int, int]:
         if ends >= index and (index == 0 or token.token_type != TokenType.SEMICOLON):
             return token.line, token.col - len(token.text) + 1
     return (tokens[0].line, tokens[0].col) if tokens else (1, 1)
+
+
+def _check_first_word(sql: str) -> None:
+    """A statement that starts with a word that is no keyword (SELEC 1) is named at that word:
+    sqlglot reports the token after it."""
+    try:
+        tokens = Tokenizer().tokenize(sql)
+    except TokenError:
+        return
+    if tokens and tokens[0].token_type == TokenType.VAR:
+        word = tokens[0]
+        raise SqlError(
+            f"syntax error: unknown statement {word.text!r}; a query starts with SELECT or WITH",
+            sql,
+            word.line,
+            word.col - len(word.text) + 1,
+        )
+
+
+def _open_quote(sql: str) -> tuple[int | None, int | None]:
+    """Line and column of the quote that opens a string or quoted name never closed (none:
+    (None, None)); comments are skipped, and a doubled quote inside is one character."""
+    i, n = 0, len(sql)
+    while i < n:
+        if sql.startswith("--", i):
+            i = n if (end := sql.find("\n", i)) < 0 else end
+        elif sql.startswith("/*", i):
+            i = n if (end := sql.find("*/", i + 2)) < 0 else end + 2
+        elif sql[i] in "'\"":
+            quote, j = sql[i], i + 1
+            while True:
+                j = sql.find(quote, j)
+                if j < 0:
+                    line = sql.count("\n", 0, i) + 1
+                    return line, i - (sql.rfind("\n", 0, i) + 1) + 1
+                if sql.startswith(quote * 2, j):
+                    j += 2
+                    continue
+                break
+            i = j + 1
+        else:
+            i += 1
+    return None, None
 
 
 def _token_message(error: TokenError) -> str:

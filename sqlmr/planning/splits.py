@@ -36,7 +36,9 @@ def parse_size(text: str) -> int:
         value = float(digits)
     except ValueError:
         value = -1
-    if unit not in _UNITS or value <= 0:
+    if unit in _UNITS and value == 0:
+        raise UsageError(f"a size of {text!r} holds nothing; give more than 0, like 64KB or 16MB")
+    if unit not in _UNITS or value < 0:
         raise UsageError(
             f"bad size {text!r}; use a number with an optional unit, like 64KB, 16MB or 1GB"
         )
