@@ -5,11 +5,15 @@ arithmetic in a cast to it; the cast is where a value that does not fit is an ov
 as in DuckDB, never a wrapped or rounded value. Arrow widens a decimal result by its own rule
 (a + b gains a digit, a * b gets p1 + p2 + 1 digits) and refuses past 38 digits: such operations
 run in decimal256 and are narrowed by that cast. Rounding (CAST to fewer digits or to an
-integer) is half away from zero, as DuckDB rounds decimals.
+integer, ROUND) is half away from zero, as DuckDB rounds decimals, and always gets one more
+digit of room than its input: Arrow's round/floor/ceil keep the input's precision and, when the
+result carries into a new digit (99.99 → 100), write 0 without an error (or, in decimal256, a
+wrong value), so rounding in place returned 0 for the rows that carried.
 """
 
 from __future__ import annotations
 
+import decimal
 from collections.abc import Callable
 from typing import Any
 
@@ -42,11 +46,32 @@ def wide_pair(x: Datum, y: Datum, kernel: str) -> tuple[Datum, Datum]:
     if _needed(kernel, x.type, y.type) <= MAX_PRECISION:
         return x, y
     if _needed(kernel, x.type, y.type) > _WIDE_PRECISION:
-        raise EvaluationError("DECIMAL overflow: the operands are too wide to combine")
+        # Only a product of two 38-digit types gets here (HUGEINT * HUGEINT, a DECIMAL(38,0)
+        # each): Arrow would want 77 digits. Typed by the digits the values use, the product
+        # fits decimal256 unless both use all 38, and then it has 75 digits or more, which
+        # no DECIMAL result holds: an overflow, as DuckDB's, decided by the values.
+        x, y = _used_digits(x), _used_digits(y)
+        if _needed(kernel, x.type, y.type) > _WIDE_PRECISION:
+            raise EvaluationError("DECIMAL overflow: the product does not fit in 38 digits")
     return (
         pc.cast(x, pa.decimal256(x.type.precision, x.type.scale)),
         pc.cast(y, pa.decimal256(y.type.precision, y.type.scale)),
     )
+
+
+def _used_digits(value: Datum) -> Datum:
+    """A decimal cast to the smallest precision its values need (at least its scale, and 1)."""
+    typ = value.type
+    low, high = pc.min_max(value).values() if not isinstance(value, pa.Scalar) else (value, value)
+    if low.as_py() is None:
+        return pc.cast(value, pa.decimal128(max(typ.scale, 1), typ.scale))
+    with decimal.localcontext() as ctx:
+        ctx.prec = 80  # Python's default 28 digits would round a 38-digit value
+        largest = max(abs(low.as_py()), abs(high.as_py())).scaleb(typ.scale)
+    digits = len(str(int(largest)))
+    precision = max(digits, typ.scale, 1)
+    make = pa.decimal128 if precision <= MAX_PRECISION else pa.decimal256
+    return pc.cast(value, make(precision, typ.scale))
 
 
 def arithmetic(kernel: str) -> Callable[[dict, list[Datum]], Datum]:
@@ -75,7 +100,7 @@ def cast_to_decimal(value: Datum, target: pa.DataType) -> Datum:
     typ = value.type
     if pa.types.is_decimal(typ):
         if typ.scale > target.scale:
-            value = pc.round(value, target.scale, round_mode=_ROUND)
+            value = round_decimal(value, target.scale)
         return _narrow(value, target)
     if pa.types.is_floating(typ):
         return _float_to_decimal(value, target)
@@ -112,9 +137,58 @@ def _float_to_decimal(value: Datum, target: pa.DataType) -> Datum:
     return result[0] if scalar else result
 
 
+def _with_room(value: Datum) -> Datum:
+    """A decimal in a type one digit wider, so that rounding it can carry into a new digit
+    (Arrow's round/floor/ceil keep their input's precision, see the module's docstring)."""
+    typ = value.type
+    if typ.precision < MAX_PRECISION:
+        return pc.cast(value, pa.decimal128(typ.precision + 1, typ.scale))
+    if typ.precision < _WIDE_PRECISION:
+        return pc.cast(value, pa.decimal256(typ.precision + 1, typ.scale))
+    # No wider type: values that use all 76 digits have 38 or more whole digits (a scale is
+    # at most 38) and keep them rounded, more than any DECIMAL holds with the fraction kept.
+    try:
+        pc.cast(value, pa.decimal256(typ.precision - 1, typ.scale))
+    except pa.ArrowInvalid:
+        raise EvaluationError("DECIMAL overflow: a value is too long to round") from None
+    return value
+
+
+def round_decimal(value: Datum, digits: int) -> Datum:
+    """A DECIMAL rounded half away from zero to `digits` places (negative: to tens, hundreds,
+    ...), exactly. The result keeps the input's scale in a type one digit wider (99.99 rounds
+    to 100.00); the caller's cast to the result type is the overflow check."""
+    typ = value.type
+    if digits >= typ.scale:
+        return value
+    if -digits > typ.precision - typ.scale:
+        # Rounding to a place above every whole digit the type has is 0 (99.99 to thousands,
+        # as DuckDB); Arrow refuses such a round.
+        zero, null = pa.scalar(decimal.Decimal(0), typ), pa.scalar(None, typ)
+        return pc.if_else(pc.is_valid(value), zero, null)
+    if typ.precision == _WIDE_PRECISION:
+        # Text parsed as DECIMAL(76,38) has no room for a carry. Half away from zero looks
+        # only at the first dropped digit, so cutting the digits after it first is exact, and
+        # it frees the room (this keeps '<38 nines>.5' → 10^38 an overflow, not a wrong value).
+        keep = max(digits + 1, 0)
+        cut = pc.round(value, keep, round_mode="towards_zero")  # never carries
+        value = pc.cast(cut, pa.decimal256(typ.precision - (typ.scale - keep), keep))
+    return pc.round(_with_room(value), digits, round_mode=_ROUND)
+
+
+def floor_decimal(value: Datum) -> Datum:
+    """FLOOR of a DECIMAL, exactly, with room for the new digit (-99.5 → -100)."""
+    return pc.floor(_with_room(value))
+
+
+def ceil_decimal(value: Datum) -> Datum:
+    """CEIL of a DECIMAL, exactly, with room for the new digit (99.5 → 100)."""
+    return pc.ceil(_with_room(value))
+
+
 def round_to_integer(value: Datum, target: pa.DataType) -> Datum:
     """CAST of a DECIMAL to an integer type: rounded half away from zero, as DuckDB."""
-    rounded = pc.round(value, 0, round_mode=_ROUND)
+    rounded = round_decimal(value, 0)
     try:
         return pc.cast(rounded, target)
     except pa.ArrowInvalid:

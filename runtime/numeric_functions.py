@@ -14,6 +14,7 @@ from typing import Any
 import pyarrow as pa
 
 from . import compute as pc
+from .decimals import ceil_decimal, floor_decimal, round_decimal
 
 Datum = pa.Array | pa.ChunkedArray | pa.Scalar
 Expr = dict[str, Any]
@@ -50,8 +51,9 @@ def _round_exact(y: Datum, error: Datum) -> Datum:
 def _round(e: Expr, a: list[Datum]) -> Datum:
     value, digits = a[0], int(e["digits"])
     if pa.types.is_decimal(value.type):
-        # Exact; the compiler's cast around this sets DuckDB's scale (min(digits, s), at least 0).
-        return pc.round(value, digits, round_mode="half_towards_infinity")
+        # Exact, one digit wider for a carry; the compiler's cast around this sets DuckDB's
+        # type and is the overflow check.
+        return round_decimal(value, digits)
     if pa.types.is_integer(value.type):
         if digits >= 0:
             return value
@@ -85,13 +87,13 @@ def _abs(_e: Expr, a: list[Datum]) -> Datum:
 
 def _floor(_e: Expr, a: list[Datum]) -> Datum:
     if pa.types.is_decimal(a[0].type):
-        return pc.floor(a[0])  # exact; the compiler casts it to DECIMAL(p,0)
+        return floor_decimal(a[0])  # exact; the compiler casts it to DECIMAL(p,0)
     return pc.floor(pc.cast(a[0], pa.float64()))
 
 
 def _ceil(_e: Expr, a: list[Datum]) -> Datum:
     if pa.types.is_decimal(a[0].type):
-        return pc.ceil(a[0])
+        return ceil_decimal(a[0])
     return pc.ceil(pc.cast(a[0], pa.float64()))
 
 

@@ -297,6 +297,12 @@ def _arithmetic(t: Translator, node: exp.Binary) -> Typed:
             raise t.error(f"DECIMAL overflow: {e}", node) from None
     result = "int32" if result == "null" else result
     fn = {exp.Add: "add", exp.Sub: "sub", exp.Mul: "mul", exp.Mod: "mod"}[type(node)]
+    if result == "int128" and fn != "mod":
+        # HUGEINT (SUM of BIGINT) is a DECIMAL(38,0) at run time. Taken as one, an INTEGER
+        # operand made a product Arrow cannot type (38 + 38 + 1 digits); as DECIMAL(10,0) or
+        # (19,0) it is exact, and the cast back to HUGEINT is the overflow check, as in DuckDB.
+        x, y = decimals.comparable(a), decimals.comparable(b)
+        return call("cast", result, call(fn, result, x, y), to=result)
     if fn == "mod" and result == "float64":
         return call("mod", "float64", a, b)
     # Both sides share the result type, so Arrow's checked kernels overflow where DuckDB does.

@@ -1,8 +1,9 @@
 """ROUND, ABS, FLOOR, CEIL and COALESCE, NULLIF, GREATEST, LEAST, typed as DuckDB types them.
 
-ROUND keeps its argument's type (an integer stays an integer, rounded to tens with negative
-digits; DECIMAL(p,s) becomes DECIMAL(p, n) for n < s), FLOOR and CEIL are DOUBLE (DECIMAL(p,0)
-of a DECIMAL), ABS keeps the type. COALESCE,
+ROUND keeps its argument's type (an integer or HUGEINT stays one, rounded to tens with negative
+digits; DECIMAL(p,s) becomes DECIMAL(p, n) for n < s, and DECIMAL(p+1, 0) with negative digits
+when s = 0, room for the carry of 9999 → 10000), FLOOR and CEIL are DOUBLE (DECIMAL(p,0) of a
+DECIMAL), ABS keeps the type (HUGEINT too). COALESCE,
 GREATEST and LEAST take the common type of their arguments (INTEGER and DOUBLE: DOUBLE; a string
 literal among numbers is converted, as DuckDB does); NULLIF has the type of its first argument.
 """
@@ -30,6 +31,9 @@ from sqlmr.compiler.expressions import (
 )
 from sqlmr.errors import SqlError
 
+# The numeric types these functions take; HUGEINT is SUM(BIGINT)'s type.
+_NUMBERS = (*NUMERIC, "int128")
+
 
 def typed_arg(t: Translator, fn: str, node: exp.Expression, kinds: tuple[str, ...]) -> Typed:
     """An argument of one of the given types (or NULL; DECIMAL where numbers are), else an
@@ -55,7 +59,7 @@ def constant(t: Translator, fn: str, node: exp.Expression, kind: str, what: str)
 def _round(t: Translator, node: exp.Round) -> Typed:
     if node.args.get("truncate") is not None:
         raise t.error("ROUND() takes one or two arguments", node.args["truncate"])
-    value = typed_arg(t, "ROUND", node.this, NUMERIC)
+    value = typed_arg(t, "ROUND", node.this, _NUMBERS)
     result = "int32" if value.type == "null" else value.type
     digits_node = node.args.get("decimals")
     digits = 0 if digits_node is None else constant(t, "ROUND", digits_node, "int32", "digits")
@@ -63,13 +67,22 @@ def _round(t: Translator, node: exp.Round) -> Typed:
         return lit(None, result)  # ROUND(x, NULL) is NULL
     if decimals.is_decimal(value.type):
         p, s = decimals.precision_scale(value.type)
+        if digits < 0 and s == 0 and -digits <= p:
+            # DuckDB's rule: an integral DECIMAL rounded to tens can gain a digit (a fraction
+            # gives the room otherwise); at 38 digits it stays 38 and overflows at run time.
+            p = min(p + 1, decimals.MAX_PRECISION)
         result = decimal_type(p, min(s, max(digits, 0)))
         return call("cast", result, call("round", value.type, value, digits=digits), to=result)
+    if value.type == "int128":
+        # A DECIMAL(38,0) at run time: rounded to tens it comes back one digit wider, and the
+        # cast to HUGEINT is the overflow check.
+        rounded = call("round", result, value, digits=digits)
+        return call("cast", result, rounded, to=result) if digits < 0 else value
     return call("round", result, cast(value, result), digits=digits)
 
 
 def _abs(t: Translator, node: exp.Abs) -> Typed:
-    value = typed_arg(t, "ABS", node.this, NUMERIC)
+    value = typed_arg(t, "ABS", node.this, _NUMBERS)
     result = "int32" if value.type == "null" else value.type
     return call("abs", result, cast(value, result))
 
@@ -78,7 +91,7 @@ def _rounding(fn: str) -> Callable[[Translator, exp.Expression], Typed]:
     def translate(t: Translator, node: exp.Expression) -> Typed:
         if node.args.get("decimals") is not None or node.args.get("to") is not None:
             raise t.unsupported(f"{fn.upper()}() with a second argument", node)
-        value = typed_arg(t, fn.upper(), node.this, NUMERIC)
+        value = typed_arg(t, fn.upper(), node.this, _NUMBERS)
         if decimals.is_decimal(value.type):
             result = decimal_type(decimals.precision_scale(value.type)[0], 0)
             return call("cast", result, call(fn, value.type, value), to=result)
@@ -125,8 +138,8 @@ HANDLERS: dict[type, Callable[[Translator, Any], Typed]] = {
     exp.Abs: _abs,
     exp.Floor: _rounding("floor"),
     exp.Ceil: _rounding("ceil"),
-    exp.Coalesce: _variadic("coalesce", (*NUMERIC, "string", "date32", "bool")),
-    exp.Greatest: _variadic("greatest", (*NUMERIC, "string", "date32")),
-    exp.Least: _variadic("least", (*NUMERIC, "string", "date32")),
+    exp.Coalesce: _variadic("coalesce", (*_NUMBERS, "string", "date32", "bool")),
+    exp.Greatest: _variadic("greatest", (*_NUMBERS, "string", "date32")),
+    exp.Least: _variadic("least", (*_NUMBERS, "string", "date32")),
     exp.Nullif: _nullif,
 }
