@@ -163,13 +163,20 @@ def _type_name(typ: pa.DataType) -> str:
 
 
 def _like(e: Expr, a: list[Datum]) -> Datum:
-    pattern, ignore_case = e["pattern"], bool(e.get("ignore_case", False))
+    value, pattern, ignore_case = a[0], e["pattern"], bool(e.get("ignore_case", False))
+    if ignore_case and not (pattern.isascii() and text_functions.all_ascii(value)):
+        # DuckDB's ILIKE lowercases both sides and compares them as LIKE does. Arrow's ignore_case
+        # (RE2's Unicode case folding) also matches letters that lowercase apart: 'ſ' with 's',
+        # 'ς' with 'σ' ('ΣΑΣ' ILIKE 'σας' is false in DuckDB). Over ASCII text and pattern both
+        # agree, and ignore_case needs no lowered copy of the column: only non-ASCII pays for it.
+        value, ignore_case = pc.utf8_lower(value), False
+        pattern = pc.utf8_lower(pa.scalar(pattern, pa.string())).as_py()
     if "\\" not in pattern:
-        return pc.match_like(a[0], pattern, ignore_case=ignore_case)
+        return pc.match_like(value, pattern, ignore_case=ignore_case)
     # Arrow's LIKE treats '\' as an escape character and DuckDB's has none; Arrow's fast paths
     # for prefix and suffix patterns also mishandle escaped backslashes: use a regex instead.
     regex = "".join(".*" if c == "%" else "." if c == "_" else re.escape(c) for c in pattern)
-    return pc.match_substring_regex(a[0], f"(?s)^{regex}$", ignore_case=ignore_case)
+    return pc.match_substring_regex(value, f"(?s)^{regex}$", ignore_case=ignore_case)
 
 
 def _substr(e: Expr, a: list[Datum]) -> Datum:
@@ -190,7 +197,7 @@ def _substr(e: Expr, a: list[Datum]) -> Datum:
 
 
 def _concat(e: Expr, a: list[Datum]) -> Datum:
-    strings = [pc.cast(v, pa.string()) for v in a]
+    strings = [_text(v) for v in a]
     handling = "emit_null" if e.get("strict") else "replace"
     return pc.binary_join_element_wise(*strings, "", null_handling=handling, null_replacement="")
 
@@ -230,8 +237,8 @@ def _cast(e: Expr, a: list[Datum]) -> Datum:
                 except pa.ArrowInvalid as e:
                     raise _not_convertible(stripped, target, _NUMBER) from e
                 return pc.cast(pc.round(as_float, 0, round_mode="half_towards_infinity"), target)
-    if pa.types.is_string(target) and pa.types.is_decimal(value.type):
-        return decimal_text(value)
+    if pa.types.is_string(target):
+        return _text(value)
     if pa.types.is_floating(target) and pa.types.is_string(value.type):
         return pc.cast(pc.utf8_trim_whitespace(value), target)
     if pa.types.is_floating(target):
@@ -239,6 +246,16 @@ def _cast(e: Expr, a: list[Datum]) -> Datum:
     if pa.types.is_boolean(target) and pa.types.is_string(value.type):
         return _string_to_bool(value)
     return pc.cast(value, target)
+
+
+def _text(value: Datum) -> Datum:
+    """A value as DuckDB's VARCHAR, for CAST and for '||' and CONCAT alike: Arrow's own cast
+    writes DECIMALs past six places as 1.0E-7 and timestamps with all six fractional digits."""
+    if pa.types.is_decimal(value.type):
+        return decimal_text(value)
+    if pa.types.is_timestamp(value.type) or pa.types.is_date(value.type):
+        return date_functions.temporal_text(value)
+    return pc.cast(value, pa.string())
 
 
 # DuckDB's spellings, any letter case, no surrounding blanks ('on', ' true' and '' are errors).

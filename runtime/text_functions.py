@@ -113,6 +113,16 @@ def slice_codeunits(value: Any, start: int, stop: int | None) -> Any:
     return pc.utf8_slice_codeunits(value, start, stop)
 
 
+def all_ascii(value: Any) -> bool:
+    """Whether every value of a string column or scalar is ASCII (NULLs count as ASCII); False
+    for anything but Arrow's `string`, whose 32-bit offsets `_all_ascii` reads."""
+    if isinstance(value, pa.Scalar):
+        return value.type == pa.string() and (not value.is_valid or value.as_py().isascii())
+    if isinstance(value, pa.ChunkedArray):
+        return value.type == pa.string() and all(_all_ascii(c) for c in value.chunks)
+    return value.type == pa.string() and _all_ascii(value)
+
+
 def _all_ascii(arr: pa.Array) -> bool:
     """Whether every byte of a string array's values is below 0x80 (NULL slots included)."""
     offsets, data = arr.buffers()[1:3]

@@ -20,6 +20,7 @@ from typing import IO
 import numpy as np
 import pyarrow as pa
 from sqlmr_runtime import compute as pc
+from sqlmr_runtime.date_functions import temporal_text
 from sqlmr_runtime.decimals import decimal_text
 
 from sqlmr.errors import UsageError
@@ -73,8 +74,9 @@ def _quoted(text: str, delimiter: str) -> str:
 
 def _csv_text(column: pa.ChunkedArray, delimiter: str) -> pa.ChunkedArray:
     """A column as CSV fields: strings quoted only where needed (a delimiter, a quote, a line
-    break, or the empty string, which NULL's empty field must not be mistaken for); other types
-    as pyarrow spells them (booleans true/false, ISO dates, shortest round-trip doubles)."""
+    break, or the empty string, which NULL's empty field must not be mistaken for); dates,
+    timestamps and decimals as DuckDB writes them (the runtime's CAST AS VARCHAR); other types
+    as pyarrow spells them (booleans true/false, shortest round-trip doubles)."""
     if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
         needs = pc.equal(column, "")
         if _has_special(column, delimiter):  # else no value can need quotes but the empty ones
@@ -84,15 +86,8 @@ def _csv_text(column: pa.ChunkedArray, delimiter: str) -> pa.ChunkedArray:
             quoted = pc.replace_substring(column, '"', '""')
             quoted = pc.binary_join_element_wise('"', quoted, '"', "")
             column = pc.if_else(needs, quoted, column)
-    elif pa.types.is_timestamp(column.type):
-        # DuckDB's text: whole seconds without Arrow's ".000000".
-        seconds = pc.cast(column, pa.timestamp("s", column.type.tz), safe=False)
-        whole = pc.equal(pc.cast(seconds, column.type), column)
-        column = pc.if_else(
-            whole,
-            pc.strftime(seconds, format="%Y-%m-%d %H:%M:%S"),
-            pc.strftime(column, format="%Y-%m-%d %H:%M:%S"),
-        )
+    elif pa.types.is_timestamp(column.type) or pa.types.is_date(column.type):
+        column = temporal_text(column)  # DuckDB's text: 12:00:00 and 12:00:00.5, not .000000
     elif pa.types.is_decimal(column.type):
         column = decimal_text(column)  # the scale kept, never 1.0E-7: 12.50, 0.00000010
     else:
