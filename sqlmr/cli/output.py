@@ -8,12 +8,11 @@ import datetime
 import decimal
 import io
 import json
-import math
 import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import IO
 
@@ -39,16 +38,62 @@ EXTENSIONS = {
 TABLE_ROWS = 1000  # beyond this a terminal table is unreadable; --format csv shows everything
 
 
-def _json_value(value: object) -> object:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
-    if isinstance(value, datetime.datetime):
-        return value.isoformat(sep=" ")
-    if isinstance(value, datetime.date):
-        return value.isoformat()
+# DuckDB's JSON spells the doubles JSON has no numbers for as JavaScript does, unquoted.
+_NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
+# The escapes DuckDB's JSON writer uses: a backslash, a quote, five short forms, and \u00XX
+# (upper-case hex) for the other control characters; everything else (/, DEL, U+2028, any
+# non-ASCII character) is written as it is.
+_SHORT_ESCAPES = {
+    "\\": "\\\\",
+    '"': '\\"',
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+    "\b": "\\b",
+    "\f": "\\f",
+}
+_ESCAPES = {chr(c): _SHORT_ESCAPES.get(chr(c), f"\\u{c:04X}") for c in range(0x20)}
+_ESCAPES.update(_SHORT_ESCAPES)
+_ESCAPED = re.compile('[\\x00-\\x1f"\\\\]')
+
+
+def _json_string(text: str) -> str:
+    """A string as a JSON string, escaped as DuckDB escapes it."""
+    return '"' + _ESCAPED.sub(lambda m: _ESCAPES[m.group()], text) + '"'
+
+
+def _json_float(value: float) -> str:
+    """A double as JSON text: the shortest round-trip digits, NaN and ±Infinity bare."""
+    text = repr(value)
+    return _NON_FINITE.get(text, text)
+
+
+def _json_value(value: object) -> str:
+    """One value as JSON text, for the types the vectorized writer leaves to Python (timestamps,
+    times, nested values): NULL as null, decimals with their digits and scale (never through a
+    float), timestamps and dates in ISO form as strings."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return _json_float(value)
     if isinstance(value, decimal.Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    return value
+        return format(value, "f")
+    if isinstance(value, str):
+        return _json_string(value)
+    if isinstance(value, datetime.datetime):
+        return _json_string(value.isoformat(sep=" "))
+    if isinstance(value, dict):
+        items = (f"{_json_string(str(k))}:{_json_value(v)}" for k, v in value.items())
+        return "{" + ",".join(items) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(_json_value(v) for v in value) + "]"
+    if isinstance(value, datetime.date | datetime.time):
+        return _json_string(value.isoformat())
+    return _json_string(str(value))
 
 
 def _write_tables(tables: Iterable[pa.Table], open_writer) -> int:
@@ -175,28 +220,45 @@ def write_csv(
     threads: int | None = None,
 ) -> int:
     """CSV as DuckDB and Python's csv module write it: LF line ends, quotes only where a value
-    needs them, NULL as an empty field, booleans as true/false; TSV with delimiter "\\t".
-    Vectorized: the rows are cut into pieces that `threads` threads format with pyarrow
-    kernels while this one writes the finished pieces in order, so the bytes are the same
-    whatever the thread count. At most two pieces per thread wait, which bounds the memory;
-    a table is written out before the next one is asked for, so a result streamed while its
-    job runs shows each part's rows at once."""
+    needs them, NULL as an empty field, booleans as true/false; TSV with delimiter "\\t"."""
+
+    def head(table: pa.Table) -> None:
+        if header:
+            names = [_quoted(n, delimiter) for n in table.column_names]
+            out.write((delimiter.join(names) + "\n").encode())
+
+    return _write_pieces(tables, out, lambda piece: _csv_rows(piece, delimiter), head, threads)
+
+
+def _write_pieces(
+    tables: Iterable[pa.Table],
+    out: IO[bytes],
+    format_piece: Callable[[pa.Table], list[memoryview]],
+    head: Callable[[pa.Table], None] | None = None,
+    threads: int | None = None,
+) -> int:
+    """Write tables as text, returning the rows: `head` writes what comes before the first row
+    (given the first table), `format_piece` turns a piece of rows into bytes. Vectorized: the
+    rows are cut into pieces that `threads` threads format with pyarrow kernels while this one
+    writes the finished pieces in order, so the bytes are the same whatever the thread count.
+    At most two pieces per thread wait, which bounds the memory; a table is written out before
+    the next one is asked for, so a result streamed while its job runs shows each part's rows
+    at once."""
     threads = format_threads() if threads is None else threads
     rows, started = 0, False
-    pool = ThreadPoolExecutor(threads, "csv") if threads > 1 else None
+    pool = ThreadPoolExecutor(threads, "format") if threads > 1 else None
     waiting: collections.deque[Future[list[memoryview]]] = collections.deque()
     try:
         for table in tables:
-            if not started and header:
-                names = [_quoted(n, delimiter) for n in table.column_names]
-                out.write((delimiter.join(names) + "\n").encode())
+            if not started and head is not None:
+                head(table)
             started = True
             rows += table.num_rows
             for piece in _pieces(table):
                 if pool is None:
-                    _write_all(out, _csv_rows(piece, delimiter))
+                    _write_all(out, format_piece(piece))
                     continue
-                waiting.append(pool.submit(_csv_rows, piece, delimiter))
+                waiting.append(pool.submit(format_piece, piece))
                 while len(waiting) > 2 * threads or (waiting and waiting[0].done()):
                     _write_all(out, waiting.popleft().result())
             while waiting:
@@ -214,20 +276,56 @@ def _write_all(out: IO[bytes], texts: list[memoryview]) -> None:
         out.write(text)
 
 
-def write_json_lines(tables: Iterable[pa.Table], out: IO[bytes]) -> int:
-    """One JSON object per row."""
-    rows = 0
-    for table in tables:
-        for batch in table.to_batches():
-            buf = io.StringIO()
-            for row in batch.to_pylist():
-                buf.write(
-                    json.dumps({k: _json_value(v) for k, v in row.items()}, ensure_ascii=False)
-                )
-                buf.write("\n")
-            out.write(buf.getvalue().encode())
-        rows += table.num_rows
-    return rows
+def write_json_lines(tables: Iterable[pa.Table], out: IO[bytes], threads: int | None = None) -> int:
+    """JSON Lines as DuckDB's COPY ... (FORMAT json) writes them: one object per row, its keys
+    the columns in order, no spaces; decimals with their digits and scale (12.50), NaN and
+    ±Infinity bare, NULL as null. Vectorized and threaded as CSV is (_write_pieces)."""
+    return _write_pieces(tables, out, _json_rows, threads=threads)
+
+
+def _json_rows(table: pa.Table) -> list[memoryview]:
+    """A table's rows as JSON Lines, one buffer per chunk; the columns are taken by position,
+    so no column is lost whatever their names."""
+    if table.num_columns == 0:
+        return [memoryview(b"{}\n" * table.num_rows)]
+    fields: list[object] = []
+    for i, (name, column) in enumerate(zip(table.column_names, table.columns, strict=True)):
+        fields += [("{" if i == 0 else ",") + _json_string(name) + ":", _json_text(column)]
+    lines = pc.binary_join_element_wise(*fields, "}\n", "")
+    return [_concatenated(chunk) for chunk in lines.chunks]
+
+
+def _json_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """A column as JSON values, NULL as null: strings, dates, integers, booleans and decimals
+    with pyarrow kernels; doubles, timestamps, times and nested values value by value."""
+    kind = column.type
+    if pa.types.is_decimal(kind):
+        text = decimal_text(column)  # exact, never through a double: 99...99.99, 12.50
+    elif pa.types.is_integer(kind) or pa.types.is_boolean(kind):
+        text = pc.cast(column, pa.string())
+    elif pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        text = pa.chunked_array([_json_strings(c) for c in column.chunks], pa.string())
+    elif pa.types.is_date(kind):
+        text = pc.binary_join_element_wise('"', pc.cast(column, pa.string()), '"', "")
+    elif pa.types.is_floating(kind):
+        texts = [None if v is None else _json_float(v) for v in column.to_pylist()]
+        text = pa.chunked_array([pa.array(texts, pa.string())])
+    else:
+        texts = [_json_value(v) for v in column.to_pylist()]
+        text = pa.chunked_array([pa.array(texts, pa.string())])
+    return pc.fill_null(text, "null")
+
+
+def _json_strings(chunk: pa.Array) -> pa.Array:
+    """Strings as JSON strings: quoted, and escaped only for the characters some value holds
+    (one byte search of the chunk finds them; most text has none)."""
+    chunk = chunk.cast(pa.string()) if pa.types.is_large_string(chunk.type) else chunk
+    data = np.frombuffer(_concatenated(chunk), dtype=np.uint8)
+    special = np.unique(data[(data < 0x20) | (data == ord('"')) | (data == ord("\\"))])
+    # The backslash first: the escapes added for the others must not be escaped again.
+    for byte in sorted(special.tolist(), key=lambda b: b != ord("\\")):
+        chunk = pc.replace_substring(chunk, chr(byte), _ESCAPES[chr(byte)])
+    return pc.binary_join_element_wise('"', chunk, '"', "")
 
 
 def write_parquet(tables: Iterable[pa.Table], out: IO[bytes] | str) -> int:
