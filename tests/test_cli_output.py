@@ -4,8 +4,10 @@ the same query over the same Parquet file: values kept exactly in JSON Lines, ev
 
 from __future__ import annotations
 
+import csv
 import decimal
 import json
+import re
 from pathlib import Path
 
 import duckdb
@@ -86,3 +88,57 @@ def test_narrow_decimals_in_json_keep_their_value(values: Path, tmp_path: Path, 
 
     assert numbers(out) == numbers(duck)
     assert '"n":0.01250' in out  # the scale kept
+
+
+# -- duplicate column names ----------------------------------------------------------------------
+
+DUPLICATES = [
+    "SELECT k, i AS k, s FROM '{t}' ORDER BY s",
+    "SELECT k, i AS K, s AS k_1, k AS k FROM '{t}' ORDER BY s",  # case, and a suffix taken
+]
+
+
+@pytest.fixture
+def small(tmp_path: Path) -> Path:
+    path = tmp_path / "t.parquet"
+    pq.write_table(pa.table({"k": [0, 1], "i": [10, 11], "s": ["a", "b"]}), path)
+    return path
+
+
+@pytest.mark.parametrize("sql", DUPLICATES)
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+def test_duplicate_names_in_text_as_duckdb_writes_them(
+    small: Path, tmp_path: Path, capsys, sql: str, fmt: str
+) -> None:
+    sql = sql.format(t=small)
+    rc, out, err = run_cli(capsys, "query", sql, "--workers", "2", "--format", fmt)
+    assert rc == 0, err
+    assert out == duck_copy(sql, fmt, tmp_path / f"duck.{fmt}").read_text()
+
+
+@pytest.mark.parametrize("sql", DUPLICATES)
+@pytest.mark.parametrize("output", ["out.parquet", "out/"])
+def test_duplicate_names_in_parquet_as_duckdb_writes_them(
+    small: Path, tmp_path: Path, capsys, sql: str, output: str
+) -> None:
+    sql = sql.format(t=small)
+    rc, _, err = run_cli(capsys, "query", sql, "--workers", "2", "-o", f"{tmp_path}/{output}")
+    assert rc == 0, err
+    ours = pq.read_table(tmp_path / output.rstrip("/"))  # a folder is read as one dataset
+    duck = pq.read_table(duck_copy(sql, "parquet", tmp_path / "duck.parquet"))
+    assert ours.column_names == duck.column_names
+    assert [c.to_pylist() for c in ours.columns] == [c.to_pylist() for c in duck.columns]
+
+
+@pytest.mark.parametrize("sql", DUPLICATES)
+def test_duplicate_names_in_a_table_keep_every_column(
+    small: Path, tmp_path: Path, capsys, sql: str
+) -> None:
+    sql = sql.format(t=small)
+    rc, _, err = run_cli(capsys, "query", sql, "--workers", "2", "-o", str(tmp_path / "x.txt"))
+    assert rc == 0, err
+    lines = (tmp_path / "x.txt").read_text().splitlines()
+    cells = [[c.strip() for c in re.split("[┃│]", line)[1:-1]] for line in lines]
+    cells = [row for row in cells if row]  # the header and the value rows, no rules
+    duck = list(csv.reader(duck_copy(sql, "csv", tmp_path / "duck.csv").open(newline="")))
+    assert cells == duck

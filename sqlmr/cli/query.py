@@ -426,11 +426,21 @@ def emit(
     header: bool = True,
     overwrite: bool = False,
 ) -> int:
-    """Print or write a result in a format; returns the row count."""
+    """Print or write a result in a format; returns the row count. Columns go by position, and
+    duplicate names are told apart as DuckDB's COPY tells them (k, k → k, k_1) in every format."""
     from sqlmr_runtime.errors import RuntimeTaskError
 
-    from sqlmr.cli.output import is_folder_target, write_object, write_parts, write_stream
+    from sqlmr.cli.output import (
+        is_folder_target,
+        unique_names,
+        with_names,
+        write_object,
+        write_parts,
+        write_stream,
+    )
 
+    names = unique_names(names)
+    tables = with_names(tables, names)
     try:
         if path is not None and is_folder_target(path):
             return write_parts(tables, fmt, path, header, overwrite)[1]
@@ -455,8 +465,10 @@ def print_table(names: list[str], tables: Iterable[pa.Table], path: str | None =
     shown = total = 0
     for part in tables:
         total += part.num_rows
-        for row in part.slice(0, max(0, TABLE_ROWS - shown)).to_pylist():
-            table.add_row(*(format_cell(v) for v in row.values()))
+        # Column by column, by position: rows as dicts would merge two columns of one name.
+        columns = [c.to_pylist() for c in part.slice(0, max(0, TABLE_ROWS - shown)).columns]
+        for row in zip(*columns, strict=True):
+            table.add_row(*(format_cell(v) for v in row))
             shown += 1
     if path is None:
         # A terminal's width wraps the table; a pipe gets it unwrapped, whatever $COLUMNS says.
