@@ -5,9 +5,12 @@ parts in whole, and parts get the mode of single files. Results are checked agai
 from __future__ import annotations
 
 import json
+import os
 import resource
 import signal
+import stat
 import subprocess
+import threading
 from pathlib import Path
 
 import duckdb
@@ -106,3 +109,95 @@ def test_full_disk_keeps_the_old_file(tables: Path, tmp_path: Path):
     assert "cannot write" in process.stderr and "File too large" in process.stderr
     assert target.read_text() == "old,content\n"
     assert files_below(tmp_path) == ["result.csv"]
+
+
+# -- -o FILE through links, FIFOs, devices and descriptors -----------------------------------------
+
+
+def duck_csv(tables: Path, sql: str, folder: Path) -> str:
+    """`sql` as DuckDB's own COPY writes it in CSV."""
+    con = duckdb.connect()
+    duck_table(con, "rankings", tables / "rankings", AMPLAB_COLUMNS["rankings"])
+    con.execute(f"COPY ({sql}) TO '{folder / 'duck.csv'}' (FORMAT csv)")
+    return (folder / "duck.csv").read_text()
+
+
+@pytest.mark.parametrize("existing", [True, False])
+def test_a_symlink_is_written_through_to_its_target(tables: Path, tmp_path: Path, existing):
+    # -o link.csv replaced the link with a regular file and left its target as it was.
+    (tmp_path / "data").mkdir()
+    target = tmp_path / "data" / "real.csv"
+    if existing:
+        target.write_text("old\n")
+        target.chmod(0o640)
+    (tmp_path / "link.csv").symlink_to("data/real.csv")  # relative, as `ln -s` makes them
+    assert query(tables, ONE, "-o", str(tmp_path / "link.csv")) == 0
+    assert (tmp_path / "link.csv").is_symlink()
+    assert target.read_text() == duck_csv(tables, ONE, tmp_path)
+    if existing:  # replaced, as `> FILE` does, with the mode it had
+        assert target.stat().st_mode & 0o777 == 0o640
+    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["real.csv"]
+
+
+def test_a_fifo_is_written_in_place(tables: Path, tmp_path: Path, monkeypatch):
+    # -o FIFO replaced the FIFO with a regular file: its reader waited forever.
+    monkeypatch.setattr("sqlmr.cli.output.FIFO_WAIT_SECONDS", 30.0)
+    fifo = tmp_path / "out.csv"
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    try:
+        assert query(tables, ONE, "-o", str(fifo)) == 0
+        reader.join(timeout=30)
+    finally:
+        if reader.is_alive():  # the CLI never opened it: let the reader see an end
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+            reader.join(timeout=5)
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
+    assert got == [duck_csv(tables, ONE, tmp_path).encode()]
+
+
+def test_a_fifo_nobody_reads_is_an_error_not_a_hang(tables: Path, tmp_path: Path, capsys):
+    fifo = tmp_path / "out.csv"
+    os.mkfifo(fifo)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("sqlmr.cli.output.FIFO_WAIT_SECONDS", 0.3)
+        assert query(tables, ONE, "-o", str(fifo)) == 1
+    err = capsys.readouterr().err
+    assert (
+        err.startswith(f"error: cannot write {fifo}: nothing read the FIFO")
+        and err.count("\n") == 1
+    )
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
+
+
+def test_a_link_to_a_device_is_written_in_place(tables: Path, tmp_path: Path):
+    (tmp_path / "null.csv").symlink_to(os.devnull)
+    assert query(tables, ONE, "-o", str(tmp_path / "null.csv")) == 0
+    assert (tmp_path / "null.csv").is_symlink()
+    assert stat.S_ISCHR(os.stat(os.devnull).st_mode)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["null.csv"]
+
+
+def test_a_link_to_a_descriptor_writes_through_it(tables: Path, tmp_path: Path):
+    # What /dev/stdout is: a link to /proc/self/fd/1. Replacing the link wrote nothing to the
+    # descriptor; opening it anew would overwrite a file the caller appends to.
+    log = tmp_path / "log.csv"
+    log.write_text("before\n")
+    (tmp_path / "dev").mkdir()
+    with log.open("ab") as appending:
+        (tmp_path / "dev" / "out").symlink_to(f"/proc/self/fd/{appending.fileno()}")
+        assert query(tables, ONE, "-o", str(tmp_path / "dev" / "out"), "--format", "csv") == 0
+    assert (tmp_path / "dev" / "out").is_symlink()
+    assert log.read_text() == "before\n" + duck_csv(tables, ONE, tmp_path)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write any file")
+def test_a_read_only_file_is_refused(tables: Path, tmp_path: Path, capsys):
+    target = tmp_path / "ro.csv"
+    target.write_text("old\n")
+    target.chmod(0o444)
+    assert query(tables, ONE, "-o", str(target)) == 1
+    assert "cannot write" in capsys.readouterr().err
+    assert target.read_text() == "old\n" and target.stat().st_mode & 0o777 == 0o444

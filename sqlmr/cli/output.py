@@ -6,12 +6,15 @@ import collections
 import contextlib
 import datetime
 import decimal
+import errno
 import io
 import json
 import os
 import re
 import shutil
+import stat
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import IO
@@ -430,21 +433,116 @@ def is_folder_target(target: str) -> bool:
 
 
 @contextlib.contextmanager
-def atomic_file(path: str) -> Iterator[IO[bytes]]:
+def output_file(path: str) -> Iterator[IO[bytes]]:
+    """The file `-o FILE` writes, as the shell's `> FILE` would reach it: through a symlink to
+    its target; a regular file (or a new one) written beside its target and renamed over it
+    when complete (atomic_file); a FIFO, a device or a descriptor of this process (/dev/stdout,
+    /proc/self/fd/1) written in place, since renaming over those names would not reach the
+    reader or the descriptor behind them."""
+    fd = _own_descriptor(path)
+    if fd is not None:
+        with _writing(path), os.fdopen(os.dup(fd), "wb") as f:
+            yield f
+        return
+    try:
+        mode = os.stat(path).st_mode  # follows every link; a dangling one is a new file
+    except FileNotFoundError:
+        mode = None
+    except OSError as e:
+        raise UsageError(f"cannot write {path}: {e.strerror}") from e
+    if mode is None or stat.S_ISREG(mode):
+        with atomic_file(os.path.realpath(path), path) as f:
+            yield f
+        return
+    with _writing(path), os.fdopen(_open_in_place(path, stat.S_ISFIFO(mode)), "wb") as f:
+        yield f
+
+
+# How long -o FIFO waits for a process to open the FIFO for reading.
+FIFO_WAIT_SECONDS = 60.0
+_FD_LINK = re.compile(r"/(?:proc/(?:self|(\d+))|dev)/fd/(\d+)")
+
+
+def _own_descriptor(path: str) -> int | None:
+    """The descriptor of this process that `path` names through its links (/dev/stdout →
+    /proc/self/fd/1 → 1), if it names one: written through a copy of it, which keeps its
+    offset and append mode, where opening the link anew would truncate or overwrite a file the
+    caller appends to."""
+    here = os.path.abspath(path)
+    for _ in range(40):  # the kernel's own limit on links followed
+        match = _FD_LINK.fullmatch(here)
+        if match and (match.group(1) is None or int(match.group(1)) == os.getpid()):
+            return int(match.group(2))
+        if not os.path.islink(here):
+            return None
+        here = os.path.normpath(os.path.join(os.path.dirname(here), os.readlink(here)))
+    return None
+
+
+def _open_in_place(path: str, fifo: bool) -> int:
+    """A descriptor for writing a FIFO or device where it is. A FIFO is opened without blocking
+    (ENXIO while nobody reads it) and retried until FIFO_WAIT_SECONDS, so a FIFO nobody reads
+    is an error, not a hang; then its writes block again as the shell's would."""
+    if not fifo:
+        return os.open(path, os.O_WRONLY)
+    deadline = time.monotonic() + FIFO_WAIT_SECONDS
+    while True:
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError as e:
+            if e.errno != errno.ENXIO:
+                raise
+            if time.monotonic() > deadline:
+                raise UsageError(
+                    f"cannot write {path}: nothing read the FIFO for {FIFO_WAIT_SECONDS:.0f} s; "
+                    "start its reader first"
+                ) from e
+            time.sleep(0.05)
+            continue
+        os.set_blocking(fd, True)
+        return fd
+
+
+@contextlib.contextmanager
+def _writing(path: str) -> Iterator[None]:
+    """OSErrors of a write in place as one-line UsageErrors. A reader that went away
+    (BrokenPipeError) stays what it is: the CLI ends quietly, as for `| head`."""
+    try:
+        yield
+    except BrokenPipeError:
+        raise
+    except OSError as e:
+        raise UsageError(f"cannot write {path}: {e.strerror}") from e
+
+
+@contextlib.contextmanager
+def atomic_file(path: str, shown: str | None = None) -> Iterator[IO[bytes]]:
     """A file written under a temporary name beside `path` and renamed over it once complete:
-    a failed write (a full disk, an error, Ctrl-C) leaves the old file as it was."""
+    a failed write (a full disk, an error, Ctrl-C) leaves the old file as it was. A file that
+    is replaced keeps its permission bits, as `> FILE` keeps them; one the user may not write
+    is refused. `shown` is the name errors give (the -o argument, where `path` is its target)."""
+    shown = path if shown is None else shown
     folder = os.path.dirname(os.path.abspath(path))
+    try:
+        old = os.stat(path)
+    except FileNotFoundError:
+        old = None
+    except OSError as e:
+        raise UsageError(f"cannot write {shown}: {e.strerror}") from e
+    if old is not None and not os.access(path, os.W_OK):
+        raise UsageError(f"cannot write {shown}: it is read-only; change its mode or name another")
     try:
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.tmp-")
     except OSError as e:
-        raise UsageError(f"cannot write {path}: {e.strerror}") from e
+        raise UsageError(f"cannot write {shown}: {e.strerror}") from e
     try:
         with os.fdopen(fd, "wb") as f:
             yield f
-        os.chmod(tmp, 0o666 & ~_UMASK)  # the mode open() would have given it
+        # The mode open() would have given a new file, or the mode of the one replaced.
+        os.chmod(tmp, stat.S_IMODE(old.st_mode) if old is not None else 0o666 & ~_UMASK)
         os.replace(tmp, path)
     except OSError as e:
-        raise UsageError(f"cannot write {path}: {e.strerror}") from e
+        raise UsageError(f"cannot write {shown}: {e.strerror}") from e
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)

@@ -412,9 +412,9 @@ def _sink(path: str | None) -> Iterator[IO[bytes]]:
         yield sys.stdout.buffer
         sys.stdout.buffer.flush()
         return
-    from sqlmr.cli.output import atomic_file
+    from sqlmr.cli.output import output_file
 
-    with atomic_file(path) as f:
+    with output_file(path) as f:
         yield f
 
 
@@ -459,7 +459,7 @@ def print_table(names: list[str], tables: Iterable[pa.Table], path: str | None =
     from rich.console import Console
     from rich.table import Table
 
-    from sqlmr.cli.output import TABLE_ROWS, atomic_file, format_cell
+    from sqlmr.cli.output import TABLE_ROWS, format_cell, output_file
 
     table = Table(*names, show_edge=True, header_style="bold")
     shown = total = 0
@@ -474,7 +474,7 @@ def print_table(names: list[str], tables: Iterable[pa.Table], path: str | None =
         # A terminal's width wraps the table; a pipe gets it unwrapped, whatever $COLUMNS says.
         Console(file=sys.stdout, width=None if sys.stdout.isatty() else 1000).print(table)
     else:
-        with atomic_file(path) as raw, io.TextIOWrapper(raw, encoding="utf-8") as out:
+        with output_file(path) as raw, io.TextIOWrapper(raw, encoding="utf-8") as out:
             Console(file=out, width=200).print(table)
     if shown < total:
         print(
