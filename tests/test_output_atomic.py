@@ -81,6 +81,7 @@ def test_parts_have_the_mode_of_single_files(tables: Path, tmp_path: Path):
     assert query(tables, ONE, "-o", f"{tmp_path / 'dir'}/", "--format", "csv") == 0
     single = (tmp_path / "one.csv").stat().st_mode
     assert (tmp_path / "dir" / "part-00000.csv").stat().st_mode == single
+    assert (tmp_path / "dir" / "_manifest.json").stat().st_mode == single  # was 0600
 
 
 def _small_files(limit: int):

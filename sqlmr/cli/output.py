@@ -639,7 +639,9 @@ def _write_part_files(tables: Iterable[pa.Table], fmt: str, into: str, header: b
             os.chmod(url, 0o666 & ~_UMASK)  # the same mode as a single -o FILE
         parts, rows = parts + 1, rows + n
     if local:
-        storage_for(into).write(join(into, MANIFEST), _manifest(names, rows))
+        manifest = join(into, MANIFEST)
+        storage_for(manifest).write(manifest, _manifest(names, rows))
+        os.chmod(manifest, 0o666 & ~_UMASK)  # storage writes 0600 temporaries: as the parts
     return parts, rows, set(names)
 
 
