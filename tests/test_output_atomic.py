@@ -142,7 +142,7 @@ def test_a_symlink_is_written_through_to_its_target(tables: Path, tmp_path: Path
 
 def test_a_fifo_is_written_in_place(tables: Path, tmp_path: Path, monkeypatch):
     # -o FIFO replaced the FIFO with a regular file: its reader waited forever.
-    monkeypatch.setattr("sqlmr.cli.output.FIFO_WAIT_SECONDS", 30.0)
+    monkeypatch.setattr("sqlmr.cli.targets.FIFO_WAIT_SECONDS", 30.0)
     fifo = tmp_path / "out.csv"
     os.mkfifo(fifo)
     got: list[bytes] = []
@@ -163,7 +163,7 @@ def test_a_fifo_nobody_reads_is_an_error_not_a_hang(tables: Path, tmp_path: Path
     fifo = tmp_path / "out.csv"
     os.mkfifo(fifo)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("sqlmr.cli.output.FIFO_WAIT_SECONDS", 0.3)
+        patch.setattr("sqlmr.cli.targets.FIFO_WAIT_SECONDS", 0.3)
         assert query(tables, ONE, "-o", str(fifo)) == 1
     err = capsys.readouterr().err
     assert (

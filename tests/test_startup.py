@@ -128,6 +128,7 @@ def test_a_query_builds_and_imports_only_its_own_command() -> None:
         "sqlmr.cli.flags",
         "sqlmr.cli.query",
         "sqlmr.cli.output",
+        "sqlmr.cli.targets",
         "sqlmr.cli.streamed",
         "sqlmr.cli.progress",
     }

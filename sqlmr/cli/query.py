@@ -412,7 +412,7 @@ def _sink(path: str | None) -> Iterator[IO[bytes]]:
         yield sys.stdout.buffer
         sys.stdout.buffer.flush()
         return
-    from sqlmr.cli.output import output_file
+    from sqlmr.cli.targets import output_file
 
     with output_file(path) as f:
         yield f
@@ -430,14 +430,8 @@ def emit(
     duplicate names are told apart as DuckDB's COPY tells them (k, k → k, k_1) in every format."""
     from sqlmr_runtime.errors import RuntimeTaskError
 
-    from sqlmr.cli.output import (
-        is_folder_target,
-        unique_names,
-        with_names,
-        write_object,
-        write_parts,
-        write_stream,
-    )
+    from sqlmr.cli.output import is_folder_target, unique_names, with_names, write_stream
+    from sqlmr.cli.targets import write_object, write_parts
 
     names = unique_names(names)
     tables = with_names(tables, names)
@@ -459,7 +453,8 @@ def print_table(names: list[str], tables: Iterable[pa.Table], path: str | None =
     from rich.console import Console
     from rich.table import Table
 
-    from sqlmr.cli.output import TABLE_ROWS, format_cell, output_file
+    from sqlmr.cli.output import TABLE_ROWS, format_cell
+    from sqlmr.cli.targets import output_file
 
     table = Table(*names, show_edge=True, header_style="bold")
     shown = total = 0
