@@ -63,7 +63,7 @@ def test_config_sets_query_defaults(config, amplab_dir, duck, capsys):
     config.write_text(f'tables = "{amplab_dir}"\nformat = "json"\nworkers = 2\n')
     rc, out, err = _cli(capsys, "query", "SELECT COUNT(*) AS n FROM rankings")
     assert rc == 0, err
-    assert out.strip() == f'{{"n": {duck.execute("SELECT COUNT(*) FROM rankings").fetchone()[0]}}}'
+    assert out.strip() == f'{{"n":{duck.execute("SELECT COUNT(*) FROM rankings").fetchone()[0]}}}'
     # A flag still wins over the file.
     rc, out, err = _cli(capsys, "query", "SELECT COUNT(*) AS n FROM rankings", "--format", "csv")
     assert rc == 0 and list(csv.reader(io.StringIO(out)))[0] == ["n"]
