@@ -294,20 +294,28 @@ def _parse_options(source) -> pacsv.ParseOptions:
     )
 
 
-NULLS = [""]  # like DuckDB: an empty field is NULL, and no other spelling of NULL is special
-TRUES = ["true", "True", "TRUE", "t", "T", "1"]  # BOOLEAN text, as DuckDB reads it
-FALSES = ["false", "False", "FALSE", "f", "F", "0"]
+_TRUES = ["true", "True", "TRUE", "t", "T", "1"]  # BOOLEAN text, as DuckDB reads it
+_FALSES = ["false", "False", "FALSE", "f", "F", "0"]
+
+
+def convert_options(
+    column_types: dict | None = None, include: list[str] | None = None
+) -> pacsv.ConvertOptions:
+    """How delimited text becomes values, as DuckDB reads it: an empty field is NULL and no
+    other spelling of NULL is special; BOOLEAN is true/false (any case), t/f or 1/0. The
+    planner's samples read text the same way, so that what they infer the tasks can read."""
+    return pacsv.ConvertOptions(
+        column_types=column_types or {},
+        include_columns=include or [],
+        null_values=[""],
+        strings_can_be_null=True,
+        true_values=_TRUES,
+        false_values=_FALSES,
+    )
 
 
 def _convert_options(types, wanted) -> pacsv.ConvertOptions:
-    return pacsv.ConvertOptions(
-        column_types={n: types[n] for n in wanted},
-        include_columns=wanted,
-        null_values=NULLS,
-        strings_can_be_null=True,
-        true_values=TRUES,
-        false_values=FALSES,
-    )
+    return convert_options({n: types[n] for n in wanted}, wanted)
 
 
 def _names(schema, source) -> list[str]:

@@ -10,7 +10,7 @@ import re
 import pyarrow as pa
 
 from sqlmr.catalog.listing import Listed
-from sqlmr.catalog.tables import Table
+from sqlmr.catalog.tables import Table, distinct_names
 from sqlmr.errors import CatalogError
 
 SAMPLE_BYTES = 1 << 20
@@ -45,7 +45,9 @@ def sample_schema(table: Table, fmt: str, data: bytes, first: Listed) -> pa.Sche
         types = _csv_types(table, data)
         names = [f"column{i}" for i in range(len(types))]  # DuckDB's, without a header
         if table.header:
-            names = _distinct(list(sample_header(table, data, first)))
+            header = sample_header(table, data, first)
+            # An empty name is column<i>, as DuckDB names it.
+            names = distinct_names([n or f"column{i}" for i, n in enumerate(header)])
         if len(names) != len(types):
             raise pa.ArrowInvalid(f"{len(names)} names in the header, {len(types)} fields")
         return pa.schema(list(zip(names, types, strict=True)))
@@ -58,28 +60,29 @@ def sample_schema(table: Table, fmt: str, data: bytes, first: Listed) -> pa.Sche
 _LEADING_ZERO = re.compile(r"[+-]?0[0-9]")
 
 
-def _csv_types(table: Table, data: bytes) -> list[pa.DataType]:
-    """The column types of a text sample, as DuckDB's sniffer would mostly have them: NULL only
-    as an empty field and BOOLEAN as true/false/t/f (as the tasks read them: NA is text), a
-    number written with a leading zero (a code: 007) text, and a column of only NULLs text."""
+def parse_options(table: Table):
+    """How a text table's lines are cut into fields (its delimiter, quote and newlines)."""
     import pyarrow.csv as pacsv
-    from sqlmr_runtime.scan_text import FALSES, NULLS, TRUES  # as the tasks will read it
 
-    read = pacsv.ReadOptions(autogenerate_column_names=True, skip_rows=int(table.header))
-    parse = pacsv.ParseOptions(
+    return pacsv.ParseOptions(
         delimiter=table.delimiter,
         quote_char=table.quote or False,
         newlines_in_values=table.newlines_in_values,
     )
 
+
+def _csv_types(table: Table, data: bytes) -> list[pa.DataType]:
+    """The column types of a text sample, as DuckDB's sniffer would mostly have them: NULL only
+    as an empty field and BOOLEAN as true/false/t/f (as the tasks read them: NA is text), a
+    number written with a leading zero (a code: 007) text, and a column of only NULLs text."""
+    import pyarrow.csv as pacsv
+    from sqlmr_runtime.scan_text import convert_options  # as the tasks will read it
+
+    read = pacsv.ReadOptions(autogenerate_column_names=True, skip_rows=int(table.header))
+    parse = parse_options(table)
+
     def sample(as_text: list[str]) -> pa.Table:
-        convert = pacsv.ConvertOptions(
-            column_types={n: pa.string() for n in as_text},
-            null_values=NULLS,
-            strings_can_be_null=True,
-            true_values=TRUES,
-            false_values=FALSES,
-        )
+        convert = convert_options({n: pa.string() for n in as_text})
         return pacsv.read_csv(io.BytesIO(data), read, parse, convert)
 
     typed = sample([])
@@ -151,19 +154,3 @@ def _dates(sample: pa.Table, data: bytes) -> pa.Schema:
 
 
 _DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-
-
-def _distinct(names: list[str]) -> list[str]:
-    """Header names made distinct as DuckDB makes them: a name already taken (in any case)
-    gets _1, _2, … (a, a → a, a_1)."""
-    taken: set[str] = set()
-    out = []
-    for i, name in enumerate(names):
-        name = name or f"column{i}"  # an empty header name, as DuckDB names it
-        unique, n = name, 0
-        while unique.lower() in taken:
-            n += 1
-            unique = f"{name}_{n}"
-        taken.add(unique.lower())
-        out.append(unique)
-    return out

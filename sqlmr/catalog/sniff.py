@@ -17,6 +17,7 @@ import io
 
 import pyarrow as pa
 
+from sqlmr.catalog.sampling import parse_options
 from sqlmr.catalog.tables import Table
 
 DELIMITERS = (",", "|", ";", "\t")
@@ -57,11 +58,7 @@ def _delimiter(sample: bytes, quote: str) -> str:
 def _header(sample: bytes, table: Table) -> bool:
     import pyarrow.csv as pacsv
 
-    parse = pacsv.ParseOptions(
-        delimiter=table.delimiter,
-        quote_char=table.quote or False,
-        newlines_in_values=table.newlines_in_values,
-    )
+    parse = parse_options(table)
     try:
         every = _read(pacsv, sample, parse, skip=0)
         rest = _read(pacsv, sample, parse, skip=1)
@@ -79,13 +76,10 @@ def _header(sample: bytes, table: Table) -> bool:
 
 
 def _read(pacsv, sample: bytes, parse, skip: int) -> pa.Table:
-    from sqlmr_runtime.scan_text import FALSES, NULLS, TRUES  # as the tasks will read it
+    from sqlmr_runtime.scan_text import convert_options  # as the tasks will read it
 
     read = pacsv.ReadOptions(autogenerate_column_names=True, skip_rows=skip)
-    convert = pacsv.ConvertOptions(
-        null_values=NULLS, strings_can_be_null=True, true_values=TRUES, false_values=FALSES
-    )
-    return pacsv.read_csv(io.BytesIO(sample), read, parse, convert)
+    return pacsv.read_csv(io.BytesIO(sample), read, parse, convert_options())
 
 
 def _text(t: pa.DataType) -> bool:

@@ -136,6 +136,29 @@ AMPLAB_SCHEMAS: dict[str, tuple[Column, ...]] = {
 }
 
 
+def distinct_names(names: list[str]) -> list[str]:
+    """Column names made distinct as DuckDB makes them, in a result (COPY, its result sets) and
+    in a CSV header alike: a name equal to an earlier one, ignoring case, gets "_1", "_2", ...
+    (k, k → k, k_1; k, K → k, K_1), skipping suffixes some column already has (k, k, k_1 → k,
+    k_1, k_1_1). A JSON key or a Parquet field named twice loses a column for any reader, and
+    SQL names match without regard to case."""
+    taken: dict[str, int] = {}
+    unique = []
+    for name in names:
+        low = name.lower()
+        if low in taken:
+            # QueryResult::DeduplicateColumns: the count of the base name goes up only while
+            # its next suffix is taken, so "k_1" given after "k, k" becomes "k_1_1".
+            new = f"{name}_{taken[low]}"
+            while new.lower() in taken:
+                taken[low] += 1
+                new = f"{name}_{taken[low]}"
+            name, low = new, new.lower()
+        taken[low] = taken.get(low, 0) + 1
+        unique.append(name)
+    return unique
+
+
 @dataclass(frozen=True)
 class Catalog:
     """The tables a query may name."""

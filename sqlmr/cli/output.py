@@ -92,28 +92,6 @@ def _json_value(value: object) -> str:
     return _json_string(str(value))
 
 
-def unique_names(names: list[str]) -> list[str]:
-    """Result column names as DuckDB's COPY and its result sets spell them: a name equal to an
-    earlier one, ignoring case, gets "_1", "_2", ... (k, k → k, k_1; k, K → k, K_1), skipping
-    suffixes some column already has (k, k, k_1 → k, k_1, k_1_1). The writers need distinct
-    names: a JSON key or a Parquet field named twice loses a column for any reader."""
-    taken: dict[str, int] = {}
-    unique = []
-    for name in names:
-        low = name.lower()
-        if low in taken:
-            # QueryResult::DeduplicateColumns: the count of the base name goes up only while
-            # its next suffix is taken, so "k_1" given after "k, k" becomes "k_1_1".
-            new = f"{name}_{taken[low]}"
-            while new.lower() in taken:
-                taken[low] += 1
-                new = f"{name}_{taken[low]}"
-            name, low = new, new.lower()
-        taken[low] = taken.get(low, 0) + 1
-        unique.append(name)
-    return unique
-
-
 def with_names(tables: Iterable[pa.Table], names: list[str]) -> Iterator[pa.Table]:
     """The tables with their columns renamed, by position."""
     for table in tables:

@@ -430,10 +430,11 @@ def emit(
     duplicate names are told apart as DuckDB's COPY tells them (k, k → k, k_1) in every format."""
     from sqlmr_runtime.errors import RuntimeTaskError
 
-    from sqlmr.cli.output import is_folder_target, unique_names, with_names, write_stream
+    from sqlmr.catalog.tables import distinct_names
+    from sqlmr.cli.output import is_folder_target, with_names, write_stream
     from sqlmr.cli.targets import write_object, write_parts
 
-    names = unique_names(names)
+    names = distinct_names(names)
     tables = with_names(tables, names)
     try:
         if path is not None and is_folder_target(path):
