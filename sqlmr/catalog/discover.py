@@ -120,6 +120,8 @@ def _kind(pair: tuple[str, str | None]) -> str:
 
 def resolve(table: Table) -> Table:
     """The table with its format, compression, columns and partition columns all known."""
+    if table.listing is not None:
+        return table  # resolved already, its objects listed for this query (no second LIST)
     known = table.format == "parquet" or table.compression is not None
     if known and table.format != "auto" and table.columns and table.partitions is not None:
         return table
