@@ -59,15 +59,23 @@ def wide_pair(x: Datum, y: Datum, kernel: str) -> tuple[Datum, Datum]:
     )
 
 
+def _largest(value: Datum) -> decimal.Decimal | None:
+    """The largest magnitude of a decimal's values in units of its last digit (12.50 → 1250),
+    exactly; None when every value is NULL."""
+    low, high = pc.min_max(value).values() if not isinstance(value, pa.Scalar) else (value, value)
+    if low.as_py() is None:
+        return None
+    with decimal.localcontext() as ctx:
+        ctx.prec = 80  # Python's default 28 digits would round a 38-digit value
+        return max(abs(low.as_py()), abs(high.as_py())).scaleb(value.type.scale)
+
+
 def _used_digits(value: Datum) -> Datum:
     """A decimal cast to the smallest precision its values need (at least its scale, and 1)."""
     typ = value.type
-    low, high = pc.min_max(value).values() if not isinstance(value, pa.Scalar) else (value, value)
-    if low.as_py() is None:
+    largest = _largest(value)
+    if largest is None:
         return pc.cast(value, pa.decimal128(max(typ.scale, 1), typ.scale))
-    with decimal.localcontext() as ctx:
-        ctx.prec = 80  # Python's default 28 digits would round a 38-digit value
-        largest = max(abs(low.as_py()), abs(high.as_py())).scaleb(typ.scale)
     digits = len(str(int(largest)))
     precision = max(digits, typ.scale, 1)
     make = pa.decimal128 if precision <= MAX_PRECISION else pa.decimal256
@@ -207,10 +215,9 @@ def widen_sums(table: pa.Table, aggregates: list[dict[str, Any]]) -> tuple[pa.Ta
         typ = table.schema.field(column).type
         if not pa.types.is_decimal128(typ) or table.num_rows == 0:
             continue
-        low, high = pc.min_max(table.column(column)).values()
-        if low.as_py() is None:
+        largest = _largest(table.column(column))
+        if largest is None:
             continue
-        largest = max(abs(low.as_py()), abs(high.as_py())).scaleb(typ.scale)
         if largest * table.num_rows < 10 ** (MAX_PRECISION - 1):  # Decimal's 28 digits: margin
             continue
         index = table.schema.get_field_index(column)
