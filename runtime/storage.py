@@ -13,11 +13,12 @@ import threading
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Protocol
-
-import pyarrow as pa
+from typing import TYPE_CHECKING, Protocol
 
 from .errors import StorageError
+
+if TYPE_CHECKING:  # imported where used: the compiler lists tables without pyarrow
+    import pyarrow as pa
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,8 @@ class LocalStorage:
 
             fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
             os.close(fd)
+            import pyarrow as pa
+
             # Buffered: an IPC stream is many small writes (messages, padding) between the
             # large column buffers, which go straight through.
             with pa.OSFile(tmp, "wb") as raw, pa.BufferedOutputStream(raw, 1 << 18) as out:
@@ -223,6 +226,8 @@ def read_view(url: str) -> bytes | pa.Buffer:
     if not isinstance(storage, LocalStorage):
         return storage.read(url)
     path = local_path(url)
+    import pyarrow as pa
+
     try:
         with pa.memory_map(path) as f:
             return f.read_buffer()

@@ -8,23 +8,29 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-
-import pyarrow as pa
+from functools import cache
+from typing import TYPE_CHECKING
 
 from .errors import PlanValidationError
 
-ARROW_TYPES: dict[str, pa.DataType] = {
-    "string": pa.string(),
-    "int32": pa.int32(),
-    "int64": pa.int64(),
-    "float64": pa.float64(),
-    "date32": pa.date32(),
-    "timestamp": pa.timestamp("us"),
-    "bool": pa.bool_(),
-    "null": pa.null(),
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+# The fixed type names and their Arrow types, as (factory, arguments): pyarrow is imported when
+# a type is first made, so that the compiler, which only names types, runs without it.
+_FIXED: dict[str, tuple[str, tuple]] = {
+    "string": ("string", ()),
+    "int32": ("int32", ()),
+    "int64": ("int64", ()),
+    "float64": ("float64", ()),
+    "date32": ("date32", ()),
+    "timestamp": ("timestamp", ("us",)),
+    "bool": ("bool_", ()),
+    "null": ("null", ()),
     # SUM of BIGINT, DuckDB's HUGEINT: 38 decimal digits hold any sum of int64 values.
-    "int128": pa.decimal128(38, 0),
+    "int128": ("decimal128", (38, 0)),
 }
+FIXED_TYPES = frozenset(_FIXED)
 
 MAX_PRECISION = 38
 _DECIMAL = re.compile(r"decimal\((\d{1,2}),(\d{1,2})\)")
@@ -48,18 +54,21 @@ def decimal_of(name: str) -> tuple[int, int] | None:
 
 def is_type(name: object) -> bool:
     """Whether `name` is a plan column type."""
-    return isinstance(name, str) and (name in ARROW_TYPES or decimal_of(name) is not None)
+    return isinstance(name, str) and (name in _FIXED or decimal_of(name) is not None)
 
 
+@cache
 def arrow_type(name: str) -> pa.DataType:
     """The Arrow type for a plan type name."""
-    try:
-        return ARROW_TYPES[name]
-    except KeyError:
-        dec = decimal_of(name)
-        if dec is None:
-            raise PlanValidationError(f"unknown column type {name!r}") from None
-        return pa.decimal128(*dec)
+    import pyarrow as pa
+
+    made = _FIXED.get(name)
+    if made is not None:
+        return getattr(pa, made[0])(*made[1])
+    dec = decimal_of(name)
+    if dec is None:
+        raise PlanValidationError(f"unknown column type {name!r}")
+    return pa.decimal128(*dec)
 
 
 class SqlNames(Mapping[str, str]):

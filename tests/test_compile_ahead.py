@@ -211,3 +211,77 @@ def test_the_library_compiles_in_a_helper_as_it_does_alone(amplab_dir, tmp_path:
         expected = oracle.execute(sql).fetchall()
         for ahead in ("1", "0"):
             assert_same(pq.read_table(tmp_path / f"{i}-{ahead}.parquet"), expected, False)
+
+
+_SHARED = """
+import json, os, sys
+import sqlmr.catalog.listing as listing
+from sqlmr.catalog.resolve import resolve_catalog
+from sqlmr.compiler.ahead import CompileAhead
+root, sql, log = sys.argv[1:]
+real = listing.list_table
+def counted(location, *args, **kwargs):
+    with open(log, "a") as f:
+        f.write(json.dumps([os.getpid(), location]) + "\\n")
+    return real(location, *args, **kwargs)
+listing.list_table = counted
+helper = CompileAhead(sql, resolve_catalog(root))
+helper_pid = helper.pid
+helper.send_tables()
+found = helper.result()
+analysed = bool(found) and found[0].logical is not None
+print(json.dumps({"helper": helper_pid, "driver": os.getpid(), "analysed": analysed}))
+"""
+
+
+def test_the_driver_resolves_the_named_tables_and_the_helper_uses_them(
+    amplab_dir, tmp_path: Path
+) -> None:
+    """The helper is forked before the driver loads pyarrow: the driver lists (and reads the
+    footers of) the tables the script names, once, and sends them; the helper lists nothing."""
+    con = duck_connect(amplab_dir)
+    for table in ("rankings", "uservisits"):
+        (tmp_path / "pq" / table).mkdir(parents=True)
+        con.execute(f"COPY {table} TO '{tmp_path}/pq/{table}/part-0.parquet' (FORMAT parquet)")
+    log = tmp_path / "lists.jsonl"
+    sql = 'SELECT COUNT(*) FROM "Rankings" r JOIN uservisits v ON r.pageURL = v.destURL'
+    done = subprocess.run(
+        [sys.executable, "-c", _SHARED, str(tmp_path / "pq"), sql, str(log)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "SQLMR_COMPILE_AHEAD": "1"},
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout.splitlines()[-1])
+    assert report["analysed"]
+    listed = [json.loads(line) for line in log.read_text().splitlines()]
+    assert sorted((pid, os.path.basename(loc)) for pid, loc in listed) == [
+        (report["driver"], "rankings"),
+        (report["driver"], "uservisits"),
+    ]
+
+
+def test_the_compiler_analyses_a_resolved_table_without_pyarrow(amplab_dir) -> None:
+    """The helper, given the tables the driver resolved, analyses without loading pyarrow, so
+    that it imports sqlglot while the driver imports pyarrow (a query without a regular
+    expression: REGEXP_MATCHES checks its pattern with Arrow's and loads it then)."""
+    catalog = resolve_catalog(amplab_dir)
+    resolved = json.dumps(encode(tuple(t.resolved() for t in catalog.tables)))
+    code = (
+        "import json, sys\n"
+        "from sqlmr.catalog.resolve import resolve_catalog\n"
+        "from sqlmr.compiler.ahead import decode, encode\n"
+        f"catalog = resolve_catalog({str(amplab_dir)!r})\n"
+        "catalog = catalog.with_tables(decode(json.loads(sys.stdin.read())))\n"
+        "before = 'pyarrow' in sys.modules\n"
+        "from sqlmr.compiler import analyze_query\n"
+        "sql = 'SELECT pageURL FROM rankings r JOIN uservisits v ON r.pageURL = v.destURL'\n"
+        "encode(analyze_query(sql, catalog))\n"
+        "print(json.dumps([before, 'pyarrow' in sys.modules, 'numpy' in sys.modules]))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], input=resolved, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.splitlines()[-1]) == [False, False, False]

@@ -48,7 +48,7 @@ def test_the_runtime_implements_exactly_the_declared_set() -> None:
     assert set(operators.AGGREGATE_KERNELS) == set(spec.AGGREGATES)
     assert set(handler.SOURCES) == set(spec.SOURCES)
     assert set(handler.SINKS) == set(spec.SINKS)
-    assert set(types.ARROW_TYPES) == set(spec.TYPES)
+    assert types.FIXED_TYPES == set(spec.TYPES)
     assert set(operators.JOIN_TYPES) == set(spec.JOIN_TYPES)
     assert set(scan.READERS) == set(spec.FORMATS) and set(scan.CODECS) == set(spec.TEXT_CODECS)
 

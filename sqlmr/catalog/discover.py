@@ -16,39 +16,12 @@ import pyarrow as pa
 from sqlmr_runtime.spec import HIVE_NULL
 from sqlmr_runtime.types import MAX_PRECISION, decimal_type
 
-from sqlmr.catalog.listing import Listed, list_table
+from sqlmr.catalog.listing import Listed, detect, list_table
 from sqlmr.catalog.sampling import read_sample, sample_header, sample_schema
 from sqlmr.catalog.tables import AMPLAB_SCHEMAS, Column, Table
 from sqlmr.errors import CatalogError, UnsupportedError
 
-_FORMAT_EXT = {
-    ".parquet": "parquet",
-    ".pq": "parquet",
-    ".json": "json",
-    ".jsonl": "json",
-    ".ndjson": "json",
-    ".csv": "csv",
-    ".tsv": "csv",
-    ".txt": "csv",
-}
-_CODEC_EXT = {
-    ".gz": "gzip",
-    ".gzip": "gzip",
-    ".zst": "zstd",
-    ".bz2": "bzip2",
-    ".deflate": "deflate",
-}
 _GUESS_DEPTH = 4  # partition folders guessed_formats goes down before it gives up guessing
-
-
-def detect(url: str) -> tuple[str | None, str | None]:
-    """(format, compression) an object's name says: either may be None (unknown / none)."""
-    name = url.rsplit("/", 1)[-1].lower()
-    codec = next((c for ext, c in _CODEC_EXT.items() if name.endswith(ext)), None)
-    if codec:
-        name = name[: name.rfind(".")]
-    fmt = next((f for ext, f in _FORMAT_EXT.items() if name.endswith(ext)), None)
-    return fmt, codec
 
 
 def guessed_formats(table: Table) -> frozenset[str] | None:
@@ -118,13 +91,9 @@ def _kind(pair: tuple[str, str | None]) -> str:
     return pair[0] + (f" ({pair[1]})" if pair[1] else "")
 
 
-def resolve(table: Table) -> Table:
-    """The table with its format, compression, columns and partition columns all known."""
-    if table.listing is not None:
-        return table  # resolved already, its objects listed for this query (no second LIST)
-    known = table.format == "parquet" or table.compression is not None
-    if known and table.format != "auto" and table.columns and table.partitions is not None:
-        return table
+def discover(table: Table) -> Table:
+    """The table with its format, compression, columns and partition columns all known, from
+    its objects (Table.resolved: for a table not resolved yet)."""
     listing = list_table(table.location, table=table.name)
     if not listing.objects:
         raise CatalogError(f"table {table.name} has no data files under {table.location}")

@@ -20,6 +20,34 @@ from sqlmr.errors import CatalogError
 
 GLOB_CHARS = "*?["
 
+_FORMAT_EXT = {
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".json": "json",
+    ".jsonl": "json",
+    ".ndjson": "json",
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".txt": "csv",
+}
+_CODEC_EXT = {
+    ".gz": "gzip",
+    ".gzip": "gzip",
+    ".zst": "zstd",
+    ".bz2": "bzip2",
+    ".deflate": "deflate",
+}
+
+
+def detect(url: str) -> tuple[str | None, str | None]:
+    """(format, compression) an object's name says: either may be None (unknown / none)."""
+    name = url.rsplit("/", 1)[-1].lower()
+    codec = next((c for ext, c in _CODEC_EXT.items() if name.endswith(ext)), None)
+    if codec:
+        name = name[: name.rfind(".")]
+    fmt = next((f for ext, f in _FORMAT_EXT.items() if name.endswith(ext)), None)
+    return fmt, codec
+
 
 @dataclass(frozen=True)
 class Listed:

@@ -9,16 +9,18 @@ from the objects when a query names the table (sqlmr.catalog.discover).
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from sqlmr_runtime.spec import TYPES
 from sqlmr_runtime.types import MAX_PRECISION, SqlNames, decimal_type
 
-from sqlmr.catalog.listing import Listing
+from sqlmr.catalog.listing import Listing, detect
 from sqlmr.errors import CatalogError
 
 # SQL type names accepted in catalogs and CASTs, and the plan type each maps to.
@@ -108,9 +110,15 @@ class Table:
 
     def resolved(self) -> Table:
         """This table with its format, columns and partitions discovered where not declared."""
-        from sqlmr.catalog.discover import resolve
+        if self.listing is not None:
+            return self  # resolved already, its objects listed for this query (no second LIST)
+        known = self.format == "parquet" or self.compression is not None
+        if known and self.format != "auto" and self.columns and self.partitions is not None:
+            return self
+        # Loaded only to discover: it needs pyarrow, which the compile helper may not have.
+        from sqlmr.catalog.discover import discover
 
-        return resolve(self)
+        return discover(self)
 
     def column(self, name: str) -> Column | None:
         """The column with this name, compared case-insensitively as DuckDB does."""
@@ -187,6 +195,15 @@ class Catalog:
         known = ", ".join(sorted(t.name for t in self.tables)) or "none"
         raise CatalogError(f"unknown table {name!r}; tables: {known}")
 
+    def with_tables(self, tables: Iterable[Table]) -> Catalog:
+        """This catalog with each of `tables` in place of its table of the same name (a table
+        resolved elsewhere: sqlmr.compiler.ahead)."""
+        given = {t.name.lower(): t for t in tables}
+        if not given:
+            return self
+        mine = tuple(given.get(t.name.lower(), t) for t in self.tables)
+        return dataclasses.replace(self, tables=mine)
+
     def merged(self, other: Catalog) -> Catalog:
         """This catalog with the tables of another added; a name in both is a CatalogError that
         says where each was defined."""
@@ -241,8 +258,6 @@ def from_tables_dir(root: str) -> Catalog:
 def _self_described(root: str, defined: set[str]) -> Catalog:
     """The other subfolders of a tables folder: tables when their files carry a schema (Parquet,
     JSON Lines), else noted as undescribed so that naming one explains what is missing."""
-    from sqlmr.catalog.discover import detect
-
     tables, undescribed = [], []
     for entry in sorted(os.scandir(root), key=lambda e: e.name):
         if not entry.is_dir() or entry.name.startswith((".", "_")) or entry.name.lower() in defined:

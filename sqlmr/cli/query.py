@@ -234,6 +234,8 @@ def run_query(args: argparse.Namespace) -> int:
         os.environ["AWS_DEFAULT_REGION"] = args.region
     helper = _compile_ahead(args)
     try:
+        if helper is not None:
+            helper.send_tables()
         from sqlmr.cli.output import choose_format
 
         fmt = choose_format(args.format, args.output, sys.stdout.isatty())

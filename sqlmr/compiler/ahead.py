@@ -4,12 +4,14 @@
 A small query's driver spent most of its start-up importing, one thing after the other: pyarrow,
 then the planner, driver and runtime, then sqlglot and the compiler (≈ 70 ms of CPU for sqlglot
 alone, ≈ 35 ms more the first time a query is parsed: sqlglot builds its DuckDB dialect then).
-The two halves need nothing of each other until the plan is cut, so the driver forks a helper
-once pyarrow and the catalog are loaded (the helper shares them, copy-on-write): the helper
-imports sqlglot and analyses every statement, while the driver imports the planner and the
-runtime (and `sqlmr query` starts its workers). The helper sends each statement's logical query
-back as JSON (sqlmr.compiler.logical_json) and exits; the driver plans and runs them as before,
-and never loads sqlglot itself (nor do the workers it forks).
+The two halves need little of each other until the plan is cut, so the driver forks a helper
+as soon as it has the script and the catalog, before it loads pyarrow: the helper imports
+sqlglot while the driver imports pyarrow, the planner and the runtime (and `sqlmr query` starts
+its workers). Analysis needs the named tables resolved (a Parquet footer, a text sample), which
+takes pyarrow, so the driver resolves the tables the script names and sends them to the helper
+(`send_tables`; the compiler itself runs without pyarrow). The helper sends each statement's
+logical query back as JSON (sqlmr.compiler.logical_json) and exits; the driver plans and runs
+them as before, and never loads sqlglot itself (nor do the workers it forks).
 
 The helper only saves time: whatever it cannot do, the driver does as before. A statement the
 helper fails to analyse (bad SQL, a missing table, a value the JSON does not carry, a request to
@@ -26,6 +28,7 @@ from __future__ import annotations
 import gc
 import json
 import os
+import re
 import select
 import signal
 import threading
@@ -34,8 +37,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlmr.catalog import Catalog
+from sqlmr.catalog import Catalog, Table
 from sqlmr.compiler.logical_json import decode, encode  # both sides use it: loaded before the fork
+from sqlmr.errors import SqlmrError
 
 HELPER_SECONDS = 30.0  # past this the driver stops waiting, kills the helper and compiles itself
 
@@ -93,6 +97,7 @@ def analyze_ahead(
         return None
     helper = CompileAhead(query, catalog)
     try:
+        helper.send_tables()
         meanwhile()
         if if_idle is not None and not helper.finished():
             if_idle()
@@ -119,14 +124,51 @@ class CompileAhead:
         # Objects that exist now are the driver's for good: the collector of either process
         # need not scan them, and a scan would write to every page the two still share
         # (copying each, in both). The local pool freezes the same way when it forks workers.
+        tables_read, tables_write = os.pipe()
         gc.freeze()
         self.started = time.monotonic()
         self.pid = os.fork()
         if self.pid == 0:  # the helper: never returns
             os.close(read)
-            _helper(script, catalog, write, parent, die_with_parent)
+            os.close(tables_write)
+            _helper(script, catalog, write, tables_read, parent, die_with_parent)
         os.close(write)
+        os.close(tables_read)
         self.fd: int | None = read
+        self.tables_fd: int | None = tables_write
+
+    def send_tables(self) -> None:
+        """Resolve here the tables the script seems to name, and send them to the helper.
+
+        The helper is forked before the driver loads pyarrow, and imports sqlglot while the
+        driver does; discovering a table (a Parquet footer, a text sample) needs pyarrow, so the
+        driver discovers the tables and the helper analyses with them. A table the driver could
+        not resolve, or did not think named, the helper resolves itself (and an error is raised
+        again by the driver when it compiles)."""
+        words = set(re.findall(r"\w+", self.script.lower()))
+        resolved = []
+        for table in self.catalog.tables:
+            if table.name.lower() in words:
+                try:
+                    resolved.append(table.resolved())
+                except SqlmrError:
+                    continue
+        if resolved:
+            self.catalog = self.catalog.with_tables(resolved)
+        self._send(json.dumps(encode(tuple(resolved))).encode())
+
+    def _send(self, data: bytes) -> None:
+        """Write `data` to the helper and close the pipe (the helper reads to its end)."""
+        fd, self.tables_fd = self.tables_fd, None
+        if fd is None:
+            return
+        try:
+            while data:
+                data = data[os.write(fd, data) :]
+        except OSError:  # the helper has gone: result() finds that out
+            pass
+        finally:
+            os.close(fd)
 
     def finished(self) -> bool:
         """Whether the helper has sent its statements (or ended): result() would not wait."""
@@ -152,6 +194,7 @@ class CompileAhead:
         return found or None
 
     def _read(self) -> bytes:
+        self._send(b"")  # no tables sent (yet): the helper resolves what it needs itself
         chunks = []
         deadline = self.started + HELPER_SECONDS
         while self.fd is not None:
@@ -169,6 +212,9 @@ class CompileAhead:
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
+        if self.tables_fd is not None:
+            os.close(self.tables_fd)
+            self.tables_fd = None
         if self.pid:
             try:
                 if os.waitpid(self.pid, os.WNOHANG) == (0, 0):
@@ -179,7 +225,9 @@ class CompileAhead:
             self.pid = 0
 
 
-def _helper(script: str, catalog: Catalog, fd: int, parent: int, die_with_parent: Any) -> None:
+def _helper(
+    script: str, catalog: Catalog, fd: int, tables_fd: int, parent: int, die_with_parent: Any
+) -> None:
     """The helper's life: analyse, write the JSON to `fd`, exit without running the driver's
     exit functions (they belong to the driver)."""
     code = 1
@@ -189,7 +237,7 @@ def _helper(script: str, catalog: Catalog, fd: int, parent: int, die_with_parent
         for signum in (signal.SIGTERM, signal.SIGHUP):
             signal.signal(signum, signal.SIG_DFL)
         die_with_parent(parent)
-        data = json.dumps(_analyse(script, catalog)).encode()
+        data = json.dumps(_analyse(script, catalog, tables_fd)).encode()
         while data:
             data = data[os.write(fd, data) :]
         code = 0
@@ -199,13 +247,16 @@ def _helper(script: str, catalog: Catalog, fd: int, parent: int, die_with_parent
         os._exit(code)
 
 
-def _analyse(script: str, catalog: Catalog) -> dict[str, Any]:
+def _analyse(script: str, catalog: Catalog, tables_fd: int) -> dict[str, Any]:
     from sqlmr_runtime.storage import request_counts
 
     from sqlmr.compiler import analyze_query
+    from sqlmr.compiler.parse import parse
     from sqlmr.compiler.statements import classify, split_statements
 
     statements = [classify(s) for s in split_statements(script)]
+    parse("SELECT 1")  # sqlglot builds its parser's tables: done while the driver resolves
+    catalog = catalog.with_tables(_received(tables_fd))
     logical: list[Any] = []
     for statement in statements:
         if statement.kind != "query":
@@ -220,3 +271,13 @@ def _analyse(script: str, catalog: Catalog) -> dict[str, Any]:
             break  # it read S3: the driver's own requests are counted in its cost table
         logical.append(doc)
     return {"statements": [[s.kind, s.sql, s.table] for s in statements], "logical": logical}
+
+
+def _received(fd: int) -> tuple[Table, ...]:
+    """The tables the driver resolved (CompileAhead.send_tables), once it has sent them."""
+    chunks = []
+    while chunk := os.read(fd, 1 << 16):
+        chunks.append(chunk)
+    os.close(fd)
+    data = b"".join(chunks)
+    return decode(json.loads(data)) if data else ()

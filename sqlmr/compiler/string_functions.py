@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import pyarrow as pa
 from sqlglot import exp
 
 from sqlmr.compiler.expressions import Translator, Typed, call, cast, lit
@@ -81,7 +80,8 @@ def _regexp_matches(t: Translator, node: exp.RegexpLike) -> Typed:
     if flags not in ("", "i", "c"):
         raise t.unsupported(f"REGEXP_MATCHES() option {flags!r} (only 'i' and 'c')", flag_node)
     # Loaded here, not with the module: a query without a regular expression compiles without
-    # Arrow's compute kernels (≈ 10 ms of the compile helper's start, sqlmr.compiler.ahead).
+    # Arrow (the compile helper starts before the driver has loaded it, sqlmr.compiler.ahead).
+    import pyarrow as pa
     from sqlmr_runtime import compute as pc
 
     try:
