@@ -88,13 +88,13 @@ def run_duckdb(query: BenchQuery, data_dir: str, workers: int) -> tuple[pa.Table
 
 def run_sqlmr(query: BenchQuery, data_dir: str, workers: int) -> tuple[pa.Table, float, int]:
     """sqlmr's rows, its workers' peak RSS, and the bytes its scans read from storage."""
-    from sqlmr.api import QueryOptions, compile_query, resolve_catalog, run
+    from sqlmr.api import QueryOptions, execute, resolve_catalog
 
     options = QueryOptions(workers=workers)
-    plan = compile_query(query.sql, resolve_catalog(data_dir), options)
-    scans = {s.id for s in plan.stages if _reads_tables(s.source)}
-    with run(plan, options) as result:
+    # One call, as DuckDB's con.sql: the workers start while the query compiles.
+    with execute(query.sql, resolve_catalog(data_dir), options) as result:
         table = result.read_all()
+        scans = {s.id for s in result.plan.stages if _reads_tables(s.source)}
         worker_rss = max(s.max_rss_mb for s in result.stages)
         read = sum(s.bytes_in for s in result.stages if s.id in scans)
     return table, worker_rss, read

@@ -21,11 +21,11 @@ from sqlmr.errors import (
 )
 
 if TYPE_CHECKING:
-    from sqlmr.api import QueryOptions, compile_query, resolve_catalog, run, sql
+    from sqlmr.api import QueryOptions, compile_query, execute, resolve_catalog, run, sql
 
 __version__ = "0.1.0"
 
-_API = ("QueryOptions", "compile_query", "resolve_catalog", "run", "sql")
+_API = ("QueryOptions", "compile_query", "execute", "resolve_catalog", "run", "sql")
 
 __all__ = [
     "CatalogError",
@@ -37,6 +37,7 @@ __all__ = [
     "UnsupportedError",
     "UsageError",
     "compile_query",
+    "execute",
     "resolve_catalog",
     "run",
     "sql",

@@ -29,6 +29,7 @@ __all__ = [
     "QueryOptions",
     "compile_query",
     "default_job_store",
+    "execute",
     "load_catalog",
     "plan_query",
     "resolve_catalog",
@@ -65,11 +66,37 @@ def compile_query(query: str, catalog: Catalog, options: QueryOptions = QueryOpt
     inherit (sqlmr.compiler.ahead). Later queries, or one the helper could not analyse, are
     analysed here (and their errors raised from here): with both halves loaded there is
     nothing left to overlap."""
+    return _compile(query, catalog, options)
+
+
+def execute(
+    query: str,
+    catalog: Catalog,
+    options: QueryOptions = QueryOptions(),
+    executor: Executor | None = None,
+    listener: Listener | None = None,
+    tracer: Tracer | None = None,
+) -> JobResult:
+    """compile_query, then run; the caller reads the JobResult (its plan included) and then
+    cleans it up (use `with`). With the local executor (`executor` None), its workers start
+    while the helper compiles, if the driver has nothing else left to load by then."""
+    plan = _compile(query, catalog, options, start_workers=executor is None)
+    return run(plan, options, executor, listener, tracer)
+
+
+def _compile(
+    query: str, catalog: Catalog, options: QueryOptions, start_workers: bool = False
+) -> Plan:
     from sqlmr.compiler.ahead import analyze_ahead
+
+    def if_idle() -> None:
+        _load_if_idle()
+        if start_workers:
+            _local_executor(options, converting=True)  # numpy.ma is loaded: any plan's pool
 
     logical = None
     if "sqlglot" not in sys.modules and "sqlmr.execution.driver" not in sys.modules:
-        logical = analyze_ahead(query, catalog, lambda: _load_for_run(catalog), _load_if_idle)
+        logical = analyze_ahead(query, catalog, lambda: _load_for_run(catalog), if_idle)
     if logical is None:
         from sqlmr.compiler import analyze_query
 
@@ -191,15 +218,20 @@ def run(
     from sqlmr.execution.driver import Driver
 
     if executor is None:
-        from sqlmr.execution.local import LocalExecutor
-
-        workers, memory, timeout = options.workers, options.task_memory, options.task_timeout
-        executor = LocalExecutor(workers, memory, timeout, _converting(plan))
+        executor = _local_executor(options, _converting(plan))
     job_store = options.job_store or default_job_store()
     driver = Driver(
         executor, job_store, options.retries, listener, tracer, options.shuffle_compression
     )
     return driver.run(plan, keep_intermediates=options.keep_intermediates, stream=stream)
+
+
+def _local_executor(options: QueryOptions, converting: bool) -> Executor:
+    """The local executor for `options`; its workers start now (a pool the process keeps)."""
+    from sqlmr.execution.local import LocalExecutor
+
+    workers, memory, timeout = options.workers, options.task_memory, options.task_timeout
+    return LocalExecutor(workers, memory, timeout, converting)
 
 
 _PLAIN_OPS = frozenset({"filter", "project", "limit"})
@@ -232,6 +264,5 @@ def sql(
     `catalog` a catalog file describing other tables.
     """
     options = QueryOptions(workers=workers, split_size=split_size, reducers=reducers)
-    plan = compile_query(query, resolve_catalog(tables, catalog), options)
-    with run(plan, options, executor) as result:
+    with execute(query, resolve_catalog(tables, catalog), options, executor) as result:
         return result.read_all()

@@ -148,17 +148,22 @@ def test_no_helper_for_tables_on_s3(amplab_dir, monkeypatch: pytest.MonkeyPatch)
 _LIBRARY = """
 import json, sys
 import pyarrow.parquet as pq
-from sqlmr.api import QueryOptions, compile_query, resolve_catalog, run
+from sqlmr.api import QueryOptions, compile_query, execute, resolve_catalog, run
 from sqlmr.errors import SqlmrError
-root, sql, out = sys.argv[1:]
+root, sql, out, how = sys.argv[1:]
 options = QueryOptions(workers=2, split_size="4KB")
 try:
-    plan = compile_query(sql, resolve_catalog(root), options)
+    if how == "execute":  # one call: the local workers start while the helper compiles
+        with execute(sql, resolve_catalog(root), options) as result:
+            plan = result.plan
+            pq.write_table(result.read_all(), out)
+    else:
+        plan = compile_query(sql, resolve_catalog(root), options)
+        with run(plan, options) as result:
+            pq.write_table(result.read_all(), out)
 except SqlmrError as e:
     print(json.dumps({"error": f"{type(e).__name__}: {e}"}))
     sys.exit(0)
-with run(plan, options) as result:
-    pq.write_table(result.read_all(), out)
 # A cold process's first query: with the helper, only a query it could not analyse (bad SQL)
 # loads sqlglot in the driver.
 print(json.dumps({"plan": plan.to_json()["stages"], "sqlglot": "sqlglot" in sys.modules}))
@@ -167,8 +172,9 @@ print(json.dumps({"plan": plan.to_json()["stages"], "sqlglot": "sqlglot" in sys.
 
 def test_the_library_compiles_in_a_helper_as_it_does_alone(amplab_dir, tmp_path: Path) -> None:
     """compile_query's helper (sqlmr.compiler.ahead; a process's first query) plans exactly
-    what the driver plans alone, over Parquet tables (whose footers it reads) and text; bad SQL
-    and a missing table raise the same errors; the results equal DuckDB's."""
+    what the driver plans alone, over Parquet tables (whose footers the driver reads for it) and
+    text, through compile_query and run or through execute (whose workers start while the helper
+    compiles); bad SQL and a missing table raise the same errors; the results equal DuckDB's."""
     con = duck_connect(amplab_dir)
     for table in ("rankings", "uservisits"):
         (tmp_path / "pq" / table).mkdir(parents=True)
@@ -192,8 +198,9 @@ def test_the_library_compiles_in_a_helper_as_it_does_alone(amplab_dir, tmp_path:
         runs = []
         for ahead in ("1", "0"):
             out = tmp_path / f"{i}-{ahead}.parquet"
+            how = "execute" if i % 2 else "compile_query"  # the same work, one call or two
             done = subprocess.run(
-                [sys.executable, "-c", _LIBRARY, roots[data], sql, str(out)],
+                [sys.executable, "-c", _LIBRARY, roots[data], sql, str(out), how],
                 capture_output=True,
                 text=True,
                 timeout=120,
