@@ -107,7 +107,8 @@ def test_a_bad_statement_fails_as_without_the_helper(amplab_dir) -> None:
 
 def test_the_helper_is_killed_and_reaped_when_the_driver_stops_waiting(amplab_dir) -> None:
     """close() before the result (the driver failed or was interrupted) leaves no process;
-    a helper that finished is reaped by result()."""
+    a helper that answered is reaped by result(), or, if it was still exiting, by the next
+    helper or at exit (reap_exiting)."""
     code = (
         "import json, os\n"
         "from sqlmr.catalog.resolve import resolve_catalog\n"
@@ -122,13 +123,20 @@ def test_the_helper_is_killed_and_reaped_when_the_driver_stops_waiting(amplab_di
         "except ProcessLookupError:\n"
         "    gone.append(True)\n"
         "done = CompileAhead('SELECT COUNT(*) FROM rankings; SHOW TABLES', catalog)\n"
+        "answered = done.pid\n"
         "found = done.result()\n"
+        "from sqlmr.compiler.ahead import reap_exiting\n"
+        "reap_exiting()\n"
+        "try:\n"
+        "    os.kill(answered, 0)\n"
+        "except ProcessLookupError:\n"
+        "    gone.append(True)\n"
         "print(json.dumps([gone, done.pid, [(p.kind, p.logical is not None) for p in found]]))\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     gone, pid, found = json.loads(done.stdout.splitlines()[-1])
-    assert gone == [True] and pid == 0
+    assert gone == [True, True] and pid == 0
     assert found == [["query", True], ["show_tables", False]]
 
 

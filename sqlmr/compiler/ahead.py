@@ -25,6 +25,7 @@ free (below); `SQLMR_COMPILE_AHEAD=0` turns it off.
 
 from __future__ import annotations
 
+import atexit
 import gc
 import json
 import os
@@ -87,12 +88,14 @@ def analyze_ahead(
     catalog: Catalog,
     meanwhile: Callable[[], object],
     if_idle: Callable[[], object] | None = None,
+    keep_frozen: bool = False,
 ) -> Any:
     """The logical query of one statement, analysed by a helper while this process runs
     `meanwhile` (what it will need next), then `if_idle` if the helper has not finished by
     then (what it may need: done now, it costs no time). None when no helper ran (then neither
     ran either) or it could not analyse the statement: the caller analyses it and reports the
-    error."""
+    error. `keep_frozen`: the objects frozen for the helper stay frozen (the caller forks a
+    local pool, which freezes them for good)."""
     if not enabled() or not worthwhile(query, catalog):
         return None
     helper = CompileAhead(query, catalog)
@@ -105,11 +108,11 @@ def analyze_ahead(
     finally:
         helper.close()
         # The helper is gone: objects frozen for it may be collected again (a library's
-        # process lives on; `sqlmr query`'s ends with its statements). Unless a local pool
-        # froze them again meanwhile (sqlmr.api.execute starts its workers while the helper
-        # compiles): its workers share those pages for good, and a collection in the driver
-        # would copy them (1a's process exit, measured: 60 -> 110-160 ms).
-        if gc.get_freeze_count() == helper.frozen:
+        # process lives on; `sqlmr query`'s ends with its statements). Not when a local pool
+        # is forked now (sqlmr.api.execute; maybe in if_idle): its workers share those pages
+        # for good, and a collection in the driver would copy them (1a's process exit after
+        # an unfreeze, measured: 60 -> 110-160 ms).
+        if not keep_frozen:
             gc.unfreeze()
     if found is None or len(found) != 1 or found[0].kind != "query":
         return None
@@ -122,6 +125,7 @@ class CompileAhead:
     def __init__(self, script: str, catalog: Catalog):
         from sqlmr.lifetime import die_with_parent
 
+        reap_exiting(wait=False)
         self.script, self.catalog = script, catalog
         parent = os.getpid()
         read, write = os.pipe()
@@ -130,7 +134,6 @@ class CompileAhead:
         # (copying each, in both). The local pool freezes the same way when it forks workers.
         tables_read, tables_write = os.pipe()
         gc.freeze()
-        self.frozen = gc.get_freeze_count()
         self.started = time.monotonic()
         self.pid = os.fork()
         if self.pid == 0:  # the helper: never returns
@@ -141,6 +144,7 @@ class CompileAhead:
         os.close(tables_read)
         self.fd: int | None = read
         self.tables_fd: int | None = tables_write
+        self.answered = False
 
     def send_tables(self) -> None:
         """Resolve here the tables the script seems to name, and send them to the helper.
@@ -208,26 +212,56 @@ class CompileAhead:
                 return b""  # too slow: close() kills it
             chunk = os.read(self.fd, 1 << 16)
             if not chunk:
+                self.answered = True  # it closed its end: it has ended or is ending
                 break
             chunks.append(chunk)
         return b"".join(chunks)
 
     def close(self) -> None:
-        """Kill the helper if it still runs, and reap it."""
+        """Kill the helper if it still runs, and reap it (once gone, or later: reap_exiting)."""
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
         if self.tables_fd is not None:
             os.close(self.tables_fd)
             self.tables_fd = None
-        if self.pid:
-            try:
-                if os.waitpid(self.pid, os.WNOHANG) == (0, 0):
-                    os.kill(self.pid, signal.SIGKILL)
-                    os.waitpid(self.pid, 0)
-            except ChildProcessError:
-                pass
-            self.pid = 0
+        pid, self.pid = self.pid, 0
+        if not pid:
+            return
+        try:
+            if os.waitpid(pid, os.WNOHANG) != (0, 0):
+                return
+            if self.answered:
+                # It closed its pipe on its way out: reaped later rather than waited for
+                # here, while the kernel frees its memory (5-8 ms of a small query).
+                _EXITING.append(pid)
+                return
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass
+
+
+# Helpers that answered and were still exiting when closed: reaped by the next helper, or at
+# exit (a zombie holds no memory; one whose driver has ended is reaped by init).
+_EXITING: list[int] = []
+
+
+def reap_exiting(wait: bool = True) -> None:
+    """Reap the helpers still exiting when closed (`wait`: those not gone yet too, killed
+    first, so that the wait is bounded whatever they do)."""
+    for pid in list(_EXITING):
+        try:
+            if wait:
+                os.kill(pid, signal.SIGKILL)  # a zombie ignores it
+            if os.waitpid(pid, 0 if wait else os.WNOHANG) == (0, 0):
+                continue
+        except (ChildProcessError, ProcessLookupError):
+            pass
+        _EXITING.remove(pid)
+
+
+atexit.register(reap_exiting)
 
 
 def _helper(
@@ -245,6 +279,7 @@ def _helper(
         data = json.dumps(_analyse(script, catalog, tables_fd)).encode()
         while data:
             data = data[os.write(fd, data) :]
+        os.close(fd)  # the driver reads its end now, not once this process's memory is gone
         code = 0
     except BaseException:  # noqa: BLE001 - the driver compiles whatever the helper did not send
         pass
