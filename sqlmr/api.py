@@ -219,7 +219,7 @@ def run(
     from sqlmr.execution.driver import Driver
 
     if executor is None:
-        executor = _local_executor(options, _converting(plan))
+        executor = _local_executor(options, plan_converts(plan))
     job_store = options.job_store or default_job_store()
     driver = Driver(
         executor, job_store, options.retries, listener, tracer, options.shuffle_compression
@@ -238,7 +238,7 @@ def _local_executor(options: QueryOptions, converting: bool) -> Executor:
 _PLAIN_OPS = frozenset({"filter", "project", "limit"})
 
 
-def _converting(plan: Plan) -> bool:
+def plan_converts(plan: Plan) -> bool:
     """Whether a plan's tasks may convert numpy arrays to Arrow (a partition hash, a grouping,
     a join's take): all but scans that only filter and project into the result."""
     return any(

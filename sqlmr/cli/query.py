@@ -249,8 +249,11 @@ def run_query(args: argparse.Namespace) -> int:
             load_readers(helper.catalog)  # while the helper compiles, before workers fork
         # Local workers fork before the compiler loads (in the driver it never does when the
         # helper compiles): they hold none of its memory (a worker's RssAnon, which its task
-        # budget counts, 40 -> 27.5 MB).
-        executor = executor_from(args) if args.executor == "local" else None
+        # budget counts, 40 -> 27.5 MB). Once the helper has compiled, they fork after the
+        # first plan, which says whether they need numpy.ma (a filter-and-project scan does
+        # not: 17-20 ms of the driver's imports).
+        early = helper is None or not helper.finished()
+        executor = executor_from(args) if args.executor == "local" and early else None
         try:
             _run_statements(args, fmt, executor, helper)
         finally:
@@ -318,7 +321,7 @@ def _run_statements(
                 table = answer(asked, catalog)
                 emit(table.column_names, [table], fmt, target, not args.no_header)
                 continue
-            if executor is None:
+            if executor is None and args.executor != "local":
                 executor = made = executor_from(args)
             run_statement(
                 args, statement.sql, catalog, executor, fmt, target, trace, statement.logical
@@ -328,8 +331,8 @@ def _run_statements(
             made.close()
 
 
-def executor_from(args: argparse.Namespace):
-    """The executor the flags (and settings) ask for."""
+def executor_from(args: argparse.Namespace, converting: bool = True):
+    """The executor the flags (and settings) ask for (`converting`: see LocalExecutor)."""
     from sqlmr.execution import make_executor
 
     return make_executor(
@@ -343,6 +346,7 @@ def executor_from(args: argparse.Namespace):
         job_store=args.job_store,
         task_memory=options_from(args).task_memory,
         task_timeout=getattr(args, "task_timeout", None),
+        converting=converting,
     )
 
 
@@ -370,6 +374,10 @@ def run_statement(
         plan = plan_query(logical, sql, options)
     else:
         plan = compile_query(sql, catalog, options)
+    if executor is None:  # local workers not started yet: they start for this plan
+        from sqlmr.api import plan_converts
+
+        executor = executor_from(args, plan_converts(plan))
     tracer = Tracer() if trace or os.environ.get("AWS_XRAY_DAEMON_ADDRESS") else None
     progress = Progress() if sys.stderr.isatty() else None
     names = [n for n, _ in plan.columns]

@@ -23,10 +23,11 @@ def make_executor(
     job_store: str | None = None,
     task_memory: int | None = None,
     task_timeout: float | None = None,
+    converting: bool = True,
 ) -> Executor:
-    """The executor a command line asked for."""
+    """The executor a command line asked for (`converting`: see LocalExecutor)."""
     if kind == "local":
-        return LocalExecutor(workers, task_memory, task_timeout)
+        return LocalExecutor(workers, task_memory, task_timeout, converting)
     if kind != "lambda":
         raise UsageError(f"unknown executor {kind!r}; use local or lambda")
     if not (job_store or "").startswith("s3://"):
