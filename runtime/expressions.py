@@ -23,7 +23,7 @@ from . import compute as pc
 from . import date_functions, numeric_functions, text_functions
 from .decimals import arithmetic, cast_to_decimal, decimal_text, round_to_integer, wide_pair
 from .errors import EvaluationError
-from .types import arrow_type, decimal_of
+from .types import FALSE_WORDS, TRUE_WORDS, arrow_type, decimal_of
 
 Datum = pa.Array | pa.ChunkedArray | pa.Scalar
 Expr = dict[str, Any]
@@ -258,9 +258,7 @@ def _text(value: Datum) -> Datum:
     return pc.cast(value, pa.string())
 
 
-# DuckDB's spellings, any letter case, no surrounding blanks ('on', ' true' and '' are errors).
-_TRUE = pa.array(["true", "t", "1", "y", "yes"])
-_FALSE = pa.array(["false", "f", "0", "n", "no"])
+_TRUE, _FALSE = pa.array(TRUE_WORDS), pa.array(FALSE_WORDS)  # compared lowercased
 
 
 def _string_to_bool(value: Datum) -> Datum:

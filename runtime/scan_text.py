@@ -20,6 +20,7 @@ from .compression import DecompressedStream, sniff
 from .errors import BadInputError
 from .operators import expression_columns
 from .storage import LocalStorage, Storage, storage_for
+from .types import FALSE_WORDS, SNIFFED_FALSE_WORDS, SNIFFED_TRUE_WORDS, TRUE_WORDS
 
 _OVERREAD = 64 * 1024
 
@@ -294,23 +295,37 @@ def _parse_options(source) -> pacsv.ParseOptions:
     )
 
 
-_TRUES = ["true", "True", "TRUE", "t", "T", "1"]  # BOOLEAN text, as DuckDB reads it
-_FALSES = ["false", "False", "FALSE", "f", "F", "0"]
+def _casings(words: tuple[str, ...]) -> list[str]:
+    """Every spelling of `words` in any letter case (Arrow compares its true and false values
+    exactly): 'yes' is 8 strings, 'false' 32."""
+    spelled: list[str] = []
+    for word in words:
+        variants = [""]
+        for ch in word:
+            variants = [v + c for v in variants for c in dict.fromkeys((ch.lower(), ch.upper()))]
+        spelled += variants
+    return spelled
+
+
+_TRUES, _FALSES = _casings(TRUE_WORDS), _casings(FALSE_WORDS)
+_SNIFFED_TRUES, _SNIFFED_FALSES = _casings(SNIFFED_TRUE_WORDS), _casings(SNIFFED_FALSE_WORDS)
 
 
 def convert_options(
-    column_types: dict | None = None, include: list[str] | None = None
+    column_types: dict | None = None, include: list[str] | None = None, inferring: bool = False
 ) -> pacsv.ConvertOptions:
     """How delimited text becomes values, as DuckDB reads it: an empty field is NULL and no
-    other spelling of NULL is special; BOOLEAN is true/false (any case), t/f or 1/0. The
-    planner's samples read text the same way, so that what they infer the tasks can read."""
+    other spelling of NULL is special; BOOLEAN is true/t/yes/y/1 or false/f/no/n/0, in any
+    case. `inferring`: for the planner's samples, which infer types as DuckDB's sniffer does:
+    a BOOLEAN column is true/t/yes or false/f/no (y/n are text, 1/0 numbers), all of which the
+    tasks then read as BOOLEAN."""
     return pacsv.ConvertOptions(
         column_types=column_types or {},
         include_columns=include or [],
         null_values=[""],
         strings_can_be_null=True,
-        true_values=_TRUES,
-        false_values=_FALSES,
+        true_values=_SNIFFED_TRUES if inferring else _TRUES,
+        false_values=_SNIFFED_FALSES if inferring else _FALSES,
     )
 
 

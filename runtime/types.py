@@ -33,6 +33,14 @@ _FIXED: dict[str, tuple[str, tuple]] = {
 FIXED_TYPES = frozenset(_FIXED)
 
 MAX_PRECISION = 38
+
+# BOOLEAN as text, as DuckDB reads it (a CAST, a BOOLEAN column of a file): these words in any
+# letter case, nothing around them ('on', ' true' and '' are errors).
+TRUE_WORDS = ("true", "t", "yes", "y", "1")
+FALSE_WORDS = ("false", "f", "no", "n", "0")
+# What DuckDB's sniffer takes for a BOOLEAN column: y/n stay VARCHAR, and 1/0 are BIGINT.
+SNIFFED_TRUE_WORDS = ("true", "t", "yes")
+SNIFFED_FALSE_WORDS = ("false", "f", "no")
 _DECIMAL = re.compile(r"decimal\((\d{1,2}),(\d{1,2})\)")
 
 

@@ -39,6 +39,9 @@ FILES = {
     "days.jsonl": '{"id": 1, "d": "2024-01-02"}\n{"id": 2, "d": null}\n',
     "zip.csv": "zip,n\n007,1\n010,2\n0,3\n",
     "flags.csv": "flag\nT\nF\ntrue\n",
+    # BOOLEAN as DuckDB's sniffer takes it: true/t/yes, false/f/no in any case; y/n are text,
+    # 1/0 numbers, and a 0 among true values makes the column text
+    "bools.csv": "a,b,c,d,e,f,g\nyes,tRuE,y,T,1,Yes,true\nno,fAlSe,n,f,0,FALSE,0\n,NO,N,t,,yEs,\n",
     "na.csv": "a,b\n1,NA\n2,3\n",
     "empty.csv": "a,b\n1,\n2,\n",
     "blank.csv": ",b\nx,1\n",
@@ -70,6 +73,7 @@ CALLS = [
     # a column of only empty fields VARCHAR
     "read_csv('{d}/zip.csv', header=true)",
     "'{d}/flags.csv'",
+    "'{d}/bools.csv'",
     "'{d}/na.csv'",
     "read_csv('{d}/empty.csv', header=true)",
     "read_csv('{d}/blank.csv', header=true)",  # an empty header name is column0
@@ -146,3 +150,30 @@ def test_objects_must_share_the_header_their_columns_were_named_from(
     write("f3", "b,a\n30,3\n")
     with pytest.raises(sqlmr.SqlmrError, match=r"f3\.csv.*its header \(b, a\) is not the table's"):
         sqlmr.sql(query, workers=1)
+
+
+def test_a_declared_boolean_column_reads_every_spelling_duckdb_reads(tmp_path: Path) -> None:
+    """A BOOLEAN column of a catalog table takes DuckDB's CAST spellings in any case, y/n and
+    1/0 included; anything else ('on') is an error, as in DuckDB."""
+    (tmp_path / "flags").mkdir()
+    words = ["y", "N", "1", "0", "YES", "no", "tRuE", "F", "t", ""]
+    (tmp_path / "flags" / "part-0.csv").write_text(
+        "".join(f"{i},{w}\n" for i, w in enumerate(words))
+    )
+    (tmp_path / "catalog.toml").write_text(
+        '[tables.flags]\nlocation = "flags"\ncolumns = "i INT, ok BOOLEAN"\n'
+    )
+    query = "SELECT i, ok FROM flags"
+    expected = duckdb.sql(
+        f"SELECT column0 AS i, column1 AS ok FROM read_csv('{tmp_path}/flags/part-0.csv', "
+        "header=false, columns={'column0': 'INTEGER', 'column1': 'BOOLEAN'})"
+    ).fetchall()
+    assert_same(sqlmr.sql(query, tables=str(tmp_path), workers=1), expected, ordered=False)
+    (tmp_path / "flags" / "part-1.csv").write_text("99,on\n")
+    with pytest.raises(sqlmr.SqlmrError, match="on"):
+        sqlmr.sql(query, tables=str(tmp_path), workers=1)
+    with pytest.raises(duckdb.ConversionException):
+        duckdb.sql(
+            f"SELECT * FROM read_csv('{tmp_path}/flags/part-1.csv', "
+            "header=false, columns={'i': 'INTEGER', 'ok': 'BOOLEAN'})"
+        ).fetchall()

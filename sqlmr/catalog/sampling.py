@@ -73,7 +73,7 @@ def parse_options(table: Table):
 
 def _csv_types(table: Table, data: bytes) -> list[pa.DataType]:
     """The column types of a text sample, as DuckDB's sniffer would mostly have them: NULL only
-    as an empty field and BOOLEAN as true/false/t/f (as the tasks read them: NA is text), a
+    as an empty field (as the tasks read it: NA is text), BOOLEAN as true/t/yes, false/f/no, a
     number written with a leading zero (a code: 007) text, and a column of only NULLs text."""
     import pyarrow.csv as pacsv
     from sqlmr_runtime.scan_text import convert_options  # as the tasks will read it
@@ -82,7 +82,7 @@ def _csv_types(table: Table, data: bytes) -> list[pa.DataType]:
     parse = parse_options(table)
 
     def sample(as_text: list[str]) -> pa.Table:
-        convert = convert_options({n: pa.string() for n in as_text})
+        convert = convert_options({n: pa.string() for n in as_text}, inferring=True)
         return pacsv.read_csv(io.BytesIO(data), read, parse, convert)
 
     typed = sample([])

@@ -79,7 +79,7 @@ def _read(pacsv, sample: bytes, parse, skip: int) -> pa.Table:
     from sqlmr_runtime.scan_text import convert_options  # as the tasks will read it
 
     read = pacsv.ReadOptions(autogenerate_column_names=True, skip_rows=skip)
-    return pacsv.read_csv(io.BytesIO(sample), read, parse, convert_options())
+    return pacsv.read_csv(io.BytesIO(sample), read, parse, convert_options(inferring=True))
 
 
 def _text(t: pa.DataType) -> bool:
