@@ -300,3 +300,30 @@ def test_the_compiler_analyses_a_resolved_table_without_pyarrow(amplab_dir) -> N
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout.splitlines()[-1]) == [False, False, False]
+
+
+def test_a_core_is_free_by_the_threads_runnable_now(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The helper runs while a core is idle at this moment (Linux: /proc/loadavg's runnable
+    count, this thread included), whatever the last minute's load average says."""
+    import builtins
+    import io
+
+    from sqlmr.compiler import ahead
+
+    real_open = builtins.open
+    cores = os.cpu_count() or 1
+
+    def loadavg(running: int):
+        def fake(path, *args, **kwargs):
+            if path == "/proc/loadavg":
+                return io.StringIO(f"{cores * 9}.00 {cores * 9}.00 1.00 {running}/400 123\n")
+            return real_open(path, *args, **kwargs)
+
+        return fake
+
+    monkeypatch.setattr(builtins, "open", loadavg(1))  # this thread alone, after a busy minute
+    assert ahead._core_free()
+    monkeypatch.setattr(builtins, "open", loadavg(cores + 1))  # every core taken by others
+    assert not ahead._core_free()
+    monkeypatch.setattr(builtins, "open", loadavg(cores))  # one core left
+    assert ahead._core_free()
