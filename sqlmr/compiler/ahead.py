@@ -181,8 +181,7 @@ class CompileAhead:
         if fd is None:
             return
         try:
-            while data:
-                data = data[os.write(fd, data) :]
+            _write_all(fd, data)
         except OSError:  # the helper has gone: result() finds that out
             pass
         finally:
@@ -285,9 +284,7 @@ def _helper(
         for signum in (signal.SIGTERM, signal.SIGHUP):
             signal.signal(signum, signal.SIG_DFL)
         die_with_parent(parent)
-        data = json.dumps(_analyse(script, catalog, tables_fd)).encode()
-        while data:
-            data = data[os.write(fd, data) :]
+        _write_all(fd, json.dumps(_analyse(script, catalog, tables_fd)).encode())
         os.close(fd)  # the driver reads its end now, not once this process's memory is gone
         code = 0
     except BaseException:  # noqa: BLE001 - the driver compiles whatever the helper did not send
@@ -320,6 +317,12 @@ def _analyse(script: str, catalog: Catalog, tables_fd: int) -> dict[str, Any]:
             break  # it read S3: the driver's own requests are counted in its cost table
         logical.append(doc)
     return {"statements": [[s.kind, s.sql, s.table] for s in statements], "logical": logical}
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """Write all of `data` to a pipe (os.write may write part of it)."""
+    while data:
+        data = data[os.write(fd, data) :]
 
 
 def _received(fd: int) -> tuple[Table, ...]:
