@@ -96,8 +96,7 @@ def _compile(
 
     logical = None
     if "sqlglot" not in sys.modules and "sqlmr.execution.driver" not in sys.modules:
-        meanwhile = lambda: _load_for_run(catalog)  # noqa: E731
-        logical = analyze_ahead(query, catalog, meanwhile, if_idle, keep_frozen=start_workers)
+        logical = analyze_ahead(query, catalog, _load_for_run, if_idle, keep_frozen=start_workers)
     if logical is None:
         from sqlmr.compiler import analyze_query
 

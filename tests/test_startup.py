@@ -438,7 +438,7 @@ def test_a_compile_helper_still_running_when_the_driver_has_loaded_lets_it_load_
         "from sqlmr.catalog.resolve import resolve_catalog\n"
         "from sqlmr.compiler.ahead import analyze_ahead\n"
         "ran = []\n"
-        f"logical = analyze_ahead({RANKINGS_1A!r}, resolve_catalog(), lambda: None,"
+        f"logical = analyze_ahead({RANKINGS_1A!r}, resolve_catalog(), lambda _: None,"
         " lambda: ran.append(1))\n"
         "print(json.dumps([ran, logical is not None]))\n"
     )

@@ -95,12 +95,13 @@ def worthwhile(script: str, catalog: Catalog) -> bool:
 def analyze_ahead(
     query: str,
     catalog: Catalog,
-    meanwhile: Callable[[], object],
+    meanwhile: Callable[[Catalog], object],
     if_idle: Callable[[], object] | None = None,
     keep_frozen: bool = False,
 ) -> Any:
     """The logical query of one statement, analysed by a helper while this process runs
-    `meanwhile` (what it will need next), then `if_idle` if the helper has not finished by
+    `meanwhile` (what it will need next, given the catalog with the named tables resolved
+    here: send_tables), then `if_idle` if the helper has not finished by
     then (what it may need: done now, it costs no time). None when no helper ran (then neither
     ran either) or it could not analyse the statement: the caller analyses it and reports the
     error. `keep_frozen`: the objects frozen for the helper stay frozen (the caller forks a
@@ -110,7 +111,7 @@ def analyze_ahead(
     helper = CompileAhead(query, catalog)
     try:
         helper.send_tables()
-        meanwhile()
+        meanwhile(helper.catalog)
         if if_idle is not None and not helper.finished():
             if_idle()
         found = helper.result()
